@@ -1,0 +1,138 @@
+import Table from 'cli-table3';
+import { open } from '../open.js';
+import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { tensorSha256 } from '../ops/hash.js';
+import { parsePatterns } from '../ops/select.js';
+import { filterTensors, nameTree, totals, type TreeNode } from '../ops/summary.js';
+import { formatBytes, formatInt, formatShape, progress } from './format.js';
+
+export interface InspectOptions {
+  json?: boolean;
+  hash?: boolean;
+  tree?: boolean;
+  filter?: string[];
+  all?: boolean;
+}
+
+/** One tensor in the `inspect --json` contract. */
+export interface TensorJson {
+  name: string;
+  source: string;
+  dtype: string;
+  shape: number[];
+  byteLength: number;
+  origin: string;
+  layout?: string;
+  group?: string;
+  sha256?: string;
+}
+
+export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
+  const dict = await open(path, { all: options.all });
+  try {
+    const tensors = filterTensors(dict, parsePatterns(options.filter));
+    const hashes = options.hash ? await hashAll(tensors) : undefined;
+    const out = options.json ? renderJson(dict, tensors, hashes, options.tree) : renderText(dict, tensors, hashes, options.tree);
+    process.stdout.write(out);
+  } finally {
+    await dict.close();
+  }
+}
+
+async function hashAll(tensors: readonly TensorInfo[]): Promise<Map<TensorInfo, string | undefined>> {
+  const bar = progress('hashing', tensors.length);
+  const hashes = new Map<TensorInfo, string | undefined>();
+  try {
+    for (const t of tensors) {
+      hashes.set(t, await tensorSha256(t));
+      bar.tick();
+    }
+  } finally {
+    bar.done();
+  }
+  return hashes;
+}
+
+export function tensorJson(t: TensorInfo, sha256?: string): TensorJson {
+  return {
+    name: t.name,
+    source: t.source,
+    dtype: t.dtype,
+    shape: [...t.shape],
+    byteLength: t.byteLength,
+    origin: t.origin,
+    ...(t.layout ? { layout: t.layout } : {}),
+    ...(t.group && t.group !== 'model' ? { group: t.group } : {}),
+    ...(sha256 ? { sha256 } : {}),
+  };
+}
+
+function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
+  const body: Record<string, unknown> = {
+    format: dict.format,
+    metadata: dict.metadata,
+    totals: totals(tensors),
+    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t))),
+  };
+  if (tree) {
+    const toJson = (n: TreeNode): unknown =>
+      n.tensor
+        ? { name: n.name, tensor: n.tensor.name, parameters: n.parameters, bytes: n.bytes }
+        : { name: n.name, parameters: n.parameters, bytes: n.bytes, tensors: n.tensors, children: n.children.map(toJson) };
+    body.tree = nameTree(tensors).map(toJson);
+  }
+  return `${JSON.stringify(body, null, 2)}\n`;
+}
+
+/** The header line: what the file is and how big, before any table. */
+export function headline(dict: StateDict, tensors: readonly TensorInfo[]): string {
+  const m = dict.metadata;
+  const parts = [dict.format];
+  const producer = [m.producerName, m.producerVersion].filter((s) => typeof s === 'string' && s !== '').join(' ');
+  if (producer) parts.push(`producer ${producer}`);
+  if (typeof m.irVersion === 'number') parts.push(`IR ${m.irVersion}`);
+  const opset = m.opsetImport as Record<string, number> | undefined;
+  if (opset && opset[''] !== undefined) parts.push(`opset ${opset['']}`);
+  if (typeof m.kerasVersion === 'string') parts.push(`keras ${m.kerasVersion}`);
+  const t = totals(tensors);
+  parts.push(`${formatInt(t.tensors)} tensors`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
+  return parts.join(' · ');
+}
+
+function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
+  const lines = [`${dict.path}: ${headline(dict, tensors)}`];
+  if (tree) {
+    const walk = (nodes: TreeNode[], indent: string) => {
+      nodes.forEach((n, i) => {
+        const last = i === nodes.length - 1;
+        const branch = indent + (last ? '└─ ' : '├─ ');
+        if (n.tensor) {
+          lines.push(`${branch}${n.name}  ${n.tensor.dtype} ${formatShape(n.tensor.shape)}  ${formatInt(n.parameters)}`);
+        } else {
+          lines.push(`${branch}${n.name}  (${formatInt(n.tensors)} tensors, ${formatInt(n.parameters)} params, ${formatBytes(n.bytes)})`);
+          walk(n.children, indent + (last ? '   ' : '│  '));
+        }
+      });
+    };
+    walk(nameTree(tensors), '');
+    return `${lines.join('\n')}\n`;
+  }
+  const showSource = tensors.some((t) => t.source !== t.name);
+  const showLayout = tensors.some((t) => t.layout);
+  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : [])];
+  const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
+  for (const t of tensors) {
+    table.push([
+      t.name,
+      ...(showSource ? [t.source === t.name ? '' : t.source] : []),
+      t.dtype,
+      formatShape(t.shape),
+      ...(showLayout ? [t.layout ?? ''] : []),
+      { hAlign: 'right' as const, content: formatInt(parameterCount(t)) },
+      { hAlign: 'right' as const, content: formatBytes(t.byteLength) },
+      ...(hashes ? [hashes.get(t) ?? ''] : []),
+    ]);
+  }
+  if (tensors.length) lines.push(table.toString());
+  return `${lines.join('\n')}\n`;
+}

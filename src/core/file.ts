@@ -1,0 +1,157 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fromSystemError, invalidInput, ioError } from './errors.js';
+
+/**
+ * A file opened for positioned reads. Header walkers read through a small block cache so that
+ * skipping a tensor payload costs nothing; `read` fetches exact ranges for tensor values.
+ * Counts the bytes it reads, which benchmarks report.
+ */
+export class RandomAccessFile {
+  private fd: number | undefined;
+  private blockStart = 0;
+  private block = Buffer.alloc(0);
+  bytesRead = 0;
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+    readonly size: number,
+    private readonly blockSize: number,
+  ) {
+    this.fd = fd;
+  }
+
+  static open(file: string, blockSize = 64 * 1024): RandomAccessFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      throw fromSystemError(file, undefined, err);
+    }
+    try {
+      const stat = fs.fstatSync(fd);
+      if (stat.isDirectory()) throw ioError(file, undefined, 'is a directory, expected a file');
+      return new RandomAccessFile(file, fd, stat.size, blockSize);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw fromSystemError(file, undefined, err);
+    }
+  }
+
+  /** Exactly `length` bytes at `offset`, or an error naming `what` when the file is shorter. */
+  read(offset: number, length: number, what = 'data'): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw invalidInput(
+        this.path,
+        `offset ${offset}`,
+        `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`,
+      );
+    }
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = this.readSyncAt(out, done, length - done, offset + done);
+      if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
+      done += n;
+    }
+    return out;
+  }
+
+  /** One byte through the block cache; for header walkers. */
+  byteAt(offset: number): number {
+    if (offset < this.blockStart || offset >= this.blockStart + this.block.length) this.fill(offset);
+    return this.block[offset - this.blockStart]!;
+  }
+
+  /** A short range through the block cache (falls back to a direct read when larger than a block). */
+  bytesAt(offset: number, length: number, what = 'data'): Uint8Array {
+    if (offset >= this.blockStart && offset + length <= this.blockStart + this.block.length) {
+      return this.block.subarray(offset - this.blockStart, offset - this.blockStart + length);
+    }
+    if (length > this.blockSize) return this.read(offset, length, what);
+    if (offset + length > this.size) this.read(offset, length, what); // throws the truncation error
+    this.fill(offset);
+    return this.block.subarray(0, length);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+
+  private fill(offset: number): void {
+    if (offset >= this.size) {
+      throw invalidInput(this.path, `offset ${offset}`, `unexpected end of file (size ${this.size}; truncated?)`);
+    }
+    const length = Math.min(this.blockSize, this.size - offset);
+    const block = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = this.readSyncAt(block, done, length - done, offset + done);
+      if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
+      done += n;
+    }
+    this.block = block;
+    this.blockStart = offset;
+  }
+
+  private readSyncAt(buf: Buffer, at: number, length: number, position: number): number {
+    if (this.fd === undefined) throw ioError(this.path, undefined, 'file is closed');
+    try {
+      const n = fs.readSync(this.fd, buf, at, length, position);
+      this.bytesRead += n;
+      return n;
+    } catch (err) {
+      throw fromSystemError(this.path, `offset ${position}`, err);
+    }
+  }
+}
+
+/**
+ * Resolves a path named inside a model file (external data, shards) against the model's folder and
+ * refuses anything that could leave it: absolute paths, `..` components, and symlinks whose target
+ * lies outside the folder. Returns the real path of an existing regular file.
+ */
+export function resolveInsideFolder(modelFile: string, folder: string, relative: string, where: string): string {
+  if (relative === '') throw invalidInput(modelFile, where, 'empty file path');
+  if (relative.includes('\0')) throw invalidInput(modelFile, where, `file path contains a NUL byte`);
+  if (path.posix.isAbsolute(relative) || path.win32.isAbsolute(relative) || /^[a-zA-Z]:/.test(relative)) {
+    throw invalidInput(modelFile, where, `file path '${relative}' is absolute; expected a path relative to the model folder`);
+  }
+  const parts = relative.split(/[\\/]+/);
+  if (parts.includes('..')) {
+    throw invalidInput(modelFile, where, `file path '${relative}' contains '..'; expected a path inside the model folder`);
+  }
+  let realFolder: string;
+  try {
+    realFolder = fs.realpathSync(folder);
+  } catch (err) {
+    throw fromSystemError(folder, where, err);
+  }
+  const candidate = path.join(realFolder, ...parts);
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(candidate);
+  } catch (err) {
+    throw fromSystemError(candidate, `${where} of ${modelFile}`, err);
+  }
+  if (stat.isSymbolicLink()) {
+    throw invalidInput(modelFile, where, `file path '${relative}' is a symbolic link; expected a regular file`);
+  }
+  let real: string;
+  try {
+    real = fs.realpathSync(candidate);
+  } catch (err) {
+    throw fromSystemError(candidate, `${where} of ${modelFile}`, err);
+  }
+  if (real !== realFolder && !real.startsWith(realFolder + path.sep)) {
+    throw invalidInput(modelFile, where, `file path '${relative}' resolves outside the model folder`);
+  }
+  if (!fs.statSync(real).isFile()) {
+    throw invalidInput(modelFile, where, `file path '${relative}' is not a regular file`);
+  }
+  return real;
+}

@@ -1,0 +1,59 @@
+import type { DType } from './dtype.js';
+
+/** Where a tensor lives in its file. */
+export type TensorOrigin =
+  | 'initializer'
+  | 'sparse_initializer'
+  | 'constant'
+  | 'dataset'
+  | 'weight';
+
+/**
+ * How a weight's axes are laid out, when the file says so (e.g. the consuming ONNX node). Letters:
+ * O = output channels/features, I = input, H/W/D = spatial, M = depthwise multiplier.
+ * `OI` is a PyTorch Linear / Gemm(transB=1) weight, `IO` a Keras Dense kernel or MatMul B.
+ */
+export type Layout = string;
+
+export interface TensorInfo {
+  /** Canonical name: dotted, framework noise such as `:0` removed, unique in its state dict. */
+  readonly name: string;
+  /** The name exactly as in the file. */
+  readonly source: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Bytes of the values as `read()` returns them (sum of string lengths for strings). */
+  readonly byteLength: number;
+  readonly origin: TensorOrigin;
+  /** `model` by default; optimizer slots and the like are only listed when asked for. */
+  readonly group?: 'model' | 'optimizer';
+  readonly layout?: Layout;
+  /**
+   * The values as little-endian bytes of `dtype`, row-major, sub-byte types packed low bits first.
+   * Reads this one tensor only. Throws for string tensors (use `readStrings`).
+   */
+  read(): Promise<Uint8Array>;
+  /** The elements of a string tensor, as stored bytes. Throws for other dtypes. */
+  readStrings(): Promise<Uint8Array[]>;
+}
+
+export type Metadata = Record<string, unknown>;
+
+export interface StateDict {
+  /** Format name: `onnx`, `keras`, `tfjs`… */
+  readonly format: string;
+  readonly path: string;
+  readonly metadata: Metadata;
+  readonly tensors: readonly TensorInfo[];
+  /** Releases file handles. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Also list optimizer state and other non-model tensors. */
+  all?: boolean;
+}
+
+export function parameterCount(t: Pick<TensorInfo, 'shape'>): number {
+  return t.shape.reduce((n, d) => n * d, 1);
+}

@@ -1,0 +1,11 @@
+/** The ckpt library: open any supported checkpoint as one normalized state dict. */
+export { open, detectFormat } from './open.js';
+export type { StateDict, TensorInfo, TensorOrigin, Layout, Metadata, OpenOptions } from './core/statedict.js';
+export { parameterCount } from './core/statedict.js';
+export { DTYPE_BITS, byteLengthOf, numelOf, isDType, type DType } from './core/dtype.js';
+export { CkptError, ExitCode } from './core/errors.js';
+export { canonicalName } from './core/names.js';
+export { tensorSha256 } from './ops/hash.js';
+export { parsePattern, parsePatterns, type Pattern } from './ops/select.js';
+export { READERS } from './formats/index.js';
+export type { FormatReader, Probe } from './formats/types.js';

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { CORPUS, HAS_CORPUS, expectedListings, runCli } from './helpers.js';
+import { READERS } from '../src/index.js';
+
+/**
+ * `inspect --json --hash` must agree exactly with what independent readers (python onnx, h5py,
+ * @tensorflow/tfjs, torch…) see in every real file of the shared corpus: same tensors, same order,
+ * same source names, dtypes, shapes and value hashes.
+ */
+const FAMILY_TO_FORMAT: Record<string, string> = {
+  onnx: 'onnx',
+  keras: 'keras',
+  tfjs: 'tfjs',
+  safetensors: 'safetensors',
+  pytorch: 'pytorch',
+  'tf-checkpoint': 'tf-checkpoint',
+  paddle: 'paddle',
+  numpy: 'numpy',
+};
+
+const supported = new Set(READERS.map((r) => r.name));
+
+for (const expected of expectedListings()) {
+  const format = FAMILY_TO_FORMAT[expected.format_family] ?? expected.format_family;
+  const skip = !supported.has(format) && `no ${expected.format_family} reader yet`;
+  test(`corpus: ${expected.model} agrees with ${expected.reference.split(',')[0]}`, { skip }, () => {
+    const r = runCli(['inspect', '--json', '--hash', path.join(CORPUS, expected.model)]);
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+    const ours = JSON.parse(r.stdout) as { format: string; tensors: { source: string; dtype: string; shape: number[]; sha256?: string }[] };
+    assert.equal(ours.format, format);
+    assert.deepEqual(
+      ours.tensors.map((t) => ({ source: t.source, dtype: t.dtype, shape: t.shape, ...(t.sha256 ? { sha256: t.sha256 } : {}) })),
+      expected.tensors.map((t) => ({ source: t.source, dtype: t.dtype, shape: t.shape, ...(t.sha256 ? { sha256: t.sha256 } : {}) })),
+    );
+  });
+}
+
+test('corpus is present, or these tests skip', { skip: HAS_CORPUS ? false : 'no ../shared/corpus beside the checkout' }, () => {
+  assert.ok(expectedListings().length > 0);
+});

@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SAMPLES = path.join(ROOT, 'samples');
+/** The shared corpus of real checkpoints, beside the checkout; tests skip when it is absent. */
+export const CORPUS = path.resolve(ROOT, '..', 'shared', 'corpus');
+export const HAS_CORPUS = fs.existsSync(path.join(CORPUS, 'expected'));
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `ckpt` command, as a user would. */
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'ckpt.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A fresh temporary folder, removed when the process exits. */
+export function tempDir(prefix = 'ckpt-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Expected listings written by independent readers: `corpus/expected/<family>/<case>/<file>.json`. */
+export interface ExpectedListing {
+  model: string;
+  format_family: string;
+  reference: string;
+  tensors: { source: string; dtype: string; shape: number[]; sha256?: string }[];
+}
+
+export function expectedListings(): ExpectedListing[] {
+  const root = path.join(CORPUS, 'expected');
+  if (!fs.existsSync(root)) return [];
+  const out: ExpectedListing[] = [];
+  for (const family of fs.readdirSync(root).sort()) {
+    for (const name of fs.readdirSync(path.join(root, family)).sort()) {
+      for (const file of fs.readdirSync(path.join(root, family, name)).sort()) {
+        out.push(JSON.parse(fs.readFileSync(path.join(root, family, name, file), 'utf8')) as ExpectedListing);
+      }
+    }
+  }
+  return out;
+}
