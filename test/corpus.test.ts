@@ -17,7 +17,7 @@ const FAMILY_TO_FORMAT: Record<string, string> = {
   pytorch: 'pytorch',
   'tf-checkpoint': 'tf-checkpoint',
   paddle: 'paddle',
-  numpy: 'numpy',
+  npz: 'numpy',
 };
 
 const supported = new Set(READERS.map((r) => r.name));
