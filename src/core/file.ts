@@ -22,7 +22,7 @@ export class RandomAccessFile {
     this.fd = fd;
   }
 
-  static open(file: string, blockSize = 64 * 1024): RandomAccessFile {
+  static open(file: string, blockSize = 8 * 1024): RandomAccessFile {
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');
@@ -48,14 +48,15 @@ export class RandomAccessFile {
         `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`,
       );
     }
-    const out = Buffer.allocUnsafe(length);
+    // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
+    const out = Buffer.allocUnsafeSlow(length);
     let done = 0;
     while (done < length) {
       const n = this.readSyncAt(out, done, length - done, offset + done);
       if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
       done += n;
     }
-    return out;
+    return new Uint8Array(out.buffer, out.byteOffset, length);
   }
 
   /** One byte through the block cache; for header walkers. */

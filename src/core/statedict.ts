@@ -47,6 +47,8 @@ export interface StateDict {
   readonly tensors: readonly TensorInfo[];
   /** Releases file handles. Safe to call twice. */
   close(): Promise<void>;
+  /** Bytes read from disk so far, where the reader counts them (benchmarks, listing tests). */
+  bytesRead?(): number;
 }
 
 export interface OpenOptions {

@@ -56,7 +56,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
       outputs: model.outputs,
       ...(model.docString ? { docString: model.docString } : {}),
     };
-    return { format: 'onnx', path: file, metadata, tensors, close: async () => raf.close() };
+    return { format: 'onnx', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {
     raf.close();
     throw err;
@@ -96,7 +96,8 @@ function densify(
     readStrings: values.readStrings,
     read: () => {
       const src = values.read();
-      const idx = new DataView(indices.read().slice().buffer);
+      const indexBytes = indices.read();
+      const idx = new DataView(indexBytes.buffer, indexBytes.byteOffset, indexBytes.byteLength);
       const out = new Uint8Array(byteLength);
       let previous = -1;
       for (let k = 0; k < nnz; k++) {

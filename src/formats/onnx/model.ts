@@ -65,20 +65,21 @@ const MODEL_WIRE: Record<number, number> = {
 };
 
 /**
- * Cheap structural test: the whole file parses as top-level protobuf fields with the wire types
- * ModelProto requires and holds a graph. Payloads are skipped, so this reads very little.
+ * Cheap structural test: the file starts with ModelProto's ir_version and every top-level field
+ * has a number and wire type ModelProto allows. Payloads are skipped, so this reads very little.
+ * A file that is cut short still counts as ONNX, so the reader can say where it ends.
  */
 export function looksLikeOnnx(file: RandomAccessFile): boolean {
+  let count = 0;
   try {
-    let hasGraph = false;
     for (const f of fields(file, { start: 0, end: file.size }, 'model')) {
-      const wire = MODEL_WIRE[f.no];
-      if (wire === undefined || wire !== f.wire) return false;
-      if (f.no === MODEL.graph) hasGraph = true;
+      if (count === 0 && (f.no !== MODEL.irVersion || f.wire !== WIRE_VARINT || f.varint > 100n)) return false;
+      if (MODEL_WIRE[f.no] !== f.wire) return false;
+      count++;
     }
-    return hasGraph;
+    return count > 1;
   } catch {
-    return false;
+    return count > 1;
   }
 }
 
@@ -120,7 +121,7 @@ export function walkModel(file: RandomAccessFile): ModelWalk {
           for (const g of fields(file, f, 'training_info')) {
             if (g.no === 1 || g.no === 2) {
               expectWire(file, g, WIRE_BYTES, 'training_info');
-              walkGraph(file, g, model, `training_info/${g.no === 1 ? 'initialization' : 'algorithm'}`, 1, false);
+              walkGraph(file, g, model, `training_info/${g.no === 1 ? 'initialization' : 'algorithm'}`, 1, false, model.tensors);
             }
           }
         });
@@ -133,7 +134,7 @@ export function walkModel(file: RandomAccessFile): ModelWalk {
     }
   }
   if (!graph) throw invalidInput(file.path, undefined, 'ModelProto has no graph (field 7); not an ONNX model');
-  walkGraph(file, graph, model, '', 0, true);
+  walkGraph(file, graph, model, '', 0, true, model.tensors);
   for (const run of later) run();
   return model;
 }
@@ -149,22 +150,25 @@ function stringPair(file: RandomAccessFile, f: Field, what: string): [string, st
 }
 
 /**
- * Collects a graph's tensors in a stable order: its initializers, its sparse initializers, then
- * per node its Constant and the tensors of the node's subgraphs.
+ * Appends a graph's tensors to `out` in a stable order: its initializers, its sparse
+ * initializers, then per node its Constant and the tensors of the node's subgraphs. Nodes are
+ * walked as they come (one pass over the file) and their tensors placed after the initializers.
  */
-function walkGraph(file: RandomAccessFile, range: Range, model: ModelWalk, scope: string, depth: number, top: boolean): void {
+function walkGraph(
+  file: RandomAccessFile, range: Range, model: ModelWalk, scope: string, depth: number, top: boolean, out: FoundTensor[],
+): void {
   if (depth > MAX_GRAPH_DEPTH) {
     throw invalidInput(file.path, `offset ${range.start}`, `subgraphs nested deeper than ${MAX_GRAPH_DEPTH} levels`);
   }
   const what = scope ? `graph ${scope}` : 'graph';
   const initializers: FoundTensor[] = [];
   const sparse: FoundTensor[] = [];
-  const nodes: Field[] = [];
+  const fromNodes: FoundTensor[] = [];
   for (const f of fields(file, range, what)) {
     switch (f.no) {
       case GRAPH.node:
         expectWire(file, f, WIRE_BYTES, what);
-        nodes.push(f);
+        walkNode(file, f, model, scope, depth, fromNodes);
         break;
       case GRAPH.name:
         if (top) model.graphName = readString(file, f, `${what}.name`);
@@ -192,8 +196,7 @@ function walkGraph(file: RandomAccessFile, range: Range, model: ModelWalk, scope
         break;
     }
   }
-  model.tensors.push(...initializers, ...sparse);
-  for (const node of nodes) walkNode(file, node, model, scope, depth);
+  out.push(...initializers, ...sparse, ...fromNodes);
   if (top) {
     // Inputs that are initializers (required before IR 4) are weights, not model inputs.
     const weightNames = new Set(initializers.map((t) => t.source));
@@ -211,7 +214,7 @@ function walkFunction(file: RandomAccessFile, range: Range, model: ModelWalk): v
       nodes.push(f);
     }
   }
-  for (const node of nodes) walkNode(file, node, model, `function/${name}`, 1);
+  for (const node of nodes) walkNode(file, node, model, `function/${name}`, 1, model.tensors);
 }
 
 interface Attribute {
@@ -220,7 +223,7 @@ interface Attribute {
   parts: Map<number, Field[]>;
 }
 
-function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope: string, depth: number): void {
+function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope: string, depth: number, out: FoundTensor[]): void {
   const what = `node at offset ${range.start}`;
   const inputs: string[] = [];
   const outputs: string[] = [];
@@ -248,7 +251,7 @@ function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope:
   const isConstant = opType === 'Constant' && (domain === '' || domain === 'ai.onnx');
   if (isConstant) {
     const found = constantTensor(file, attributes, outputs[0] ?? name, scope, `Constant node '${label}'`);
-    if (found) model.tensors.push(found);
+    if (found) out.push(found);
   }
   const transB = attributes.find((a) => a.name === 'transB')?.parts.get(ATTR.i)?.[0];
   inputs.forEach((input, inputIndex) => {
@@ -262,11 +265,11 @@ function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope:
     const subScope = scope ? `${scope}/${label}/${attr.name}` : `${label}/${attr.name}`;
     for (const g of attr.parts.get(ATTR.g) ?? []) {
       expectWire(file, g, WIRE_BYTES, `${what}.attribute '${attr.name}'`);
-      walkGraph(file, g, model, subScope, depth + 1, false);
+      walkGraph(file, g, model, subScope, depth + 1, false, out);
     }
     (attr.parts.get(ATTR.graphs) ?? []).forEach((g, i) => {
       expectWire(file, g, WIRE_BYTES, `${what}.attribute '${attr.name}'`);
-      walkGraph(file, g, model, `${subScope}/${i}`, depth + 1, false);
+      walkGraph(file, g, model, `${subScope}/${i}`, depth + 1, false, out);
     });
   }
 }

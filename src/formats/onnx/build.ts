@@ -1,0 +1,97 @@
+import onnxProto from 'onnx-proto';
+import type { DType } from '../../core/dtype.js';
+import { ONNX_DTYPE_NUMBER } from './dtypes.js';
+
+/**
+ * Builds new ONNX models from plain descriptions (samples, test fixtures, generated graphs) with
+ * onnx-proto. It is for models written from scratch only: onnx-proto knows the ONNX 1.10 schema
+ * and drops newer fields, so existing models are never decoded and re-encoded through it.
+ */
+const { onnx } = onnxProto;
+
+export type AttributeValue = number | number[] | string | { floats: number[] } | { tensor: onnxProto.onnx.ITensorProto };
+
+export interface NodeSpec {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  name?: string;
+  attributes?: Record<string, AttributeValue>;
+  domain?: string;
+}
+
+export interface ValueSpec {
+  name: string;
+  dtype: DType;
+  /** Numbers for fixed dims, strings for symbolic ones. */
+  shape: (number | string)[];
+}
+
+export interface ModelSpec {
+  graphName: string;
+  nodes: NodeSpec[];
+  initializers: onnxProto.onnx.ITensorProto[];
+  inputs: ValueSpec[];
+  outputs: ValueSpec[];
+  opset?: number;
+  irVersion?: number;
+  producerName?: string;
+  producerVersion?: string;
+  docString?: string;
+}
+
+export function tensorProto(name: string, dtype: DType, shape: readonly number[], raw: Uint8Array): onnxProto.onnx.ITensorProto {
+  return { name, dataType: ONNX_DTYPE_NUMBER[dtype], dims: [...shape], rawData: raw };
+}
+
+export function float32Tensor(name: string, shape: readonly number[], values: Float32Array): onnxProto.onnx.ITensorProto {
+  return tensorProto(name, 'float32', shape, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+}
+
+function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+  }
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if ('floats' in value) return { name, type: T.FLOATS, floats: value.floats };
+  return { name, type: T.TENSOR, t: value.tensor };
+}
+
+export function valueInfo(spec: ValueSpec): onnxProto.onnx.IValueInfoProto {
+  return {
+    name: spec.name,
+    type: {
+      tensorType: {
+        elemType: ONNX_DTYPE_NUMBER[spec.dtype],
+        shape: { dim: spec.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+export function encodeModel(spec: ModelSpec): Uint8Array {
+  const model = onnx.ModelProto.create({
+    irVersion: spec.irVersion ?? 8,
+    producerName: spec.producerName ?? 'ckpt',
+    producerVersion: spec.producerVersion ?? '',
+    ...(spec.docString ? { docString: spec.docString } : {}),
+    opsetImport: [{ domain: '', version: spec.opset ?? 17 }],
+    graph: {
+      name: spec.graphName,
+      node: spec.nodes.map((n, i) => ({
+        name: n.name ?? `${n.op}_${i}`,
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        ...(n.domain ? { domain: n.domain } : {}),
+        attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
+      })),
+      initializer: spec.initializers,
+      input: spec.inputs.map(valueInfo),
+      output: spec.outputs.map(valueInfo),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
