@@ -11,6 +11,13 @@ import { resolveTensor, type TensorPayload } from './tensor.js';
 /** Protobuf messages are limited to 2 GiB; larger models must use external data. */
 export const MAX_ONNX_FILE = 2 ** 31 - 1;
 
+/** Where each listed tensor's TensorProto sits in its file, for the lossless writer. */
+const locations = new WeakMap<TensorInfo, { offset: number; scope: string }>();
+
+export function locationOf(tensor: TensorInfo): { offset: number; scope: string } | undefined {
+  return locations.get(tensor);
+}
+
 export const onnxReader: FormatReader = {
   name: 'onnx',
   match: (probe: Probe) => probe.file !== undefined && probe.head[0] === 0x08 && looksLikeOnnx(probe.file),
@@ -31,7 +38,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
     const tensors: TensorInfo[] = model.tensors.map((t, i) => {
       const p = payloads[i]!;
       const layout = layoutFromUses(model.uses.get(t.source), p.shape.length);
-      return {
+      const info: TensorInfo = {
         name: names[i]!,
         source: t.source,
         dtype: p.dtype,
@@ -42,6 +49,8 @@ export async function openOnnx(file: string): Promise<StateDict> {
         read: async () => p.read(),
         readStrings: async () => p.readStrings(),
       };
+      locations.set(info, { offset: t.proto.at, scope: t.scope });
+      return info;
     });
     const metadata = {
       irVersion: model.irVersion,

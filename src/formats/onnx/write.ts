@@ -1,0 +1,267 @@
+import { RandomAccessFile } from '../../core/file.js';
+import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { invalidInput } from '../../core/errors.js';
+import { byteLengthOf, type DType } from '../../core/dtype.js';
+import type { TensorInfo } from '../../core/statedict.js';
+import { fields, WIRE_BYTES, type Field, type Range } from './wire.js';
+import { ONNX_DTYPE_NUMBER } from './dtypes.js';
+import { locationOf } from './index.js';
+import { MAX_GRAPH_DEPTH } from './model.js';
+
+/**
+ * Lossless ONNX rewriting: the model's bytes are copied as they are, except the messages on the
+ * path to a removed or replaced tensor, whose length prefixes are recomputed. Fields this code
+ * does not know (newer ONNX versions, metadata) are never decoded, so they survive untouched, and
+ * a rewrite with no edits gives back the same bytes. Output is streamed: payloads are read one
+ * tensor at a time, while writing.
+ */
+export type TensorEdit =
+  | { kind: 'remove' }
+  | { kind: 'replace'; dtype: DType; shape: readonly number[]; read: () => Promise<Uint8Array> };
+
+/** What the writer produced, for the command's report. */
+export interface RewriteReport {
+  /** Removed tensors that became graph inputs so the model stays valid. */
+  newInputs: string[];
+}
+
+type Piece =
+  | { copy: Range }
+  | { bytes: Uint8Array }
+  | { length: number; read: () => Promise<Uint8Array> }
+  | { field: number; children: Piece[] };
+
+const MODEL_GRAPH = 7;
+const GRAPH = { node: 1, initializer: 5, input: 11, sparseInitializer: 15 };
+const NODE = { output: 2, opType: 4, attribute: 5 };
+const ATTR = { t: 5, g: 6, graphs: 11 };
+const FUNCTION_NODE = 7;
+const MODEL_FUNCTIONS = 25;
+const MODEL_TRAINING_INFO = 20;
+
+export async function rewriteOnnx(
+  sourcePath: string, edits: ReadonlyMap<TensorInfo, TensorEdit>, outPath: string,
+): Promise<RewriteReport> {
+  const byOffset = new Map<number, { tensor: TensorInfo; edit: TensorEdit }>();
+  for (const [tensor, edit] of edits) {
+    const location = locationOf(tensor);
+    if (!location) throw invalidInput(sourcePath, undefined, `tensor '${tensor.name}' does not belong to this ONNX model`);
+    if (edit.kind === 'remove' && location.scope !== '') {
+      throw invalidInput(sourcePath, location.scope, `cannot remove '${tensor.source}': it lives inside a subgraph or function; only top-level weights can become graph inputs`);
+    }
+    if (tensor.origin === 'sparse_initializer' && edit.kind === 'replace') {
+      throw invalidInput(sourcePath, undefined, `cannot replace sparse initializer '${tensor.source}'`);
+    }
+    byOffset.set(location.offset, { tensor, edit });
+  }
+  const file = RandomAccessFile.open(sourcePath);
+  try {
+    const rewriter = new Rewriter(file, byOffset);
+    const pieces = rewriter.model();
+    await writeAtomic(outPath, async (fd) => {
+      for (const piece of pieces) await emit(file, fd, piece);
+    });
+    return { newInputs: rewriter.newInputs };
+  } finally {
+    file.close();
+  }
+}
+
+class Rewriter {
+  readonly newInputs: string[] = [];
+  private readonly offsets: number[];
+
+  constructor(private readonly file: RandomAccessFile, private readonly edits: Map<number, { tensor: TensorInfo; edit: TensorEdit }>) {
+    this.offsets = [...edits.keys()].sort((a, b) => a - b);
+  }
+
+  model(): Piece[] {
+    return this.message({ start: 0, end: this.file.size }, 'ModelProto', (f) => {
+      if (f.no === MODEL_GRAPH) return [this.field(f, this.graph(f, 0, true))];
+      if (f.no === MODEL_FUNCTIONS) return [this.field(f, this.message(f, 'function', (g) => (g.no === FUNCTION_NODE ? this.node(g, 1) : undefined)))];
+      if (f.no === MODEL_TRAINING_INFO) {
+        return [this.field(f, this.message(f, 'training_info', (g) => (g.no === 1 || g.no === 2 ? [this.field(g, this.graph(g, 1, false))] : undefined)))];
+      }
+      return undefined;
+    });
+  }
+
+  /** True when an edited tensor lies inside this range: only then is the message rebuilt. */
+  private touches(range: Range): boolean {
+    return this.offsets.some((o) => o >= range.start && o < range.end);
+  }
+
+  /**
+   * Rebuilds a message: each field is copied verbatim unless `rewrite` returns pieces for it.
+   * Untouched messages are never walked at all.
+   */
+  private message(range: Range, what: string, rewrite: (f: Field) => Piece[] | undefined): Piece[] {
+    if (!this.touches(range)) return [{ copy: range }];
+    const out: Piece[] = [];
+    let copyFrom = range.start;
+    for (const f of fields(this.file, range, what)) {
+      const replaced = f.wire === WIRE_BYTES && this.touches(f) ? rewrite(f) : undefined;
+      if (!replaced) continue;
+      if (f.at > copyFrom) out.push({ copy: { start: copyFrom, end: f.at } });
+      out.push(...replaced);
+      copyFrom = f.end;
+    }
+    if (range.end > copyFrom) out.push({ copy: { start: copyFrom, end: range.end } });
+    return out;
+  }
+
+  private field(f: Field, children: Piece[]): Piece {
+    return { field: f.no, children };
+  }
+
+  private graph(range: Range, depth: number, top: boolean): Piece[] {
+    if (depth > MAX_GRAPH_DEPTH) throw invalidInput(this.file.path, `offset ${range.start}`, 'subgraphs nested too deep');
+    const existingInputs = top ? this.inputNames(range) : new Set<string>();
+    const added: Piece[] = [];
+    const pieces = this.message(range, 'graph', (f) => {
+      if (f.no === GRAPH.initializer || f.no === GRAPH.sparseInitializer) {
+        const hit = this.edits.get(f.no === GRAPH.initializer ? f.start : this.sparseValuesOffset(f));
+        if (!hit) return undefined;
+        if (hit.edit.kind === 'remove') {
+          // Before IR 4 every initializer was also a graph input: it stays one, nothing to add.
+          if (top && !existingInputs.has(hit.tensor.source)) added.push(this.inputFor(hit.tensor));
+          return [];
+        }
+        return [{ field: f.no, children: tensorProto(hit.tensor.source, hit.edit) }];
+      }
+      if (f.no === GRAPH.node) {
+        const node = this.node(f, depth);
+        if (node.length === 0 && top) {
+          const hit = this.editInside(f)!;
+          added.push(this.inputFor(hit.tensor));
+        }
+        return node;
+      }
+      return undefined;
+    });
+    return [...pieces, ...added];
+  }
+
+  private inputNames(graph: Range): Set<string> {
+    const names = new Set<string>();
+    for (const f of fields(this.file, graph, 'graph')) {
+      if (f.no !== GRAPH.input) continue;
+      for (const g of fields(this.file, f, 'graph input')) {
+        if (g.no === 1) names.add(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+      }
+    }
+    return names;
+  }
+
+  private sparseValuesOffset(f: Field): number {
+    for (const g of fields(this.file, f, 'sparse_initializer')) if (g.no === 1) return g.start;
+    return -1;
+  }
+
+  private editInside(range: Range): { tensor: TensorInfo; edit: TensorEdit } | undefined {
+    const offset = this.offsets.find((o) => o >= range.start && o < range.end);
+    return offset === undefined ? undefined : this.edits.get(offset);
+  }
+
+  /** A node: a Constant whose tensor is removed disappears; replaced, it gets a `value` attribute. */
+  private node(f: Field, depth: number): Piece[] {
+    let isConstant = false;
+    for (const g of fields(this.file, f, 'node')) {
+      if (g.no === NODE.opType) isConstant = new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)) === 'Constant';
+    }
+    if (isConstant) {
+      const hit = this.editInside(f);
+      if (hit?.edit.kind === 'remove') return [];
+      if (hit) {
+        return [this.field(f, this.message(f, 'node', (g) => {
+          if (g.no !== NODE.attribute) return undefined;
+          return [{ field: NODE.attribute, children: [
+            { bytes: Buffer.concat([keyBytes(1, 'value'), varintField(20, 4)]) },
+            { field: ATTR.t, children: tensorProto(hit.tensor.source, hit.edit as Extract<TensorEdit, { kind: 'replace' }>) },
+          ] }];
+        }))];
+      }
+    }
+    return [this.field(f, this.message(f, 'node', (g) => {
+      if (g.no !== NODE.attribute) return undefined;
+      return [this.field(g, this.message(g, 'attribute', (a) => {
+        if (a.no === ATTR.g || a.no === ATTR.graphs) return [this.field(a, this.graph(a, depth + 1, false))];
+        if (a.no === ATTR.t) {
+          const hit = this.edits.get(a.start);
+          if (hit?.edit.kind === 'replace') return [{ field: ATTR.t, children: tensorProto(hit.tensor.source, hit.edit) }];
+        }
+        return undefined;
+      }))];
+    }))];
+  }
+
+  /** A graph input (ValueInfoProto) declaring a removed weight's type and shape. */
+  private inputFor(tensor: TensorInfo): Piece {
+    this.newInputs.push(tensor.source);
+    const dims = tensor.shape.map((d) => ({ field: 1, children: [{ bytes: varintField(1, d) }] }));
+    const tensorType: Piece = { field: 1, children: [{ bytes: varintField(1, ONNX_DTYPE_NUMBER[tensor.dtype]) }, { field: 2, children: dims }] };
+    return { field: GRAPH.input, children: [{ bytes: keyBytes(1, tensor.source) }, { field: 2, children: [tensorType] }] };
+  }
+}
+
+/** A fresh TensorProto: dims, data_type, name, raw_data — in field-number order. */
+function tensorProto(name: string, edit: Extract<TensorEdit, { kind: 'replace' }>): Piece[] {
+  const length = byteLengthOfEdit(edit);
+  return [
+    { bytes: Buffer.concat([...edit.shape.map((d) => varintField(1, d)), varintField(2, ONNX_DTYPE_NUMBER[edit.dtype]), keyBytes(8, name)]) },
+    { field: 9, children: [{ length, read: edit.read }] },
+  ];
+}
+
+function byteLengthOfEdit(edit: Extract<TensorEdit, { kind: 'replace' }>): number {
+  return byteLengthOf(edit.dtype, edit.shape.reduce((n, d) => n * d, 1));
+}
+
+function varint(value: number): Uint8Array {
+  const out: number[] = [];
+  let v = BigInt(value);
+  if (v < 0n) v = BigInt.asUintN(64, v);
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Uint8Array.from(out);
+}
+
+function varintField(field: number, value: number): Uint8Array {
+  return Buffer.concat([varint(field * 8), varint(value)]);
+}
+
+function keyBytes(field: number, text: string): Uint8Array {
+  const bytes = new TextEncoder().encode(text);
+  return Buffer.concat([varint(field * 8 + WIRE_BYTES), varint(bytes.length), bytes]);
+}
+
+function lengthOf(piece: Piece): number {
+  if ('copy' in piece) return piece.copy.end - piece.copy.start;
+  if ('bytes' in piece) return piece.bytes.length;
+  if ('read' in piece) return piece.length;
+  const inner = piece.children.reduce((n, c) => n + lengthOf(c), 0);
+  return varint(piece.field * 8 + WIRE_BYTES).length + varint(inner).length + inner;
+}
+
+const COPY_CHUNK = 16 * 1024 * 1024;
+
+async function emit(file: RandomAccessFile, fd: number, piece: Piece): Promise<void> {
+  if ('copy' in piece) {
+    for (let at = piece.copy.start; at < piece.copy.end; at += COPY_CHUNK) {
+      writeAll(fd, file.read(at, Math.min(COPY_CHUNK, piece.copy.end - at)));
+    }
+  } else if ('bytes' in piece) {
+    writeAll(fd, piece.bytes);
+  } else if ('read' in piece) {
+    const bytes = await piece.read();
+    if (bytes.length !== piece.length) throw new Error(`tensor data is ${bytes.length} bytes, expected ${piece.length}`);
+    writeAll(fd, bytes);
+  } else {
+    const inner = piece.children.reduce((n, c) => n + lengthOf(c), 0);
+    writeAll(fd, Buffer.concat([varint(piece.field * 8 + WIRE_BYTES), varint(inner)]));
+    for (const child of piece.children) await emit(file, fd, child);
+  }
+}
