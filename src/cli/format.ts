@@ -1,3 +1,5 @@
+import Table from 'cli-table3';
+
 /** Small helpers for the human-readable output. */
 export function formatInt(n: number): string {
   return n.toLocaleString('en-US');
@@ -36,4 +38,13 @@ export function progress(label: string, total: number): { tick(): void; done(): 
       if (tty) process.stderr.write('\r\x1b[K');
     },
   };
+}
+
+/** The one table style of the CLI: compact, no colours (output is often piped or logged). */
+export function newTable(head: string[]): Table.Table {
+  return new Table({
+    head,
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
 }

@@ -1,10 +1,9 @@
-import Table from 'cli-table3';
 import { open } from '../open.js';
 import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, totals, type TreeNode } from '../ops/summary.js';
-import { formatBytes, formatInt, formatShape, progress } from './format.js';
+import { formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -120,7 +119,7 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   const showSource = tensors.some((t) => t.source !== t.name);
   const showLayout = tensors.some((t) => t.layout);
   const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : [])];
-  const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
+  const table = newTable(head);
   for (const t of tensors) {
     table.push([
       t.name,

@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CkptError, ExitCode } from '../core/errors.js';
 import { inspectCommand } from './inspect.js';
+import { diffCommand } from './diff.js';
+import { presetsCommand, selectCommand } from './select.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -12,6 +14,19 @@ Exit codes:
   5  internal error (a bug: please report it; CKPT_DEBUG=1 shows the stack)`;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Each action reports its exit code here; errors are thrown and mapped in main(). */
+let commandExitCode: number = ExitCode.ok;
+function run<A extends unknown[]>(action: (...args: A) => Promise<number | void> | number | void) {
+  return async (...args: A) => {
+    commandExitCode = (await action(...args)) ?? ExitCode.ok;
+  };
+}
+
+const SELECTION_HELP = `
+Patterns: a regular expression matched at the START of the name (cls_score matches cls_score_w);
+re:REGEX searched anywhere; glob:GLOB over the whole name (* within a dotted part, ** across);
+=NAME exactly. Repeat the option or separate patterns with commas.`;
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,7 +49,47 @@ export function buildProgram(): Command {
     .addOption(new Option('--filter <pattern>', 'only tensors whose name matches (repeatable; regex at the start, re:, glob:, =exact)').argParser(collect))
     .option('--all', 'also list optimizer state and other non-model tensors')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(inspectCommand);
+    .action(run(inspectCommand));
+
+  program
+    .command('diff')
+    .description('Compare two checkpoints (any formats): missing, unexpected, shape/dtype mismatches, and with --values value differences. Exit 0 when equal, 1 when different.')
+    .argument('<a>', 'first checkpoint')
+    .argument('<b>', 'second checkpoint')
+    .option('--values', 'compare values of matched tensors: max and mean |A−B|, cosine, bit-identical')
+    .option('--atol <x>', 'absolute tolerance for --values (default 0)')
+    .option('--rtol <x>', 'relative tolerance for --values (default 0): equal when |A−B| ≤ atol + rtol·|B|')
+    .option('--json', 'print the full report as JSON')
+    .option('--all', 'include optimizer state and other non-model tensors')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(diffCommand));
+
+  for (const mode of ['strip', 'filter'] as const) {
+    const option = mode === 'strip' ? 'exclude' : 'include';
+    program
+      .command(mode)
+      .description(mode === 'strip'
+        ? 'Write the checkpoint without the selected tensors (ONNX: removed weights become graph inputs).'
+        : 'Write the checkpoint with only the selected tensors (ONNX: removed weights become graph inputs).')
+      .argument('<in>', 'input checkpoint')
+      .addOption(new Option(`--${option} <pattern>`, `tensors to ${mode === 'strip' ? 'remove' : 'keep'} (repeatable)`).argParser(collect))
+      .option('--preset <name>', "add a preset's patterns (see `ckpt presets`)")
+      .option('--match-source', "match patterns against the file's own names instead of canonical names")
+      .option('--strict', 'a pattern that matches nothing is an error (exit 2), not a warning')
+      .option('--dry-run', 'only report what would be removed')
+      .option('-o, --output <out>', 'output file (written atomically)')
+      .option('--to <format>', "output format (default: from OUT's extension, else the input's)")
+      .option('--json', 'print the report as JSON')
+      .addHelpText('after', `${SELECTION_HELP}
+${EXIT_CODES_HELP}`)
+      .action(run((input: string, options: object) => selectCommand(mode, input, options)));
+  }
+
+  program
+    .command('presets')
+    .description("List the --preset names: PaddleDetection's heads to exclude when the dataset changes.")
+    .option('--json', 'print as JSON')
+    .action(run(presetsCommand));
 
   return program;
 }
@@ -43,8 +98,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    commandExitCode = ExitCode.ok;
     await program.parseAsync(argv, { from: 'user' });
-    return ExitCode.ok;
+    return commandExitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0

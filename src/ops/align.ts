@@ -1,0 +1,125 @@
+import type { TensorInfo } from '../core/statedict.js';
+
+/**
+ * Aligns the tensors of two state dicts: by canonical name, then ignoring wrapper prefixes
+ * (`module.` from DataParallel, `model.`), then by a unique dotted-name suffix with a compatible
+ * shape. Anything that could pair more than one way is reported as ambiguous, never guessed.
+ */
+export type MatchReason = 'name' | 'prefix' | 'suffix';
+
+export interface AlignedPair {
+  readonly a: TensorInfo;
+  readonly b: TensorInfo;
+  readonly reason: MatchReason;
+  /** When B's shape is a layout transpose of A's: B axis k is A axis permutation[k]. */
+  readonly permutation?: readonly number[];
+}
+
+export interface Ambiguity {
+  readonly name: string;
+  readonly side: 'a' | 'b';
+  readonly candidates: readonly string[];
+}
+
+export interface Alignment {
+  readonly pairs: AlignedPair[];
+  readonly onlyInA: TensorInfo[];
+  readonly onlyInB: TensorInfo[];
+  readonly ambiguous: Ambiguity[];
+}
+
+const WRAPPER_PREFIXES = /^(?:(?:module|model)\.)+/;
+
+export function withoutWrapperPrefix(name: string): string {
+  return name.replace(WRAPPER_PREFIXES, '');
+}
+
+function isDottedSuffix(long: string, short: string): boolean {
+  return long === short || long.endsWith(`.${short}`);
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * The permutation taking A's layout to B's, when the two differ only by layout: from the
+ * layout hints when both tensors have one, else from the shapes (2-D swap, HWIO ↔ OIHW).
+ */
+export function layoutPermutation(a: TensorInfo, b: TensorInfo): number[] | undefined {
+  if (a.layout && b.layout && a.layout !== b.layout && a.layout.length === a.shape.length && b.layout.length === b.shape.length) {
+    const letters = [...b.layout];
+    if ([...a.layout].sort().join('') === [...letters].sort().join('')) {
+      const permutation = letters.map((l) => a.layout!.indexOf(l));
+      if (sameShape(permutation.map((p) => a.shape[p]!), b.shape)) return permutation;
+    }
+  }
+  if (sameShape(a.shape, b.shape)) return undefined;
+  const candidates = a.shape.length === 2 ? [[1, 0]] : a.shape.length === 4 ? [[3, 2, 0, 1], [2, 3, 1, 0]] : [];
+  return candidates.find((p) => b.shape.length === p.length && sameShape(p.map((i) => a.shape[i]!), b.shape));
+}
+
+function compatible(a: TensorInfo, b: TensorInfo): boolean {
+  return sameShape(a.shape, b.shape) || layoutPermutation(a, b) !== undefined;
+}
+
+export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[]): Alignment {
+  const pairs: AlignedPair[] = [];
+  const ambiguous: Ambiguity[] = [];
+  const freeA = new Set(as);
+  const freeB = new Set(bs);
+  const pair = (a: TensorInfo, b: TensorInfo, reason: MatchReason) => {
+    const permutation = layoutPermutation(a, b);
+    pairs.push(permutation ? { a, b, reason, permutation } : { a, b, reason });
+    freeA.delete(a);
+    freeB.delete(b);
+  };
+
+  const byName = new Map(bs.map((b) => [b.name, b]));
+  for (const a of as) {
+    const b = byName.get(a.name);
+    if (b) pair(a, b, 'name');
+  }
+
+  // Prefix noise: only names that stay unique once the wrapper prefix is gone.
+  const index = (items: Iterable<TensorInfo>) => {
+    const map = new Map<string, TensorInfo[]>();
+    for (const t of items) {
+      const key = withoutWrapperPrefix(t.name);
+      map.set(key, [...(map.get(key) ?? []), t]);
+    }
+    return map;
+  };
+  const strippedB = index(freeB);
+  for (const [key, listA] of index(freeA)) {
+    const listB = strippedB.get(key);
+    if (listA.length === 1 && listB?.length === 1) pair(listA[0]!, listB[0]!, 'prefix');
+  }
+
+  // Unique suffix with a compatible shape, in both directions.
+  const suffixCandidates = (t: TensorInfo, others: Iterable<TensorInfo>) =>
+    [...others].filter((o) => (isDottedSuffix(t.name, o.name) || isDottedSuffix(o.name, t.name)) && compatible(t, o));
+  for (const a of [...freeA]) {
+    const forA = suffixCandidates(a, freeB);
+    if (forA.length === 0) continue;
+    const back = forA.length === 1 ? suffixCandidates(forA[0]!, freeA) : [];
+    if (forA.length === 1 && back.length === 1) pair(a, forA[0]!, 'suffix');
+    else if (forA.length > 1) ambiguous.push({ name: a.name, side: 'a', candidates: forA.map((b) => b.name) });
+    else ambiguous.push({ name: forA[0]!.name, side: 'b', candidates: back.map((x) => x.name) });
+  }
+  const ambiguousNames = new Set(ambiguous.flatMap((x) => [x.name, ...x.candidates]));
+  return {
+    pairs,
+    onlyInA: [...freeA].filter((t) => !ambiguousNames.has(t.name)),
+    onlyInB: [...freeB].filter((t) => !ambiguousNames.has(t.name)),
+    ambiguous: dedupe(ambiguous),
+  };
+}
+
+function dedupe(list: Ambiguity[]): Ambiguity[] {
+  const seen = new Set<string>();
+  return list.filter((x) => {
+    const key = `${x.side}:${x.name}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
