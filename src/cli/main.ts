@@ -3,6 +3,7 @@ import { CkptError, ExitCode } from '../core/errors.js';
 import { inspectCommand } from './inspect.js';
 import { diffCommand } from './diff.js';
 import { presetsCommand, selectCommand } from './select.js';
+import { convertCommand, renameCommand } from './write-commands.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -84,6 +85,31 @@ export function buildProgram(): Command {
 ${EXIT_CODES_HELP}`)
       .action(run((input: string, options: object) => selectCommand(mode, input, options)));
   }
+
+  program
+    .command('rename')
+    .description('Write the checkpoint with renamed tensors; shows old → new. Two tensors ending with one name is an error.')
+    .argument('<in>', 'input checkpoint')
+    .addOption(new Option('--rename <rule>', "'FROM=>TO': FROM a regular expression, TO may use $1 groups (repeatable, applied in order)").argParser(collect))
+    .addOption(new Option('--strip-prefix <prefix>', 'remove this prefix where present, e.g. module. (repeatable)').argParser(collect))
+    .option('--add-prefix <prefix>', 'prepend this to every name')
+    .option('-o, --output <out>', 'output file (written atomically)')
+    .option('--to <format>', "output format (default: from OUT's extension, else the input's)")
+    .option('--dry-run', 'only show the renaming')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(renameCommand));
+
+  program
+    .command('convert')
+    .description('Write the checkpoint in another format, or put its weights into an existing ONNX model (--graph).')
+    .argument('<in>', 'input checkpoint')
+    .argument('<out>', 'output file (written atomically)')
+    .option('--to <format>', "output format (default: from OUT's extension)")
+    .option('--graph <model.onnx>', 'replace the initializers of this ONNX model with the matching input tensors (layout transposes applied)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(convertCommand));
 
   program
     .command('presets')

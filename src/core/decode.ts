@@ -79,3 +79,24 @@ export function transpose(values: Float64Array, shape: readonly number[], permut
   }
   return out;
 }
+
+/** `transpose` on raw little-endian elements of `width` bytes (any fixed-width dtype). */
+export function transposeBytes(bytes: Uint8Array, shape: readonly number[], permutation: readonly number[], width: number): Uint8Array {
+  const rank = shape.length;
+  const outShape = permutation.map((p) => shape[p]!);
+  const inStrides = new Array<number>(rank).fill(1);
+  for (let d = rank - 2; d >= 0; d--) inStrides[d] = inStrides[d + 1]! * shape[d + 1]!;
+  const count = bytes.length / width;
+  const out = new Uint8Array(bytes.length);
+  const index = new Array<number>(rank).fill(0);
+  for (let i = 0; i < count; i++) {
+    let from = 0;
+    for (let k = 0; k < rank; k++) from += index[k]! * inStrides[permutation[k]!]!;
+    out.set(bytes.subarray(from * width, (from + 1) * width), i * width);
+    for (let k = rank - 1; k >= 0; k--) {
+      if (++index[k]! < outShape[k]!) break;
+      index[k] = 0;
+    }
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { usageError, invalidInput } from '../core/errors.js';
+import { usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { rewriteOnnx, type TensorEdit } from './onnx/write.js';
 
@@ -35,10 +35,9 @@ const onnxWriter: FormatWriter = {
       throw usageError(`writing ONNX needs an ONNX model to put the weights in; '${source.path}' is ${source.format}`);
     }
     const kept = new Set(tensors.map((t) => t.tensor));
-    const renamed = tensors.find((t) => t.name !== t.tensor.source);
-    if (renamed) throw invalidInput(source.path, undefined, `renaming ONNX weights is not supported ('${renamed.tensor.source}' → '${renamed.name}')`);
+    const renames = new Map(tensors.filter((t) => t.name !== t.tensor.source).map((t) => [t.tensor.source, t.name]));
     const edits = new Map<TensorInfo, TensorEdit>(source.tensors.filter((t) => !kept.has(t)).map((t) => [t, { kind: 'remove' }]));
-    const report = await rewriteOnnx(source.path, edits, out);
+    const report = await rewriteOnnx(source.path, edits, out, renames);
     const notes = report.newInputs.length
       ? [`${report.newInputs.length} removed weight(s) became graph inputs so the model stays valid: ${report.newInputs.join(', ')}`]
       : [];

@@ -32,15 +32,19 @@ type Piece =
   | { field: number; children: Piece[] };
 
 const MODEL_GRAPH = 7;
-const GRAPH = { node: 1, initializer: 5, input: 11, sparseInitializer: 15 };
-const NODE = { output: 2, opType: 4, attribute: 5 };
+const GRAPH = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13, sparseInitializer: 15 };
+const NODE = { input: 1, output: 2, opType: 4, attribute: 5 };
 const ATTR = { t: 5, g: 6, graphs: 11 };
 const FUNCTION_NODE = 7;
 const MODEL_FUNCTIONS = 25;
 const MODEL_TRAINING_INFO = 20;
 
+/**
+ * `renames` maps weight names (as in the file) to new ones; every reference is renamed with them:
+ * node inputs in every graph, Constant outputs, graph inputs/outputs and value_info.
+ */
 export async function rewriteOnnx(
-  sourcePath: string, edits: ReadonlyMap<TensorInfo, TensorEdit>, outPath: string,
+  sourcePath: string, edits: ReadonlyMap<TensorInfo, TensorEdit>, outPath: string, renames: ReadonlyMap<string, string> = new Map(),
 ): Promise<RewriteReport> {
   const byOffset = new Map<number, { tensor: TensorInfo; edit: TensorEdit }>();
   for (const [tensor, edit] of edits) {
@@ -56,7 +60,7 @@ export async function rewriteOnnx(
   }
   const file = RandomAccessFile.open(sourcePath);
   try {
-    const rewriter = new Rewriter(file, byOffset);
+    const rewriter = new Rewriter(file, byOffset, renames);
     const pieces = rewriter.model();
     await writeAtomic(outPath, async (fd) => {
       for (const piece of pieces) await emit(file, fd, piece);
@@ -71,7 +75,11 @@ class Rewriter {
   readonly newInputs: string[] = [];
   private readonly offsets: number[];
 
-  constructor(private readonly file: RandomAccessFile, private readonly edits: Map<number, { tensor: TensorInfo; edit: TensorEdit }>) {
+  constructor(
+    private readonly file: RandomAccessFile,
+    private readonly edits: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
+    private readonly renames: ReadonlyMap<string, string>,
+  ) {
     this.offsets = [...edits.keys()].sort((a, b) => a - b);
   }
 
@@ -88,6 +96,7 @@ class Rewriter {
 
   /** True when an edited tensor lies inside this range: only then is the message rebuilt. */
   private touches(range: Range): boolean {
+    if (this.renames.size) return true; // names are referenced everywhere: walk it all
     return this.offsets.some((o) => o >= range.start && o < range.end);
   }
 
@@ -121,14 +130,15 @@ class Rewriter {
     const pieces = this.message(range, 'graph', (f) => {
       if (f.no === GRAPH.initializer || f.no === GRAPH.sparseInitializer) {
         const hit = this.edits.get(f.no === GRAPH.initializer ? f.start : this.sparseValuesOffset(f));
-        if (!hit) return undefined;
+        if (!hit) return f.no === GRAPH.initializer ? this.renamedTensor(f) : undefined;
         if (hit.edit.kind === 'remove') {
           // Before IR 4 every initializer was also a graph input: it stays one, nothing to add.
           if (top && !existingInputs.has(hit.tensor.source)) added.push(this.inputFor(hit.tensor));
           return [];
         }
-        return [{ field: f.no, children: tensorProto(hit.tensor.source, hit.edit) }];
+        return [{ field: f.no, children: tensorProto(this.newName(hit.tensor.source), hit.edit) }];
       }
+      if (f.no === GRAPH.input || f.no === GRAPH.output || f.no === GRAPH.valueInfo) return this.renamedStrings(f, 1);
       if (f.no === GRAPH.node) {
         const node = this.node(f, depth);
         if (node.length === 0 && top) {
@@ -153,6 +163,28 @@ class Rewriter {
     return names;
   }
 
+  private newName(name: string): string {
+    return this.renames.get(name) ?? name;
+  }
+
+  /** The message with its string field `no` renamed, or undefined when no name in it changes. */
+  private renamedStrings(f: Field, ...numbers: number[]): Piece[] | undefined {
+    if (!this.renames.size) return undefined;
+    let changed = false;
+    const pieces = this.message(f, 'names', (g) => {
+      if (!numbers.includes(g.no)) return undefined;
+      const renamed = this.renames.get(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+      if (renamed === undefined) return undefined;
+      changed = true;
+      return [{ bytes: keyBytes(g.no, renamed) }];
+    });
+    return changed ? [this.field(f, pieces)] : undefined;
+  }
+
+  private renamedTensor(f: Field): Piece[] | undefined {
+    return this.renamedStrings(f, 8);
+  }
+
   private sparseValuesOffset(f: Field): number {
     for (const g of fields(this.file, f, 'sparse_initializer')) if (g.no === 1) return g.start;
     return -1;
@@ -174,33 +206,41 @@ class Rewriter {
       if (hit?.edit.kind === 'remove') return [];
       if (hit) {
         return [this.field(f, this.message(f, 'node', (g) => {
+          if (g.no === NODE.output) return this.renamedName(g);
           if (g.no !== NODE.attribute) return undefined;
           return [{ field: NODE.attribute, children: [
             { bytes: Buffer.concat([keyBytes(1, 'value'), varintField(20, 4)]) },
-            { field: ATTR.t, children: tensorProto(hit.tensor.source, hit.edit as Extract<TensorEdit, { kind: 'replace' }>) },
+            { field: ATTR.t, children: tensorProto(this.newName(hit.tensor.source), hit.edit as Extract<TensorEdit, { kind: 'replace' }>) },
           ] }];
         }))];
       }
     }
     return [this.field(f, this.message(f, 'node', (g) => {
+      if (g.no === NODE.input || g.no === NODE.output) return this.renamedName(g);
       if (g.no !== NODE.attribute) return undefined;
       return [this.field(g, this.message(g, 'attribute', (a) => {
         if (a.no === ATTR.g || a.no === ATTR.graphs) return [this.field(a, this.graph(a, depth + 1, false))];
         if (a.no === ATTR.t) {
           const hit = this.edits.get(a.start);
-          if (hit?.edit.kind === 'replace') return [{ field: ATTR.t, children: tensorProto(hit.tensor.source, hit.edit) }];
+          if (hit?.edit.kind === 'replace') return [{ field: ATTR.t, children: tensorProto(this.newName(hit.tensor.source), hit.edit) }];
         }
         return undefined;
       }))];
     }))];
   }
 
+  /** A node input/output string field, renamed when it names a renamed weight. */
+  private renamedName(g: Field): Piece[] | undefined {
+    const renamed = this.renames.get(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+    return renamed === undefined ? undefined : [{ bytes: keyBytes(g.no, renamed) }];
+  }
+
   /** A graph input (ValueInfoProto) declaring a removed weight's type and shape. */
   private inputFor(tensor: TensorInfo): Piece {
-    this.newInputs.push(tensor.source);
+    this.newInputs.push(this.newName(tensor.source));
     const dims = tensor.shape.map((d) => ({ field: 1, children: [{ bytes: varintField(1, d) }] }));
     const tensorType: Piece = { field: 1, children: [{ bytes: varintField(1, ONNX_DTYPE_NUMBER[tensor.dtype]) }, { field: 2, children: dims }] };
-    return { field: GRAPH.input, children: [{ bytes: keyBytes(1, tensor.source) }, { field: 2, children: [tensorType] }] };
+    return { field: GRAPH.input, children: [{ bytes: keyBytes(1, this.newName(tensor.source)) }, { field: 2, children: [tensorType] }] };
   }
 }
 
