@@ -4,6 +4,8 @@ import { inspectCommand } from './inspect.js';
 import { diffCommand } from './diff.js';
 import { presetsCommand, selectCommand } from './select.js';
 import { convertCommand, renameCommand } from './write-commands.js';
+import { applyCommand, planCommand } from './plan.js';
+import { checkCommand } from './check.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -110,6 +112,44 @@ ${EXIT_CODES_HELP}`)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(convertCommand));
+
+  program
+    .command('plan')
+    .description('Plan a partial load: for every tensor of TARGET (the model to train), load it from SOURCE (pretrained), expand it (a bigger head), or skip it, and why.')
+    .argument('<source>', 'pretrained checkpoint (any readable format)')
+    .argument('<target>', 'the model to be trained (ONNX, or any checkpoint)')
+    .option('-o, --output <plan.json>', 'write the plan (versioned JSON; schemas/plan.schema.json)')
+    .option('--mode <mode>', 'auto (default): load, expand or skip; full: everything must load (exit 1 otherwise); detection: all but class-count dependent heads; classification: the backbone only', 'auto')
+    .addOption(new Option('--exclude <pattern>', 'never load these target tensors (repeatable)').argParser(collect))
+    .option('--preset <name>', "exclude a preset's heads (see `ckpt presets`)")
+    .addOption(new Option('--backbone <pattern>', 'classification mode: the tensors of the feature extractor (repeatable)').argParser(collect))
+    .option('--match-by-order', 'pair remaining tensors of equal shapes in order (auto-named layers)')
+    .option('--expand-classes <old:new>', 'class counts of a grown head when they cannot be inferred, e.g. 90:92')
+    .option('--init <kind>', 'values of the new positions of an expanded head: target (its own, default), zeros or normal', 'target')
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', `${SELECTION_HELP}
+${EXIT_CODES_HELP}`)
+    .action(run(planCommand));
+
+  program
+    .command('apply')
+    .description('Write the plan\'s TARGET with the planned weights in place (refuses a stale plan).')
+    .argument('<plan>', 'plan.json from ckpt plan')
+    .option('-o, --output <out>', 'output file (written atomically)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(applyCommand));
+
+  program
+    .command('check')
+    .description('Pre-flight: load an ONNX model (or a plan applied to its target) in onnxruntime-node, run one forward pass, check every output is finite.')
+    .argument('<model>', 'MODEL.onnx, or plan.json')
+    .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
+    .addOption(new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect))
+    .option('--min-loaded <fraction>', 'for a plan: fail (exit 1) below this fraction of parameters loaded (default 0.9)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(checkCommand));
 
   program
     .command('presets')

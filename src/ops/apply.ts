@@ -1,0 +1,60 @@
+import { dtypeBits } from '../core/dtype.js';
+import { fromFloat64, toFloat64, transposeBytes } from '../core/decode.js';
+import type { TensorInfo } from '../core/statedict.js';
+import type { PlanEntry } from './plan.js';
+
+/**
+ * The values a plan gives one target tensor, as little-endian bytes of the target dtype.
+ * Reads the source tensor (and, for an expansion that keeps the target's own values, the target
+ * tensor) — one tensor at a time, so memory stays near the largest tensor.
+ */
+export async function plannedValues(entry: PlanEntry, source: TensorInfo, target: TensorInfo, seed = 0): Promise<Uint8Array> {
+  let bytes = await source.read();
+  if (entry.transpose) bytes = transposeBytes(bytes, source.shape, entry.transpose, dtypeBits(source.dtype) / 8);
+  if (entry.cast) bytes = fromFloat64(toFloat64(bytes, entry.cast.from), entry.cast.to);
+  if (entry.action === 'load') return bytes;
+  const spec = entry.expand!;
+  const out = await initialValues(spec.init, target, seed);
+  const width = dtypeBits(target.dtype) / 8;
+  const shape = target.shape;
+  const outer = shape.slice(0, spec.axis).reduce((n, d) => n * d, 1);
+  const row = shape.slice(spec.axis + 1).reduce((n, d) => n * d, 1) * width;
+  const sourceBlock = spec.sourceSize / spec.blocks;
+  const targetBlock = spec.targetSize / spec.blocks;
+  // Each block (a YOLO anchor's 5 + classes channels) goes to the start of its new, larger block.
+  for (let o = 0; o < outer; o++) {
+    for (let b = 0; b < spec.blocks; b++) {
+      const from = (o * spec.sourceSize + b * sourceBlock) * row;
+      const to = (o * spec.targetSize + b * targetBlock) * row;
+      out.set(bytes.subarray(from, from + sourceBlock * row), to);
+    }
+  }
+  return out;
+}
+
+async function initialValues(init: 'target' | 'zeros' | 'normal', target: TensorInfo, seed: number): Promise<Uint8Array> {
+  if (init === 'target') return (await target.read()).slice();
+  if (init === 'zeros') return new Uint8Array(target.byteLength);
+  const count = target.shape.reduce((n, d) => n * d, 1);
+  return fromFloat64(normalValues(count, 0.01, seed), target.dtype);
+}
+
+/** N(0, std²) from a seeded generator (mulberry32 + Box–Muller), so applying a plan is repeatable. */
+export function normalValues(count: number, std: number, seed: number): Float64Array {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
+  };
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const theta = 2 * Math.PI * uniform();
+    out[i] = std * r * Math.cos(theta);
+    if (i + 1 < count) out[i + 1] = std * r * Math.sin(theta);
+  }
+  return out;
+}

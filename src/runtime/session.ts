@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { CkptError, ExitCode, invalidInput } from '../core/errors.js';
+import type * as Ort from 'onnxruntime-node';
+
+/**
+ * onnxruntime-node sessions with an explicit execution-provider choice. onnxruntime-node does
+ * not fall back from CUDA by itself: `auto` tries CUDA and then the CPU, and says which ran.
+ */
+export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
+
+let ortModule: typeof Ort | undefined;
+/** Loaded on first use: commands that never run a model do not pay for the native module. */
+export async function loadOrt(): Promise<typeof Ort> {
+  ortModule ??= (await import('onnxruntime-node')).default as unknown as typeof Ort;
+  return ortModule;
+}
+
+export const CUDA_HELP =
+  'the CUDA execution provider could not be loaded: onnxruntime-node 1.29.0 needs ' +
+  'libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so of ONNX Runtime 1.29.0 next to its ' +
+  'libonnxruntime.so.1 (`npm run setup:cuda`), and CUDA 13 and cuDNN 9 on LD_LIBRARY_PATH; `ckpt doctor` checks it';
+
+/** Where onnxruntime-node keeps libonnxruntime.so.1, and where the CUDA provider must be put. */
+export function ortLibraryFolder(): string {
+  const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const root = main.slice(0, main.lastIndexOf(`${path.sep}onnxruntime-node${path.sep}`) + '/onnxruntime-node'.length);
+  return path.join(root, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** The CUDA provider library is present (whether its CUDA dependencies load is another matter). */
+export function cudaProviderInstalled(): boolean {
+  return fs.existsSync(path.join(ortLibraryFolder(), 'libonnxruntime_providers_cuda.so'));
+}
+
+export interface OpenedSession {
+  session: Ort.InferenceSession;
+  provider: 'cpu' | 'cuda';
+}
+
+export function parseProvider(text: string | undefined): ProviderChoice {
+  const choice = text ?? 'auto';
+  if (choice !== 'cpu' && choice !== 'cuda' && choice !== 'auto') {
+    throw new CkptError(ExitCode.usage, undefined, undefined, `--ep must be cpu, cuda or auto, got '${choice}'`);
+  }
+  return choice;
+}
+
+export async function openSession(model: string | Uint8Array, choice: ProviderChoice, label: string): Promise<OpenedSession> {
+  const ort = await loadOrt();
+  const create = (provider: 'cpu' | 'cuda') => {
+    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 3 };
+    return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+  };
+  // Without the provider library, trying CUDA only makes onnxruntime print an error: skip it.
+  if (choice === 'cuda' && !cudaProviderInstalled()) {
+    throw new CkptError(ExitCode.io, label, 'execution provider', `${CUDA_HELP} (libonnxruntime_providers_cuda.so is not in ${ortLibraryFolder()})`);
+  }
+  if (choice === 'cuda' || (choice === 'auto' && cudaProviderInstalled())) {
+    try {
+      return { session: await create('cuda'), provider: 'cuda' };
+    } catch (err) {
+      if (choice === 'cuda') throw new CkptError(ExitCode.io, label, 'execution provider', `${CUDA_HELP} (${firstLine(err)})`);
+    }
+  }
+  try {
+    return { session: await create('cpu'), provider: 'cpu' };
+  } catch (err) {
+    throw invalidInput(label, 'onnxruntime', `the model does not load: ${firstLine(err)}`);
+  }
+}
+
+export function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0]!.trim();
+}

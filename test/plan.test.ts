@@ -1,0 +1,155 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { open } from '../src/index.js';
+import { encodeModel, float32Tensor } from '../src/formats/onnx/build.js';
+import { expansionOf } from '../src/ops/plan.js';
+import { ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+const Ajv2020 = require('ajv/dist/2020.js');
+const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'plan.schema.json'), 'utf8'));
+const validate = new Ajv2020({ allErrors: true }).compile(schema);
+
+const sample = (n: number) => path.join(SAMPLES, `detector-${n}.onnx`);
+
+function plan(args: string[]): { status: number; plan: any; stdout: string; stderr: string; file: string } {
+  const file = path.join(tempDir(), 'plan.json');
+  const r = runCli(['plan', ...args, '-o', file]);
+  const written = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+  if (written) assert.ok(validate(written), JSON.stringify(validate.errors));
+  return { status: r.status, plan: written, stdout: r.stdout, stderr: r.stderr, file };
+}
+
+async function floats(file: string, name: string): Promise<Float32Array> {
+  const dict = await open(file);
+  const bytes = await dict.tensors.find((t) => t.name === name)!.read();
+  await dict.close();
+  return new Float32Array(bytes.slice().buffer);
+}
+
+describe('ckpt plan: the 90-class detector into the 92-class one', () => {
+  test('backbone loads by name; the YOLO head expands anchor by anchor (3 × (5+90) → 3 × (5+92))', () => {
+    const r = plan([sample(90), sample(92)]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^loaded 4\/6 tensors \(98\.4% of parameters\), 2 expanded, 0 skipped\n/);
+    const byName = Object.fromEntries(r.plan.entries.map((e: any) => [e.target, e]));
+    assert.equal(byName['backbone.conv1.weight'].action, 'load');
+    assert.equal(byName['backbone.conv1.weight'].why, 'exact name');
+    assert.deepEqual(byName['yolo_output.weight'].expand, { axis: 0, sourceSize: 285, targetSize: 291, blocks: 3, init: 'target' });
+    assert.match(r.plan.source.sha256, /^[0-9a-f]{64}$/);
+  });
+
+  test('apply copies each anchor block to its new place and keeps the new classes; the result runs', async () => {
+    const { file } = plan([sample(90), sample(92)]);
+    const out = path.join(tempDir(), 'applied.onnx');
+    const r = runCli(['apply', file, '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const [source, target, applied] = await Promise.all([sample(90), sample(92), out].map((f) => floats(f, 'yolo_output.weight')));
+    const row = 16; // 16 input channels × 1 × 1 per output channel
+    for (let anchor = 0; anchor < 3; anchor++) {
+      for (let c = 0; c < 97; c++) {
+        const got = applied.subarray((anchor * 97 + c) * row, (anchor * 97 + c + 1) * row);
+        const want = c < 95
+          ? source.subarray((anchor * 95 + c) * row, (anchor * 95 + c + 1) * row)
+          : target.subarray((anchor * 97 + c) * row, (anchor * 97 + c + 1) * row);
+        assert.deepEqual(got, want, `anchor ${anchor} channel ${c}`);
+      }
+    }
+    assert.deepEqual(await floats(out, 'backbone.conv2.weight'), await floats(sample(90), 'backbone.conv2.weight'));
+    const check = runCli(['check', '--json', out]);
+    assert.equal(check.status, 0, check.stderr);
+    assert.deepEqual(JSON.parse(check.stdout).outputs.map((o: any) => [o.name, o.shape, o.finite]), [['yolo_output', [1, 291, 16, 16], true]]);
+  });
+
+  test('--init zeros fills the new classes with zeros', async () => {
+    const { file } = plan([sample(90), sample(92), '--init', 'zeros']);
+    const out = path.join(tempDir(), 'zeros.onnx');
+    assert.equal(runCli(['apply', file, '-o', out]).status, 0);
+    const bias = await floats(out, 'yolo_output.bias');
+    const source = await floats(sample(90), 'yolo_output.bias');
+    for (let anchor = 0; anchor < 3; anchor++) {
+      assert.deepEqual(bias.subarray(anchor * 97, anchor * 97 + 95), source.subarray(anchor * 95, anchor * 95 + 95));
+      assert.deepEqual([...bias.subarray(anchor * 97 + 95, anchor * 97 + 97)], [0, 0]);
+    }
+  });
+
+  test('--preset yolov3 skips the head, and the headline says why', () => {
+    const r = plan([sample(90), sample(92), '--preset', 'yolov3']);
+    assert.match(r.stdout, /^loaded 4\/6 tensors \(22\.0% of parameters\), 0 expanded, 2 skipped \(2 excluded by yolo_output\)/);
+    assert.deepEqual(r.plan.unusedSource, ['yolo_output.weight', 'yolo_output.bias']);
+  });
+
+  test('check plan.json gates on --min-loaded (exit 1 below it)', () => {
+    const { file } = plan([sample(90), sample(92), '--preset', 'yolov3']);
+    const low = runCli(['check', file, '--min-loaded', '0.9']);
+    assert.equal(low.status, 1);
+    assert.match(low.stdout, /22\.0% of parameters loaded \(minimum 90\.0%\) — BELOW THE MINIMUM/);
+    assert.equal(runCli(['check', file, '--min-loaded', '0.2']).status, 0);
+  });
+
+  test('--mode full fails listing what cannot load; --mode detection skips the class-dependent head', () => {
+    const full = plan([sample(90), sample(92), '--mode', 'full']);
+    assert.equal(full.status, 1);
+    assert.match(full.stderr, /--mode full: 2 target tensor\(s\) cannot load: yolo_output\.weight, yolo_output\.bias/);
+    const detection = plan([sample(90), sample(92), '--mode', 'detection']);
+    assert.equal(detection.status, 0);
+    assert.deepEqual(detection.plan.summary.skippedBy, { head: 2 });
+  });
+
+  test('--mode classification loads the backbone only (up to the first head layer, or --backbone)', () => {
+    const r = plan([sample(90), sample(92), '--mode', 'classification']);
+    assert.deepEqual(r.plan.entries.map((e: any) => e.action), ['load', 'load', 'load', 'load', 'skip', 'skip']);
+    assert.equal(r.plan.entries[4].skip.reason, 'not-backbone');
+    const explicit = plan([sample(90), sample(92), '--mode', 'classification', '--backbone', 'backbone.conv1']);
+    assert.deepEqual(explicit.plan.entries.map((e: any) => e.action), ['load', 'load', 'skip', 'skip', 'skip', 'skip']);
+  });
+
+  test('a stale plan is refused', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'target.onnx');
+    fs.copyFileSync(sample(92), target);
+    const { file } = plan([sample(90), target]);
+    fs.appendFileSync(target, Buffer.from([0x08, 0x01])); // still a valid model, different bytes
+    const r = runCli(['apply', file, '-o', path.join(dir, 'out.onnx')]);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /target: .*target\.onnx changed since the plan was made/);
+  });
+});
+
+describe('expansion rules', () => {
+  test('one axis grows: plain heads copy the first rows; --expand-classes sets packed blocks', () => {
+    assert.deepEqual(expansionOf([1024, 90], [1024, 92], undefined, false, 'target'), { axis: 1, sourceSize: 90, targetSize: 92, blocks: 1, init: 'target' });
+    assert.deepEqual(expansionOf([6, 64, 3, 3], [9, 64, 3, 3], { from: 2, to: 3 }, false, 'zeros'), { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'zeros' });
+    assert.equal(expansionOf([4, 4], [5, 5], undefined, false, 'target'), undefined);
+    assert.equal(expansionOf([5], [4], undefined, false, 'target'), undefined);
+  });
+
+  test('a plain classifier head 16×90 → 16×92 (Gemm, transB=0) expands along its output axis', async () => {
+    const dir = tempDir();
+    const make = (classes: number, seed: number) => {
+      const file = path.join(dir, `cls-${classes}.onnx`);
+      fs.writeFileSync(file, encodeModel({
+        graphName: 'cls',
+        nodes: [{ op: 'Gemm', inputs: ['x', 'head.weight', 'head.bias'], outputs: ['y'] }],
+        initializers: [
+          float32Tensor('head.weight', [16, classes], Float32Array.from({ length: 16 * classes }, (_, i) => i + seed)),
+          float32Tensor('head.bias', [classes], Float32Array.from({ length: classes }, (_, i) => -i - seed)),
+        ],
+        inputs: [{ name: 'x', dtype: 'float32', shape: [1, 16] }], outputs: [{ name: 'y', dtype: 'float32', shape: [1, classes] }],
+      }));
+      return file;
+    };
+    const { file } = plan([make(90, 0), make(92, 100000)]);
+    const out = path.join(dir, 'out.onnx');
+    assert.equal(runCli(['apply', file, '-o', out]).status, 0);
+    const w = await floats(out, 'head.weight');
+    assert.equal(w[0], 0);
+    assert.equal(w[89], 89);
+    assert.equal(w[90], 100000 + 90, 'new class columns keep the target values');
+    assert.equal(w[92], 90, 'row 1 starts with source row 1');
+    assert.equal(runCli(['check', out]).status, 0);
+  });
+});
