@@ -1,0 +1,45 @@
+// Writes ONNX models of a given size for the benchmarks, by hand (streaming, never in memory):
+// 64 MiB float32 initializers `layers.N.weight` plus 200 small `layers.N.bias`.
+import * as fs from 'node:fs';
+
+const CHUNK = 64 * 1024 * 1024;
+
+function varint(n) {
+  const out = [];
+  let v = BigInt(n);
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Buffer.from(out);
+}
+const tag = (field, wire) => varint(field * 8 + wire);
+const bytesField = (field, payloadLength) => Buffer.concat([tag(field, 2), varint(payloadLength)]);
+const stringField = (field, text) => Buffer.concat([bytesField(field, Buffer.byteLength(text)), Buffer.from(text)]);
+
+/** TensorProto header (dims, data_type, name) and the raw_data field header; the payload follows. */
+function tensorHead(name, elements) {
+  const head = Buffer.concat([tag(1, 0), varint(elements), tag(2, 0), varint(1), stringField(8, name), bytesField(9, elements * 4)]);
+  return { head, length: head.length + elements * 4 };
+}
+
+export function writeBigOnnx(file, totalMiB, fill = 0x3f) {
+  const tensors = [];
+  for (let i = 0; i * 64 < totalMiB; i++) tensors.push({ name: `layers.${i}.weight`, elements: CHUNK / 4 });
+  for (let i = 0; i < 200; i++) tensors.push({ name: `layers.${i}.bias`, elements: 256 });
+  const heads = tensors.map((t) => tensorHead(t.name, t.elements));
+  const graphLength = heads.reduce((n, h) => n + bytesField(5, h.length).length + h.length, 0);
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, Buffer.concat([tag(1, 0), varint(8), stringField(2, 'ckpt-bench'), bytesField(7, graphLength)]));
+  const payload = Buffer.alloc(CHUNK, fill);
+  for (const h of heads) {
+    fs.writeSync(fd, Buffer.concat([bytesField(5, h.length), h.head]));
+    let left = h.length - h.head.length;
+    while (left > 0) left -= fs.writeSync(fd, payload, 0, Math.min(left, payload.length));
+  }
+  fs.writeSync(fd, Buffer.concat([tag(8, 2), varint(2), tag(2, 0), varint(17)]));
+  fs.closeSync(fd);
+  return tensors.length;
+}
+

@@ -1,0 +1,46 @@
+// Benchmark: `ckpt diff --values` on two ≥1 GiB ONNX checkpoints against reading both files once,
+// in the same run; peak RSS of the diff against the largest tensor (64 MiB).
+// Usage: npm run build && node bench/diff-values.js [MiB per model]
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { writeBigOnnx } from './big-onnx.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const totalMiB = Number(process.argv[2] ?? 1088);
+
+/** Runs a node snippet in a child and returns its wall time and peak RSS (resourceUsage). */
+function measure(code, args) {
+  const wrapped = `${code}\nprocess.on('exit', () => process.stderr.write('\\nMAXRSS ' + process.resourceUsage().maxRSS + '\\n'));`;
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', wrapped, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)?.[1] ?? 0) * 1024;
+  return { ms, rss, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
+try {
+  const a = path.join(dir, 'a.onnx');
+  const b = path.join(dir, 'b.onnx');
+  writeBigOnnx(a, totalMiB, 0x3f);
+  writeBigOnnx(b, totalMiB, 0x3e);
+  const size = fs.statSync(a).size + fs.statSync(b).size;
+  const readBoth = measure(`
+    import * as fs from 'node:fs';
+    const buf = Buffer.allocUnsafe(16 << 20);
+    for (const f of process.argv.slice(1)) { const fd = fs.openSync(f, 'r'); while (fs.readSync(fd, buf, 0, buf.length, null) > 0); fs.closeSync(fd); }`, [a, b]);
+  const diff = measure(`
+    import { main } from './dist/src/cli/main.js';
+    process.exitCode = await main(['diff', '--values', '--json', ...process.argv.slice(1)]);`, [a, b]);
+  if (diff.status !== 1) throw new Error(`diff exited ${diff.status}: ${diff.stderr}`);
+  const mib = (n) => (n / 1048576).toFixed(0);
+  console.log(`two ONNX models, ${mib(size)} MiB together (largest tensor 64 MiB)`);
+  console.log(`read both files once:   ${readBoth.ms.toFixed(0)} ms  (${(size / 1048576 / (readBoth.ms / 1000)).toFixed(0)} MiB/s), peak RSS ${mib(readBoth.rss)} MiB`);
+  console.log(`ckpt diff --values:     ${diff.ms.toFixed(0)} ms  (${(size / 1048576 / (diff.ms / 1000)).toFixed(0)} MiB/s), peak RSS ${mib(diff.rss)} MiB`);
+  console.log(`throughput ratio (diff / plain read): ${(readBoth.ms / diff.ms).toFixed(2)}`);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
