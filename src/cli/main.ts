@@ -6,6 +6,7 @@ import { presetsCommand, selectCommand } from './select.js';
 import { convertCommand, renameCommand } from './write-commands.js';
 import { applyCommand, planCommand } from './plan.js';
 import { checkCommand } from './check.js';
+import { doctorCommand } from './doctor.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -150,6 +151,12 @@ ${EXIT_CODES_HELP}`)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(checkCommand));
+
+  program
+    .command('doctor')
+    .description('Node and onnxruntime-node versions, the execution providers that load, the GPU, and what to do when CUDA is not usable.')
+    .option('--json', 'print as JSON')
+    .action(run(doctorCommand));
 
   program
     .command('presets')

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
@@ -13,7 +14,11 @@ export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
 let ortModule: typeof Ort | undefined;
 /** Loaded on first use: commands that never run a model do not pay for the native module. */
 export async function loadOrt(): Promise<typeof Ort> {
-  ortModule ??= (await import('onnxruntime-node')).default as unknown as typeof Ort;
+  if (!ortModule) {
+    ortModule = (await import('onnxruntime-node')).default as unknown as typeof Ort;
+    // ckpt reports failures itself, with their reason; onnxruntime's own log only adds noise.
+    ortModule.env.logLevel = 'fatal';
+  }
   return ortModule;
 }
 
@@ -34,6 +39,19 @@ export function cudaProviderInstalled(): boolean {
   return fs.existsSync(path.join(ortLibraryFolder(), 'libonnxruntime_providers_cuda.so'));
 }
 
+/**
+ * The shared libraries the CUDA provider needs that the dynamic loader cannot find (from `ldd`),
+ * or undefined when that cannot be told. onnxruntime only says "Failed to load shared library".
+ */
+export function missingCudaLibraries(): string[] | undefined {
+  try {
+    const out = execFileSync('ldd', [path.join(ortLibraryFolder(), 'libonnxruntime_providers_cuda.so')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return out.split('\n').filter((l) => l.includes('not found')).map((l) => l.trim().split(/\s+/)[0]!);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface OpenedSession {
   session: Ort.InferenceSession;
   provider: 'cpu' | 'cuda';
@@ -50,7 +68,8 @@ export function parseProvider(text: string | undefined): ProviderChoice {
 export async function openSession(model: string | Uint8Array, choice: ProviderChoice, label: string): Promise<OpenedSession> {
   const ort = await loadOrt();
   const create = (provider: 'cpu' | 'cuda') => {
-    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 3 };
+    // Fatal only: a failed CUDA attempt under `auto` should not print onnxruntime's error log.
+    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: provider === 'cuda' ? 4 : 3 };
     return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
   };
   // Without the provider library, trying CUDA only makes onnxruntime print an error: skip it.
@@ -61,7 +80,11 @@ export async function openSession(model: string | Uint8Array, choice: ProviderCh
     try {
       return { session: await create('cuda'), provider: 'cuda' };
     } catch (err) {
-      if (choice === 'cuda') throw new CkptError(ExitCode.io, label, 'execution provider', `${CUDA_HELP} (${firstLine(err)})`);
+      if (choice === 'cuda') {
+        const missing = missingCudaLibraries();
+        const reason = missing?.length ? `not found: ${missing.join(', ')}` : firstLine(err);
+        throw new CkptError(ExitCode.io, label, 'execution provider', `${CUDA_HELP} (${reason})`);
+      }
     }
   }
   try {
