@@ -27,7 +27,7 @@ async function floats(file: string, name: string): Promise<Float32Array> {
   const dict = await open(file);
   const bytes = await dict.tensors.find((t) => t.name === name)!.read();
   await dict.close();
-  return new Float32Array(bytes.slice().buffer);
+  return new Float32Array(Uint8Array.from(bytes).buffer);
 }
 
 describe('ckpt plan: the 90-class detector into the 92-class one', () => {

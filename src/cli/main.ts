@@ -7,6 +7,7 @@ import { convertCommand, renameCommand } from './write-commands.js';
 import { applyCommand, planCommand } from './plan.js';
 import { checkCommand } from './check.js';
 import { doctorCommand } from './doctor.js';
+import { finetuneCommand } from './finetune.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -151,6 +152,34 @@ ${EXIT_CODES_HELP}`)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(checkCommand));
+
+  program
+    .command('finetune')
+    .description('Train the dense layers that end an ONNX model (a new classifier on frozen features, or the top layers) with onnxruntime-node, CUDA when it loads.')
+    .argument('<model>', 'MODEL.onnx (e.g. the output of ckpt apply)')
+    .option('--data <file>', '.npz with arrays x and y, .npy (with --labels y.npy), or CSV (label column + features; .csv.gz too)')
+    .option('--labels <file>', 'labels for .npy features')
+    .option('--label-column <name|index>', 'CSV label column (default: label/target/y/class, else the first)')
+    .option('-o, --output <out.onnx>', 'the model with the trained weights (written atomically)')
+    .option('--train-last <k>', 'train the last K dense layers (default 1: a new linear classifier on frozen features)')
+    .addOption(new Option('--train <pattern>', 'train the dense layers from the first whose weight matches (repeatable)').argParser(collect))
+    .option('--train-all', 'train every layer (not supported yet: says which ops the model has)')
+    .option('--loss <loss>', 'cross-entropy (default) or mse')
+    .option('--optimizer <name>', 'adam (default) or sgd (with --momentum)')
+    .option('--momentum <m>', 'SGD momentum (default 0.9)')
+    .option('--epochs <n>', 'epochs (default 10)')
+    .option('--batch <n>', 'minibatch size (default 32)')
+    .option('--lr <x>', 'learning rate (default 0.001 for adam, 0.01 for sgd)')
+    .option('--weight-decay <x>', 'L2 weight decay on weights (default 0)')
+    .option('--seed <n>', 'seed of the split and shuffles (default 0)')
+    .option('--val-split <fraction>', 'held out for validation (default 0.2)')
+    .option('--old-classes <n>', 'labels below N are the pretrained classes: accuracy is reported for old and new apart')
+    .option('--freeze-old-classes', "keep the head's rows of the old classes fixed (needs --old-classes)")
+    .option('--ep <provider>', 'execution provider: cpu, cuda or auto', 'auto')
+    .option('--steps-per-call <n>', 'optimizer steps per onnxruntime call, inside one ONNX Loop (default 64)')
+    .option('--json', 'JSON lines (the default when stdout is not a terminal): start, one per epoch, then a summary')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(finetuneCommand));
 
   program
     .command('doctor')

@@ -37,7 +37,7 @@ const onnxWriter: FormatWriter = {
     const kept = new Set(tensors.map((t) => t.tensor));
     const renames = new Map(tensors.filter((t) => t.name !== t.tensor.source).map((t) => [t.tensor.source, t.name]));
     const edits = new Map<TensorInfo, TensorEdit>(source.tensors.filter((t) => !kept.has(t)).map((t) => [t, { kind: 'remove' }]));
-    const report = await rewriteOnnx(source.path, edits, out, renames);
+    const report = await rewriteOnnx(source.path, edits, out, { renames });
     const notes = report.newInputs.length
       ? [`${report.newInputs.length} removed weight(s) became graph inputs so the model stays valid: ${report.newInputs.join(', ')}`]
       : [];

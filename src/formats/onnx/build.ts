@@ -9,7 +9,9 @@ import { ONNX_DTYPE_NUMBER } from './dtypes.js';
  */
 const { onnx } = onnxProto;
 
-export type AttributeValue = number | number[] | string | { floats: number[] } | { tensor: onnxProto.onnx.ITensorProto };
+export type AttributeValue =
+  | number | number[] | string
+  | { floats: number[] } | { float: number } | { tensor: onnxProto.onnx.ITensorProto } | { graph: GraphSpec };
 
 export interface NodeSpec {
   op: string;
@@ -27,12 +29,16 @@ export interface ValueSpec {
   shape: (number | string)[];
 }
 
-export interface ModelSpec {
+/** A graph: the model's main graph or a subgraph (a Loop body). */
+export interface GraphSpec {
   graphName: string;
   nodes: NodeSpec[];
   initializers: onnxProto.onnx.ITensorProto[];
   inputs: ValueSpec[];
   outputs: ValueSpec[];
+}
+
+export interface ModelSpec extends GraphSpec {
   opset?: number;
   irVersion?: number;
   producerName?: string;
@@ -56,6 +62,8 @@ function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttribu
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
   if ('floats' in value) return { name, type: T.FLOATS, floats: value.floats };
+  if ('float' in value) return { name, type: T.FLOAT, f: value.float };
+  if ('graph' in value) return { name, type: T.GRAPH, g: graphProto(value.graph) };
   return { name, type: T.TENSOR, t: value.tensor };
 }
 
@@ -71,6 +79,23 @@ export function valueInfo(spec: ValueSpec): onnxProto.onnx.IValueInfoProto {
   };
 }
 
+function graphProto(spec: GraphSpec): onnxProto.onnx.IGraphProto {
+  return {
+    name: spec.graphName,
+    node: spec.nodes.map((n, i) => ({
+      name: n.name ?? `${n.op}_${i}`,
+      opType: n.op,
+      input: n.inputs,
+      output: n.outputs,
+      ...(n.domain ? { domain: n.domain } : {}),
+      attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
+    })),
+    initializer: spec.initializers,
+    input: spec.inputs.map(valueInfo),
+    output: spec.outputs.map(valueInfo),
+  };
+}
+
 export function encodeModel(spec: ModelSpec): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: spec.irVersion ?? 8,
@@ -78,20 +103,7 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
     producerVersion: spec.producerVersion ?? '',
     ...(spec.docString ? { docString: spec.docString } : {}),
     opsetImport: [{ domain: '', version: spec.opset ?? 17 }],
-    graph: {
-      name: spec.graphName,
-      node: spec.nodes.map((n, i) => ({
-        name: n.name ?? `${n.op}_${i}`,
-        opType: n.op,
-        input: n.inputs,
-        output: n.outputs,
-        ...(n.domain ? { domain: n.domain } : {}),
-        attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attribute(k, v)),
-      })),
-      initializer: spec.initializers,
-      input: spec.inputs.map(valueInfo),
-      output: spec.outputs.map(valueInfo),
-    },
+    graph: graphProto(spec),
   });
   return onnx.ModelProto.encode(model).finish();
 }

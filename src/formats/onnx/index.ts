@@ -5,11 +5,18 @@ import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { Layout, StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
-import { looksLikeOnnx, walkModel, type FoundTensor, type NodeUse } from './model.js';
+import { looksLikeOnnx, walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
 import { resolveTensor, type TensorPayload } from './tensor.js';
 
 /** Protobuf messages are limited to 2 GiB; larger models must use external data. */
 export const MAX_ONNX_FILE = 2 ** 31 - 1;
+
+/** The main graph's nodes of each opened model (fine-tuning reads them). */
+const graphs = new WeakMap<StateDict, GraphNode[]>();
+
+export function graphNodesOf(dict: StateDict): GraphNode[] | undefined {
+  return graphs.get(dict);
+}
 
 /** Where each listed tensor's TensorProto sits in its file, for the lossless writer. */
 const locations = new WeakMap<TensorInfo, { offset: number; scope: string }>();
@@ -65,7 +72,9 @@ export async function openOnnx(file: string): Promise<StateDict> {
       outputs: model.outputs,
       ...(model.docString ? { docString: model.docString } : {}),
     };
-    return { format: 'onnx', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+    const dict: StateDict = { format: 'onnx', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+    graphs.set(dict, model.nodes);
+    return dict;
   } catch (err) {
     raf.close();
     throw err;

@@ -36,6 +36,16 @@ export interface ValueInfo {
   readonly shape?: (number | string | null)[];
 }
 
+/** A node of the main graph, with its scalar and list attributes (for the fine-tuning analysis). */
+export interface GraphNode {
+  readonly name: string;
+  readonly opType: string;
+  readonly domain: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes: Readonly<Record<string, number | number[] | string>>;
+}
+
 export interface ModelWalk {
   irVersion?: number;
   producerName?: string;
@@ -51,6 +61,8 @@ export interface ModelWalk {
   tensors: FoundTensor[];
   /** Every node input that reads a tensor, for layout hints. */
   uses: Map<string, NodeUse[]>;
+  /** The main graph's nodes in order. */
+  nodes: GraphNode[];
 }
 
 const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, domain: 4, modelVersion: 5, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14, trainingInfo: 20, functions: 25 } as const;
@@ -85,7 +97,7 @@ export function looksLikeOnnx(file: RandomAccessFile): boolean {
 
 export function walkModel(file: RandomAccessFile): ModelWalk {
   const model: ModelWalk = {
-    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], tensors: [], uses: new Map(),
+    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], tensors: [], uses: new Map(), nodes: [],
   };
   const range = { start: 0, end: file.size };
   let graph: Field | undefined;
@@ -248,6 +260,7 @@ function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope:
     }
   }
   const label = name || outputs[0] || opType;
+  if (scope === '') model.nodes.push({ name, opType, domain, inputs, outputs, attributes: simpleAttributes(file, attributes) });
   const isConstant = opType === 'Constant' && (domain === '' || domain === 'ai.onnx');
   if (isConstant) {
     const found = constantTensor(file, attributes, outputs[0] ?? name, scope, `Constant node '${label}'`);
@@ -272,6 +285,29 @@ function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope:
       walkGraph(file, g, model, `${subScope}/${i}`, depth + 1, false, out);
     });
   }
+}
+
+/** int, float, string, ints and floats attributes; tensors and graphs are left out. */
+function simpleAttributes(file: RandomAccessFile, attributes: Attribute[]): Record<string, number | number[] | string> {
+  const out: Record<string, number | number[] | string> = {};
+  for (const attr of attributes) {
+    const one = (no: number) => attr.parts.get(no)?.[0];
+    const i = one(ATTR.i);
+    const f = one(ATTR.f);
+    const s = one(ATTR.s);
+    if (i) out[attr.name] = Number(int64Of(i));
+    else if (f && f.wire === WIRE_FIXED32) {
+      const bytes = file.bytesAt(f.start, 4);
+      out[attr.name] = new DataView(bytes.buffer, bytes.byteOffset, 4).getFloat32(0, true);
+    }
+    else if (s) out[attr.name] = readString(file, s, `attribute ${attr.name}`);
+    else if (attr.parts.has(ATTR.ints)) {
+      const values: bigint[] = [];
+      for (const g of attr.parts.get(ATTR.ints)!) readRepeatedVarints(file, g, values, `attribute ${attr.name}`);
+      out[attr.name] = values.map((v) => Number(BigInt.asIntN(64, v)));
+    }
+  }
+  return out;
 }
 
 function parseAttribute(file: RandomAccessFile, range: Field, nodeWhat: string): Attribute {

@@ -43,9 +43,16 @@ const MODEL_TRAINING_INFO = 20;
  * `renames` maps weight names (as in the file) to new ones; every reference is renamed with them:
  * node inputs in every graph, Constant outputs, graph inputs/outputs and value_info.
  */
+export interface RewriteOptions {
+  renames?: ReadonlyMap<string, string>;
+  /** Tensors to expose as extra graph outputs (feature extraction for fine-tuning). */
+  extraOutputs?: readonly string[];
+}
+
 export async function rewriteOnnx(
-  sourcePath: string, edits: ReadonlyMap<TensorInfo, TensorEdit>, outPath: string, renames: ReadonlyMap<string, string> = new Map(),
+  sourcePath: string, edits: ReadonlyMap<TensorInfo, TensorEdit>, outPath: string, options: RewriteOptions = {},
 ): Promise<RewriteReport> {
+  const renames = options.renames ?? new Map<string, string>();
   const byOffset = new Map<number, { tensor: TensorInfo; edit: TensorEdit }>();
   for (const [tensor, edit] of edits) {
     const location = locationOf(tensor);
@@ -60,7 +67,7 @@ export async function rewriteOnnx(
   }
   const file = RandomAccessFile.open(sourcePath);
   try {
-    const rewriter = new Rewriter(file, byOffset, renames);
+    const rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
     const pieces = rewriter.model();
     await writeAtomic(outPath, async (fd) => {
       for (const piece of pieces) await emit(file, fd, piece);
@@ -79,12 +86,22 @@ class Rewriter {
     private readonly file: RandomAccessFile,
     private readonly edits: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
     private readonly renames: ReadonlyMap<string, string>,
+    private readonly extraOutputs: readonly string[],
   ) {
     this.offsets = [...edits.keys()].sort((a, b) => a - b);
   }
 
   model(): Piece[] {
-    return this.message({ start: 0, end: this.file.size }, 'ModelProto', (f) => {
+    const model = { start: 0, end: this.file.size };
+    if (this.extraOutputs.length && !this.touches(model)) {
+      // Nothing else changes: copy every field, rebuilding only the graph.
+      const pieces: Piece[] = [];
+      for (const f of fields(this.file, model, 'ModelProto')) {
+        pieces.push(f.no === MODEL_GRAPH && f.wire === WIRE_BYTES ? this.field(f, this.graph(f, 0, true)) : { copy: { start: f.at, end: f.end } });
+      }
+      return pieces;
+    }
+    return this.message(model, 'ModelProto', (f) => {
       if (f.no === MODEL_GRAPH) return [this.field(f, this.graph(f, 0, true))];
       if (f.no === MODEL_FUNCTIONS) return [this.field(f, this.message(f, 'function', (g) => (g.no === FUNCTION_NODE ? this.node(g, 1) : undefined)))];
       if (f.no === MODEL_TRAINING_INFO) {
@@ -149,6 +166,7 @@ class Rewriter {
       }
       return undefined;
     });
+    if (top) for (const name of this.extraOutputs) added.push({ field: GRAPH.output, children: [{ bytes: keyBytes(1, name) }] });
     return [...pieces, ...added];
   }
 

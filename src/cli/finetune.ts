@@ -1,0 +1,214 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { open } from '../open.js';
+import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { graphNodesOf } from '../formats/onnx/index.js';
+import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
+import { parsePatterns } from '../ops/select.js';
+import { loadOrt, openSession, parseProvider, type ProviderChoice } from '../runtime/session.js';
+import { denseChain, type ModelLayer } from '../train/chain.js';
+import { loadDataset, type Dataset } from '../train/data.js';
+import { train, type EpochReport } from '../train/engine.js';
+import type { Loss, TrainSpec } from '../train/graph.js';
+
+export interface FinetuneOptions {
+  data?: string;
+  labels?: string;
+  labelColumn?: string;
+  output?: string;
+  train?: string[];
+  trainLast?: string;
+  trainAll?: boolean;
+  loss?: string;
+  optimizer?: string;
+  momentum?: string;
+  epochs?: string;
+  batch?: string;
+  lr?: string;
+  weightDecay?: string;
+  seed?: string;
+  valSplit?: string;
+  oldClasses?: string;
+  freezeOldClasses?: boolean;
+  ep?: string;
+  stepsPerCall?: string;
+  json?: boolean;
+}
+
+function numberOption(name: string, text: string | undefined, fallback: number, check: (v: number) => boolean, expected: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!check(value)) throw usageError(`${name} must be ${expected}, got '${text}'`);
+  return value;
+}
+
+const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
+
+/**
+ * `ckpt finetune MODEL.onnx --data DATA -o OUT.onnx`: trains the dense layers that end the model
+ * on features computed once by the frozen rest of it (scenario a: `--train-last 1`, a new linear
+ * classifier; b: `--train-last K` or `--train PATTERN`, the top layers), then writes the model
+ * with the trained weights through the lossless ONNX writer.
+ */
+export async function finetuneCommand(modelPath: string, options: FinetuneOptions): Promise<number> {
+  if (!options.data) throw usageError('finetune needs --data (a .npz with x and y, .npy with --labels, or CSV)');
+  if (!options.output) throw usageError('finetune needs -o OUT.onnx');
+  const loss = (options.loss ?? 'cross-entropy') as Loss;
+  if (!['cross-entropy', 'mse'].includes(loss)) throw usageError(`--loss must be cross-entropy or mse, got '${options.loss}'`);
+  const optimizer = options.optimizer ?? 'adam';
+  if (!['sgd', 'adam'].includes(optimizer)) throw usageError(`--optimizer must be sgd or adam, got '${optimizer}'`);
+  const epochs = numberOption('--epochs', options.epochs, 10, positiveInt, 'a positive whole number');
+  const batch = numberOption('--batch', options.batch, 32, positiveInt, 'a positive whole number');
+  const lr = numberOption('--lr', options.lr, optimizer === 'adam' ? 0.001 : 0.01, (v) => v > 0 && Number.isFinite(v), 'a positive number');
+  const weightDecay = numberOption('--weight-decay', options.weightDecay, 0, (v) => v >= 0 && Number.isFinite(v), 'a number ≥ 0');
+  const momentum = numberOption('--momentum', options.momentum, 0.9, (v) => v >= 0 && v < 1, 'in [0, 1)');
+  const seed = numberOption('--seed', options.seed, 0, Number.isInteger, 'a whole number');
+  const validation = numberOption('--val-split', options.valSplit, 0.2, (v) => v >= 0 && v < 1, 'in [0, 1)');
+  const stepsPerCall = numberOption('--steps-per-call', options.stepsPerCall, 64, positiveInt, 'a positive whole number');
+  const oldClasses = options.oldClasses === undefined ? undefined : numberOption('--old-classes', options.oldClasses, 0, positiveInt, 'a positive whole number');
+  if (options.freezeOldClasses && oldClasses === undefined) throw usageError('--freeze-old-classes needs --old-classes N (the pretrained class count)');
+  const provider: ProviderChoice = parseProvider(options.ep);
+
+  const dict = await open(modelPath);
+  try {
+    if (dict.format !== 'onnx') throw usageError(`finetune trains ONNX models; ${modelPath} is ${dict.format}`);
+    const layers = trainableLayers(dict, options);
+    const head = layers[layers.length - 1]!;
+    const data = await loadDataset(options.data, { labels: options.labels, labelColumn: options.labelColumn, regression: loss === 'mse' });
+    if (data.labels) {
+      const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
+      if (maxLabel >= head.outFeatures) throw invalidInput(options.data, 'labels', `label ${maxLabel} is out of range: the model's head has ${head.outFeatures} outputs`);
+    } else if (data.targetWidth !== head.outFeatures) {
+      throw invalidInput(options.data, 'targets', `${data.targetWidth} values per example, the model's head has ${head.outFeatures} outputs`);
+    }
+    if (oldClasses !== undefined && oldClasses >= head.outFeatures) throw usageError(`--old-classes ${oldClasses}: the head has only ${head.outFeatures} outputs`);
+    const features = await computeFeatures(dict, layers[0]!, data, provider);
+    const spec: TrainSpec = {
+      layers: layers.map(({ layout, inFeatures, outFeatures, hasBias, relu }) => ({ layout, inFeatures, outFeatures, hasBias, relu })),
+      loss,
+      optimizer: { kind: optimizer as 'sgd' | 'adam', momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay },
+      ...(options.freezeOldClasses ? { frozenOutputs: oldClasses } : {}),
+    };
+    const initial: Record<string, Float32Array> = {};
+    for (const [i, layer] of layers.entries()) {
+      initial[`W${i}`] = await floats(layer.weight);
+      if (layer.bias) initial[`b${i}`] = await floats(layer.bias);
+    }
+    const tty = process.stderr.isTTY === true && !options.json;
+    const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
+    if (!tty) emit({ event: 'start', model: modelPath, data: options.data, examples: data.count, trainable: layers.map((l) => l.weight.name), ep: provider });
+    const result = await train(spec, { x: features, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
+      initial, { epochs, batch, lr, seed, validation, provider, stepsPerCall, ...(oldClasses !== undefined ? { oldClasses } : {}) },
+      (r) => (tty ? process.stderr.write(`${epochLine(r, epochs)}\n`) : emit({ event: 'epoch', ...r })));
+
+    const edits = new Map<TensorInfo, TensorEdit>();
+    layers.forEach((layer, i) => {
+      const replace = (t: TensorInfo, values: Float32Array) =>
+        edits.set(t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+      replace(layer.weight, result.parameters[`W${i}`]!);
+      if (layer.bias) replace(layer.bias, result.parameters[`b${i}`]!);
+    });
+    await rewriteOnnx(dict.path, edits, options.output);
+    const summary = {
+      event: 'summary', output: options.output, provider: result.provider, trained: layers.map((l) => l.weight.name),
+      trainExamples: result.trainExamples, validationExamples: result.validationExamples,
+      finalTrainLoss: result.final.trainLoss, finalValidationLoss: result.final.validationLoss,
+      accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
+      frozenOldClasses: options.freezeOldClasses === true,
+    };
+    if (tty) {
+      const pct = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+      process.stdout.write(`finetune: wrote ${options.output} — trained ${summary.trained.join(', ')} on ${result.provider}; ` +
+        `validation accuracy ${pct(summary.accuracy)}${oldClasses !== undefined ? ` (old classes ${pct(summary.accuracyOld)}, new ${pct(summary.accuracyNew)})` : ''}, loss ${summary.finalValidationLoss?.toFixed(4) ?? '–'}\n`);
+    } else emit(summary);
+    return ExitCode.ok;
+  } finally {
+    await dict.close();
+  }
+}
+
+function epochLine(r: EpochReport, epochs: number): string {
+  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${(100 * v).toFixed(1)}%`);
+  return `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}  val loss ${r.validationLoss?.toFixed(4) ?? '–'}  acc${pct(r.validationAccuracy)}` +
+    `${r.accuracyOld !== undefined ? `  old${pct(r.accuracyOld)}` : ''}${r.accuracyNew !== undefined ? `  new${pct(r.accuracyNew)}` : ''}  ${Math.round(r.examplesPerSecond)} ex/s`;
+}
+
+async function floats(t: TensorInfo): Promise<Float32Array> {
+  const bytes = await t.read();
+  return new Float32Array(Uint8Array.from(bytes).buffer);
+}
+
+/** The dense layers to train: the last K of the chain that ends the model, or those --train selects. */
+function trainableLayers(dict: StateDict, options: FinetuneOptions): ModelLayer[] {
+  const nodes = graphNodesOf(dict) ?? [];
+  if (options.trainAll) {
+    const ops = [...new Set(nodes.map((n) => n.opType))].join(', ');
+    throw invalidInput(dict.path, 'graph', `fine-tuning every layer (ops: ${ops}) is not supported yet; train the top layers with --train-last K or --train PATTERN`);
+  }
+  const chain = denseChain(dict, nodes);
+  if (chain.layers.length === 0) {
+    throw invalidInput(dict.path, 'graph', 'the model does not end in dense layers (Gemm, or MatMul + Add, with optional Relu): nothing here can be trained as a head');
+  }
+  if (options.train?.length) {
+    const patterns = parsePatterns(options.train);
+    const start = chain.layers.findIndex((l) => patterns.some((p) => p.test(l.weight.name)));
+    if (start < 0) throw usageError(`--train ${options.train.join(',')}: matches none of the dense layers at the end of the model (${chain.layers.map((l) => l.weight.name).join(', ')})`);
+    const selected = chain.layers.slice(start);
+    const unmatched = selected.filter((l) => !patterns.some((p) => p.test(l.weight.name)));
+    if (unmatched.length) throw usageError(`--train must select the last layers without gaps; also train ${unmatched.map((l) => l.weight.name).join(', ')}`);
+    return selected;
+  }
+  const k = options.trainLast === undefined ? 1 : Number(options.trainLast);
+  if (!positiveInt(k)) throw usageError(`--train-last must be a positive whole number, got '${options.trainLast}'`);
+  if (k > chain.layers.length) throw usageError(`--train-last ${k}: the model ends in ${chain.layers.length} dense layer(s) (${chain.layers.map((l) => l.weight.name).join(', ')})`);
+  return chain.layers.slice(-k);
+}
+
+/**
+ * Features for the first trainable layer: the data itself when that layer reads a model input,
+ * else the frozen part of the model run once over the data (the tensor exposed as an extra output).
+ */
+async function computeFeatures(dict: StateDict, first: ModelLayer, data: Dataset, provider: ProviderChoice): Promise<Float32Array> {
+  const inputs = dict.metadata.inputs as { name: string; shape?: (number | string | null)[] }[];
+  const perExample = data.x.length / data.count;
+  if (inputs.some((i) => i.name === first.input)) {
+    if (perExample !== first.inFeatures) throw invalidInput(data.source, 'features', `${perExample} values per example; the model's input '${first.input}' takes ${first.inFeatures}`);
+    return data.x;
+  }
+  const input = inputs[0];
+  if (!input || inputs.length !== 1) throw invalidInput(dict.path, 'inputs', `feature extraction needs a model with one input, found ${inputs.length}`);
+  const dims = (input.shape ?? []).slice(1);
+  const expected = dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((n, d) => n * d, 1) : undefined;
+  if (expected !== undefined && expected !== perExample) {
+    throw invalidInput(data.source, 'features', `${perExample} values per example (shape [${data.featureShape.join(',')}]); the model input '${input.name}' expects [${dims.join(',')}]`);
+  }
+  const shape = expected !== undefined ? (dims as number[]) : data.featureShape;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-features-'));
+  try {
+    const featureModel = path.join(dir, 'features.onnx');
+    await rewriteOnnx(dict.path, new Map(), featureModel, { extraOutputs: [first.input] });
+    const ort = await loadOrt();
+    const { session } = await openSession(featureModel, provider, dict.path);
+    try {
+      const out = new Float32Array(data.count * first.inFeatures);
+      const chunk = 256;
+      for (let start = 0; start < data.count; start += chunk) {
+        const n = Math.min(chunk, data.count - start);
+        const x = data.x.subarray(start * perExample, (start + n) * perExample);
+        const result = await session.run({ [input.name]: new ort.Tensor('float32', x, [n, ...shape]) }, [first.input]);
+        const values = result[first.input]!.data as Float32Array;
+        if (values.length !== n * first.inFeatures) {
+          throw invalidInput(dict.path, first.input, `feature tensor has ${values.length / n} values per example, the layer expects ${first.inFeatures}`);
+        }
+        out.set(values, start * first.inFeatures);
+      }
+      return out;
+    } finally {
+      await session.release();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
