@@ -216,10 +216,16 @@ describe('ckpt finetune on the digits demo', () => {
     assert.ok(!fs.existsSync(path.join(dir, 'x.onnx')));
   });
 
-  test('--train-all names the model\'s ops and suggests the head scenarios', () => {
-    const r = runCli(['finetune', start, '--data', path.join(digits, 'finetune.csv.gz'), '--train-all', '-o', path.join(dir, 'x.onnx')]);
-    assert.equal(r.status, 3);
-    assert.match(r.stderr, /not supported yet; train the top layers with --train-last K/);
-    assert.match(r.stderr, /Conv, Relu, MaxPool/);
+  test('scenario c: --train-all trains every layer (Conv, MaxPool, Gemm…) and the result runs', () => {
+    const out = path.join(dir, 'c.onnx');
+    const r = runCli(['finetune', start, '--data', path.join(digits, 'finetune.csv.gz'), '--train-all', '--epochs', '4', '--lr', '0.003', '--ep', 'cpu', '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const events = lines(r.stdout);
+    const summary = events.pop();
+    assert.deepEqual(summary.trained, ['features.0.weight', 'features.0.bias', 'features.3.weight', 'features.3.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+    assert.ok(events[events.length - 1].trainLoss < events[1].trainLoss, 'the loss decreases');
+    const diff = JSON.parse(runCli(['diff', '--values', '--json', start, out]).stdout);
+    assert.ok(diff.matched.filter((p: { a: string }) => p.a !== 'Constant_output_0').every((p: { values: { bitIdentical: boolean } }) => !p.values.bitIdentical));
+    assert.equal(runCli(['check', out]).status, 0);
   });
 });

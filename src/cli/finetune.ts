@@ -10,8 +10,9 @@ import { parsePatterns } from '../ops/select.js';
 import { loadOrt, openSession, parseProvider, type ProviderChoice } from '../runtime/session.js';
 import { denseChain, type ModelLayer } from '../train/chain.js';
 import { loadDataset, type Dataset } from '../train/data.js';
-import { train, type EpochReport } from '../train/engine.js';
-import type { Loss, TrainSpec } from '../train/graph.js';
+import { splitSizes, train, type EpochReport } from '../train/engine.js';
+import { analyzeNetwork, measureShapes, networkTrainable } from '../train/network.js';
+import { denseTrainable, type Loss, type TrainSpec } from '../train/graph.js';
 
 export interface FinetuneOptions {
   data?: string;
@@ -74,6 +75,7 @@ export async function finetuneCommand(modelPath: string, options: FinetuneOption
   const dict = await open(modelPath);
   try {
     if (dict.format !== 'onnx') throw usageError(`finetune trains ONNX models; ${modelPath} is ${dict.format}`);
+    if (options.trainAll) return await finetuneWholeNetwork(dict, options, { loss, optimizer, momentum, weightDecay, epochs, batch, lr, seed, validation, stepsPerCall, oldClasses, provider });
     const layers = trainableLayers(dict, options);
     const head = layers[layers.length - 1]!;
     const data = await loadDataset(options.data, { labels: options.labels, labelColumn: options.labelColumn, regression: loss === 'mse' });
@@ -99,7 +101,7 @@ export async function finetuneCommand(modelPath: string, options: FinetuneOption
     const tty = process.stderr.isTTY === true && !options.json;
     const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
     if (!tty) emit({ event: 'start', model: modelPath, data: options.data, examples: data.count, trainable: layers.map((l) => l.weight.name), ep: provider });
-    const result = await train(spec, { x: features, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
+    const result = await train(denseTrainable(spec), { x: features, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
       initial, { epochs, batch, lr, seed, validation, provider, stepsPerCall, ...(oldClasses !== undefined ? { oldClasses } : {}) },
       (r) => (tty ? process.stderr.write(`${epochLine(r, epochs)}\n`) : emit({ event: 'epoch', ...r })));
 
@@ -143,10 +145,6 @@ async function floats(t: TensorInfo): Promise<Float32Array> {
 /** The dense layers to train: the last K of the chain that ends the model, or those --train selects. */
 function trainableLayers(dict: StateDict, options: FinetuneOptions): ModelLayer[] {
   const nodes = graphNodesOf(dict) ?? [];
-  if (options.trainAll) {
-    const ops = [...new Set(nodes.map((n) => n.opType))].join(', ');
-    throw invalidInput(dict.path, 'graph', `fine-tuning every layer (ops: ${ops}) is not supported yet; train the top layers with --train-last K or --train PATTERN`);
-  }
   const chain = denseChain(dict, nodes);
   if (chain.layers.length === 0) {
     throw invalidInput(dict.path, 'graph', 'the model does not end in dense layers (Gemm, or MatMul + Add, with optional Relu): nothing here can be trained as a head');
@@ -211,4 +209,63 @@ async function computeFeatures(dict: StateDict, first: ModelLayer, data: Dataset
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface Settings {
+  loss: Loss; optimizer: string; momentum: number; weightDecay: number; epochs: number; batch: number; lr: number;
+  seed: number; validation: number; stepsPerCall: number; oldClasses: number | undefined; provider: ProviderChoice;
+}
+
+/** Scenario c: every layer trains, through the backward pass network.ts writes for the model's ops. */
+async function finetuneWholeNetwork(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<number> {
+  const nodes = graphNodesOf(dict) ?? [];
+  const net = analyzeNetwork(dict, nodes);
+  const data = await loadDataset(options.data!, { labels: options.labels, labelColumn: options.labelColumn, regression: s.loss === 'mse' });
+  const perExample = data.x.length / data.count;
+  const expected = net.input.shape.reduce((n, d) => n * d, 1);
+  if (perExample !== expected) {
+    throw invalidInput(data.source, 'features', `${perExample} values per example (shape [${data.featureShape.join(',')}]); the model input '${net.input.name}' expects [${net.input.shape.join(',')}]`);
+  }
+  const sizes = splitSizes(data.count, s.validation, s.batch);
+  const shapes = await measureShapes(dict, net, sizes.batch);
+  const outputs = shapes.get(net.logits)?.[1] ?? 0;
+  if (data.labels) {
+    const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
+    if (maxLabel >= outputs) throw invalidInput(options.data!, 'labels', `label ${maxLabel} is out of range: the model's head has ${outputs} outputs`);
+  }
+  const chain = denseChain(dict, nodes);
+  const last = chain.layers[chain.layers.length - 1];
+  if (options.freezeOldClasses && !last) throw usageError('--freeze-old-classes needs a model that ends in a dense layer');
+  const model = await networkTrainable(net, shapes, sizes.batch, {
+    loss: s.loss,
+    optimizer: { kind: s.optimizer as 'sgd' | 'adam', momentum: s.momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: s.weightDecay },
+    ...(options.freezeOldClasses && last ? {
+      frozenOutputs: s.oldClasses,
+      head: { weight: last.weight.source, ...(last.bias ? { bias: last.bias.source } : {}), rowsAxis: last.layout === 'OI' ? 0 : 1 },
+    } : {}),
+  });
+  const initial: Record<string, Float32Array> = {};
+  for (const [i, p] of net.parameters.entries()) initial[`P${i}`] = await floats(p);
+  const tty = process.stderr.isTTY === true && !options.json;
+  const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
+  if (!tty) emit({ event: 'start', model: dict.path, data: options.data, examples: data.count, trainable: net.parameters.map((p) => p.name), ep: s.provider });
+  const result = await train(model, { x: data.x, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
+    initial, { epochs: s.epochs, batch: sizes.batch, lr: s.lr, seed: s.seed, validation: s.validation, provider: s.provider, stepsPerCall: s.stepsPerCall, ...(s.oldClasses !== undefined ? { oldClasses: s.oldClasses } : {}) },
+    (r) => (tty ? process.stderr.write(`${epochLine(r, s.epochs)}\n`) : emit({ event: 'epoch', ...r })));
+  const edits = new Map<TensorInfo, TensorEdit>();
+  net.parameters.forEach((p, i) => {
+    const values = result.parameters[`P${i}`]!;
+    edits.set(p, { kind: 'replace', dtype: p.dtype, shape: p.shape, read: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+  });
+  await rewriteOnnx(dict.path, edits, options.output!);
+  const summary = {
+    event: 'summary', output: options.output, provider: result.provider, trained: net.parameters.map((p) => p.name),
+    trainExamples: result.trainExamples, validationExamples: result.validationExamples,
+    finalTrainLoss: result.final.trainLoss, finalValidationLoss: result.final.validationLoss,
+    accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
+    frozenOldClasses: options.freezeOldClasses === true,
+  };
+  if (tty) process.stdout.write(`finetune: wrote ${options.output} — trained every layer (${summary.trained.length} tensors) on ${result.provider}; validation accuracy ${summary.accuracy === undefined ? '–' : `${(100 * summary.accuracy).toFixed(1)}%`}\n`);
+  else emit(summary);
+  return ExitCode.ok;
 }

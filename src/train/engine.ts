@@ -1,6 +1,6 @@
 import type * as Ort from 'onnxruntime-node';
 import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js';
-import { forwardModel, parameterNames, parameterShape, stateNames, trainingModel, type TrainSpec } from './graph.js';
+import type { Trainable } from './graph.js';
 
 /**
  * Runs generated training graphs with onnxruntime-node: minibatches packed `stepsPerCall` at a
@@ -40,7 +40,7 @@ export interface TrainResult {
 }
 
 export interface Examples {
-  /** Row-major [count, inFeatures]. */
+  /** Row-major [count, ...inputShape]. */
   x: Float32Array;
   /** Class indices, or targets [count, outFeatures] for mse. */
   labels?: Int32Array;
@@ -69,25 +69,31 @@ function shuffled(indices: number[], random: () => number): number[] {
   return out;
 }
 
+/** How many examples train and how many are held out, and the batch size that fits. */
+export function splitSizes(count: number, validation: number, batch: number): { training: number; validation: number; batch: number } {
+  const held = validation > 0 ? Math.max(1, Math.round(count * validation)) : 0;
+  return { training: count - held, validation: held, batch: Math.min(batch, count - held) };
+}
+
 export async function train(
-  spec: TrainSpec, data: Examples, initial: Record<string, Float32Array>, options: TrainOptions, onEpoch?: (r: EpochReport) => void,
+  model: Trainable, data: Examples, initial: Record<string, Float32Array>, options: TrainOptions, onEpoch?: (r: EpochReport) => void,
 ): Promise<TrainResult> {
   const ort = await loadOrt();
-  const inFeatures = spec.layers[0]!.inFeatures;
-  const outFeatures = spec.layers[spec.layers.length - 1]!.outFeatures;
+  const inFeatures = model.inputShape.reduce((n, d) => n * d, 1);
+  const outFeatures = model.outputs;
   const random = seededRandom(options.seed);
   const order = shuffled([...Array(data.count).keys()], random);
-  const validationCount = options.validation > 0 ? Math.max(1, Math.round(data.count * options.validation)) : 0;
-  const validation = order.slice(0, validationCount);
-  const training = order.slice(validationCount);
-  const batch = Math.min(options.batch, training.length);
-  if (batch === 0) throw new Error('no training examples');
+  const sizes = splitSizes(data.count, options.validation, options.batch);
+  const validation = order.slice(0, sizes.validation);
+  const training = order.slice(sizes.validation);
+  const batch = sizes.batch;
+  if (batch <= 0) throw new Error('no training examples');
 
-  const { session: trainer, provider } = await openSession(trainingModel(spec, batch), options.provider, 'training graph');
-  const { session: evaluator } = await openSession(forwardModel(spec), provider, 'forward graph');
-  const names = parameterNames(spec);
+  const { session: trainer, provider } = await openSession(model.trainingModel(batch), options.provider, 'training graph');
+  const { session: evaluator } = await openSession(model.forwardModel(), provider, 'forward graph');
+  const names = model.parameters;
   const params: Record<string, Float32Array> = Object.fromEntries(names.map((p) => [p, initial[p]!.slice()]));
-  const states: Record<string, Float32Array> = Object.fromEntries(stateNames(spec).map((s) => [s, new Float32Array(params[s.replace(/_[mv]$/, '')]!.length)]));
+  const states: Record<string, Float32Array> = Object.fromEntries(model.states.map((s) => [s, new Float32Array(params[s.replace(/_[mv]$/, '')]!.length)]));
   const tensor = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
   let stepsTaken = 0;
   const reports: EpochReport[] = [];
@@ -111,11 +117,11 @@ export async function train(
           }
         }
         const feeds: Record<string, Ort.Tensor> = {
-          xs: tensor(xs, [steps, batch, inFeatures]), ys: tensor(ys, [steps, batch, outFeatures]),
+          xs: tensor(xs, [steps, batch, ...model.inputShape]), ys: tensor(ys, [steps, batch, outFeatures]),
           t: tensor(new Float32Array([stepsTaken]), []), lr: tensor(new Float32Array([options.lr]), []),
         };
-        for (const p of names) feeds[p] = tensor(params[p]!, parameterShape(spec, p));
-        for (const s of Object.keys(states)) feeds[s] = tensor(states[s]!, parameterShape(spec, s.replace(/_[mv]$/, '')));
+        for (const p of names) feeds[p] = tensor(params[p]!, model.shapeOf(p));
+        for (const s of Object.keys(states)) feeds[s] = tensor(states[s]!, model.shapeOf(s.replace(/_[mv]$/, '')));
         const out = await trainer.run(feeds);
         for (const p of names) params[p] = (out[`${p}_out`]!.data as Float32Array).slice();
         for (const s of Object.keys(states)) states[s] = (out[`${s}_out`]!.data as Float32Array).slice();
@@ -124,7 +130,7 @@ export async function train(
       }
       const seconds = (performance.now() - started) / 1000;
       const report: EpochReport = { epoch, trainLoss: lossSum / Math.max(1, batches), examplesPerSecond: (batches * batch) / seconds };
-      if (validation.length) Object.assign(report, await evaluate(ort, evaluator, spec, params, data, validation, options.oldClasses));
+      if (validation.length) Object.assign(report, await evaluate(ort, evaluator, model, params, data, validation, options.oldClasses));
       reports.push(report);
       onEpoch?.(report);
     }
@@ -139,15 +145,15 @@ export async function train(
 }
 
 async function evaluate(
-  ort: typeof Ort, session: Ort.InferenceSession, spec: TrainSpec, params: Record<string, Float32Array>, data: Examples,
+  ort: typeof Ort, session: Ort.InferenceSession, model: Trainable, params: Record<string, Float32Array>, data: Examples,
   indices: number[], oldClasses: number | undefined,
 ): Promise<Partial<EpochReport>> {
-  const inFeatures = spec.layers[0]!.inFeatures;
-  const outFeatures = spec.layers[spec.layers.length - 1]!.outFeatures;
+  const inFeatures = model.inputShape.reduce((n, d) => n * d, 1);
+  const outFeatures = model.outputs;
   const x = new Float32Array(indices.length * inFeatures);
   indices.forEach((e, row) => x.set(data.x.subarray(e * inFeatures, (e + 1) * inFeatures), row * inFeatures));
-  const feeds: Record<string, Ort.Tensor> = { x: new ort.Tensor('float32', x, [indices.length, inFeatures]) };
-  for (const p of parameterNames(spec)) feeds[p] = new ort.Tensor('float32', params[p]!, parameterShape(spec, p));
+  const feeds: Record<string, Ort.Tensor> = { x: new ort.Tensor('float32', x, [indices.length, ...model.inputShape]) };
+  for (const p of model.parameters) feeds[p] = new ort.Tensor('float32', params[p]!, model.shapeOf(p));
   const logits = (await session.run(feeds)).logits!.data as Float32Array;
   let loss = 0;
   if (!data.labels) {

@@ -273,3 +273,33 @@ export function trainingModel(spec: TrainSpec, batch: number): Uint8Array {
     ],
   });
 }
+
+/**
+ * What the training loop needs from a model to train, whatever built it: the dense head chain here,
+ * or a whole network (network.ts).
+ */
+export interface Trainable {
+  /** Per-example input dims of the generated graphs, e.g. [64] or [1, 8, 8]. */
+  readonly inputShape: number[];
+  readonly outputs: number;
+  readonly parameters: string[];
+  shapeOf(parameter: string): number[];
+  /** Optimizer state tensors; `<parameter>_m`, `<parameter>_v`. */
+  readonly states: string[];
+  /** The Loop graph: xs [steps, batch, ...inputShape], ys [steps, batch, outputs], parameters, states, t, lr. */
+  trainingModel(batch: number): Uint8Array;
+  /** x [n, ...inputShape] and the parameters → logits [n, outputs]. */
+  forwardModel(): Uint8Array;
+}
+
+export function denseTrainable(spec: TrainSpec): Trainable {
+  return {
+    inputShape: [spec.layers[0]!.inFeatures],
+    outputs: spec.layers[spec.layers.length - 1]!.outFeatures,
+    parameters: parameterNames(spec),
+    shapeOf: (p) => parameterShape(spec, p),
+    states: stateNames(spec),
+    trainingModel: (batch) => trainingModel(spec, batch),
+    forwardModel: () => forwardModel(spec),
+  };
+}
