@@ -156,3 +156,123 @@ export function readZipEntry(file: RandomAccessFile, entry: ZipEntry, maxSize: n
   }
   return out;
 }
+
+/**
+ * Writes a ZIP of STORED members to an open file descriptor, one member at a time (the caller
+ * holds one member's bytes), with ZIP64 records when offsets or sizes pass 4 GiB.
+ * `align` pads the local header's extra field so member data starts on that boundary.
+ */
+export class ZipWriter {
+  private offset = 0;
+  private readonly central: Uint8Array[] = [];
+  private count = 0;
+
+  constructor(private readonly write: (bytes: Uint8Array) => void, private readonly align = 1) {}
+
+  add(name: string, parts: readonly Uint8Array[]): void {
+    const nameBytes = new TextEncoder().encode(name);
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    let crc = 0;
+    for (const p of parts) crc = zlib.crc32(p, crc);
+    const big = size >= 0xffffffff || this.offset >= 0xffffffff;
+    const zip64Local = big ? 20 : 0;
+    const headerEnd = this.offset + 30 + nameBytes.length + zip64Local;
+    const padding = (this.align - (headerEnd % this.align)) % this.align;
+    // An extra field is at least 4 bytes: a shorter gap grows by one alignment step.
+    const padBlock = padding === 0 ? 0 : padding < 4 ? padding + this.align : padding;
+    const extraLength = zip64Local + padBlock;
+    const local = new Uint8Array(30 + nameBytes.length + extraLength);
+    const v = new DataView(local.buffer);
+    v.setUint32(0, LOCAL, true);
+    v.setUint16(4, big ? 45 : 20, true);
+    v.setUint16(8, 0, true); // stored
+    v.setUint32(14, crc, true);
+    v.setUint32(18, big ? 0xffffffff : size, true);
+    v.setUint32(22, big ? 0xffffffff : size, true);
+    v.setUint16(26, nameBytes.length, true);
+    v.setUint16(28, extraLength, true);
+    local.set(nameBytes, 30);
+    let x = 30 + nameBytes.length;
+    if (big) {
+      v.setUint16(x, 0x0001, true);
+      v.setUint16(x + 2, 16, true);
+      v.setBigUint64(x + 4, BigInt(size), true);
+      v.setBigUint64(x + 12, BigInt(size), true);
+      x += 20;
+    }
+    if (padBlock) {
+      // An unknown extra-field id that readers skip: it only moves the data to the boundary.
+      v.setUint16(x, 0xd935, true);
+      v.setUint16(x + 2, padBlock - 4, true);
+    }
+    const localOffset = this.offset;
+    this.emit(local);
+    for (const p of parts) this.emit(p);
+
+    const bigOffset = localOffset >= 0xffffffff;
+    const zip64 = big || bigOffset;
+    const extra = zip64 ? 4 + (big ? 16 : 0) + (bigOffset ? 8 : 0) : 0;
+    const entry = new Uint8Array(46 + nameBytes.length + extra);
+    const c = new DataView(entry.buffer);
+    c.setUint32(0, CENTRAL, true);
+    c.setUint16(4, zip64 ? 45 : 20, true);
+    c.setUint16(6, zip64 ? 45 : 20, true);
+    c.setUint32(16, crc, true);
+    c.setUint32(20, big ? 0xffffffff : size, true);
+    c.setUint32(24, big ? 0xffffffff : size, true);
+    c.setUint16(28, nameBytes.length, true);
+    c.setUint16(30, extra, true);
+    c.setUint32(42, bigOffset ? 0xffffffff : localOffset, true);
+    entry.set(nameBytes, 46);
+    if (zip64) {
+      let y = 46 + nameBytes.length;
+      c.setUint16(y, 0x0001, true);
+      c.setUint16(y + 2, extra - 4, true);
+      y += 4;
+      if (big) {
+        c.setBigUint64(y, BigInt(size), true);
+        c.setBigUint64(y + 8, BigInt(size), true);
+        y += 16;
+      }
+      if (bigOffset) c.setBigUint64(y, BigInt(localOffset), true);
+    }
+    this.central.push(entry);
+    this.count++;
+  }
+
+  finish(): void {
+    const dirOffset = this.offset;
+    for (const e of this.central) this.emit(e);
+    const dirSize = this.offset - dirOffset;
+    const zip64 = this.count >= 0xffff || dirOffset >= 0xffffffff;
+    if (zip64) {
+      const record = new Uint8Array(56 + 20);
+      const r = new DataView(record.buffer);
+      r.setUint32(0, ZIP64_EOCD, true);
+      r.setBigUint64(4, 44n, true);
+      r.setUint16(12, 45, true);
+      r.setUint16(14, 45, true);
+      r.setBigUint64(24, BigInt(this.count), true);
+      r.setBigUint64(32, BigInt(this.count), true);
+      r.setBigUint64(40, BigInt(dirSize), true);
+      r.setBigUint64(48, BigInt(dirOffset), true);
+      r.setUint32(56, ZIP64_LOCATOR, true);
+      r.setBigUint64(64, BigInt(this.offset), true);
+      r.setUint32(72, 1, true);
+      this.emit(record);
+    }
+    const end = new Uint8Array(22);
+    const e = new DataView(end.buffer);
+    e.setUint32(0, EOCD, true);
+    e.setUint16(8, zip64 ? 0xffff : this.count, true);
+    e.setUint16(10, zip64 ? 0xffff : this.count, true);
+    e.setUint32(12, zip64 ? 0xffffffff : dirSize, true);
+    e.setUint32(16, zip64 ? 0xffffffff : dirOffset, true);
+    this.emit(end);
+  }
+
+  private emit(bytes: Uint8Array): void {
+    this.write(bytes);
+    this.offset += bytes.length;
+  }
+}

@@ -1,8 +1,9 @@
 import type { FormatReader } from './types.js';
 import { onnxReader } from './onnx/index.js';
+import { numpyReader } from './numpy/index.js';
 
 /**
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [onnxReader];
+export const READERS: readonly FormatReader[] = [numpyReader, onnxReader];
