@@ -1,9 +1,10 @@
 import type { FormatReader } from './types.js';
 import { onnxReader } from './onnx/index.js';
 import { numpyReader } from './numpy/index.js';
+import { tfjsReader } from './tfjs/index.js';
 
 /**
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [numpyReader, onnxReader];
+export const READERS: readonly FormatReader[] = [numpyReader, tfjsReader, onnxReader];
