@@ -40,7 +40,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffCom
 }
 
 export function diffHeadline(r: DiffReport): string {
-  const reasons = ['name', 'prefix', 'suffix'].map((reason) => [reason, r.matched.filter((p) => p.reason === reason).length] as const).filter(([, n]) => n > 0);
+  const reasons = ['name', 'prefix', 'convention', 'suffix'].map((reason) => [reason, r.matched.filter((p) => p.reason === reason).length] as const).filter(([, n]) => n > 0);
   const how = reasons.length ? ` (${reasons.map(([reason, n]) => `${n} by ${reason}`).join(', ')})` : '';
   const parts = [
     `A: ${r.a.tensors} tensors, B: ${r.b.tensors}`,

@@ -3,6 +3,7 @@ import { usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { rewriteOnnx, type TensorEdit } from './onnx/write.js';
 import { numpyWriter } from './numpy/write.js';
+import { tfjsWriter } from './tfjs/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -46,7 +47,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter];
 
 /** The writer for an output: `--to` if given, else the output's extension, else the input's format. */
 export function chooseWriter(out: string, to: string | undefined, inputFormat: string): FormatWriter {

@@ -5,7 +5,7 @@ import type { TensorInfo } from '../core/statedict.js';
  * (`module.` from DataParallel, `model.`), then by a unique dotted-name suffix with a compatible
  * shape. Anything that could pair more than one way is reported as ambiguous, never guessed.
  */
-export type MatchReason = 'name' | 'prefix' | 'suffix';
+export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix';
 
 export interface AlignedPair {
   readonly a: TensorInfo;
@@ -34,6 +34,22 @@ export function withoutWrapperPrefix(name: string): string {
   return name.replace(WRAPPER_PREFIXES, '');
 }
 
+/** Keras / TF parameter names and their PyTorch / ONNX counterparts (FORMATS.md §8). */
+const PARAMETER_NAMES: Record<string, string> = {
+  kernel: 'weight', gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var',
+  depthwise_kernel: 'weight', embeddings: 'weight',
+};
+
+/**
+ * A name under one convention: wrapper prefix dropped, the last part mapped to its PyTorch name,
+ * `_` and `.` made the same (`backbone_conv1/kernel` and `backbone.conv1.weight` meet).
+ */
+export function conventionalName(name: string): string {
+  const parts = withoutWrapperPrefix(name).split('.');
+  const last = parts.pop()!;
+  return [...parts, PARAMETER_NAMES[last] ?? last].join('.').replace(/_/g, '.');
+}
+
 function isDottedSuffix(long: string, short: string): boolean {
   return long === short || long.endsWith(`.${short}`);
 }
@@ -45,16 +61,19 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
  * layout hints when both tensors have one, else from the shapes (2-D swap, HWIO ↔ OIHW).
  */
 export function layoutPermutation(a: TensorInfo, b: TensorInfo): number[] | undefined {
-  if (a.layout && b.layout && a.layout !== b.layout && a.layout.length === a.shape.length && b.layout.length === b.shape.length) {
-    const letters = [...b.layout];
-    if ([...a.layout].sort().join('') === [...letters].sort().join('')) {
-      const permutation = letters.map((l) => a.layout!.indexOf(l));
-      if (sameShape(permutation.map((p) => a.shape[p]!), b.shape)) return permutation;
-    }
-  }
+  const byLetters = letterPermutation(a, b);
+  if (byLetters && sameShape(byLetters.map((p) => a.shape[p]!), b.shape)) return byLetters;
   if (sameShape(a.shape, b.shape)) return undefined;
   const candidates = a.shape.length === 2 ? [[1, 0]] : a.shape.length === 4 ? [[3, 2, 0, 1], [2, 3, 1, 0]] : [];
   return candidates.find((p) => b.shape.length === p.length && sameShape(p.map((i) => a.shape[i]!), b.shape));
+}
+
+/** The permutation between two different layout hints with the same letters (sizes aside). */
+export function letterPermutation(a: Pick<TensorInfo, 'layout' | 'shape'>, b: Pick<TensorInfo, 'layout' | 'shape'>): number[] | undefined {
+  if (!a.layout || !b.layout || a.layout === b.layout || a.layout.length !== a.shape.length || b.layout.length !== b.shape.length) return undefined;
+  const letters = [...b.layout];
+  if ([...a.layout].sort().join('') !== [...letters].sort().join('')) return undefined;
+  return letters.map((l) => a.layout!.indexOf(l));
 }
 
 function compatible(a: TensorInfo, b: TensorInfo): boolean {
@@ -80,19 +99,21 @@ export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[
   }
 
   // Prefix noise: only names that stay unique once the wrapper prefix is gone.
-  const index = (items: Iterable<TensorInfo>) => {
-    const map = new Map<string, TensorInfo[]>();
-    for (const t of items) {
-      const key = withoutWrapperPrefix(t.name);
-      map.set(key, [...(map.get(key) ?? []), t]);
+  const uniquePairs = (key: (name: string) => string, reason: MatchReason) => {
+    const byKey = (items: Iterable<TensorInfo>) => {
+      const map = new Map<string, TensorInfo[]>();
+      for (const t of items) map.set(key(t.name), [...(map.get(key(t.name)) ?? []), t]);
+      return map;
+    };
+    const keyedB = byKey(freeB);
+    for (const [k, listA] of byKey(freeA)) {
+      const listB = keyedB.get(k);
+      if (listA.length === 1 && listB?.length === 1) pair(listA[0]!, listB[0]!, reason);
     }
-    return map;
   };
-  const strippedB = index(freeB);
-  for (const [key, listA] of index(freeA)) {
-    const listB = strippedB.get(key);
-    if (listA.length === 1 && listB?.length === 1) pair(listA[0]!, listB[0]!, 'prefix');
-  }
+  uniquePairs(withoutWrapperPrefix, 'prefix');
+  // Another framework's conventions: Keras `kernel`/`gamma`, `_` for `.`.
+  uniquePairs(conventionalName, 'convention');
 
   // Unique suffix with a compatible shape, in both directions.
   const suffixCandidates = (t: TensorInfo, others: Iterable<TensorInfo>) =>

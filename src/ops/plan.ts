@@ -2,7 +2,7 @@ import type { DType } from '../core/dtype.js';
 import { isFloat } from '../core/decode.js';
 import { parameterCount, type TensorInfo } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
-import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
+import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
 
 /**
@@ -78,6 +78,7 @@ export interface PlanBody {
 const WHY: Record<MatchReason | 'order', string> = {
   name: 'exact name',
   prefix: 'same name without module./model. prefix',
+  convention: 'same name across framework conventions (kernel → weight, _ → .)',
   suffix: 'unique name suffix with the same shape',
   order: 'same shape, in order (--match-by-order)',
 };
@@ -141,9 +142,12 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     if (sameShape(s.shape, t.shape) || permutation) {
       return { ...base, ...from, action: 'load', ...(permutation ? { transpose: [...permutation], why: `${pair.why}; layout ${s.layout ?? '?'} → ${t.layout ?? '?'}` } : {}), ...(cast ? { cast } : {}) };
     }
-    const expand = expansionOf(s.shape, t.shape, options.expandClasses, /yolo/i.test(t.name), init);
+    // A grown head in another layout (HWIO source, OIHW target): transpose, then expand.
+    const letters = letterPermutation(s, t);
+    const sourceInTargetLayout = letters ? letters.map((p) => s.shape[p]!) : s.shape;
+    const expand = expansionOf(sourceInTargetLayout, t.shape, options.expandClasses, /yolo/i.test(t.name), init);
     if (expand && mode !== 'detection' && mode !== 'full') {
-      return { ...base, ...from, action: 'expand', expand, ...(cast ? { cast } : {}) };
+      return { ...base, ...from, action: 'expand', expand, ...(letters ? { transpose: letters } : {}), ...(cast ? { cast } : {}) };
     }
     const detail = `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target`;
     return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
