@@ -7,7 +7,8 @@ import { halfToNumber } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
-import { KERNEL_LAYOUTS, layerClasses, STORED_BYTES, TFJS_DTYPES, type ManifestEntry, type ManifestGroup } from './manifest.js';
+import { STORED_BYTES, TFJS_DTYPES, type ManifestEntry, type ManifestGroup } from './manifest.js';
+import { KERNEL_LAYOUTS, layerClasses } from '../keras-layers.js';
 
 /** model.json files are read whole: cap them so a huge or hostile file is refused, not loaded. */
 export const MAX_MODEL_JSON = 256 * 1024 * 1024;

@@ -1,0 +1,164 @@
+import h5wasm from 'h5wasm/node';
+import { invalidInput } from '../../core/errors.js';
+import type { DType } from '../../core/dtype.js';
+
+/**
+ * h5wasm, wrapped for a reader: HDF5's error stack becomes one exception (not a dump on stderr),
+ * datasets are read as raw little-endian bytes (h5wasm's `.value` cannot read float16), and every
+ * failure names the file and the object.
+ */
+type Module = Awaited<typeof h5wasm.ready>;
+let module: Module | undefined;
+
+async function ready(): Promise<Module> {
+  if (!module) {
+    module = await h5wasm.ready;
+    module.activate_throwing_error_handler();
+  }
+  return module;
+}
+
+/** The most specific line of an HDF5 error stack ("truncated file: eof = …"). */
+export function hdf5Reason(err: unknown): string {
+  const text = String((err as Error)?.message ?? err);
+  const lines = [...text.matchAll(/#\d+: .* in (\w+)\(\): (.*)/g)];
+  return lines.length ? lines[lines.length - 1]![2]!.trim() : text.split('\n')[0]!;
+}
+
+export type H5Group = InstanceType<typeof h5wasm.Group>;
+export type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+export type H5File = InstanceType<typeof h5wasm.File>;
+
+export interface H5 {
+  file: H5File;
+  path: string;
+  /** `path` as the user knows it (the .keras, not its extracted member). */
+  label: string;
+}
+
+export async function openHdf5(path: string, label: string): Promise<H5> {
+  await ready();
+  try {
+    return { file: new h5wasm.File(path, 'r'), path, label };
+  } catch (err) {
+    throw invalidInput(label, 'HDF5', `cannot be opened: ${hdf5Reason(err)}`);
+  }
+}
+
+export function closeHdf5(h5: H5): void {
+  try {
+    h5.file.close();
+  } catch {
+    // Closing a file whose open failed half-way: nothing left to release.
+  }
+}
+
+/** The object at `path`, or undefined; HDF5 errors (corrupt headers) are invalid input. */
+export function getObject(h5: H5, path: string): H5Group | H5Dataset | undefined {
+  try {
+    const obj = h5.file.get(path);
+    return obj instanceof h5wasm.Group || obj instanceof h5wasm.Dataset ? obj : undefined;
+  } catch (err) {
+    throw invalidInput(h5.label, `/${path}`, `cannot be read: ${hdf5Reason(err)}`);
+  }
+}
+
+export function isGroup(obj: unknown): obj is H5Group {
+  return obj instanceof h5wasm.Group;
+}
+
+export function isDataset(obj: unknown): obj is H5Dataset {
+  return obj instanceof h5wasm.Dataset;
+}
+
+export function keysOf(h5: H5, group: H5Group): string[] {
+  try {
+    return group.keys();
+  } catch (err) {
+    throw invalidInput(h5.label, `/${group.path}`, `cannot list: ${hdf5Reason(err)}`);
+  }
+}
+
+/** An attribute's value: strings, lists of strings, numbers; undefined when absent. */
+export function attribute(h5: H5, obj: H5Group | H5Dataset, name: string): unknown {
+  try {
+    const attrs = obj.attrs as Record<string, { value: unknown }>;
+    return name in attrs ? attrs[name]!.value : undefined;
+  } catch (err) {
+    throw invalidInput(h5.label, `/${obj.path} attribute '${name}'`, `cannot be read: ${hdf5Reason(err)}`);
+  }
+}
+
+/**
+ * A list of names stored in an attribute: a string, strings, or (Keras, for a layer with no
+ * weights) an empty float64 array; lists longer than HDF5's 64 KiB header limit are split by
+ * Keras into `name0`, `name1`…
+ */
+export function nameList(h5: H5, obj: H5Group | H5Dataset, name: string): string[] | undefined {
+  const one = (value: unknown, where: string): string[] => {
+    if (typeof value === 'string') return [value];
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+    if (ArrayBuffer.isView(value) && value.byteLength === 0) return [];
+    throw invalidInput(h5.label, `/${obj.path} attribute '${where}'`, 'expected a list of names (strings)');
+  };
+  const direct = attribute(h5, obj, name);
+  if (direct !== undefined) return one(direct, name);
+  const chunks: string[] = [];
+  for (let i = 0; ; i++) {
+    const chunk = attribute(h5, obj, `${name}${i}`);
+    if (chunk === undefined) return i === 0 ? undefined : chunks;
+    chunks.push(...one(chunk, `${name}${i}`));
+  }
+}
+
+const DTYPES: Record<string, DType> = {
+  '<f': 'float32', '<d': 'float64', '<e': 'float16', '<b': 'int8', '<h': 'int16', '<i': 'int32', '<q': 'int64',
+  '<B': 'uint8', '<H': 'uint16', '<I': 'uint32', '<Q': 'uint64',
+};
+
+export interface DatasetInfo {
+  dtype: DType;
+  shape: number[];
+  bigEndian: boolean;
+  width: number;
+}
+
+/** dtype and shape of a dataset; h5py's bool (an HDF5 enum of int8) reads as bool. */
+export function datasetInfo(h5: H5, dataset: H5Dataset): DatasetInfo {
+  let dtype: string;
+  let metadata: { type: number; size: number; littleEndian: boolean; vlen: boolean };
+  let shape: number[];
+  try {
+    dtype = String(dataset.dtype);
+    metadata = dataset.metadata as typeof metadata;
+    shape = dataset.shape ?? [];
+  } catch (err) {
+    throw invalidInput(h5.label, `/${dataset.path}`, `cannot be read: ${hdf5Reason(err)}`);
+  }
+  const where = `/${dataset.path}`;
+  if (metadata.vlen) throw invalidInput(h5.label, where, 'variable-length datasets are not weights');
+  if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, bigEndian: false, width: 1 };
+  const key = dtype.replace(/^>/, '<');
+  const known = DTYPES[key];
+  if (!known) throw invalidInput(h5.label, where, `dataset type ${dtype} (HDF5 class ${metadata.type}) is not a numeric weight`);
+  return { dtype: known, shape, bigEndian: dtype.startsWith('>'), width: metadata.size };
+}
+
+/** The dataset's values as little-endian bytes: HDF5 reads them raw; big-endian ones are swapped. */
+export async function readDataset(h5: H5, path: string, info: DatasetInfo): Promise<Uint8Array> {
+  const m = await ready();
+  const count = info.shape.reduce((n, d) => n * d, 1);
+  const bytes = count * info.width;
+  if (bytes === 0) return new Uint8Array(0);
+  const pointer = m._malloc(bytes);
+  try {
+    m.get_dataset_data(h5.file.file_id, path, null, null, null, BigInt(pointer));
+    const out = m.HEAPU8.slice(pointer, pointer + bytes);
+    if (info.bigEndian && info.width > 1) for (let i = 0; i < out.length; i += info.width) out.subarray(i, i + info.width).reverse();
+    return out;
+  } catch (err) {
+    throw invalidInput(h5.label, `/${path}`, `cannot be read: ${hdf5Reason(err)}`);
+  } finally {
+    m._free(pointer);
+  }
+}
