@@ -119,7 +119,6 @@ const DTYPES: Record<string, DType> = {
 export interface DatasetInfo {
   dtype: DType;
   shape: number[];
-  bigEndian: boolean;
   width: number;
 }
 
@@ -137,14 +136,14 @@ export function datasetInfo(h5: H5, dataset: H5Dataset): DatasetInfo {
   }
   const where = `/${dataset.path}`;
   if (metadata.vlen) throw invalidInput(h5.label, where, 'variable-length datasets are not weights');
-  if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, bigEndian: false, width: 1 };
+  if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, width: 1 };
   const key = dtype.replace(/^>/, '<');
   const known = DTYPES[key];
   if (!known) throw invalidInput(h5.label, where, `dataset type ${dtype} (HDF5 class ${metadata.type}) is not a numeric weight`);
-  return { dtype: known, shape, bigEndian: dtype.startsWith('>'), width: metadata.size };
+  return { dtype: known, shape, width: metadata.size };
 }
 
-/** The dataset's values as little-endian bytes: HDF5 reads them raw; big-endian ones are swapped. */
+/** The dataset's values as little-endian bytes, read raw (h5wasm's `.value` cannot read float16). */
 export async function readDataset(h5: H5, path: string, info: DatasetInfo): Promise<Uint8Array> {
   const m = await ready();
   const count = info.shape.reduce((n, d) => n * d, 1);
@@ -153,9 +152,8 @@ export async function readDataset(h5: H5, path: string, info: DatasetInfo): Prom
   const pointer = m._malloc(bytes);
   try {
     m.get_dataset_data(h5.file.file_id, path, null, null, null, BigInt(pointer));
-    const out = m.HEAPU8.slice(pointer, pointer + bytes);
-    if (info.bigEndian && info.width > 1) for (let i = 0; i < out.length; i += info.width) out.subarray(i, i + info.width).reverse();
-    return out;
+    // HDF5 converts to the native (little-endian) order on read, big-endian datasets included.
+    return m.HEAPU8.slice(pointer, pointer + bytes);
   } catch (err) {
     throw invalidInput(h5.label, `/${path}`, `cannot be read: ${hdf5Reason(err)}`);
   } finally {

@@ -8,11 +8,10 @@ import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { isSafeMemberName, isZip, readZipDirectory, readZipEntry, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
-import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3VariableNames, layerClasses, snakeCase } from '../keras-layers.js';
-import {
-  attribute, closeHdf5, datasetInfo, getObject, isDataset, isGroup, keysOf, nameList, openHdf5, readDataset,
-  type H5, type H5Group,
-} from './hdf5.js';
+import { Worker } from 'node:worker_threads';
+import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
+import type { DatasetInfo } from './hdf5.js';
+import type { Reply, Request } from './worker.js';
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /** .keras members beyond this are refused (Keras itself guards against zip bombs the same way). */
@@ -42,14 +41,6 @@ export const kerasReader: FormatReader = {
   },
   open: openKeras,
 };
-
-/** A weight found in the file, before it becomes a TensorInfo. */
-interface Found {
-  datasetPath: string;
-  name: string;
-  group: 'model' | 'optimizer';
-  layout?: string;
-}
 
 async function openKeras(file: string, options: OpenOptions): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
@@ -85,22 +76,11 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
   const cleanup = () => {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   };
-  let h5: H5;
+  const worker = new Hdf5Worker(file);
   try {
-    h5 = await openHdf5(h5File, file);
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-  try {
-    const listing = listWeights(h5, options, config);
-    const infos = listing.found.map((f) => {
-      const dataset = getObject(h5, f.datasetPath);
-      if (!isDataset(dataset)) throw invalidInput(file, `/${f.datasetPath}`, 'weight names a dataset that is not in the file');
-      return datasetInfo(h5, dataset);
-    });
-    const names = uniqueNames(listing.found.map((f) => ({ name: canonicalName(f.name) })));
-    const tensors: TensorInfo[] = listing.found.map((f, i) => {
+    const { found, infos, metadata: listed } = await worker.open(h5File, options, config);
+    const names = uniqueNames(found.map((f) => ({ name: canonicalName(f.name) })));
+    const tensors: TensorInfo[] = found.map((f, i) => {
       const info = infos[i]!;
       const numel = numelOf(info.shape);
       if (numel === undefined) throw invalidInput(file, `/${f.datasetPath}`, `shape [${info.shape.join(',')}] has too many elements`);
@@ -113,32 +93,105 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
         origin: 'dataset',
         ...(f.group === 'optimizer' ? { group: 'optimizer' as const } : {}),
         ...(f.layout && f.layout.length === info.shape.length ? { layout: f.layout } : {}),
-        read: async () => readDataset(h5, f.datasetPath, info),
+        read: () => worker.read(f.datasetPath, info),
         readStrings: async () => {
           throw invalidInput(file, `/${f.datasetPath}`, `is ${info.dtype}, not strings`);
         },
       };
     });
+    const kerasVersion = listed.kerasVersion ?? kerasMeta.keras_version;
     const metadata = {
-      layout: listing.kind,
-      ...(listing.kerasVersion ?? kerasMeta.keras_version ? { kerasVersion: listing.kerasVersion ?? kerasMeta.keras_version } : {}),
-      ...(listing.backend ? { backend: listing.backend } : {}),
-      ...(listing.modelClass ? { modelClass: listing.modelClass } : {}),
-      layerCount: listing.layerCount,
+      layout: listed.kind,
+      ...(kerasVersion ? { kerasVersion } : {}),
+      ...(listed.backend ? { backend: listed.backend } : {}),
+      ...(listed.modelClass ? { modelClass: listed.modelClass } : {}),
+      layerCount: listed.layerCount,
     };
     return {
       format: 'keras', path: file, metadata, tensors,
       close: async () => {
-        closeHdf5(h5);
+        await worker.close();
         cleanup();
       },
     };
   } catch (err) {
-    closeHdf5(h5);
+    await worker.close();
     cleanup();
     throw err;
   }
 }
+
+/**
+ * Listing a file's structure must not take longer than this (CKPT_HDF5_TIMEOUT_MS, default 30 s);
+ * a read gets a second more per MiB.
+ */
+const listTimeout = () => Number(process.env.CKPT_HDF5_TIMEOUT_MS ?? 30_000);
+
+/**
+ * The client side of worker.ts: one worker per open file, each request with a deadline. When
+ * the HDF5 library does not answer in time (a corrupt file looping), the worker is terminated.
+ */
+class Hdf5Worker {
+  private readonly worker: Worker;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly label: string) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url));
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => {
+      this.pending.get(reply.id)?.resolve(reply);
+      this.pending.delete(reply.id);
+    });
+    this.worker.on('error', (err) => this.failAll(err));
+    this.worker.on('exit', () => this.failAll(new Error('the HDF5 worker stopped')));
+  }
+
+  async open(path: string, options: OpenOptions, config: unknown) {
+    const reply = await this.request({ kind: 'open', path, label: this.label, options: { all: options.all === true }, config }, listTimeout(), 'reading its structure');
+    return reply.listing!;
+  }
+
+  async read(path: string, info: DatasetInfo): Promise<Uint8Array> {
+    const mib = (info.shape.reduce((n, d) => n * d, 1) * info.width) / 1048576;
+    const reply = await this.request({ kind: 'read', path, info }, listTimeout() + 1000 * mib, `reading /${path}`);
+    return reply.bytes!;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  private request(body: DistributiveOmit<Request, 'id'>, timeout: number, what: string): Promise<Extract<Reply, { ok: true }>> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        void this.worker.terminate();
+        reject(invalidInput(this.label, 'HDF5', `the HDF5 library did not finish ${what} within ${Math.round(timeout / 1000)} s; the file is corrupt`));
+      }, timeout);
+      this.pending.set(id, {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          if (reply.ok) resolve(reply);
+          else reject(new CkptError(reply.error.exitCode as ExitCodeValue, reply.error.file, reply.error.where, reply.error.detail));
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+      this.worker.postMessage({ ...body, id });
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(new CkptError(ExitCode.invalidInput, this.label, 'HDF5', `the HDF5 reader failed: ${err.message}`));
+    this.pending.clear();
+  }
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 function parseJsonMember(raf: RandomAccessFile, entry: ZipEntry | undefined, file: string): unknown {
   if (!entry) return undefined;
@@ -165,166 +218,3 @@ function extractMember(raf: RandomAccessFile, entry: ZipEntry, out: string, file
   }
 }
 
-interface Listing {
-  kind: string;
-  found: Found[];
-  kerasVersion?: string;
-  backend?: string;
-  modelClass?: string;
-  layerCount: number;
-}
-
-function stringAttribute(h5: H5, group: H5Group, name: string): string | undefined {
-  const v = attribute(h5, group, name);
-  return typeof v === 'string' ? v : undefined;
-}
-
-function parseConfig(h5: H5, text: string | undefined, where: string): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw invalidInput(h5.label, where, 'model_config is not valid JSON');
-  }
-}
-
-function listWeights(h5: H5, options: OpenOptions, zipConfig: unknown): Listing {
-  const root = getObject(h5, '/');
-  if (!isGroup(root)) throw invalidInput(h5.label, '/', 'no root group');
-  const rootKeys = keysOf(h5, root);
-  const kerasVersion = stringAttribute(h5, root, 'keras_version');
-  const backend = stringAttribute(h5, root, 'backend');
-  if (rootKeys.includes('model_weights') || nameList(h5, root, 'layer_names') !== undefined) {
-    const full = rootKeys.includes('model_weights');
-    const config = parseConfig(h5, stringAttribute(h5, root, 'model_config'), '/ attribute model_config');
-    return legacyListing(h5, full ? 'model_weights' : '', options, config, { kind: full ? 'keras-h5-model' : 'keras-h5-weights', kerasVersion, backend });
-  }
-  if (rootKeys.includes('layers') || rootKeys.includes('vars') || rootKeys.includes('_layer_checkpoint_dependencies')) {
-    return keras3Listing(h5, options, zipConfig as Record<string, unknown> | undefined, { kind: zipConfig ? 'keras3-zip' : 'keras3-weights', kerasVersion, backend });
-  }
-  throw invalidInput(h5.label, '/', 'an HDF5 file, but not a Keras one: no model_weights group, layer_names attribute or layers group');
-}
-
-/**
- * Keras 1/2 and the Keras 3 legacy writer: `layer_names` orders the layers, each layer's
- * `weight_names` orders its weights, each a dataset path relative to the layer's group.
- */
-function legacyListing(
-  h5: H5, base: string, options: OpenOptions, config: Record<string, unknown> | undefined,
-  info: { kind: string; kerasVersion?: string; backend?: string },
-): Listing {
-  const join = (...parts: string[]) => parts.filter(Boolean).join('/');
-  const baseGroup = getObject(h5, base || '/');
-  if (!isGroup(baseGroup)) throw invalidInput(h5.label, `/${base}`, 'expected a group');
-  const layers = nameList(h5, baseGroup, 'layer_names');
-  if (!layers) throw invalidInput(h5.label, `/${base}`, "no 'layer_names' attribute");
-  const classes = layerClasses(config ?? {});
-  const modelName = (config?.config as { name?: string } | undefined)?.name;
-  const found: Found[] = [];
-  for (const layer of layers) {
-    const group = getObject(h5, join(base, layer));
-    if (!isGroup(group)) throw invalidInput(h5.label, `/${join(base, layer)}`, `layer '${layer}' of layer_names has no group`);
-    const weights = nameList(h5, group, 'weight_names') ?? [];
-    for (const weight of weights) {
-      const datasetPath = join(base, layer, weight);
-      if (!isDataset(getObject(h5, datasetPath))) {
-        throw invalidInput(h5.label, `/${datasetPath}`, `weight '${weight}' of layer '${layer}' has no dataset`);
-      }
-      // `dense_1/kernel:0` names itself; Keras 3.1's bare `kernel` needs its layer; 3.5+ prefixes the model.
-      let name = weight.includes('/') ? weight : `${layer}/${weight}`;
-      if (modelName && name.startsWith(`${modelName}/`)) name = name.slice(modelName.length + 1);
-      const owner = name.split('/').slice(-2)[0] ?? layer;
-      const kernel = /(^|\/)(kernel|depthwise_kernel)(:\d+)?$/.test(name);
-      const layout = kernel ? KERNEL_LAYOUTS[classes.get(owner) ?? classes.get(layer) ?? ''] : undefined;
-      found.push({ datasetPath, name, group: 'model', ...(layout ? { layout } : {}) });
-    }
-  }
-  if (options.all && getObject(h5, 'optimizer_weights')) {
-    const optimizer = getObject(h5, 'optimizer_weights') as H5Group;
-    const names = nameList(h5, optimizer, 'weight_names') ?? listDatasets(h5, 'optimizer_weights');
-    for (const weight of names) {
-      const datasetPath = join('optimizer_weights', weight);
-      if (!isDataset(getObject(h5, datasetPath))) throw invalidInput(h5.label, `/${datasetPath}`, `optimizer weight '${weight}' has no dataset`);
-      found.push({ datasetPath, name: `optimizer/${weight}`, group: 'optimizer' });
-    }
-  }
-  return { ...info, found, layerCount: layers.length, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}) };
-}
-
-/** Every dataset under a group, depth first in name order. */
-function listDatasets(h5: H5, base: string, depth = 0): string[] {
-  if (depth > 64) throw invalidInput(h5.label, `/${base}`, 'groups nested deeper than 64 levels');
-  const group = getObject(h5, base);
-  if (!isGroup(group)) return [];
-  return keysOf(h5, group).flatMap((key) => {
-    const child = `${base}/${key}`;
-    const obj = getObject(h5, child);
-    if (isDataset(obj)) return [child.slice(base.length + 1)];
-    return listDatasets(h5, child, depth + 1).map((p) => `${key}/${p}`);
-  });
-}
-
-interface ConfigLayer { class_name?: string; config?: Record<string, unknown> & { name?: string; layers?: ConfigLayer[] } }
-
-/**
- * Keras 3 `.weights.h5` / `.keras`: the object tree `layers/<segment>/vars/<i>`, segments being
- * the snake-case class names made unique per container. With the config, each segment maps to
- * its layer (real name, class, variable names); without it, the segment's class is guessed from
- * its name and `vars/<i>` named when the class fixes its variables.
- */
-function keras3Listing(
-  h5: H5, options: OpenOptions, config: Record<string, unknown> | undefined,
-  info: { kind: string; kerasVersion?: string; backend?: string },
-): Listing {
-  const found: Found[] = [];
-  let layerCount = 0;
-  const walk = (base: string, layers: ConfigLayer[] | undefined, prefix: string[], depth: number) => {
-    if (depth > 32) throw invalidInput(h5.label, `/${base}`, 'layers nested deeper than 32 levels');
-    const group = getObject(h5, `${base}/layers`.replace(/^\//, ''));
-    if (!isGroup(group)) return;
-    // Keras names each layer's path segment from its class, made unique in order.
-    const bySegment = new Map<string, ConfigLayer>();
-    const used = new Map<string, number>();
-    for (const layer of layers ?? []) {
-      if (!layer.class_name) continue;
-      const snake = snakeCase(layer.class_name);
-      const n = used.get(snake) ?? 0;
-      used.set(snake, n + 1);
-      bySegment.set(n === 0 ? snake : `${snake}_${n}`, layer);
-    }
-    for (const segment of keysOf(h5, group)) {
-      const layerPath = `${base}/layers/${segment}`.replace(/^\//, '');
-      const layer = bySegment.get(segment);
-      const className = layer?.class_name ?? CLASS_BY_SNAKE[segment.replace(/_\d+$/, '')];
-      const varsGroup = getObject(h5, `${layerPath}/vars`);
-      const displayName = layer?.config?.name ?? (isGroup(varsGroup) ? (attribute(h5, varsGroup, 'name') as string | undefined) : undefined) ?? segment;
-      layerCount++;
-      if (isGroup(varsGroup)) {
-        const indices = keysOf(h5, varsGroup).map((k) => {
-          if (!/^\d+$/.test(k)) throw invalidInput(h5.label, `/${layerPath}/vars/${k}`, 'Keras 3 variables are named 0, 1, 2…');
-          return Number(k);
-        }).sort((a, b) => a - b);
-        const names = className ? keras3VariableNames(className, layer?.config) : undefined;
-        const named = names && names.length === indices.length ? names : undefined;
-        for (const i of indices) {
-          const variable = named?.[i] ?? String(i);
-          const layout = variable === 'kernel' || variable === 'depthwise_kernel' ? KERNEL_LAYOUTS[className ?? ''] : undefined;
-          found.push({ datasetPath: `${layerPath}/vars/${i}`, name: [...prefix, displayName, variable].join('/'), group: 'model', ...(layout ? { layout } : {}) });
-        }
-      }
-      walk(layerPath, layer?.config?.layers, [...prefix, displayName], depth + 1);
-    }
-  };
-  const modelConfig = (config?.config ?? {}) as { layers?: ConfigLayer[] };
-  walk('', modelConfig.layers, [], 0);
-  const rootVars = getObject(h5, 'vars');
-  if (isGroup(rootVars)) {
-    for (const k of keysOf(h5, rootVars)) found.push({ datasetPath: `vars/${k}`, name: `vars/${k}`, group: 'model' });
-  }
-  if (options.all && isGroup(getObject(h5, 'optimizer/vars'))) {
-    for (const k of keysOf(h5, getObject(h5, 'optimizer/vars') as H5Group).sort((a, b) => Number(a) - Number(b))) {
-      found.push({ datasetPath: `optimizer/vars/${k}`, name: `optimizer/${k}`, group: 'optimizer' });
-    }
-  }
-  return { ...info, found, layerCount, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}) };
-}
