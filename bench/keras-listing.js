@@ -1,0 +1,56 @@
+// Benchmark: listing a ≥1 GiB Keras HDF5 file (Keras 2 weights layout, 64 MiB datasets) against
+// reading the whole file once, in the same run. Usage: npm run build && node bench/keras-listing.js [MiB]
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import h5wasm from 'h5wasm/node';
+import { open } from '../dist/src/index.js';
+
+const totalMiB = Number(process.argv[2] ?? 1088);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
+const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
+try {
+  await h5wasm.ready;
+  const file = path.join(dir, 'big.h5');
+  const f = new h5wasm.File(file, 'w');
+  const layers = Array.from({ length: Math.ceil(totalMiB / 64) }, (_, i) => `dense_${i}`);
+  f.create_attribute('layer_names', layers);
+  const block = new Float32Array(16 * 1024 * 1024).fill(0.25);
+  for (const layer of layers) {
+    const g = f.create_group(layer);
+    g.create_attribute('weight_names', [`${layer}/kernel:0`, `${layer}/bias:0`]);
+    const inner = g.create_group(layer);
+    inner.create_dataset({ name: 'kernel:0', data: block, shape: [4096, 4096], dtype: '<f' });
+    inner.create_dataset({ name: 'bias:0', data: new Float32Array(4096), shape: [4096], dtype: '<f' });
+  }
+  f.close();
+  const size = fs.statSync(file).size;
+
+  let start = process.hrtime.bigint();
+  const buf = Buffer.allocUnsafe(16 << 20);
+  const fd = fs.openSync(file, 'r');
+  while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+  fs.closeSync(fd);
+  const fullRead = ms(start);
+
+  start = process.hrtime.bigint();
+  const dict = await open(file);
+  const listing = ms(start);
+  const count = dict.tensors.length;
+  await dict.close();
+  // The same listing of a tiny file: what is fixed cost (the worker loading HDF5's WASM), not data.
+  const tiny = path.join(dir, 'tiny.h5');
+  const t = new h5wasm.File(tiny, 'w');
+  t.create_attribute('layer_names', ['d']);
+  t.create_group('d').create_attribute('weight_names', ['d/kernel:0']);
+  t.get('d').create_group('d').create_dataset({ name: 'kernel:0', data: new Float32Array(4), shape: [2, 2], dtype: '<f' });
+  t.close();
+  start = process.hrtime.bigint();
+  await (await open(tiny)).close();
+  const fixed = ms(start);
+  console.log(`Keras HDF5: ${(size / 1048576).toFixed(0)} MiB, ${count} datasets`);
+  console.log(`read whole file once:  ${fullRead.toFixed(0)} ms`);
+  console.log(`open() + listing:      ${listing.toFixed(0)} ms; a 1 KiB file takes ${fixed.toFixed(0)} ms (starting the HDF5 worker): ${(listing - fixed).toFixed(0)} ms depend on the file, ${((100 * (listing - fixed)) / fullRead).toFixed(1)}% of the read time`);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
