@@ -72,10 +72,23 @@ describe('lossless ONNX rewriting', () => {
       ? fs.readdirSync(path.join(CORPUS, 'onnx')).flatMap((d) => fs.readdirSync(path.join(CORPUS, 'onnx', d)).filter((f) => f.endsWith('.onnx')).map((f) => path.join(CORPUS, 'onnx', d, f)))
       : [];
     for (const model of [sample(90), ...corpus]) {
-      const out = path.join(dir, 'same.onnx');
-      await rewriteOnnx(model, new Map(), out);
+      // In the model's own folder (a copy of it), where its external data stays valid.
+      const folder = fs.mkdtempSync(path.join(dir, 'm'));
+      for (const f of fs.readdirSync(path.dirname(model)).filter((f) => fs.statSync(path.join(path.dirname(model), f)).isFile())) fs.copyFileSync(path.join(path.dirname(model), f), path.join(folder, f));
+      const out = path.join(folder, 'same.onnx');
+      await rewriteOnnx(path.join(folder, path.basename(model)), new Map(), out);
       assert.ok(fs.readFileSync(out).equals(fs.readFileSync(model)), model);
     }
+  });
+
+  test('written to another folder, external data is inlined so the model stays whole', { skip: !HAS_CORPUS && 'no corpus' }, async () => {
+    const model = path.join(CORPUS, 'onnx/mnist-cnn-extdata/model.onnx');
+    const out = path.join(tempDir(), 'moved.onnx');
+    assert.equal(runCli(['rename', model, '--add-prefix', 'net.', '-o', out]).status, 0);
+    const before = JSON.parse(runCli(['inspect', '--json', '--hash', model]).stdout).tensors.map((t: { sha256: string }) => t.sha256);
+    const after = JSON.parse(runCli(['inspect', '--json', '--hash', out]).stdout).tensors.map((t: { sha256: string }) => t.sha256);
+    assert.deepEqual(after, before);
+    assert.deepEqual(fs.readdirSync(path.dirname(out)), ['moved.onnx']);
   });
 });
 

@@ -3,9 +3,10 @@ import { onnxReader } from './onnx/index.js';
 import { numpyReader } from './numpy/index.js';
 import { tfjsReader } from './tfjs/index.js';
 import { kerasReader } from './keras/index.js';
+import { safetensorsReader } from './safetensors/index.js';
 
 /**
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [kerasReader, numpyReader, tfjsReader, onnxReader];
+export const READERS: readonly FormatReader[] = [kerasReader, numpyReader, safetensorsReader, tfjsReader, onnxReader];

@@ -5,6 +5,7 @@ import { rewriteOnnx, type TensorEdit } from './onnx/write.js';
 import { numpyWriter } from './numpy/write.js';
 import { tfjsWriter } from './tfjs/write.js';
 import { kerasWriter } from './keras/write.js';
+import { safetensorsWriter } from './safetensors/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -48,7 +49,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter];
 
 /** The writer for an output: `--to` if given, else the output's extension, else the input's format. */
 export function chooseWriter(out: string, to: string | undefined, inputFormat: string): FormatWriter {

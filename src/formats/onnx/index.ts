@@ -19,9 +19,9 @@ export function graphNodesOf(dict: StateDict): GraphNode[] | undefined {
 }
 
 /** Where each listed tensor's TensorProto sits in its file, for the lossless writer. */
-const locations = new WeakMap<TensorInfo, { offset: number; scope: string }>();
+const locations = new WeakMap<TensorInfo, { offset: number; scope: string; external: boolean }>();
 
-export function locationOf(tensor: TensorInfo): { offset: number; scope: string } | undefined {
+export function locationOf(tensor: TensorInfo): { offset: number; scope: string; external: boolean } | undefined {
   return locations.get(tensor);
 }
 
@@ -56,7 +56,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
         read: async () => p.read(),
         readStrings: async () => p.readStrings(),
       };
-      locations.set(info, { offset: t.proto.at, scope: t.scope });
+      locations.set(info, { offset: t.proto.at, scope: t.scope, external: t.proto.dataLocation === 1 });
       return info;
     });
     const metadata = {

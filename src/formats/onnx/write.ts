@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RandomAccessFile } from '../../core/file.js';
 import { writeAll, writeAtomic } from '../../core/atomic.js';
 import { invalidInput } from '../../core/errors.js';
@@ -65,6 +67,7 @@ export async function rewriteOnnx(
     }
     byOffset.set(location.offset, { tensor, edit });
   }
+  await inlineMovedExternalData(sourcePath, outPath, byOffset);
   const file = RandomAccessFile.open(sourcePath);
   try {
     const rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
@@ -75,6 +78,22 @@ export async function rewriteOnnx(
     return { newInputs: rewriter.newInputs };
   } finally {
     file.close();
+  }
+}
+
+/**
+ * External data is found relative to the model's folder: written to another folder, the
+ * untouched external tensors would point at nothing, so they are written inline instead.
+ */
+async function inlineMovedExternalData(sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>): Promise<void> {
+  if (fs.realpathSync(path.dirname(path.resolve(sourcePath))) === fs.realpathSync(path.dirname(path.resolve(outPath)))) return;
+  const { openOnnx } = await import('./index.js');
+  const dict = await openOnnx(sourcePath);
+  for (const tensor of dict.tensors) {
+    const location = locationOf(tensor)!;
+    if (location.external && !byOffset.has(location.offset)) {
+      byOffset.set(location.offset, { tensor, edit: { kind: 'replace', dtype: tensor.dtype, shape: tensor.shape, read: () => tensor.read() } });
+    }
   }
 }
 

@@ -1,0 +1,47 @@
+import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { usageError } from '../../core/errors.js';
+import type { FormatWriter, OutputTensor } from '../writers.js';
+import { SAFETENSORS_DTYPES } from './index.js';
+
+const CODE: Record<string, string> = Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([code, dtype]) => [dtype, code]));
+
+/**
+ * safetensors in the reference writer's layout: tensors in the given order, contiguous, the
+ * header padded with spaces to a multiple of 8; one tensor in memory at a time.
+ */
+export async function writeSafetensors(out: string, tensors: readonly OutputTensor[], metadata: Record<string, string> = {}): Promise<void> {
+  const bad = tensors.find((t) => !CODE[t.tensor.dtype]);
+  if (bad) throw usageError(`safetensors cannot store '${bad.name}' (${bad.tensor.dtype})`);
+  // Built entry by entry: a JS object would put integer-like names ("664") first.
+  const entries: string[] = [];
+  if (Object.keys(metadata).length) entries.push(`"__metadata__":${JSON.stringify(metadata)}`);
+  let offset = 0;
+  for (const t of tensors) {
+    const entry = { dtype: CODE[t.tensor.dtype], shape: [...t.tensor.shape], data_offsets: [offset, offset + t.tensor.byteLength] };
+    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify(entry)}`);
+    offset += t.tensor.byteLength;
+  }
+  const json = Buffer.from(`{${entries.join(',')}}`);
+  const headerBytes = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerBytes.length));
+  await writeAtomic(out, async (fd) => {
+    writeAll(fd, length);
+    writeAll(fd, headerBytes);
+    for (const t of tensors) {
+      const bytes = await t.tensor.read();
+      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
+      writeAll(fd, bytes);
+    }
+  });
+}
+
+export const safetensorsWriter: FormatWriter = {
+  format: 'safetensors',
+  extensions: ['.safetensors'],
+  async write(out, tensors, source) {
+    const kept = source.format === 'safetensors' ? (source.metadata.metadata as Record<string, string>) : { format: 'pt' };
+    await writeSafetensors(out, tensors, kept);
+    return { format: 'safetensors', notes: [] };
+  },
+};

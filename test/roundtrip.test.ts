@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CORPUS, HAS_CORPUS, expectedListings, tempDir } from './helpers.js';
+import { READERS, open, tensorSha256 } from '../src/index.js';
+import { WRITERS, chooseWriter } from '../src/formats/writers.js';
+
+/**
+ * Every corpus file whose format ckpt writes goes read → write (same format, and safetensors) →
+ * read, and comes back with identical tensors: dtypes, shapes and SHA-256 of the values (names as
+ * the writer spells them in that format, so compared in order).
+ */
+const writable = new Set(WRITERS.map((w) => w.format));
+const readable = new Set(READERS.map((r) => r.name));
+const FAMILY: Record<string, string> = { npz: 'numpy' };
+const EXTENSION: Record<string, string> = { onnx: '.onnx', keras: '.h5', tfjs: '', numpy: '.npz', safetensors: '.safetensors' };
+
+async function essentials(file: string) {
+  const dict = await open(file);
+  try {
+    return await Promise.all(dict.tensors.map(async (t) => [t.dtype, t.shape, await tensorSha256(t)]));
+  } finally {
+    await dict.close();
+  }
+}
+
+for (const expected of HAS_CORPUS ? expectedListings() : []) {
+  const format = FAMILY[expected.format_family] ?? expected.format_family;
+  if (!writable.has(format) || !readable.has(format)) continue;
+  for (const target of [format, 'safetensors']) {
+    test(`round trip: ${expected.model} → ${target} → read`, async () => {
+      const out = path.join(tempDir(), `out${EXTENSION[target]}`);
+      // The CLI's convert, in process: the same writer call without starting a node per file.
+      const source = await open(path.join(CORPUS, expected.model));
+      try {
+        const writer = chooseWriter(out, target, source.format);
+        await writer.write(out, source.tensors.map((t) => ({ name: writer.format === source.format ? t.source : t.name, tensor: t })), source);
+      } finally {
+        await source.close();
+      }
+      assert.ok(fs.existsSync(out));
+      assert.deepEqual(await essentials(out), await essentials(path.join(CORPUS, expected.model)));
+    });
+  }
+}
+
+test('round trips run where the corpus is', { skip: HAS_CORPUS ? false : 'no ../shared/corpus' }, () => {
+  assert.ok(writable.has('safetensors'));
+});
