@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RandomAccessFile } from '../../core/file.js';
 import { writeAll, writeAtomic } from '../../core/atomic.js';
-import { invalidInput } from '../../core/errors.js';
+import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { byteLengthOf, type DType } from '../../core/dtype.js';
 import type { TensorInfo } from '../../core/statedict.js';
 import { fields, WIRE_BYTES, type Field, type Range } from './wire.js';
@@ -86,7 +86,13 @@ export async function rewriteOnnx(
  * untouched external tensors would point at nothing, so they are written inline instead.
  */
 async function inlineMovedExternalData(sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>): Promise<void> {
-  if (fs.realpathSync(path.dirname(path.resolve(sourcePath))) === fs.realpathSync(path.dirname(path.resolve(outPath)))) return;
+  let outFolder: string;
+  try {
+    outFolder = fs.realpathSync(path.dirname(path.resolve(outPath)));
+  } catch (err) {
+    throw fromSystemError(outPath, 'output folder', err);
+  }
+  if (fs.realpathSync(path.dirname(path.resolve(sourcePath))) === outFolder) return;
   const { openOnnx } = await import('./index.js');
   const dict = await openOnnx(sourcePath);
   for (const tensor of dict.tensors) {
