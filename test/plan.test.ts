@@ -153,3 +153,46 @@ describe('expansion rules', () => {
     assert.equal(runCli(['check', out]).status, 0);
   });
 });
+
+describe('plans across formats and names', () => {
+  test('applied into a Keras target (HWIO): loading that into the ONNX model gives what ONNX → ONNX gives', () => {
+    const dir = tempDir();
+    const step = (source: string, target: string, out: string) => {
+      const file = path.join(dir, `${path.basename(out)}.plan.json`);
+      assert.equal(runCli(['plan', source, target, '-o', file]).status, 0);
+      const r = runCli(['apply', file, '-o', out]);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    step(sample(90), path.join(SAMPLES, 'detector-92.h5'), path.join(dir, 'k92.h5'));
+    step(path.join(dir, 'k92.h5'), sample(92), path.join(dir, 'via-keras.onnx'));
+    step(sample(90), sample(92), path.join(dir, 'direct.onnx'));
+    assert.ok(fs.readFileSync(path.join(dir, 'via-keras.onnx')).equals(fs.readFileSync(path.join(dir, 'direct.onnx'))));
+  });
+
+  test('--match-by-order pairs auto-named layers of equal shapes in order', () => {
+    const dir = tempDir();
+    const make = (file: string, names: string[], seed: number) => {
+      fs.writeFileSync(path.join(dir, file), encodeModel({
+        graphName: 'g',
+        nodes: [{ op: 'Gemm', inputs: ['x', names[0]!, names[1]!], outputs: ['h'] }, { op: 'Gemm', inputs: ['h', names[2]!, names[3]!], outputs: ['y'] }],
+        initializers: [
+          float32Tensor(names[0]!, [4, 3], new Float32Array(12).fill(seed)), float32Tensor(names[1]!, [3], new Float32Array(3).fill(seed)),
+          float32Tensor(names[2]!, [3, 2], new Float32Array(6).fill(seed)), float32Tensor(names[3]!, [2], new Float32Array(2).fill(seed)),
+        ],
+        inputs: [{ name: 'x', dtype: 'float32', shape: [1, 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: [1, 2] }],
+      }));
+      return path.join(dir, file);
+    };
+    const source = make('a.onnx', ['dense_Dense1/kernel', 'dense_Dense1/bias', 'dense_Dense2/kernel', 'dense_Dense2/bias'], 1);
+    const target = make('b.onnx', ['dense_Dense13/kernel', 'dense_Dense13/bias', 'dense_Dense14/kernel', 'dense_Dense14/bias'], 2);
+    assert.equal(plan([source, target]).plan.summary.loaded, 0);
+    const byOrder = plan([source, target, '--match-by-order']).plan;
+    assert.equal(byOrder.summary.loaded, 4);
+    assert.deepEqual(byOrder.entries.map((e: any) => [e.target, e.sourceName, e.why]), [
+      ['dense_Dense13.kernel', 'dense_Dense1.kernel', 'same shape, in order (--match-by-order)'],
+      ['dense_Dense13.bias', 'dense_Dense1.bias', 'same shape, in order (--match-by-order)'],
+      ['dense_Dense14.kernel', 'dense_Dense2.kernel', 'same shape, in order (--match-by-order)'],
+      ['dense_Dense14.bias', 'dense_Dense2.bias', 'same shape, in order (--match-by-order)'],
+    ]);
+  });
+});
