@@ -194,6 +194,24 @@ describe('ckpt finetune on the digits demo', () => {
     assert.equal(runCli(['check', out]).status, 0);
   });
 
+  test('.npz data (arrays x and y) trains like CSV', async () => {
+    const { encodeNpyHeader } = await import('../src/formats/numpy/header.js');
+    const { ZipWriter } = await import('../src/core/zip.js');
+    const rows = zlib.gunzipSync(fs.readFileSync(path.join(digits, 'finetune.csv.gz'))).toString().trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+    const x = Float32Array.from(rows.flatMap((r) => r.slice(1)));
+    const y = BigInt64Array.from(rows.map((r) => BigInt(r[0]!)));
+    const parts: Uint8Array[] = [];
+    const zip = new ZipWriter((b) => parts.push(Uint8Array.from(b)));
+    zip.add('x.npy', [encodeNpyHeader('float32', [rows.length, 1, 8, 8]), new Uint8Array(x.buffer)]);
+    zip.add('y.npy', [encodeNpyHeader('int64', [rows.length]), new Uint8Array(y.buffer)]);
+    zip.finish();
+    const data = path.join(dir, 'digits.npz');
+    fs.writeFileSync(data, Buffer.concat(parts));
+    const r = runCli(['finetune', start, '--data', data, '--epochs', '2', '--ep', 'cpu', '-o', path.join(dir, 'npz.onnx')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(lines(r.stdout).pop().trainExamples + lines(r.stdout).pop().validationExamples, rows.length);
+  });
+
   test('bad data is a clear error before training', () => {
     const bad = (name: string, text: string) => {
       const file = path.join(dir, name);
