@@ -4,22 +4,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { writeBigOnnx } from './big-onnx.js';
+import { measure } from './measure.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const totalMiB = Number(process.argv[2] ?? 1088);
 
-/** Runs a node snippet in a child and returns its wall time and peak RSS (resourceUsage). */
-function measure(code, args) {
-  const wrapped = `${code}\nprocess.on('exit', () => process.stderr.write('\\nMAXRSS ' + process.resourceUsage().maxRSS + '\\n'));`;
-  const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', wrapped, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)?.[1] ?? 0) * 1024;
-  return { ms, rss, status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
