@@ -49,3 +49,11 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
 }
+
+/**
+ * Lets the event loop run between tensors: a long synchronous write would otherwise hold back
+ * Ctrl-C and termination signals until it is done, so the cleanup above could not run.
+ */
+export function yieldToSignals(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { fromSystemError, usageError } from '../../core/errors.js';
+import { yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
@@ -83,6 +84,7 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
       // A layer without weights stores an empty list; Keras writes an empty float64 array.
       group.create_attribute('weight_names', weights.map((w) => w.weight));
       for (const w of weights) {
+        await yieldToSignals();
         const bytes = Uint8Array.from(await w.tensor.tensor.read());
         const storage = STORAGE[w.tensor.tensor.dtype]!;
         const parts = w.weight.split('/');

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { ZipWriter } from '../../core/zip.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
@@ -15,7 +15,10 @@ export async function writeNpz(out: string, tensors: readonly OutputTensor[]): P
   checkStorable(tensors);
   await writeAtomic(out, async (fd) => {
     const zip = new ZipWriter((bytes) => writeAll(fd, bytes), 64);
-    for (const t of tensors) zip.add(`${t.name}.npy`, [encodeNpyHeader(t.tensor.dtype, t.tensor.shape), await t.tensor.read()]);
+    for (const t of tensors) {
+      await yieldToSignals();
+      zip.add(`${t.name}.npy`, [encodeNpyHeader(t.tensor.dtype, t.tensor.shape), await t.tensor.read()]);
+    }
     zip.finish();
   });
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RandomAccessFile } from '../../core/file.js';
-import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { byteLengthOf, type DType } from '../../core/dtype.js';
 import type { TensorInfo } from '../../core/statedict.js';
@@ -339,6 +339,7 @@ async function emit(file: RandomAccessFile, fd: number, piece: Piece): Promise<v
   } else if ('bytes' in piece) {
     writeAll(fd, piece.bytes);
   } else if ('read' in piece) {
+    await yieldToSignals();
     const bytes = await piece.read();
     if (bytes.length !== piece.length) throw new Error(`tensor data is ${bytes.length} bytes, expected ${piece.length}`);
     writeAll(fd, bytes);

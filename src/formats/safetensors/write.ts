@@ -1,4 +1,4 @@
-import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { SAFETENSORS_DTYPES } from './index.js';
@@ -29,6 +29,7 @@ export async function writeSafetensors(out: string, tensors: readonly OutputTens
     writeAll(fd, length);
     writeAll(fd, headerBytes);
     for (const t of tensors) {
+      await yieldToSignals();
       const bytes = await t.tensor.read();
       if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
       writeAll(fd, bytes);

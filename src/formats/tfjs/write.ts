@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeAll, writeAtomic } from '../../core/atomic.js';
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError, fromSystemError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
@@ -33,6 +33,7 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
   const writeShard = (bytes: Uint8Array) => writeAtomic(path.join(folder, names[shard++]!), (fd) => writeAll(fd, bytes));
   let pending = Buffer.alloc(0);
   for (const t of tensors) {
+    await yieldToSignals();
     pending = Buffer.concat([pending, await t.tensor.read()]);
     while (pending.length >= SHARD_BYTES) {
       await writeShard(pending.subarray(0, SHARD_BYTES));
