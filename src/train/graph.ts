@@ -39,6 +39,29 @@ export interface TrainSpec {
 
 export const OPSET = 17;
 
+type Emit = (op: string, inputs: string[]) => string;
+
+/**
+ * One optimizer update of parameter `p` (its current value `${p}_in`, its state `${p}_v_in` or
+ * `${p}_m_in`/`${p}_v_in`) from gradient `g`: SGD with momentum, or Adam with bias correction by
+ * the step count `t`. Shared by the head-chain and whole-network training graphs.
+ */
+export function optimizerStep(
+  op: Emit, scalar: (value: number) => string, o: OptimizerSpec, p: string, gradient: string, decays: boolean, t: string,
+): { updated: string; states: string[] } {
+  const g = o.weightDecay && decays ? op('Add', [gradient, op('Mul', [`${p}_in`, scalar(o.weightDecay)])]) : gradient;
+  if (o.kind === 'sgd') {
+    const v = op('Add', [op('Mul', [`${p}_v_in`, scalar(o.momentum)]), g]);
+    return { updated: op('Sub', [`${p}_in`, op('Mul', [v, 'lr'])]), states: [v] };
+  }
+  const m = op('Add', [op('Mul', [`${p}_m_in`, scalar(o.beta1)]), op('Mul', [g, scalar(1 - o.beta1)])]);
+  const v = op('Add', [op('Mul', [`${p}_v_in`, scalar(o.beta2)]), op('Mul', [op('Mul', [g, g]), scalar(1 - o.beta2)])]);
+  const mHat = op('Div', [m, op('Sub', [scalar(1), op('Pow', [scalar(o.beta1), t])])]);
+  const vHat = op('Div', [v, op('Sub', [scalar(1), op('Pow', [scalar(o.beta2), t])])]);
+  const step = op('Div', [op('Mul', [mHat, 'lr']), op('Add', [op('Sqrt', [vHat]), scalar(o.epsilon)])]);
+  return { updated: op('Sub', [`${p}_in`, step]), states: [m, v] };
+}
+
 /** Parameter names, in graph-input order: W0, b0, W1, b1, … (biases only where a layer has one). */
 export function parameterNames(spec: TrainSpec): string[] {
   return spec.layers.flatMap((l, i) => (l.hasBias ? [`W${i}`, `b${i}`] : [`W${i}`]));
@@ -204,27 +227,13 @@ export function trainingModel(spec: TrainSpec, batch: number): Uint8Array {
   const fwd = forward(body, spec, x, params);
   const { loss, dz } = lossAndSeed(body, spec, fwd.logits, y, batch);
   const grads = backward(body, spec, params, fwd, dz);
-  const o = spec.optimizer;
   const t = body.op('Add', ['t_in', body.scalar(1)]);
-  const lr = 'lr';
   const updated: string[] = [];
   const newStates: string[] = [];
   for (const p of names) {
-    let g = grads[p]!;
-    if (o.weightDecay && p.startsWith('W')) g = body.op('Add', [g, body.op('Mul', [`${p}_in`, body.scalar(o.weightDecay)])]);
-    if (o.kind === 'sgd') {
-      const v = body.op('Add', [body.op('Mul', [`${p}_v_in`, body.scalar(o.momentum)]), g]);
-      newStates.push(v);
-      updated.push(body.op('Sub', [`${p}_in`, body.op('Mul', [v, lr])]));
-    } else {
-      const m = body.op('Add', [body.op('Mul', [`${p}_m_in`, body.scalar(o.beta1)]), body.op('Mul', [g, body.scalar(1 - o.beta1)])]);
-      const v = body.op('Add', [body.op('Mul', [`${p}_v_in`, body.scalar(o.beta2)]), body.op('Mul', [body.op('Mul', [g, g]), body.scalar(1 - o.beta2)])]);
-      newStates.push(m, v);
-      const mHat = body.op('Div', [m, body.op('Sub', [body.scalar(1), body.op('Pow', [body.scalar(o.beta1), t])])]);
-      const vHat = body.op('Div', [v, body.op('Sub', [body.scalar(1), body.op('Pow', [body.scalar(o.beta2), t])])]);
-      const step = body.op('Div', [body.op('Mul', [mHat, lr]), body.op('Add', [body.op('Sqrt', [vHat]), body.scalar(o.epsilon)])]);
-      updated.push(body.op('Sub', [`${p}_in`, step]));
-    }
+    const step = optimizerStep((op, inputs) => body.op(op, inputs), (v) => body.scalar(v), spec.optimizer, p, grads[p]!, p.startsWith('W'), t);
+    updated.push(step.updated);
+    newStates.push(...step.states);
   }
   body.nodes.push({ op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] });
   const carriedIn = [...names.map((p) => `${p}_in`), ...states.map((s) => `${s}_in`), 't_in'];

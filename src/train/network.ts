@@ -10,7 +10,7 @@ import { encodeModel, float32Tensor, tensorProto, type AttributeValue, type Grap
 import { rewriteOnnx } from '../formats/onnx/write.js';
 import { loadOrt, openSession } from '../runtime/session.js';
 import type { Loss, OptimizerSpec, Trainable } from './graph.js';
-import { OPSET } from './graph.js';
+import { OPSET, optimizerStep } from './graph.js';
 
 /**
  * Training a whole network (scenario c): the model's own nodes are copied into the generated
@@ -413,26 +413,15 @@ export async function networkTrainable(net: NetworkAnalysis, shapes: ShapeTable,
       const x = op1(ctx, 'Gather', ['xs', 'iter'], { axis: 0 });
       const y = op1(ctx, 'Gather', ['ys', 'iter'], { axis: 0 });
       const { loss, grads } = forwardBackward(ctx, net, params, x, y, options.loss, batch);
-      const o = options.optimizer;
       const t = op1(ctx, 'Add', ['t_in', scalar(ctx, 1)]);
       const updated: string[] = [];
       const newStates: string[] = [];
       net.parameters.forEach((source, i) => {
         const p = names[i]!;
-        let g = freezeMask(ctx, p, grads.get(source.source)!);
-        if (o.weightDecay && source.shape.length > 1) g = op1(ctx, 'Add', [g, op1(ctx, 'Mul', [`${p}_in`, scalar(ctx, o.weightDecay)])]);
-        if (o.kind === 'sgd') {
-          const v = op1(ctx, 'Add', [op1(ctx, 'Mul', [`${p}_v_in`, scalar(ctx, o.momentum)]), g]);
-          newStates.push(v);
-          updated.push(op1(ctx, 'Sub', [`${p}_in`, op1(ctx, 'Mul', [v, 'lr'])]));
-        } else {
-          const m = op1(ctx, 'Add', [op1(ctx, 'Mul', [`${p}_m_in`, scalar(ctx, o.beta1)]), op1(ctx, 'Mul', [g, scalar(ctx, 1 - o.beta1)])]);
-          const v = op1(ctx, 'Add', [op1(ctx, 'Mul', [`${p}_v_in`, scalar(ctx, o.beta2)]), op1(ctx, 'Mul', [op1(ctx, 'Mul', [g, g]), scalar(ctx, 1 - o.beta2)])]);
-          newStates.push(m, v);
-          const mHat = op1(ctx, 'Div', [m, op1(ctx, 'Sub', [scalar(ctx, 1), op1(ctx, 'Pow', [scalar(ctx, o.beta1), t])])]);
-          const vHat = op1(ctx, 'Div', [v, op1(ctx, 'Sub', [scalar(ctx, 1), op1(ctx, 'Pow', [scalar(ctx, o.beta2), t])])]);
-          updated.push(op1(ctx, 'Sub', [`${p}_in`, op1(ctx, 'Div', [op1(ctx, 'Mul', [mHat, 'lr']), op1(ctx, 'Add', [op1(ctx, 'Sqrt', [vHat]), scalar(ctx, o.epsilon)])])]));
-        }
+        const gradient = freezeMask(ctx, p, grads.get(source.source)!);
+        const step = optimizerStep((type, inputs) => op1(ctx, type, inputs), (v) => scalar(ctx, v), options.optimizer, p, gradient, source.shape.length > 1, t);
+        updated.push(step.updated);
+        newStates.push(...step.states);
       });
       ctx.nodes.push({ op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] });
       const carriedIn = [...names.map((p) => `${p}_in`), ...states.map((s) => `${s}_in`), 't_in'];
