@@ -5,6 +5,7 @@ import { usageError, fromSystemError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { TFJS_DTYPES } from './manifest.js';
+import { modelJsonPath, readModelJson } from './model-json.js';
 
 /** The converter's default shard size: tensors are cut across shard files at this boundary. */
 export const SHARD_BYTES = 4 * 1024 * 1024;
@@ -51,8 +52,7 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
 
 /** Everything of the input's model.json except its manifest (a bare manifest stays bare). */
 function keptModelJson(source: StateDict): Record<string, unknown> | unknown[] {
-  const file = fs.statSync(source.path).isDirectory() ? path.join(source.path, 'model.json') : source.path;
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const json = readModelJson(modelJsonPath(source.path)) as Record<string, unknown> | unknown[];
   if (Array.isArray(json)) return [];
   delete json.weightsManifest;
   return json;
