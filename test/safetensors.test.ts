@@ -2,12 +2,17 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open } from '../src/index.js';
+import { createHash } from 'node:crypto';
+import { open, CkptError } from '../src/index.js';
+import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { SAMPLES, runCli, tempDir } from './helpers.js';
 
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const ITERATIONS = Number(process.env.CKPT_FUZZ_ITERATIONS ?? 300);
+
 /** A safetensors file from a header object (or raw header text) and the data bytes. */
-function file(header: object | string, data: Uint8Array, trailing = 0): string {
-  const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
+function file(header: object | string | Buffer, data: Uint8Array, trailing = 0): string {
+  const json = Buffer.isBuffer(header) ? header : Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
   const out = path.join(tempDir(), 'model.safetensors');
@@ -24,6 +29,52 @@ describe('safetensors reader', () => {
     await dict.close();
   });
 
+  test('offsets may come in any JSON order: listed in header order, each tensor read from its own range', async () => {
+    const data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const header = { z: { dtype: 'U8', shape: [2, 2], data_offsets: [8, 12] }, a: { dtype: 'I32', shape: [2], data_offsets: [0, 8] } };
+    const dict = await open(file(header, data));
+    assert.deepEqual(dict.tensors.map((t) => [t.source, t.dtype, t.shape]), [['z', 'uint8', [2, 2]], ['a', 'int32', [2]]]);
+    // Listing read the 8-byte length and the header, nothing else.
+    assert.equal(dict.bytesRead!(), 8 + JSON.stringify(header).length);
+    assert.deepEqual(await dict.tensors[0]!.read(), data.subarray(8, 12));
+    assert.deepEqual(await dict.tensors[1]!.read(), data.subarray(0, 8));
+    await dict.close();
+  });
+
+  test('read → write → read is bit-exact: every dtype, scalars, empty tensors, integer-like names, metadata', async () => {
+    const dir = tempDir();
+    const specs: [string, string, number[], number][] = [
+      ['10', 'F64', [2], 8], ['2', 'F32', [3], 4], ['h', 'F16', [2, 2], 2], ['bf', 'BF16', [1], 2], ['f8', 'F8_E4M3', [3], 1], ['e5', 'F8_E5M2', [1], 1],
+      ['l', 'I64', [], 8], ['i', 'I32', [2], 4], ['s', 'I16', [1], 2], ['b', 'I8', [1], 1], ['u64', 'U64', [1], 8], ['u32', 'U32', [1], 4],
+      ['u16', 'U16', [1], 2], ['u8', 'U8', [4], 1], ['flag', 'BOOL', [2], 1], ['c', 'C64', [1], 8], ['empty', 'F32', [0, 3], 4],
+    ];
+    let offset = 0;
+    const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'ü' } };
+    for (const [name, dtype, shape, width] of specs) {
+      const size = shape.reduce((n, d) => n * d, 1) * width;
+      header[name] = { dtype, shape, data_offsets: [offset, offset + size] };
+      offset += size;
+    }
+    // JSON.stringify of this object puts '2' and '10' first, which is also a valid order.
+    const source = await open(file(header, Uint8Array.from({ length: offset }, (_, i) => (i * 37) % 256)));
+    const out = path.join(dir, 'out.safetensors');
+    await writeSafetensors(out, source.tensors.map((t) => ({ name: t.source, tensor: t })), source.metadata.metadata as Record<string, string>);
+    const back = await open(out);
+    const essentials = async (d: typeof source) => Promise.all(d.tensors.map(async (t) => [t.source, t.dtype, t.shape, sha(await t.read())]));
+    assert.deepEqual(await essentials(back), await essentials(source));
+    assert.deepEqual(back.metadata, source.metadata);
+    assert.equal(Number(fs.readFileSync(out).readBigUInt64LE(0)) % 8, 0);
+    await source.close();
+    await back.close();
+  });
+
+  test('the writer refuses what safetensors cannot store, and leaves no file', async () => {
+    const dir = tempDir();
+    const strings = { name: 's', source: 's', dtype: 'string' as const, shape: [1], byteLength: 1, origin: 'weight' as const, read: async () => new Uint8Array(0), readStrings: async () => [new Uint8Array(1)] };
+    await assert.rejects(writeSafetensors(path.join(dir, 'x.safetensors'), [{ name: 's', tensor: strings }]), /cannot store 's' \(string\)/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
   test('convert writes what it reads back, in order, with the same values', () => {
     const out = path.join(tempDir(), 'd.safetensors');
     assert.equal(runCli(['convert', path.join(SAMPLES, 'detector-90.onnx'), out]).status, 0);
@@ -37,8 +88,15 @@ describe('safetensors reader', () => {
 describe('safetensors bad input: every offset checked before any read (exit 3)', () => {
   const t = (begin: number, end: number, shape = [2]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });
   const cases: [string, () => string, RegExp][] = [
-    ['shorter than 8 bytes', () => { const f = path.join(tempDir(), 's'); fs.writeFileSync(f, Buffer.alloc(5)); return f; }, /unrecognized format|8-byte header length/],
-    ['header past the end', () => { const f = file({ a: t(0, 8) }, new Uint8Array(8)); const b = fs.readFileSync(f); b.writeBigUInt64LE(1000n); fs.writeFileSync(f, b); return f; }, /runs past the end of the file|unrecognized/],
+    ['shorter than 8 bytes', () => { const f = path.join(tempDir(), 's'); fs.writeFileSync(f, Buffer.alloc(5)); return f; }, /unrecognized format/],
+    ['a header length over 100 MB', () => { const f = file({ a: t(0, 8) }, new Uint8Array(8)); const b = fs.readFileSync(f); b.writeBigUInt64LE(200_000_000n); fs.writeFileSync(f, b); return f; }, /offset 0: header length 200000000 is over the 100000000 allowed/],
+    ['header past the end', () => { const f = file({ a: t(0, 8) }, new Uint8Array(8)); const b = fs.readFileSync(f); b.writeBigUInt64LE(1000n); fs.writeFileSync(f, b); return f; }, /header length 1000 runs past the end of the file \(\d+ bytes\)/],
+    ['a header that is not UTF-8', () => file(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), new Uint8Array(0)), /offset 8: header is not valid UTF-8/],
+    ['a first tensor not at 0', () => file({ a: t(4, 12) }, new Uint8Array(12)), /'a': gap before the data \(begins at 4, expected 0\)/],
+    ['unsorted offsets with a gap', () => file({ b: t(12, 20), a: t(0, 8) }, new Uint8Array(20)), /'b': gap before the data \(begins at 12, expected 8\)/],
+    ['an offset beyond 2^53', () => file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[9007199254740993,9007199254740994]}}', new Uint8Array(1)), /data_offsets must be \[begin, end\]/],
+    ['a sub-byte tensor that does not fill whole bytes', () => file({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, new Uint8Array(2)), /3 elements of float4e2m1 do not fill whole bytes/],
+    ['a header that is not a JSON object', () => file('[{"a":1}]', new Uint8Array(0)), /unrecognized format/],
     ['a gap between tensors', () => file({ a: t(0, 8), b: t(12, 20) }, new Uint8Array(20)), /'b': gap before the data \(begins at 12, expected 8\)/],
     ['overlapping tensors', () => file({ a: t(0, 8), b: t(4, 12) }, new Uint8Array(12)), /'b': data overlaps the previous tensor/],
     ['a byte count that does not fit dtype × shape', () => file({ a: t(0, 12) }, new Uint8Array(12)), /'a': data_offsets span 12 bytes, expected 8/],
@@ -56,4 +114,27 @@ describe('safetensors bad input: every offset checked before any read (exit 3)',
       assert.match(r.stderr, message);
     });
   }
+  test(`mutated files (${ITERATIONS}) load or fail with exit 3/4, never crash`, async () => {
+    const header = { __metadata__: { format: 'pt' }, 'w.weight': t(0, 8), 'w.bias': { dtype: 'BF16', shape: [2, 1], data_offsets: [8, 12] }, step: { dtype: 'I64', shape: [], data_offsets: [12, 20] } };
+    const base = fs.readFileSync(file(header, new Uint8Array(20).fill(7)));
+    let seed = 11;
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const target = path.join(tempDir(), 'fuzz.safetensors');
+    let rejected = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      const bytes = Buffer.from(base);
+      // Mostly the header: the JSON is where the offsets live.
+      for (let k = 0; k < 1 + Math.floor(random() * 3); k++) bytes[Math.floor(random() * (random() < 0.8 ? Math.min(bytes.length, 8 + 140) : bytes.length))] = Math.floor(random() * 256);
+      fs.writeFileSync(target, random() < 0.15 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes);
+      try {
+        const dict = await open(target);
+        for (const x of dict.tensors) await x.read();
+        await dict.close();
+      } catch (err) {
+        assert.ok(err instanceof CkptError && (err.exitCode === 3 || err.exitCode === 4), String((err as Error).stack));
+        rejected++;
+      }
+    }
+    assert.ok(rejected > 0);
+  });
 });

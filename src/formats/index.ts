@@ -4,9 +4,10 @@ import { numpyReader } from './numpy/index.js';
 import { tfjsReader } from './tfjs/index.js';
 import { kerasReader } from './keras/index.js';
 import { safetensorsReader } from './safetensors/index.js';
+import { tfCheckpointReader } from './tf-checkpoint/index.js';
 
 /**
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [kerasReader, numpyReader, safetensorsReader, tfjsReader, onnxReader];
+export const READERS: readonly FormatReader[] = [kerasReader, numpyReader, safetensorsReader, tfjsReader, tfCheckpointReader, onnxReader];

@@ -20,7 +20,8 @@ export const numpyReader: FormatReader = {
       const entries = readZipDirectory(probe.file);
       return entries.length > 0 && entries.every((e) => e.name.endsWith('.npy'));
     } catch {
-      return false;
+      // A damaged archive (truncated, no directory): say what is wrong rather than "unrecognized".
+      return true;
     }
   },
   open: openNumpy,

@@ -1,0 +1,62 @@
+// Benchmark: listing a ≥1 GiB safetensors file (float32, bfloat16 and int64 tensors, an HF-style
+// header with metadata) against reading the whole file once, in the same run; bytes read counted.
+// Usage: npm run build && node bench/safetensors-listing.js [MiB]
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { open } from '../dist/src/index.js';
+import { COLD, dropCaches } from './cold.js';
+
+const totalMiB = Number(process.argv[2] ?? 1100);
+const CHUNK = 8 * 1024 * 1024;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
+const file = path.join(dir, 'model.safetensors');
+const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
+try {
+  // A transformer-like layout: per layer four 1024×1024 projections, an MLP, norms and a step counter.
+  const entries = [];
+  let offset = 0;
+  const add = (name, dtype, shape, width) => {
+    const size = shape.reduce((n, d) => n * d, 1) * width;
+    entries.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [offset, offset + size] })}`);
+    offset += size;
+  };
+  for (let layer = 0; offset < totalMiB * 1048576; layer++) {
+    for (const p of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) add(`model.layers.${layer}.self_attn.${p}.weight`, 'F32', [1024, 1024], 4);
+    add(`model.layers.${layer}.mlp.up_proj.weight`, 'BF16', [4096, 1024], 2);
+    add(`model.layers.${layer}.mlp.down_proj.weight`, 'BF16', [1024, 4096], 2);
+    add(`model.layers.${layer}.input_layernorm.weight`, 'F32', [1024], 4);
+    add(`model.layers.${layer}.step`, 'I64', [], 8);
+  }
+  let header = Buffer.from(`{"__metadata__":{"format":"pt"},${entries.join(',')}}`);
+  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, length);
+  fs.writeSync(fd, header);
+  const chunk = Buffer.alloc(CHUNK, 0x3c);
+  for (let left = offset; left > 0; left -= CHUNK) fs.writeSync(fd, chunk, 0, Math.min(CHUNK, left));
+  fs.closeSync(fd);
+  const size = fs.statSync(file).size;
+
+  dropCaches();
+  let start = process.hrtime.bigint();
+  const rfd = fs.openSync(file, 'r');
+  while (fs.readSync(rfd, chunk, 0, chunk.length, null) > 0);
+  fs.closeSync(rfd);
+  const fullRead = ms(start);
+
+  dropCaches();
+  start = process.hrtime.bigint();
+  const dict = await open(file);
+  const count = dict.tensors.length;
+  const listing = ms(start);
+  const bytesRead = dict.bytesRead();
+  await dict.close();
+  console.log(`${COLD ? '[cold cache] ' : ''}safetensors: ${(size / 1048576).toFixed(0)} MiB, ${count} tensors, ${header.length} B header`);
+  console.log(`read the whole file once: ${fullRead.toFixed(0)} ms, ${size} bytes`);
+  console.log(`open() + listing:         ${listing.toFixed(1)} ms, ${bytesRead} bytes read (${((100 * bytesRead) / size).toFixed(4)}% of the file) — ${((100 * listing) / fullRead).toFixed(2)}% of the read time`);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
