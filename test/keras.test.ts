@@ -281,6 +281,32 @@ describe('Keras bad input: exit 3 with the place and the problem', () => {
     assert.match(broken.stderr, /member 'config\.json': not valid JSON/);
   });
 
+  test('HDF5 external links and external raw storage pointing outside the model folder are refused, not followed', { skip: !pythonHas('h5py') && 'Debian python3-h5py is not installed' }, () => {
+    const outside = tempDir();
+    const model = tempDir();
+    python(`
+import sys, h5py, numpy as np
+outside, model = sys.argv[1], sys.argv[2]
+with h5py.File(outside + '/secret.h5', 'w') as s:
+    s['w'] = np.arange(4, dtype='f4')
+with open(outside + '/raw.bin', 'wb') as r:
+    r.write(np.arange(4, dtype='f4').tobytes())
+def keras_file(name, add_kernel):
+    with h5py.File(model + '/' + name, 'w') as f:
+        f.attrs['layer_names'] = [b'dense']
+        layer = f.create_group('dense')
+        layer.attrs['weight_names'] = [b'dense/kernel:0']
+        add_kernel(layer.create_group('dense'))
+keras_file('link.h5', lambda g: g.__setitem__('kernel:0', h5py.ExternalLink(outside + '/secret.h5', '/w')))
+keras_file('efl.h5', lambda g: g.create_dataset('kernel:0', shape=(4,), dtype='f4', external=[(outside + '/raw.bin', 0, 16)]))
+`, outside, model);
+    for (const [name, message] of [['link.h5', /dense\/dense\/kernel:0: is an external link to '.*secret\.h5'; ckpt does not follow links out of the model file/], ['efl.h5', /dense\/dense\/kernel:0: cannot be read: refusing to open '.*raw\.bin': not the model file/]] as const) {
+      const r = runCli(['inspect', '--hash', path.join(model, name)]);
+      assert.equal(r.status, 3, r.stdout);
+      assert.match(r.stderr, message);
+    }
+  });
+
   test('mutated HDF5 files load or fail with exit 3 — a file that makes HDF5 loop is cut off — never crash', async () => {
     process.env.CKPT_HDF5_TIMEOUT_MS = '2000';
     const bytes = fs.readFileSync(good);

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { invalidInput } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
@@ -10,10 +11,21 @@ import type { DType } from '../../core/dtype.js';
 type Module = Awaited<typeof h5wasm.ready>;
 let module: Module | undefined;
 
+/** The only files HDF5 may open in this thread: the model files opened through openHdf5. */
+const allowedFiles = new Set<string>();
+
 async function ready(): Promise<Module> {
   if (!module) {
     module = await h5wasm.ready;
     module.activate_throwing_error_handler();
+    // HDF5 opens other files by itself (external links, external raw storage): in this reading
+    // thread, every open of a file that is not the model is refused at the file-system layer.
+    const fsLayer = (module as unknown as { FS: { open: (path: string, ...rest: unknown[]) => unknown } }).FS;
+    const open = fsLayer.open.bind(fsLayer);
+    fsLayer.open = (path: string, ...rest: unknown[]) => {
+      if (!allowedFiles.has(resolve(path))) throw new Error(`refusing to open '${path}': not the model file`);
+      return open(path, ...rest);
+    };
   }
   return module;
 }
@@ -38,6 +50,7 @@ export interface H5 {
 
 export async function openHdf5(path: string, label: string): Promise<H5> {
   await ready();
+  allowedFiles.add(resolve(path));
   try {
     return { file: new h5wasm.File(path, 'r'), path, label };
   } catch (err) {
@@ -55,11 +68,32 @@ export function closeHdf5(h5: H5): void {
 
 /** The object at `path`, or undefined; HDF5 errors (corrupt headers) are invalid input. */
 export function getObject(h5: H5, path: string): H5Group | H5Dataset | undefined {
+  refuseExternalLinks(h5, path);
   try {
     const obj = h5.file.get(path);
     return obj instanceof h5wasm.Group || obj instanceof h5wasm.Dataset ? obj : undefined;
   } catch (err) {
     throw invalidInput(h5.label, `/${path}`, `cannot be read: ${hdf5Reason(err)}`);
+  }
+}
+
+/**
+ * HDF5 follows external links into other files by itself: refuse any on the way to `path`, so
+ * nothing outside the model file is opened through it.
+ */
+function refuseExternalLinks(h5: H5, path: string): void {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const prefix = `/${parts.slice(0, i).join('/')}`;
+    let link: { filename?: string } | undefined;
+    try {
+      link = module!.get_external_link(h5.file.file_id, prefix) as { filename?: string };
+    } catch {
+      return; // not there: the caller reports what is missing
+    }
+    if (link?.filename) {
+      throw invalidInput(h5.label, prefix, `is an external link to '${link.filename}'; ckpt does not follow links out of the model file`);
+    }
   }
 }
 
