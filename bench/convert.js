@@ -10,7 +10,6 @@ import { measure } from './measure.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 
-
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
   const a = path.join(dir, 'a.onnx');

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CkptError, open, type OpenOptions } from '../src/index.js';
 
 /** The repository root (tests run from dist/test/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -59,4 +60,25 @@ export function expectedListings(): ExpectedListing[] {
     }
   }
   return out;
+}
+
+/**
+ * Opens a file and reads every tensor, as a user's `inspect --hash` would: 'ok', or the exit code
+ * of the CkptError it raised. Any other exception is a bug and fails the calling test.
+ */
+export async function loadOutcome(file: string, options: OpenOptions = {}): Promise<'ok' | number> {
+  let dict;
+  try {
+    dict = await open(file, options);
+    for (const t of dict.tensors) {
+      if (t.dtype === 'string') await t.readStrings();
+      else await t.read();
+    }
+    return 'ok';
+  } catch (err) {
+    if (err instanceof CkptError) return err.exitCode;
+    throw new Error(`${file}: not a CkptError: ${(err as Error).stack}`);
+  } finally {
+    await dict?.close();
+  }
 }

@@ -2,10 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, CkptError } from '../src/index.js';
 import { float32Tensor } from '../src/formats/onnx/build.js';
 import { encodeRaw, f32 } from './onnx-fixtures.js';
-import { SAMPLES, runCli, tempDir } from './helpers.js';
+import { SAMPLES, runCli, tempDir, loadOutcome } from './helpers.js';
 
 /**
  * Bad ONNX input of every kind must end in a CkptError with exit 3 (invalid input) or 4 (I/O):
@@ -13,23 +12,6 @@ import { SAMPLES, runCli, tempDir } from './helpers.js';
  */
 const ITERATIONS = Number(process.env.CKPT_FUZZ_ITERATIONS ?? 300);
 
-/** Opens and reads every tensor; returns 'ok' or the exit code of the CkptError it raised. */
-async function outcome(file: string): Promise<'ok' | number> {
-  let dict;
-  try {
-    dict = await open(file);
-    for (const t of dict.tensors) {
-      if (t.dtype === 'string') await t.readStrings();
-      else await t.read();
-    }
-    return 'ok';
-  } catch (err) {
-    if (err instanceof CkptError) return err.exitCode;
-    throw new Error(`${file}: not a CkptError: ${(err as Error).stack}`);
-  } finally {
-    await dict?.close();
-  }
-}
 
 /** A model exercising every container the reader walks: initializers, Constants, an If, a function. */
 function richModel(): Uint8Array {
@@ -81,12 +63,12 @@ test('an empty file and random bytes are rejected with exit 3', async () => {
   const dir = tempDir();
   const empty = path.join(dir, 'empty.onnx');
   fs.writeFileSync(empty, '');
-  assert.equal(await outcome(empty).catch(() => 'threw'), 3);
+  assert.equal(await loadOutcome(empty).catch(() => 'threw'), 3);
   const next = prng(1);
   for (let i = 0; i < 50; i++) {
     const file = path.join(dir, `random${i}.onnx`);
     fs.writeFileSync(file, Uint8Array.from({ length: 1 + Math.floor(next() * 4096) }, () => Math.floor(next() * 256)));
-    assert.equal(await outcome(file), 3, file);
+    assert.equal(await loadOutcome(file), 3, file);
   }
 });
 
@@ -97,7 +79,7 @@ test('a model truncated at any offset is rejected, never crashes', async () => {
     for (let cut = 1; cut < bytes.length; cut += step) {
       const file = path.join(dir, `${name}-${cut}.onnx`);
       fs.writeFileSync(file, bytes.subarray(0, cut));
-      const result = await outcome(file);
+      const result = await loadOutcome(file);
       assert.ok(result === 3 || result === 'ok', `${file}: ${result}`);
       fs.rmSync(file);
     }
@@ -112,7 +94,7 @@ test(`${ITERATIONS} mutated models each load or fail with exit 3/4`, async () =>
   for (let i = 0; i < ITERATIONS; i++) {
     const file = path.join(dir, `m${i}.onnx`);
     fs.writeFileSync(file, mutate(seeds[i % seeds.length]!, next));
-    const result = await outcome(file);
+    const result = await loadOutcome(file);
     assert.ok(result === 'ok' || result === 3 || result === 4, `${file}: ${result}`);
     seen[result === 'ok' ? 'ok' : 'rejected']++;
     fs.rmSync(file);

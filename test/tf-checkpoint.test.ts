@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open, CkptError } from '../src/index.js';
+import { open } from '../src/index.js';
 import { crc32c, maskCrc } from '../src/formats/tf-checkpoint/crc32c.js';
 import { snappyUncompress } from '../src/formats/tf-checkpoint/snappy.js';
-import { CORPUS, HAS_CORPUS, runCli, tempDir } from './helpers.js';
+import { CORPUS, HAS_CORPUS, runCli, tempDir, loadOutcome } from './helpers.js';
 import { python, pythonHas } from './python.js';
 
 /**
@@ -188,23 +188,6 @@ function tf2Tensors(): FixtureTensor[] {
   return [...model, { key: '_CHECKPOINTABLE_OBJECT_GRAPH', dtype: DT.string, shape: [], strings: [graph] }];
 }
 
-/** Opens and reads every tensor; returns 'ok' or the exit code of the CkptError it raised. */
-async function outcome(file: string): Promise<'ok' | number> {
-  let dict;
-  try {
-    dict = await open(file, { all: true });
-    for (const t of dict.tensors) {
-      if (t.dtype === 'string') await t.readStrings();
-      else await t.read();
-    }
-    return 'ok';
-  } catch (err) {
-    if (err instanceof CkptError) return err.exitCode;
-    throw new Error(`${file}: not a CkptError: ${(err as Error).stack}`);
-  } finally {
-    await dict?.close();
-  }
-}
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -440,7 +423,7 @@ describe('TensorFlow checkpoint bad input: exit 3 (invalid) or 4 (missing file) 
       });
       if (kind === 0) fs.writeFileSync(index, mutate(fs.readFileSync(index)));
       if (kind === 2) fs.writeFileSync(dataFileOf(index), mutate(fs.readFileSync(dataFileOf(index))));
-      const result = await outcome(index);
+      const result = await loadOutcome(index, { all: true });
       assert.ok(result === 'ok' || result === 3 || result === 4, `unexpected exit ${result}`);
       counts[String(result)]!++;
     }
