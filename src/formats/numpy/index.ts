@@ -3,7 +3,7 @@ import * as zlib from 'node:zlib';
 import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
-import { transposeBytes } from '../../core/decode.js';
+import { swapToLittleEndian, transposeBytes } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
@@ -66,11 +66,7 @@ async function openNumpy(file: string): Promise<StateDict> {
 function normalize(l: Located): Uint8Array {
   let bytes = l.raw();
   const width = dtypeBits(l.header.dtype) / 8;
-  const element = l.header.dtype === 'complex64' ? 4 : l.header.dtype === 'complex128' ? 8 : width;
-  if (l.header.bigEndian && element > 1) {
-    bytes = Uint8Array.from(bytes);
-    for (let i = 0; i < bytes.length; i += element) bytes.subarray(i, i + element).reverse();
-  }
+  if (l.header.bigEndian) bytes = swapToLittleEndian(bytes, l.header.dtype);
   if (l.header.fortranOrder && l.header.shape.length > 1) {
     const reversed = [...l.header.shape].reverse();
     bytes = transposeBytes(bytes, reversed, reversed.map((_, i) => reversed.length - 1 - i), width);

@@ -1,0 +1,254 @@
+import { RandomAccessFile } from '../../core/file.js';
+import { invalidInput } from '../../core/errors.js';
+import { swapToLittleEndian } from '../../core/decode.js';
+import { canonicalName, uniqueNames } from '../../core/names.js';
+import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js';
+import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
+import { isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import type { FormatReader, Probe } from '../types.js';
+import { elementBytes, interpret, nameTensors, storageId, TORCH_ALLOWED, type StorageRef, type TensorRecord } from './tensors.js';
+
+/**
+ * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
+ * per storage) and the legacy format (pickles in a row, then the storages). The pickle is read by
+ * ckpt's restricted reader, which never runs anything from the file.
+ */
+
+/** Pickle 1 of a legacy file: the magic number 0x1950a86a20f9469cfc6c as protocol-2 LONG1. */
+const LEGACY_HEAD = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL = 1001;
+
+const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
+/** torch < 0.4 wrote a tar archive (`sys_info`, `pickle`, `storages`, `tensors` members). */
+const isTar = (head: Uint8Array) => head.length > 262 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar';
+
+function dataPickles(entries: readonly ZipEntry[]): ZipEntry[] {
+  return entries.filter((e) => e.name === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(e.name));
+}
+
+export const pytorchReader: FormatReader = {
+  name: 'pytorch',
+  match: (probe: Probe) => {
+    if (probe.isDirectory) return false;
+    if (hasLegacyMagic(probe.head)) return true;
+    if (isTar(probe.head)) return ['sys_info', 'pickle', 'storages', 'tensors'].includes(new TextDecoder().decode(probe.head.subarray(0, 100)).replace(/\0.*$/s, ''));
+    if (!probe.file || !isZip(probe.head)) return false;
+    try {
+      return dataPickles(readZipDirectory(probe.file)).length > 0;
+    } catch {
+      return false;
+    }
+  },
+  open: openPytorch,
+};
+
+/** Where each storage's bytes start in the file, found lazily (a zip local header read per storage). */
+type StorageBytes = (ref: StorageRef) => { at: () => number; bytes: number };
+
+async function openPytorch(file: string, options: OpenOptions): Promise<StateDict> {
+  const raf = RandomAccessFile.open(file);
+  try {
+    const head = raf.read(0, Math.min(raf.size, 512), 'header');
+    if (isTar(head)) throw invalidInput(file, 'offset 0', 'a tar-based PyTorch checkpoint (torch < 0.4) is not supported; re-save it with a current torch');
+    const opened = hasLegacyMagic(head) ? openLegacy(raf) : openZip(raf);
+    const named = nameTensors(opened.tensors);
+    const keep = opened.tensors.map((_, i) => options.all || named[i]!.group === 'model');
+    const names = uniqueNames(named.map((n) => ({ name: canonicalName(n.name) })));
+    const tensors: TensorInfo[] = [];
+    opened.tensors.forEach((record, i) => {
+      if (!keep[i]) return;
+      const { source, group } = named[i]!;
+      const where = `tensor '${source}'`;
+      const numel = record.shape.reduce((n, d) => n * d, 1);
+      tensors.push({
+        name: names[i]!, source, dtype: record.dtype, shape: record.shape, byteLength: numel * elementBytes(record.dtype), origin: 'weight',
+        ...(group === 'optimizer' ? { group } : {}),
+        read: async () => {
+          const bytes = readStrided(raf, opened.storageBytes(record.storage), record, where);
+          return opened.bigEndian ? swapToLittleEndian(bytes, record.dtype) : bytes;
+        },
+        readStrings: async () => {
+          throw invalidInput(file, where, `is ${record.dtype}, not strings`);
+        },
+      });
+    });
+    const hidden = keep.filter((k) => !k).length;
+    const metadata = {
+      ...opened.metadata,
+      ...(Object.keys(opened.values).length ? { values: opened.values } : {}),
+      ...(hidden ? { optimizerTensors: hidden } : {}),
+      ...(opened.tensors.length === 0 ? { note: 'no tensors: not a state dict' } : {}),
+    };
+    return { format: 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+  } catch (err) {
+    raf.close();
+    throw err;
+  }
+}
+
+interface Opened {
+  tensors: TensorRecord[];
+  values: Record<string, string | number | boolean | null>;
+  metadata: Record<string, unknown>;
+  bigEndian: boolean;
+  storageBytes: StorageBytes;
+}
+
+function openZip(raf: RandomAccessFile): Opened {
+  const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
+  const entries = readZipDirectory(raf);
+  const pickles = dataPickles(entries);
+  if (pickles.length !== 1) throw fail('zip directory', `expected one data.pkl under a single folder, found ${pickles.length}`);
+  const pkl = pickles[0]!;
+  const prefix = pkl.name.slice(0, -'data.pkl'.length);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  if (byName.has(`${prefix}constants.pkl`) || entries.some((e) => e.name.startsWith(`${prefix}code/`))) {
+    throw fail('zip directory', 'a TorchScript archive (torch.jit.save) is not supported; save model.state_dict() with torch.save instead');
+  }
+  const small = (name: string) => {
+    const e = byName.get(`${prefix}${name}`);
+    return e && e.method === 0 && e.size <= 64 ? new TextDecoder().decode(raf.read(zipDataOffset(raf, e), e.size, name)).trim() : undefined;
+  };
+  const byteorder = small('byteorder') ?? 'little';
+  if (byteorder !== 'little' && byteorder !== 'big') throw fail(`member '${prefix}byteorder'`, `is '${byteorder}', expected 'little' or 'big'`);
+  const label = `member '${pkl.name}', `;
+  if (pkl.method !== 0) throw fail(`member '${pkl.name}'`, 'is compressed; torch.save stores it uncompressed');
+  const start = zipDataOffset(raf, pkl);
+  const { value } = readPickle(raf, start, start + pkl.size, { allowed: TORCH_ALLOWED, label });
+
+  const storages = new Map<string, StorageRef>();
+  const storageOf = (id: PyValue, where: string): StorageRef => {
+    const parsed = storageId(id);
+    if (typeof parsed === 'string') throw fail(`${label}${where}`, parsed);
+    const known = storages.get(parsed.key);
+    if (known) return known;
+    const member = byName.get(`${prefix}data/${parsed.key}`);
+    if (!member) throw fail(`${label}${where}`, `storage '${parsed.key}' has no member '${prefix}data/${parsed.key}'`);
+    if (member.method !== 0) throw fail(`member '${member.name}'`, 'is compressed; storages must be stored uncompressed');
+    const bytes = parsed.numel * elementBytes(parsed.type);
+    if (member.size !== bytes) throw fail(`member '${member.name}'`, `holds ${member.size} bytes, expected ${bytes} for ${parsed.numel} elements of ${parsed.type}`);
+    const ref = { key: parsed.key, dtype: parsed.type, numel: parsed.numel, viewOffset: 0 };
+    storages.set(parsed.key, ref);
+    return ref;
+  };
+  const { tensors, values } = interpret(value, storageOf, (where, detail) => fail(`${label}${where}`, detail));
+  const offsets = new Map<string, number>();
+  return {
+    tensors, values, bigEndian: byteorder === 'big',
+    metadata: { container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(small('version') ? { version: small('version') } : {}) },
+    storageBytes: (ref) => {
+      const member = byName.get(`${prefix}data/${ref.key}`)!;
+      return {
+        bytes: member.size,
+        at: () => {
+          if (!offsets.has(ref.key)) offsets.set(ref.key, zipDataOffset(raf, member));
+          return offsets.get(ref.key)!;
+        },
+      };
+    },
+  };
+}
+
+function openLegacy(raf: RandomAccessFile): Opened {
+  const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
+  let pos = 0;
+  const next = (label: string) => {
+    const r = readPickle(raf, pos, raf.size, { allowed: TORCH_ALLOWED, label: `${label} at offset ${pos}, ` });
+    const at = pos;
+    pos = r.end;
+    return { value: r.value, at };
+  };
+  const magic = next('magic number pickle');
+  if (magic.value !== LEGACY_MAGIC) throw fail('offset 0', 'legacy PyTorch magic number is wrong');
+  const protocol = next('protocol pickle');
+  if (protocol.value !== LEGACY_PROTOCOL) throw fail(`offset ${protocol.at}`, `legacy PyTorch protocol ${String(protocol.value)}, expected ${LEGACY_PROTOCOL}`);
+  const sysInfo = next('sys_info pickle');
+  const littleEndian = sysInfo.value instanceof PyDict ? sysInfo.value.entries.get('little_endian') : undefined;
+  if (typeof littleEndian !== 'boolean') throw fail(`offset ${sysInfo.at}`, 'sys_info pickle has no little_endian flag');
+  const mainAt = pos;
+  const main = next('main pickle');
+
+  // Persistent ids name root storages; views are parts of them (torch < 1.6 saved slices that way).
+  const roots = new Map<string, { dtype: StorageRef['dtype']; numel: number }>();
+  const refs: StorageRef[] = [];
+  const storageOf = (id: PyValue, where: string): StorageRef => {
+    const parsed = storageId(id);
+    if (typeof parsed === 'string') throw fail(`main pickle at offset ${mainAt}, ${where}`, parsed);
+    const root = roots.get(parsed.key);
+    if (root && (root.dtype !== parsed.type || root.numel !== parsed.numel)) throw fail(`main pickle at offset ${mainAt}, ${where}`, `storage '${parsed.key}' is declared twice with different types or sizes`);
+    roots.set(parsed.key, { dtype: parsed.type, numel: parsed.numel });
+    let ref: StorageRef = { key: parsed.key, dtype: parsed.type, numel: parsed.numel, viewOffset: 0 };
+    if (parsed.view !== null) {
+      const [, offset, size] = parsed.view instanceof PyTuple ? parsed.view.items : [];
+      if (typeof offset !== 'number' || typeof size !== 'number' || offset < 0 || size < 0 || offset + size > parsed.numel) {
+        throw fail(`main pickle at offset ${mainAt}, ${where}`, `storage view of '${parsed.key}' lies outside its ${parsed.numel} elements`);
+      }
+      ref = { ...ref, numel: size, viewOffset: offset };
+    }
+    refs.push(ref);
+    return ref;
+  };
+  const { tensors, values } = interpret(main.value, storageOf, (where, detail) => fail(`main pickle at offset ${mainAt}, ${where}`, detail));
+  const keysPickle = next('storage keys pickle');
+  const keys = Array.isArray(keysPickle.value) ? keysPickle.value : undefined;
+  if (!keys || !keys.every((k) => typeof k === 'string')) throw fail(`offset ${keysPickle.at}`, 'storage keys pickle is not a list of strings');
+
+  // Then each storage in that order: an int64 element count and the elements.
+  const dataAt = new Map<string, number>();
+  for (const key of keys as string[]) {
+    const root = roots.get(key);
+    if (!root) throw fail(`offset ${pos}`, `storage '${key}' is listed but no tensor uses it`);
+    if (pos + 8 > raf.size) throw fail(`offset ${pos}`, `storage '${key}' starts past the end of the file (truncated?)`);
+    const count = new DataView(raf.read(pos, 8, `storage '${key}' size`).slice().buffer).getBigInt64(0, true);
+    if (count !== BigInt(root.numel)) throw fail(`offset ${pos}`, `storage '${key}' holds ${count} elements, the pickle says ${root.numel}`);
+    const bytes = root.numel * elementBytes(root.dtype);
+    if (pos + 8 + bytes > raf.size) throw fail(`offset ${pos}`, `storage '${key}' of ${bytes} bytes runs past the end of the file (truncated?)`);
+    dataAt.set(key, pos + 8);
+    pos += 8 + bytes;
+  }
+  const missing = [...roots.keys()].find((k) => !dataAt.has(k));
+  if (missing) throw fail(`offset ${keysPickle.at}`, `storage '${missing}' is used by a tensor but not in the storage list`);
+  return {
+    tensors, values, bigEndian: !littleEndian,
+    metadata: { container: 'legacy', byteorder: littleEndian ? 'little' : 'big' },
+    storageBytes: (ref) => {
+      const width = elementBytes(ref.dtype);
+      return { bytes: ref.numel * width, at: () => dataAt.get(ref.key)! + ref.viewOffset * width };
+    },
+  };
+}
+
+/**
+ * A tensor's bytes, row-major: contiguous tensors are one read; views with other strides (slices
+ * saved without `.clone()`, transposes, shared storages) read the span they cover and gather it.
+ */
+function readStrided(raf: RandomAccessFile, storage: { at: () => number; bytes: number }, t: TensorRecord, where: string): Uint8Array {
+  const width = elementBytes(t.dtype);
+  const numel = t.shape.reduce((n, d) => n * d, 1);
+  if (numel === 0) return new Uint8Array(0);
+  const base = storage.at() + t.offset * width;
+  let expected = 1;
+  let contiguous = true;
+  for (let d = t.shape.length - 1; d >= 0; d--) {
+    if (t.shape[d] !== 1 && t.stride[d] !== expected) contiguous = false;
+    expected *= t.shape[d]!;
+  }
+  if (contiguous) return raf.read(base, numel * width, where);
+  const span = t.shape.reduce((n, d, i) => n + (d - 1) * t.stride[i]!, 0) + 1;
+  const source = raf.read(base, span * width, where);
+  const out = new Uint8Array(numel * width);
+  const rank = t.shape.length;
+  const index = new Array<number>(rank).fill(0);
+  let from = 0;
+  for (let i = 0; i < numel; i++) {
+    out.set(source.subarray(from * width, (from + 1) * width), i * width);
+    for (let k = rank - 1; k >= 0; k--) {
+      from += t.stride[k]!;
+      if (++index[k]! < t.shape[k]!) break;
+      from -= t.stride[k]! * t.shape[k]!;
+      index[k] = 0;
+    }
+  }
+  return out;
+}
