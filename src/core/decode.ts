@@ -166,3 +166,10 @@ export function swapToLittleEndian(bytes: Uint8Array, dtype: DType): Uint8Array 
 const DTYPE_BYTES: Partial<Record<DType, number>> = {
   float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, uint64: 8, uint32: 4, uint16: 2,
 };
+
+/** Column-major (Fortran-order) elements of `shape` → row-major. */
+export function fortranToRowMajor(bytes: Uint8Array, shape: readonly number[], width: number): Uint8Array {
+  if (shape.length < 2) return bytes;
+  const reversed = [...shape].reverse();
+  return transposeBytes(bytes, reversed, reversed.map((_, i) => reversed.length - 1 - i), width);
+}

@@ -3,7 +3,7 @@ import * as zlib from 'node:zlib';
 import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
-import { swapToLittleEndian, transposeBytes } from '../../core/decode.js';
+import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
@@ -67,11 +67,7 @@ function normalize(l: Located): Uint8Array {
   let bytes = l.raw();
   const width = dtypeBits(l.header.dtype) / 8;
   if (l.header.bigEndian) bytes = swapToLittleEndian(bytes, l.header.dtype);
-  if (l.header.fortranOrder && l.header.shape.length > 1) {
-    const reversed = [...l.header.shape].reverse();
-    bytes = transposeBytes(bytes, reversed, reversed.map((_, i) => reversed.length - 1 - i), width);
-  }
-  return bytes;
+  return l.header.fortranOrder ? fortranToRowMajor(bytes, l.header.shape, width) : bytes;
 }
 
 function sizeOf(fileName: string, where: string, name: string, header: NpyHeader): number {

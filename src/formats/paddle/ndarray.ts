@@ -1,0 +1,71 @@
+import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
+import { asInts, PyBytes, PyCall, PyGlobal, PyTuple, type PyValue } from '../../core/pickle.js';
+
+/**
+ * numpy arrays as numpy pickles them: `_reconstruct(ndarray, (0,), b'b')`, then BUILD with
+ * `(version, shape, dtype, is_fortran, data)`; the dtype is `dtype('f4', False, True)` with BUILD
+ * state `(3, '<', …)`. Read here as plain data.
+ */
+export const NUMPY_ALLOWED: readonly string[] = [
+  ...['numpy.core.multiarray', 'numpy._core.multiarray'].flatMap((m) => [`${m}._reconstruct`, `${m}.scalar`]),
+  'numpy.ndarray', 'numpy.dtype',
+];
+
+const CODES: Readonly<Record<string, DType>> = {
+  f8: 'float64', f4: 'float32', f2: 'float16', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8',
+  u8: 'uint64', u4: 'uint32', u2: 'uint16', u1: 'uint8', b1: 'bool', c8: 'complex64', c16: 'complex128',
+};
+
+export interface NdArray {
+  readonly dtype: DType;
+  readonly shape: number[];
+  readonly byteLength: number;
+  readonly bigEndian: boolean;
+  readonly fortranOrder: boolean;
+  readonly data: PyBytes;
+}
+
+export function isReconstruct(value: PyValue): value is PyCall {
+  return value instanceof PyCall && value.fn.name === '_reconstruct' && /^numpy\.(_?core)\.multiarray$/.test(value.fn.module);
+}
+
+/** The array a `_reconstruct` call builds, or a description of why it is not a plain array. */
+export function ndarrayOf(call: PyCall): NdArray | string {
+  const [cls] = call.args;
+  if (!(cls instanceof PyGlobal) || cls.qualified !== 'numpy.ndarray') return 'not a numpy.ndarray (subclasses such as masked arrays are not supported)';
+  if (!(call.state instanceof PyTuple)) return 'array without its BUILD state';
+  // numpy writes (version, shape, dtype, is_fortran, data); very old pickles omit the version.
+  const items = call.state.items.length === 5 ? call.state.items.slice(1) : call.state.items;
+  if (items.length !== 4) return `array state has ${call.state.items.length} fields, expected 5`;
+  const [shapeValue, dtypeValue, fortranValue, dataValue] = items;
+  const shape = asInts(shapeValue);
+  if (!shape || shape.some((d) => d < 0)) return 'array shape is not a tuple of non-negative integers';
+  const dtype = dtypeOf(dtypeValue);
+  if (typeof dtype === 'string') return dtype;
+  if (typeof fortranValue !== 'boolean') return 'array is_fortran flag is not a boolean';
+  const numel = numelOf(shape);
+  if (numel === undefined) return `array shape (${shape.join(', ')}) has too many elements`;
+  const byteLength = byteLengthOf(dtype.dtype, numel);
+  let data: PyBytes;
+  if (dataValue instanceof PyBytes) data = dataValue;
+  else if (typeof dataValue === 'string') {
+    // Python 2 pickles carry the bytes as a str, read back as latin1.
+    const bytes = Uint8Array.from(dataValue, (c) => c.charCodeAt(0));
+    data = new PyBytes(bytes.length, () => bytes);
+  } else if (Array.isArray(dataValue)) return 'object arrays (dtype O) are not supported';
+  else return 'array data is not bytes';
+  if (data.length !== undefined && data.length !== byteLength) {
+    return `array data is ${data.length} bytes, expected ${byteLength} for ${dtype.dtype} (${shape.join(', ')})`;
+  }
+  return { dtype: dtype.dtype, shape, byteLength, bigEndian: dtype.bigEndian, fortranOrder: fortranValue, data };
+}
+
+function dtypeOf(value: PyValue | undefined): { dtype: DType; bigEndian: boolean } | string {
+  if (!(value instanceof PyCall) || value.fn.qualified !== 'numpy.dtype') return 'array dtype is not a numpy.dtype';
+  const code = value.args[0];
+  const dtype = typeof code === 'string' ? CODES[code] : undefined;
+  if (!dtype) return `numpy dtype ${JSON.stringify(code)} is not supported (object, string and structured arrays hold no plain numbers)`;
+  const order = value.state instanceof PyTuple ? value.state.items[1] : '|';
+  if (order !== '<' && order !== '>' && order !== '|' && order !== '=') return `numpy dtype byte order ${JSON.stringify(order)} is not one of < > | =`;
+  return { dtype, bigEndian: order === '>' };
+}
