@@ -23,8 +23,8 @@ export const PADDLE_ALLOWED: ReadonlySet<string> = new Set([...NUMPY_ALLOWED, '_
 
 export const paddleReader: FormatReader = {
   name: 'paddle',
-  // A binary pickle (protocol 2–5). Legacy torch files are pickles too, and are matched first.
-  match: (probe: Probe) => !probe.isDirectory && probe.head[0] === 0x80 && probe.head[1]! >= 2 && probe.head[1]! <= 5,
+  // A binary pickle (protocol 2 and up; open says which ones it reads). Legacy torch files are pickles too, and are matched first.
+  match: (probe: Probe) => !probe.isDirectory && probe.head[0] === 0x80 && probe.head[1]! >= 2 && probe.head[1]! < 16,
   open: openPaddle,
 };
 

@@ -96,7 +96,7 @@ export function interpret(root: PyValue, storageOf: (id: PyValue, where: string)
     if (!REBUILD_TENSOR.has(name)) return []; // numpy arrays and scalars, torch.device: values, not tensors
     const [storageId, offsetValue, sizeValue, strideValue] = a;
     if (!(storageId instanceof PyPersistent)) return bad(path, `${name}: the storage is not a persistent id`);
-    const storage = storageOf(storageId.id, where(path));
+    const storage = storageOf(storageId.id, `tensor ${where(path)}`);
     const offset = asInt(offsetValue);
     const shape = asInts(sizeValue);
     const stride = asInts(strideValue);
