@@ -6,6 +6,8 @@ import { numpyWriter } from './numpy/write.js';
 import { tfjsWriter } from './tfjs/write.js';
 import { kerasWriter } from './keras/write.js';
 import { safetensorsWriter } from './safetensors/write.js';
+import { pytorchWriter } from './pytorch/write.js';
+import { paddleWriter } from './paddle/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -49,7 +51,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter];
 
 /** The writer for an output: `--to` if given, else the output's extension, else the input's format. */
 export function chooseWriter(out: string, to: string | undefined, inputFormat: string): FormatWriter {

@@ -1,0 +1,97 @@
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
+import type { DType } from '../../core/dtype.js';
+import { usageError } from '../../core/errors.js';
+import { PickleWriter } from '../../core/pickle-write.js';
+import { parameterCount, type StateDict } from '../../core/statedict.js';
+import type { FormatWriter, OutputTensor } from '../writers.js';
+
+/** numpy's dtype code and element size for each dtype numpy has. */
+const NUMPY: Partial<Record<DType, [string, number]>> = {
+  float64: ['f8', 8], float32: ['f4', 4], float16: ['f2', 2], int64: ['i8', 8], int32: ['i4', 4], int16: ['i2', 2],
+  int8: ['i1', 1], uint64: ['u8', 8], uint32: ['u4', 4], uint16: ['u2', 2], uint8: ['u1', 1], bool: ['b1', 1],
+  complex64: ['c8', 8], complex128: ['c16', 16],
+};
+
+/** The dict key under which Paddle keeps structured name → parameter name. */
+const STRUCTURED_KEY = 'StructuredToParameterName@@';
+
+/** The source's structured-name map, kept for the tensors written under their own names. */
+function structuredNames(tensors: readonly OutputTensor[], source: StateDict): [string, string][] {
+  const map = source.format === 'paddle' ? source.metadata.structuredToParameterName : undefined;
+  if (typeof map !== 'object' || map === null) return [];
+  const entries = map as Record<string, unknown>;
+  return tensors
+    .filter((t) => t.name === t.tensor.source && Object.hasOwn(entries, t.name) && typeof entries[t.name] === 'string')
+    .map((t) => [t.name, entries[t.name] as string]);
+}
+
+/** `numpy.dtype(code, False, True)` with its BUILD state, as numpy pickles a dtype. */
+function pickleDtype(p: PickleWriter, code: string, size: number): void {
+  p.global('numpy', 'dtype');
+  p.value([code, false, true]);
+  p.reduce();
+  p.value([3, size === 1 ? '|' : '<', null, null, null, -1, -1, 0]);
+  p.build();
+}
+
+/**
+ * `.pdparams` as `paddle.save` writes a state dict: one pickle (protocol 4, unframed) of a dict
+ * name → numpy array, each array pickled as numpy does (`_reconstruct` then BUILD with the raw
+ * bytes). Written piece by piece, one tensor's bytes in memory at a time.
+ */
+export async function writePaddle(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<void> {
+  const bad = tensors.find((t) => !NUMPY[t.tensor.dtype]);
+  if (bad) throw usageError(`Paddle cannot store '${bad.name}' (${bad.tensor.dtype}); numpy has no such dtype`);
+  const structured = structuredNames(tensors, source);
+  await writeAtomic(out, async (fd) => {
+    const p = new PickleWriter((bytes) => writeAll(fd, bytes));
+    p.proto(4);
+    p.emptyDict();
+    const next = p.items(tensors.length + (structured.length ? 1 : 0));
+    for (const t of tensors) {
+      await yieldToSignals();
+      const [code, size] = NUMPY[t.tensor.dtype]!;
+      const bytes = await t.tensor.read();
+      const expected = parameterCount(t.tensor) * size;
+      if (bytes.length !== expected) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${expected}`);
+      p.unicode(t.name);
+      p.global('numpy.core.multiarray', '_reconstruct');
+      p.tuple(3, () => {
+        p.global('numpy', 'ndarray');
+        p.value([0]);
+        p.bytes(Buffer.from('b'));
+      });
+      p.reduce();
+      p.tuple(5, () => {
+        p.values(1, t.tensor.shape);
+        pickleDtype(p, code, size);
+        p.value(false);
+        p.bytesHeader(bytes.length);
+        p.raw(bytes);
+      });
+      p.build();
+      next();
+    }
+    if (structured.length) {
+      p.unicode(STRUCTURED_KEY);
+      p.emptyDict();
+      const nextName = p.items(structured.length);
+      for (const [name, parameter] of structured) {
+        p.unicode(name);
+        p.unicode(parameter);
+        nextName();
+      }
+      next();
+    }
+    p.stop();
+  });
+}
+
+export const paddleWriter: FormatWriter = {
+  format: 'paddle',
+  extensions: ['.pdparams'],
+  async write(out, tensors, source) {
+    await writePaddle(out, tensors, source);
+    return { format: 'paddle', notes: [] };
+  },
+};

@@ -1,0 +1,95 @@
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
+import type { DType } from '../../core/dtype.js';
+import { usageError } from '../../core/errors.js';
+import { PickleWriter } from '../../core/pickle-write.js';
+import { parameterCount } from '../../core/statedict.js';
+import { ZipWriter } from '../../core/zip.js';
+import type { FormatWriter, OutputTensor } from '../writers.js';
+
+/** The `torch.<X>Storage` class of each dtype torch can hold, and its element size. */
+const STORAGE: Partial<Record<DType, [string, number]>> = {
+  float64: ['DoubleStorage', 8], float32: ['FloatStorage', 4], float16: ['HalfStorage', 2], bfloat16: ['BFloat16Storage', 2],
+  int64: ['LongStorage', 8], int32: ['IntStorage', 4], int16: ['ShortStorage', 2], int8: ['CharStorage', 1],
+  uint8: ['ByteStorage', 1], bool: ['BoolStorage', 1], complex64: ['ComplexFloatStorage', 8], complex128: ['ComplexDoubleStorage', 16],
+};
+
+/** Row-major strides as torch computes them: a zero-sized dim counts as 1. */
+function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = step;
+    step *= Math.max(shape[i]!, 1);
+  }
+  return strides;
+}
+
+/**
+ * `data.pkl`: an OrderedDict name → `_rebuild_tensor_v2(storage, 0, size, stride, False,
+ * OrderedDict())`, each storage a persistent id `('storage', torch.<X>Storage, key, 'cpu', numel)`.
+ */
+function encodeDataPkl(tensors: readonly OutputTensor[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const p = new PickleWriter((bytes) => parts.push(bytes));
+  p.proto(2);
+  p.global('collections', 'OrderedDict');
+  p.value([]);
+  p.reduce();
+  const next = p.items(tensors.length);
+  tensors.forEach((t, key) => {
+    const { shape, dtype } = t.tensor;
+    const [storage] = STORAGE[dtype]!;
+    p.unicode(t.name);
+    p.global('torch._utils', '_rebuild_tensor_v2');
+    p.tuple(6, () => {
+      p.tuple(5, () => {
+        p.unicode('storage');
+        p.global('torch', storage);
+        p.values(String(key), 'cpu', parameterCount(t.tensor));
+      });
+      p.persistentId();
+      p.values(0, shape, contiguousStrides(shape), false);
+      p.global('collections', 'OrderedDict');
+      p.value([]);
+      p.reduce();
+    });
+    p.reduce();
+    next();
+  });
+  p.stop();
+  return Buffer.concat(parts);
+}
+
+/**
+ * `torch.save`'s zip format (torch ≥ 1.6), loadable with `torch.load(path, weights_only=True)`:
+ * stored members under `archive/`, `data.pkl` first, then one 64-byte aligned storage per tensor,
+ * read and written one at a time.
+ */
+export async function writePytorch(out: string, tensors: readonly OutputTensor[]): Promise<void> {
+  const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
+  if (bad) throw usageError(`PyTorch cannot store '${bad.name}' (${bad.tensor.dtype}); torch has no such storage type`);
+  const pkl = encodeDataPkl(tensors);
+  await writeAtomic(out, async (fd) => {
+    const zip = new ZipWriter((bytes) => writeAll(fd, bytes), 64);
+    zip.add('archive/data.pkl', [pkl]);
+    zip.add('archive/byteorder', [Buffer.from('little')]);
+    for (const [key, t] of tensors.entries()) {
+      await yieldToSignals();
+      const bytes = await t.tensor.read();
+      const expected = parameterCount(t.tensor) * STORAGE[t.tensor.dtype]![1];
+      if (bytes.length !== expected) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${expected}`);
+      zip.add(`archive/data/${key}`, [bytes]);
+    }
+    zip.add('archive/version', [Buffer.from('3\n')]);
+    zip.finish();
+  });
+}
+
+export const pytorchWriter: FormatWriter = {
+  format: 'pytorch',
+  extensions: ['.pt', '.pth', '.bin'],
+  async write(out, tensors) {
+    await writePytorch(out, tensors);
+    return { format: 'pytorch', notes: [] };
+  },
+};
