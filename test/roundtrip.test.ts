@@ -13,7 +13,7 @@ import { WRITERS, chooseWriter } from '../src/formats/writers.js';
  */
 const writable = new Set(WRITERS.map((w) => w.format));
 const readable = new Set(READERS.map((r) => r.name));
-const FAMILY: Record<string, string> = { npz: 'numpy', pdparams: 'paddle' };
+const FAMILY: Record<string, string> = { npz: 'numpy' };
 const EXTENSION: Record<string, string> = { onnx: '.onnx', keras: '.h5', tfjs: '', numpy: '.npz', safetensors: '.safetensors', pytorch: '.pt', paddle: '.pdparams' };
 
 async function essentials(file: string) {
