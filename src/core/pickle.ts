@@ -74,7 +74,7 @@ const INLINE_TEXT = 1 << 20;
 const MAX_STACK = 1 << 22;
 
 /** Globals with a fixed, harmless meaning that the machine applies itself. */
-const CONTAINERS = new Set(['collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'torch.Size', '_codecs.encode', 'builtins.bytearray']);
+const CONTAINERS = new Set(['collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'torch.Size', '_codecs.encode', 'builtins.bytes', 'builtins.bytearray']);
 
 const MARK = Symbol('mark');
 type Slot = PyValue | typeof MARK;
@@ -180,7 +180,9 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     if (typeof v !== 'string') throw fail(`${what} must be a string`);
     return v;
   };
-  const global = (module: string, name: string): PyGlobal => {
+  const global = (written: string, name: string): PyGlobal => {
+    // Protocol 2 spells Python 3's builtins as Python 2 did.
+    const module = written === '__builtin__' ? 'builtins' : written;
     const qualified = `${module}.${name}`;
     if (!options.allowed.has(qualified)) {
       throw fail(`global '${qualified}' is not allowed: ckpt reads tensors without running code from the file, and only knows tensor and container types`);
@@ -204,6 +206,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       case 'builtins.tuple':
       case 'torch.Size':
         return new PyTuple(a.length ? [...iterable(a[0]!)] : []);
+      case 'builtins.bytes': // bytes() is how protocol 2 spells b''
       case 'builtins.bytearray':
         return a.length && a[0] instanceof PyBytes ? a[0] : new PyBytes(0, () => new Uint8Array(0));
       default: // _codecs.encode(text, 'latin1'): how protocol 2 spells bytes

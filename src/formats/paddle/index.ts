@@ -6,7 +6,7 @@ import { canonicalName, uniqueNames } from '../../core/names.js';
 import { PyDict, PyTuple, readPickle, walk, type PyValue } from '../../core/pickle.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
-import { isReconstruct, ndarrayOf, NUMPY_ALLOWED, type NdArray } from './ndarray.js';
+import { isNdarray, ndarrayOf, NUMPY_ALLOWED, type NdArray } from '../numpy/pickled.js';
 
 /**
  * PaddlePaddle `.pdparams` (and `.pdopt`): one pickle of a dict name → numpy array, written by
@@ -19,7 +19,7 @@ export const NAME_TABLE_KEY = 'StructuredToParameterName@@';
 /** Paddle splits arrays over 4 GiB into slices under this key when it pickles with protocol 2/3. */
 const SPLIT_TABLE_KEY = 'UnpackBigParamInfor@@';
 
-export const PADDLE_ALLOWED: ReadonlySet<string> = new Set([...NUMPY_ALLOWED, '_codecs.encode', 'collections.OrderedDict', 'builtins.tuple']);
+export const PADDLE_ALLOWED: ReadonlySet<string> = new Set([...NUMPY_ALLOWED, '_codecs.encode', 'builtins.bytes', 'collections.OrderedDict', 'builtins.tuple']);
 
 export const paddleReader: FormatReader = {
   name: 'paddle',
@@ -44,8 +44,8 @@ async function openPaddle(file: string): Promise<StateDict> {
       (path, value) => {
         if (path.length === 1 && path[0] === NAME_TABLE_KEY) return true;
         // paddle.save of a non-state-dict object pickles a tensor as the tuple (name, array).
-        const target = value instanceof PyTuple && value.items.length === 2 && typeof value.items[0] === 'string' && isReconstruct(value.items[1]!) ? value.items[1]! : value;
-        if (!isReconstruct(target)) return false;
+        const target = value instanceof PyTuple && value.items.length === 2 && typeof value.items[0] === 'string' && isNdarray(value.items[1]!) ? value.items[1]! : value;
+        if (!isNdarray(target)) return false;
         const array = ndarrayOf(target);
         if (typeof array === 'string') throw fail(`array '${path.join('/')}'`, array);
         arrays.push({ source: path.join('/'), array });

@@ -1,4 +1,5 @@
 import { numelOf, type DType } from '../../core/dtype.js';
+import { NUMPY_ALLOWED } from '../numpy/pickled.js';
 import { asInt, asInts, PyCall, PyDict, PyGlobal, PyPersistent, PyTuple, walk, type PyValue } from '../../core/pickle.js';
 
 /**
@@ -36,9 +37,8 @@ export const TORCH_ALLOWED: ReadonlySet<string> = new Set([
   'torch.Tensor', 'torch.nn.parameter.Parameter', 'torch.Size', 'torch.device',
   ...Object.keys(STORAGE_DTYPES).flatMap((s) => [`torch.${s}`, `torch.cuda.${s}`]),
   ...Object.keys(TORCH_DTYPES).map((d) => `torch.${d}`),
-  'collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'builtins.bytearray', '_codecs.encode',
-  ...['numpy.core.multiarray', 'numpy._core.multiarray'].flatMap((m) => [`${m}._reconstruct`, `${m}.scalar`]),
-  'numpy.ndarray', 'numpy.dtype',
+  'collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'builtins.bytes', 'builtins.bytearray', '_codecs.encode',
+  ...NUMPY_ALLOWED,
 ]);
 
 /** Where a tensor's bytes are: a storage, and for legacy views the part of a larger one. */

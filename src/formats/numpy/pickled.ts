@@ -4,10 +4,12 @@ import { asInts, PyBytes, PyCall, PyGlobal, PyTuple, type PyValue } from '../../
 /**
  * numpy arrays as numpy pickles them: `_reconstruct(ndarray, (0,), b'b')`, then BUILD with
  * `(version, shape, dtype, is_fortran, data)`; the dtype is `dtype('f4', False, True)` with BUILD
- * state `(3, '<', …)`. Read here as plain data.
+ * state `(3, '<', …)`. Protocol 5 writes `_frombuffer(buffer, dtype, shape, order)` instead.
+ * Read here as plain data. (numpy 2 renamed `numpy.core` to `numpy._core`; both are accepted.)
  */
+const MODULES = ['numpy.core', 'numpy._core'];
 export const NUMPY_ALLOWED: readonly string[] = [
-  ...['numpy.core.multiarray', 'numpy._core.multiarray'].flatMap((m) => [`${m}._reconstruct`, `${m}.scalar`]),
+  ...MODULES.flatMap((m) => [`${m}.multiarray._reconstruct`, `${m}.multiarray.scalar`, `${m}.numeric._frombuffer`]),
   'numpy.ndarray', 'numpy.dtype',
 ];
 
@@ -25,12 +27,20 @@ export interface NdArray {
   readonly data: PyBytes;
 }
 
-export function isReconstruct(value: PyValue): value is PyCall {
-  return value instanceof PyCall && value.fn.name === '_reconstruct' && /^numpy\.(_?core)\.multiarray$/.test(value.fn.module);
+/** A call that builds a numpy array: `_reconstruct` (protocols 0–4) or `_frombuffer` (protocol 5). */
+export function isNdarray(value: PyValue): value is PyCall {
+  if (!(value instanceof PyCall)) return false;
+  const { module, name } = value.fn;
+  return (name === '_reconstruct' && /^numpy\._?core\.multiarray$/.test(module)) || (name === '_frombuffer' && /^numpy\._?core\.numeric$/.test(module));
 }
 
-/** The array a `_reconstruct` call builds, or a description of why it is not a plain array. */
+/** The array such a call builds, or a description of why it is not a plain array. */
 export function ndarrayOf(call: PyCall): NdArray | string {
+  if (call.fn.name === '_frombuffer') {
+    const [buffer, dtypeValue, shapeValue, order] = call.args;
+    if (order !== 'C' && order !== 'F') return `array order ${JSON.stringify(order)} is not 'C' or 'F'`;
+    return arrayOf(shapeValue, dtypeValue, order === 'F', buffer);
+  }
   const [cls] = call.args;
   if (!(cls instanceof PyGlobal) || cls.qualified !== 'numpy.ndarray') return 'not a numpy.ndarray (subclasses such as masked arrays are not supported)';
   if (!(call.state instanceof PyTuple)) return 'array without its BUILD state';
@@ -38,11 +48,15 @@ export function ndarrayOf(call: PyCall): NdArray | string {
   const items = call.state.items.length === 5 ? call.state.items.slice(1) : call.state.items;
   if (items.length !== 4) return `array state has ${call.state.items.length} fields, expected 5`;
   const [shapeValue, dtypeValue, fortranValue, dataValue] = items;
+  if (typeof fortranValue !== 'boolean') return 'array is_fortran flag is not a boolean';
+  return arrayOf(shapeValue, dtypeValue, fortranValue, dataValue);
+}
+
+function arrayOf(shapeValue: PyValue | undefined, dtypeValue: PyValue | undefined, fortranOrder: boolean, dataValue: PyValue | undefined): NdArray | string {
   const shape = asInts(shapeValue);
   if (!shape || shape.some((d) => d < 0)) return 'array shape is not a tuple of non-negative integers';
   const dtype = dtypeOf(dtypeValue);
   if (typeof dtype === 'string') return dtype;
-  if (typeof fortranValue !== 'boolean') return 'array is_fortran flag is not a boolean';
   const numel = numelOf(shape);
   if (numel === undefined) return `array shape (${shape.join(', ')}) has too many elements`;
   const byteLength = byteLengthOf(dtype.dtype, numel);
@@ -57,7 +71,7 @@ export function ndarrayOf(call: PyCall): NdArray | string {
   if (data.length !== undefined && data.length !== byteLength) {
     return `array data is ${data.length} bytes, expected ${byteLength} for ${dtype.dtype} (${shape.join(', ')})`;
   }
-  return { dtype: dtype.dtype, shape, byteLength, bigEndian: dtype.bigEndian, fortranOrder: fortranValue, data };
+  return { dtype: dtype.dtype, shape, byteLength, bigEndian: dtype.bigEndian, fortranOrder, data };
 }
 
 function dtypeOf(value: PyValue | undefined): { dtype: DType; bigEndian: boolean } | string {
