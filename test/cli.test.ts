@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -83,4 +84,10 @@ test('CKPT_DEBUG=1 adds the stack to an error', () => {
   const r = runCli(['inspect', '/nonexistent/model.onnx'], { CKPT_DEBUG: '1' });
   assert.equal(r.status, 4);
   assert.match(r.stderr, /\n\s+at /);
+});
+
+test('output piped into a reader that stops early (| head) ends quietly, with no stack trace', () => {
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${path.join(ROOT, 'bin', 'ckpt.js')}" --help | head -1; "${process.execPath}" "${path.join(ROOT, 'bin', 'ckpt.js')}" inspect --json "${sample90}" | head -c 10`], { encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /^Usage: ckpt/);
 });

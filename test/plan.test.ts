@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { open } from '../src/index.js';
 import { encodeModel, float32Tensor } from '../src/formats/onnx/build.js';
-import { expansionOf } from '../src/ops/plan.js';
-import { ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
+import { expansionOf, inferClassCounts } from '../src/ops/plan.js';
+import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const Ajv2020 = require('ajv/dist/2020.js');
@@ -125,6 +125,28 @@ describe('expansion rules', () => {
     assert.deepEqual(expansionOf([6, 64, 3, 3], [9, 64, 3, 3], { from: 2, to: 3 }, false, 'zeros'), { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'zeros' });
     assert.equal(expansionOf([4, 4], [5, 5], undefined, false, 'target'), undefined);
     assert.equal(expansionOf([5], [4], undefined, false, 'target'), undefined);
+  });
+
+  test('class counts are inferred when grown heads of different sizes agree (anchors × classes), never from one head', () => {
+    assert.deepEqual(inferClassCounts([[[6, 64, 1, 1], [9, 64, 1, 1]], [[4, 128, 1, 1], [6, 128, 1, 1]], [[6], [9]], [[16, 3], [16, 3]]]), { from: 2, to: 3 });
+    assert.equal(inferClassCounts([[[1024, 90], [1024, 92]]]), undefined, 'one head: nothing to agree on');
+    assert.equal(inferClassCounts([[[6], [9]], [[4], [5]]]), undefined, 'heads that disagree');
+    assert.equal(inferClassCounts([[[1000], [1002]], [[500], [501]]]), undefined, 'one block each is not a packed head');
+  });
+
+  test('UltraFace .pth 2 → 3 classes (corpus): each anchor\'s classes move to their new place', { skip: !HAS_CORPUS && 'no ../shared/corpus' }, async () => {
+    const source = path.join(CORPUS, 'pytorch/ultraface-rfb320/version-RFB-320.pth');
+    const target = path.join(CORPUS, 'pytorch/ultraface-rfb320-masked/RFB-320-masked_face-v2.pth');
+    const { file, plan: p } = plan([source, target]);
+    const head = p.entries.find((e: any) => e.target === 'classification_headers.0.2.bias');
+    assert.deepEqual(head.expand, { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'target' });
+    const out = path.join(tempDir(), 'out.pth');
+    assert.equal(runCli(['apply', file, '-o', out]).status, 0);
+    const [from, into, result] = await Promise.all([source, target, out].map((f) => floats(f, 'classification_headers.0.2.bias')));
+    for (let anchor = 0; anchor < 3; anchor++) {
+      assert.deepEqual([result[anchor * 3], result[anchor * 3 + 1]], [from[anchor * 2], from[anchor * 2 + 1]], `anchor ${anchor}: the old classes`);
+      assert.equal(result[anchor * 3 + 2], into[anchor * 3 + 2], `anchor ${anchor}: the new class keeps the target's value`);
+    }
   });
 
   test('a plain classifier head 16×90 → 16×92 (Gemm, transB=0) expands along its output axis', async () => {

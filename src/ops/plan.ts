@@ -119,6 +119,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
   const inBackbone = (t: TensorInfo, index: number) =>
     options.backbone?.length ? options.backbone.some((p) => p.test(t.name)) : index < backboneEnd;
 
+  const classes = options.expandClasses ?? inferClassCounts([...pairs].map(([t, p]) => [p.source.shape, t.shape]));
   const entries = target.map((t, index): PlanEntry => {
     const base: PlanEntry = { target: t.name, targetSource: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), action: 'skip' };
     const skip = (reason: SkipReason, detail: string, extra: Partial<NonNullable<PlanEntry['skip']>> = {}): PlanEntry =>
@@ -145,9 +146,11 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     // A grown head in another layout (HWIO source, OIHW target): transpose, then expand.
     const letters = letterPermutation(s, t);
     const sourceInTargetLayout = letters ? letters.map((p) => s.shape[p]!) : s.shape;
-    const expand = expansionOf(sourceInTargetLayout, t.shape, options.expandClasses, /yolo/i.test(t.name), init);
+    const expand = expansionOf(sourceInTargetLayout, t.shape, classes, /yolo/i.test(t.name), init);
     if (expand && mode !== 'detection' && mode !== 'full') {
-      return { ...base, ...from, action: 'expand', expand, ...(letters ? { transpose: letters } : {}), ...(cast ? { cast } : {}) };
+      const inferred = classes && !options.expandClasses && expand.blocks > 1
+        ? `; classes ${classes.from} → ${classes.to} inferred from all grown heads` : '';
+      return { ...base, ...from, why: from.why + inferred, action: 'expand', expand, ...(letters ? { transpose: letters } : {}), ...(cast ? { cast } : {}) };
     }
     const detail = `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target`;
     return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
@@ -194,6 +197,26 @@ export function expansionOf(
   }
   if (s % blocks !== 0 || t % blocks !== 0) return undefined;
   return { axis, sourceSize: s, targetSize: t, blocks, init };
+}
+
+/**
+ * Class counts of heads that pack one block per anchor (SSD, UltraFace: anchors × classes), when
+ * several grown heads of different sizes agree: 6 → 9 and 4 → 6 are 3 and 2 anchors of 2 → 3
+ * classes. A single head, or heads that disagree, infer nothing (one block, or --expand-classes).
+ */
+export function inferClassCounts(shapes: readonly (readonly [readonly number[], readonly number[]])[]): { from: number; to: number } | undefined {
+  const grown = new Map<number, number>();
+  for (const [s, t] of shapes) {
+    if (s.length !== t.length) continue;
+    const axes = s.map((_, i) => i).filter((i) => s[i] !== t[i]);
+    if (axes.length === 1 && t[axes[0]!]! > s[axes[0]!]!) grown.set(s[axes[0]!]!, t[axes[0]!]!);
+  }
+  if (grown.size < 2) return undefined;
+  const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+  const ratios = new Set([...grown].map(([s, t]) => `${s / gcd(s, t)}:${t / gcd(s, t)}`));
+  if (ratios.size !== 1) return undefined;
+  const [from, to] = [...ratios][0]!.split(':').map(Number) as [number, number];
+  return [...grown.keys()].every((s) => s >= 2 * from) ? { from, to } : undefined;
 }
 
 function summarize(entries: readonly PlanEntry[]): PlanSummary {
