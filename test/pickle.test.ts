@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
 import { loadOutcome, runCli, tempDir } from './helpers.js';
+import { python, pythonHas } from './python.js';
 import { bytes, f32, op, pickleFile, type Part, statePickle, tensorCall, torchLegacy, torchZip } from './pickle-fixtures.js';
 
 const ITERATIONS = Number(process.env.CKPT_FUZZ_ITERATIONS ?? 300);
@@ -75,6 +76,21 @@ describe('PyTorch zip containers: storages and views checked before any read (ex
     ['an unknown byte order', () => torchZip(statePickle([]), { byteorder: Buffer.from('middle') }), /member 'archive\/byteorder': is 'middle', expected 'little' or 'big'/],
   ];
   for (const [name, make, message] of zipCases) test(name, () => rejects(make(), message));
+
+  test('compressed members are refused before anything is inflated (zip bombs stop at the directory)', { skip: !pythonHas('zipfile') && 'no python3' }, () => {
+    const dir = tempDir();
+    const pickle = statePickle([['w', weight()]]);
+    for (const [compressed, message] of [['archive/data.pkl', /member 'archive\/data\.pkl': is compressed/], ['archive/data/0', /member 'archive\/data\/0': is compressed; storages must be stored uncompressed/]] as const) {
+      const file = path.join(dir, `${compressed.replace(/\W/g, '_')}.pth`);
+      python(String.raw`
+import sys, zipfile
+out, compressed, pkl = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+with zipfile.ZipFile(out, 'w') as z:
+    for name, data in [('archive/data.pkl', pkl), ('archive/data/0', bytes(16))]:
+        z.writestr(name, data, zipfile.ZIP_DEFLATED if name == compressed else zipfile.ZIP_STORED)`, file, compressed, pickle.toString('hex'));
+      rejects(file, message);
+    }
+  });
 
   test('big-endian files (byteorder "big") read as little-endian values', async () => {
     const file = torchZip(statePickle([['w', weight()]]), { 'data/0': bigEndian([1, -2, 3.5, 0.25]), byteorder: Buffer.from('big') });
