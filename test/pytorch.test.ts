@@ -101,6 +101,20 @@ describe('PyTorch reader against torch.save', { skip: noTorch }, () => {
     }
   });
 
+  test('strip on a training checkpoint writes one torch loads as it was: nesting, epoch and arch kept, the stripped head and the optimizer gone', () => {
+    const out = path.join(dir, 'stripped.pth');
+    const r = runCli(['strip', '--exclude', '3.', path.join(dir, 'training.pth'), '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /6 optimizer\/scheduler tensor\(s\) of the source were not written/);
+    const seen = JSON.parse(python(String.raw`
+import sys, json, torch
+d = torch.load(sys.argv[1], weights_only=True)
+net = torch.nn.DataParallel(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(4, 2)))
+missing = net.load_state_dict(d['state_dict'], strict=False).missing_keys
+print(json.dumps({'keys': list(d), 'epoch': d['epoch'], 'arch': d['arch'], 'missing': missing}))`, out)) as { keys: string[]; epoch: number; arch: string; missing: string[] };
+    assert.deepEqual(seen, { keys: ['epoch', 'arch', 'best_acc1', 'state_dict'], epoch: 12, arch: 'tiny', missing: ['module.3.weight', 'module.3.bias'] });
+  });
+
   test('listing reads the pickle and the zip directory (legacy: each storage\'s 8-byte count), never the 4 MiB tensor', async () => {
     for (const file of ['big.pth', 'big-legacy.pth'].map((f) => path.join(dir, f))) {
       const dict = await open(file);

@@ -5,12 +5,12 @@
  * and memory stays bounded by the one payload the caller holds.
  */
 
-/** What `value()` encodes: Python None, bool, int (number or bigint), str, and tuples (arrays). */
+/** What `value()` encodes: Python None, bool, int (safe-integer number or bigint), float (other numbers), str, and tuples (arrays). */
 export type PickleValue = null | boolean | number | bigint | string | readonly PickleValue[];
 
 const OP = {
   PROTO: 0x80, STOP: 0x2e, MARK: 0x28, GLOBAL: 0x63, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
-  BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINUNICODE: 0x58,
+  BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47, BINUNICODE: 0x58,
   SHORT_BINBYTES: 0x43, BINBYTES: 0x42, BINBYTES8: 0x8e,
   EMPTY_DICT: 0x7d, EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
   SETITEM: 0x73, SETITEMS: 0x75, REDUCE: 0x52, BUILD: 0x62, BINPERSID: 0x51,
@@ -76,6 +76,7 @@ export class PickleWriter {
   value(v: PickleValue): void {
     if (v === null) this.op(OP.NONE);
     else if (typeof v === 'boolean') this.op(v ? OP.NEWTRUE : OP.NEWFALSE);
+    else if (typeof v === 'number' && !Number.isSafeInteger(v)) this.float(v);
     else if (typeof v === 'number' || typeof v === 'bigint') this.int(v);
     else if (typeof v === 'string') this.unicode(v);
     else this.tuple(v.length, () => this.values(...v));
@@ -101,6 +102,14 @@ export class PickleWriter {
       this.op(OP.LONG1, bytes.length);
       this.chunks.push(bytes);
     }
+  }
+
+  /** BINFLOAT: a double, big-endian as pickle has it. */
+  float(v: number): void {
+    const b = Buffer.alloc(9);
+    b[0] = OP.BINFLOAT;
+    b.writeDoubleBE(v, 1);
+    this.chunks.push(b);
   }
 
   unicode(s: string): void {

@@ -1,7 +1,7 @@
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import { usageError } from '../../core/errors.js';
-import { PickleWriter } from '../../core/pickle-write.js';
+import { PickleWriter, type PickleValue } from '../../core/pickle-write.js';
 import { parameterCount } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
@@ -24,28 +24,60 @@ function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
+/** Names with `/` go back into nested containers: `state_dict/conv.weight` → {state_dict: {conv.weight}}. */
+type Tree = Map<string, Tree | number>;
+
+function nest(tensors: readonly OutputTensor[]): Tree {
+  const root: Tree = new Map();
+  tensors.forEach((t, index) => {
+    const parts = t.name.split('/');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const child = node.get(part) ?? new Map();
+      if (typeof child === 'number') throw usageError(`cannot write '${t.name}': '${part}' is also a tensor`);
+      node.set(part, child);
+      node = child;
+    }
+    const leaf = parts[parts.length - 1]!;
+    if (node.has(leaf)) throw usageError(`cannot write '${t.name}' twice, or as both a tensor and a container`);
+    node.set(leaf, index);
+  });
+  return root;
+}
+
 /**
- * `data.pkl`: an OrderedDict name → `_rebuild_tensor_v2(storage, 0, size, stride, False,
+ * `data.pkl`: OrderedDicts of name → `_rebuild_tensor_v2(storage, 0, size, stride, False,
  * OrderedDict())`, each storage a persistent id `('storage', torch.<X>Storage, key, 'cpu', numel)`.
+ * `values` (a training checkpoint's `epoch`, `arch`…) go first in the top-level dict.
  */
-function encodeDataPkl(tensors: readonly OutputTensor[]): Uint8Array {
+function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>>): Uint8Array {
   const parts: Uint8Array[] = [];
   const p = new PickleWriter((bytes) => parts.push(bytes));
-  p.proto(2);
-  p.global('collections', 'OrderedDict');
-  p.value([]);
-  p.reduce();
-  const next = p.items(tensors.length);
-  tensors.forEach((t, key) => {
-    const { shape, dtype } = t.tensor;
-    const [storage] = STORAGE[dtype]!;
-    p.unicode(t.name);
+  const dict = (tree: Tree, plain: [string, PickleValue][]) => {
+    p.global('collections', 'OrderedDict');
+    p.value([]);
+    p.reduce();
+    if (tree.size + plain.length === 0) return;
+    const next = p.items(tree.size + plain.length);
+    for (const [k, v] of plain) {
+      p.values(k, v);
+      next();
+    }
+    for (const [name, node] of tree) {
+      p.unicode(name);
+      if (typeof node === 'number') tensor(node);
+      else dict(node, []);
+      next();
+    }
+  };
+  const tensor = (key: number) => {
+    const { shape, dtype } = tensors[key]!.tensor;
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.tuple(6, () => {
       p.tuple(5, () => {
         p.unicode('storage');
-        p.global('torch', storage);
-        p.values(String(key), 'cpu', parameterCount(t.tensor));
+        p.global('torch', STORAGE[dtype]![0]);
+        p.values(String(key), 'cpu', parameterCount(tensors[key]!.tensor));
       });
       p.persistentId();
       p.values(0, shape, contiguousStrides(shape), false);
@@ -54,8 +86,9 @@ function encodeDataPkl(tensors: readonly OutputTensor[]): Uint8Array {
       p.reduce();
     });
     p.reduce();
-    next();
-  });
+  };
+  p.proto(2);
+  dict(nest(tensors), Object.entries(values));
   p.stop();
   return Buffer.concat(parts);
 }
@@ -65,10 +98,10 @@ function encodeDataPkl(tensors: readonly OutputTensor[]): Uint8Array {
  * stored members under `archive/`, `data.pkl` first, then one 64-byte aligned storage per tensor,
  * read and written one at a time.
  */
-export async function writePytorch(out: string, tensors: readonly OutputTensor[]): Promise<void> {
+export async function writePytorch(out: string, tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>> = {}): Promise<void> {
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
   if (bad) throw usageError(`PyTorch cannot store '${bad.name}' (${bad.tensor.dtype}); torch has no such storage type`);
-  const pkl = encodeDataPkl(tensors);
+  const pkl = encodeDataPkl(tensors, values);
   await writeAtomic(out, async (fd) => {
     const zip = new ZipWriter((bytes) => writeAll(fd, bytes), 64);
     zip.add('archive/data.pkl', [pkl]);
@@ -88,8 +121,12 @@ export async function writePytorch(out: string, tensors: readonly OutputTensor[]
 export const pytorchWriter: FormatWriter = {
   format: 'pytorch',
   extensions: ['.pt', '.pth', '.bin'],
-  async write(out, tensors) {
-    await writePytorch(out, tensors);
-    return { format: 'pytorch', notes: [] };
+  async write(out, tensors, source) {
+    // From a torch file, its plain values come along and its nesting is kept (names joined by /).
+    const fromTorch = source.format === 'pytorch';
+    const values = fromTorch ? ((source.metadata.values ?? {}) as Record<string, PickleValue>) : {};
+    await writePytorch(out, tensors, values);
+    const left = fromTorch ? Number(source.metadata.optimizerTensors ?? 0) : 0;
+    return { format: 'pytorch', notes: left ? [`${left} optimizer/scheduler tensor(s) of the source were not written: ckpt writes model state only`] : [] };
   },
 };
