@@ -99,6 +99,8 @@ describe('PyTorch reader against torch.save', { skip: noTorch }, () => {
       assert.equal(all.tensors.filter((t) => t.group === 'optimizer').length, 6, 'a momentum buffer per parameter');
       await all.close();
     }
+    const r = runCli(['inspect', path.join(dir, 'training-legacy.pth')]);
+    assert.match(r.stdout.split('\n')[0]!, /: pytorch · legacy format \(torch < 1\.6\) · epoch 12 · 10 tensors · .* · 6 optimizer tensors not shown \(--all\)$/);
   });
 
   test('strip on a training checkpoint writes one torch loads as it was: nesting, epoch and arch kept, the stripped head and the optimizer gone', () => {

@@ -93,8 +93,12 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
   const opset = m.opsetImport as Record<string, number> | undefined;
   if (opset && opset[''] !== undefined) parts.push(`opset ${opset['']}`);
   if (typeof m.kerasVersion === 'string') parts.push(`keras ${m.kerasVersion}`);
+  if (dict.format === 'pytorch' && m.container === 'legacy') parts.push('legacy format (torch < 1.6)');
+  const values = m.values as Record<string, unknown> | undefined;
+  if (typeof values?.epoch === 'number') parts.push(`epoch ${values.epoch}`);
   const t = totals(tensors);
   parts.push(`${formatInt(t.tensors)} tensors`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
+  if (typeof m.optimizerTensors === 'number') parts.push(`${formatInt(m.optimizerTensors)} optimizer tensors not shown (--all)`);
   return parts.join(' · ');
 }
 
