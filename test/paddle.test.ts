@@ -64,17 +64,19 @@ describe('Paddle .pdparams against pickle + numpy', { skip: noNumpy }, () => {
     await dict.close();
   });
 
-  test('strip --exclude writes a .pdparams that pickle + numpy read, name table kept for what remains', () => {
+  test('strip --exclude writes a .pdparams that pickle + numpy read: nesting kept, name table kept for what remains', () => {
     const out = path.join(dir, 'stripped.pdparams');
     const r = runCli(['strip', '--exclude', 'dtype', path.join(dir, 'p4.pdparams'), '-o', out]);
     assert.equal(r.status, 0, r.stderr);
     const seen = JSON.parse(python(String.raw`
 import sys, json, pickle
 d = pickle.load(open(sys.argv[1], 'rb'))
-print(json.dumps({k: (list(v.shape) if hasattr(v, 'shape') else v) for k, v in d.items()}))`, out)) as Record<string, unknown>;
+shapes = lambda d: {k: (list(v.shape) if hasattr(v, 'shape') else shapes(v) if k != 'StructuredToParameterName@@' else v) for k, v in d.items()}
+print(json.dumps(shapes(d)))`, out)) as Record<string, unknown>;
     assert.deepEqual(Object.keys(seen).filter((k) => k.startsWith('dtype')), []);
     assert.deepEqual(seen.fortran, [2, 3, 4]);
     assert.deepEqual(seen['StructuredToParameterName@@'], { fortran: 'create_parameter_0.w_0' });
+    assert.deepEqual(seen.backbone, { 'conv1.weight': [2, 1, 1, 1] }, 'nested dicts stay nested');
   });
 });
 

@@ -34,6 +34,27 @@ function pickleDtype(p: PickleWriter, code: string, size: number): void {
   p.build();
 }
 
+/** Names with `/` (a nested source such as a training dict) go back into nested dicts. */
+type Tree = Map<string, Tree | OutputTensor>;
+
+function nest(tensors: readonly OutputTensor[]): Tree {
+  const root: Tree = new Map();
+  for (const t of tensors) {
+    const parts = t.name.split('/');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const child = node.get(part) ?? new Map();
+      if (!(child instanceof Map)) throw usageError(`cannot write '${t.name}': '${part}' is also a tensor`);
+      node.set(part, child);
+      node = child;
+    }
+    const leaf = parts[parts.length - 1]!;
+    if (node.has(leaf)) throw usageError(`cannot write '${t.name}' twice, or as both a tensor and a dict`);
+    node.set(leaf, t);
+  }
+  return root;
+}
+
 /**
  * `.pdparams` as `paddle.save` writes a state dict: one pickle (protocol 4, unframed) of a dict
  * name → numpy array, each array pickled as numpy does (`_reconstruct` then BUILD with the raw
@@ -43,18 +64,15 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
   const bad = tensors.find((t) => !NUMPY[t.tensor.dtype]);
   if (bad) throw usageError(`Paddle cannot store '${bad.name}' (${bad.tensor.dtype}); numpy has no such dtype`);
   const structured = structuredNames(tensors, source);
+  const tree = nest(tensors);
   await writeAtomic(out, async (fd) => {
     const p = new PickleWriter((bytes) => writeAll(fd, bytes));
-    p.proto(4);
-    p.emptyDict();
-    const next = p.items(tensors.length + (structured.length ? 1 : 0));
-    for (const t of tensors) {
+    const array = async (t: OutputTensor) => {
       await yieldToSignals();
       const [code, size] = NUMPY[t.tensor.dtype]!;
       const bytes = await t.tensor.read();
       const expected = parameterCount(t.tensor) * size;
       if (bytes.length !== expected) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${expected}`);
-      p.unicode(t.name);
       p.global('numpy.core.multiarray', '_reconstruct');
       p.tuple(3, () => {
         p.global('numpy', 'ndarray');
@@ -70,19 +88,30 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
         p.raw(bytes);
       });
       p.build();
-      next();
-    }
-    if (structured.length) {
-      p.unicode(STRUCTURED_KEY);
+    };
+    const dict = async (node: Tree, names: [string, string][]) => {
       p.emptyDict();
-      const nextName = p.items(structured.length);
-      for (const [name, parameter] of structured) {
-        p.unicode(name);
-        p.unicode(parameter);
-        nextName();
+      const next = p.items(node.size + (names.length ? 1 : 0));
+      for (const [key, child] of node) {
+        p.unicode(key);
+        if (child instanceof Map) await dict(child, []);
+        else await array(child);
+        next();
       }
-      next();
-    }
+      if (names.length) {
+        p.unicode(STRUCTURED_KEY);
+        p.emptyDict();
+        const nextName = p.items(names.length);
+        for (const [name, parameter] of names) {
+          p.unicode(name);
+          p.unicode(parameter);
+          nextName();
+        }
+        next();
+      }
+    };
+    p.proto(4);
+    await dict(tree, structured);
     p.stop();
   });
 }
