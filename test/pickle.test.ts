@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
+import { RandomAccessFile } from '../src/core/file.js';
+import { readPickle } from '../src/core/pickle.js';
 import { loadOutcome, runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
 import { bytes, f32, op, pickleFile, type Part, statePickle, tensorCall, torchLegacy, torchZip } from './pickle-fixtures.js';
@@ -30,6 +32,33 @@ describe('the restricted pickle reader never runs anything from the file', () =>
     test(`refused: ${name}`, () => {
       rejects(pickleFile(content), message);
       assert.equal(fs.existsSync(marker), false);
+    });
+  }
+});
+
+describe('pickle integers and strings read the same whatever the block cache cuts', () => {
+  const i32 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32LE(n); return b; };
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  // BININT at its limits, BININT2, BININT1, LONG4, BINUNICODE, BINSTRING, SHORT_BINSTRING, LONG_BINPUT/LONG_BINGET, GLOBAL.
+  const content = bytes(
+    op.proto(2), op.emptyList, op.mark,
+    'J', i32(-1), 'J', i32(-2147483648), 'J', i32(2147483647), 'J', i32(-300), 'M', [0xff, 0xff], 'M', [0x34, 0x12], 'K', [255],
+    [0x8b], i32(2), [0x00, 0x80], op.str('ü€😀'), 'T', i32(3), 'abc', 'U', [2], [0xe9, 0x41], 'r', u32(70000), 'j', u32(70000),
+    op.global('collections', 'OrderedDict'), op.emptyTuple, op.reduce, 'e', op.stop,
+  );
+  const file = pickleFile(content, 'ints.pkl');
+  for (const blockSize of [1, 2, 3, 5, 7, 8192]) {
+    test(`block size ${blockSize}`, () => {
+      const raf = RandomAccessFile.open(file, blockSize);
+      try {
+        const { value, end } = readPickle(raf, 0, raf.size, { allowed: new Set(['collections.OrderedDict']) });
+        assert.equal(end, content.length);
+        const items = value as unknown[];
+        assert.deepEqual(items.slice(0, -1), [-1, -2147483648, 2147483647, -300, 65535, 0x1234, 255, -32768, 'ü€😀', 'abc', 'éA', 'éA']);
+        assert.equal(items.length, 13);
+      } finally {
+        raf.close();
+      }
     });
   }
 });

@@ -79,6 +79,10 @@ const CONTAINERS = new Set(['collections.OrderedDict', 'builtins.set', 'builtins
 const MARK = Symbol('mark');
 type Slot = PyValue | typeof MARK;
 
+/** Shared decoders: `decode()` without `stream` keeps no state between calls, and making one per string is costly. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const LATIN1 = new TextDecoder('latin1');
+
 /**
  * Runs the pickle that starts at `start` in `file` and ends before `limit`. Every opcode outside
  * the supported subset, every global outside `options.allowed`, and every malformed structure is
@@ -106,8 +110,20 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     const b = bytes(n);
     return new DataView(b.buffer, b.byteOffset, b.byteLength);
   };
-  const u16 = () => view(2).getUint16(0, true);
-  const u32 = () => view(4).getUint32(0, true);
+  // Little-endian integers byte by byte through the block cache: no subarray or DataView per opcode.
+  const u16 = () => {
+    need(2);
+    const v = file.byteAt(pos) | (file.byteAt(pos + 1) << 8);
+    pos += 2;
+    return v;
+  };
+  const i32 = () => {
+    need(4);
+    const v = file.byteAt(pos) | (file.byteAt(pos + 1) << 8) | (file.byteAt(pos + 2) << 16) | (file.byteAt(pos + 3) << 24);
+    pos += 4;
+    return v;
+  };
+  const u32 = () => i32() >>> 0;
   const u64 = () => {
     const n = view(8).getBigUint64(0, true);
     if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`length ${n} is too large`);
@@ -115,13 +131,13 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
   };
   const utf8 = (n: number) => {
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes(n));
+      return UTF8.decode(bytes(n));
     } catch (err) {
       if ((err as { name?: string }).name === 'CkptError') throw err;
       throw fail('string is not valid UTF-8');
     }
   };
-  const latin1 = (n: number) => new TextDecoder('latin1').decode(bytes(n));
+  const latin1 = (n: number) => LATIN1.decode(bytes(n));
   /** A byte payload: small ones are copied, large ones read later from their range. */
   const payload = (n: number): PyBytes => {
     need(n);
@@ -280,12 +296,12 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE
-      case 0x4a: push(view(4).getInt32(0, true)); break; // BININT
+      case 0x4a: push(i32()); break; // BININT
       case 0x4b: push(u8()); break; // BININT1
       case 0x4d: push(u16()); break; // BININT2
       case 0x8a: push(signed(bytes(u8()))); break; // LONG1
       case 0x8b: { // LONG4
-        const n = view(4).getInt32(0, true);
+        const n = i32();
         if (n < 0 || n > 4096) throw fail(`LONG4 of ${n} bytes`);
         push(signed(bytes(n)));
         break;
@@ -297,7 +313,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       // Python 2 str: text for names, raw bytes when long (array data from Python 2 pickles).
       case 0x55: push(latin1(u8())); break; // SHORT_BINSTRING
       case 0x54: { // BINSTRING
-        const n = view(4).getInt32(0, true);
+        const n = i32();
         if (n < 0) throw fail('BINSTRING with a negative length');
         push(n <= INLINE_BYTES ? latin1(n) : payload(n));
         break;
@@ -337,7 +353,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
         const line = () => {
           const from = pos;
           while (u8() !== 0x0a) if (pos - from > 1024) throw fail('GLOBAL name longer than 1024 bytes');
-          return new TextDecoder('latin1').decode(file.bytesAt(from, pos - 1 - from));
+          return LATIN1.decode(file.bytesAt(from, pos - 1 - from));
         };
         const module = line();
         push(global(module, line()));
