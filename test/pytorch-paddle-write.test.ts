@@ -273,3 +273,13 @@ test('ckpt convert to .pt and .pdparams: torch and numpy read the ONNX sample\'s
   assert.deepEqual(JSON.parse(python(TORCH_LOAD, path.join(dir, 'model.pt'), '1')), want);
   assert.deepEqual(JSON.parse(python(PICKLE_LOAD, path.join(dir, 'model.pdparams'), 'careful')).rows, want.map(([n, d, s, h]) => [n, descrOf(d as DType), s, h]));
 });
+
+describe('nested names', () => {
+  test('a name that is both a tensor and a container is refused before any file is written', async () => {
+    const dir = tempDir();
+    const tensors = out([tensor('a', 'float32', [1]), tensor('a/b', 'float32', [1])]);
+    await assert.rejects(writePytorch(path.join(dir, 'x.pt'), tensors), (err: unknown) => err instanceof CkptError && err.exitCode === 2 && /cannot write 'a\/b': 'a' is also a tensor/.test(err.message));
+    await assert.rejects(writePaddle(path.join(dir, 'x.pdparams'), out([tensor('a/b', 'float32', [1]), tensor('a', 'float32', [1])]), source('paddle', [])), /cannot write 'a' twice, or as both a tensor and a container/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});

@@ -1,3 +1,5 @@
+import { usageError } from './errors.js';
+
 /**
  * Canonical names: dotted, with storage noise removed, unique within a state dict.
  * The file's own name is always kept as `source`; this is only the name ckpt matches on.
@@ -29,4 +31,26 @@ export function uniqueNames(items: readonly { name: string; scope?: string }[]):
     out.push(name);
   }
   return out;
+}
+
+/** Names split at `/` into nested containers (PyTorch and Paddle keep training dicts nested). */
+export type NameTree<T> = Map<string, NameTree<T> | { leaf: T }>;
+
+export function nestNames<T>(items: readonly T[], nameOf: (item: T) => string): NameTree<T> {
+  const root: NameTree<T> = new Map();
+  for (const item of items) {
+    const name = nameOf(item);
+    const parts = name.split('/');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const child = node.get(part) ?? new Map();
+      if (!(child instanceof Map)) throw usageError(`cannot write '${name}': '${part}' is also a tensor`);
+      node.set(part, child);
+      node = child;
+    }
+    const leaf = parts[parts.length - 1]!;
+    if (node.has(leaf)) throw usageError(`cannot write '${name}' twice, or as both a tensor and a container`);
+    node.set(leaf, { leaf: item });
+  }
+  return root;
 }

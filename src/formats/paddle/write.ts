@@ -3,6 +3,7 @@ import type { DType } from '../../core/dtype.js';
 import { usageError } from '../../core/errors.js';
 import { PickleWriter } from '../../core/pickle-write.js';
 import { parameterCount, type StateDict } from '../../core/statedict.js';
+import { nestNames, type NameTree } from '../../core/names.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 
 /** numpy's dtype code and element size for each dtype numpy has. */
@@ -34,27 +35,6 @@ function pickleDtype(p: PickleWriter, code: string, size: number): void {
   p.build();
 }
 
-/** Names with `/` (a nested source such as a training dict) go back into nested dicts. */
-type Tree = Map<string, Tree | OutputTensor>;
-
-function nest(tensors: readonly OutputTensor[]): Tree {
-  const root: Tree = new Map();
-  for (const t of tensors) {
-    const parts = t.name.split('/');
-    let node = root;
-    for (const part of parts.slice(0, -1)) {
-      const child = node.get(part) ?? new Map();
-      if (!(child instanceof Map)) throw usageError(`cannot write '${t.name}': '${part}' is also a tensor`);
-      node.set(part, child);
-      node = child;
-    }
-    const leaf = parts[parts.length - 1]!;
-    if (node.has(leaf)) throw usageError(`cannot write '${t.name}' twice, or as both a tensor and a dict`);
-    node.set(leaf, t);
-  }
-  return root;
-}
-
 /**
  * `.pdparams` as `paddle.save` writes a state dict: one pickle (protocol 4, unframed) of a dict
  * name → numpy array, each array pickled as numpy does (`_reconstruct` then BUILD with the raw
@@ -64,7 +44,8 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
   const bad = tensors.find((t) => !NUMPY[t.tensor.dtype]);
   if (bad) throw usageError(`Paddle cannot store '${bad.name}' (${bad.tensor.dtype}); numpy has no such dtype`);
   const structured = structuredNames(tensors, source);
-  const tree = nest(tensors);
+  // Names with `/` (a nested source such as a training dict) go back into nested dicts.
+  const tree = nestNames(tensors, (t) => t.name);
   await writeAtomic(out, async (fd) => {
     const p = new PickleWriter((bytes) => writeAll(fd, bytes));
     const array = async (t: OutputTensor) => {
@@ -89,13 +70,13 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
       });
       p.build();
     };
-    const dict = async (node: Tree, names: [string, string][]) => {
+    const dict = async (node: NameTree<OutputTensor>, names: [string, string][]) => {
       p.emptyDict();
       const next = p.items(node.size + (names.length ? 1 : 0));
       for (const [key, child] of node) {
         p.unicode(key);
         if (child instanceof Map) await dict(child, []);
-        else await array(child);
+        else await array(child.leaf);
         next();
       }
       if (names.length) {

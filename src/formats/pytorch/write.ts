@@ -4,6 +4,7 @@ import { usageError } from '../../core/errors.js';
 import { PickleWriter, type PickleValue } from '../../core/pickle-write.js';
 import { parameterCount } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
+import { nestNames, type NameTree } from '../../core/names.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 
 /** The `torch.<X>Storage` class of each dtype torch can hold, and its element size. */
@@ -24,27 +25,6 @@ function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
-/** Names with `/` go back into nested containers: `state_dict/conv.weight` → {state_dict: {conv.weight}}. */
-type Tree = Map<string, Tree | number>;
-
-function nest(tensors: readonly OutputTensor[]): Tree {
-  const root: Tree = new Map();
-  tensors.forEach((t, index) => {
-    const parts = t.name.split('/');
-    let node = root;
-    for (const part of parts.slice(0, -1)) {
-      const child = node.get(part) ?? new Map();
-      if (typeof child === 'number') throw usageError(`cannot write '${t.name}': '${part}' is also a tensor`);
-      node.set(part, child);
-      node = child;
-    }
-    const leaf = parts[parts.length - 1]!;
-    if (node.has(leaf)) throw usageError(`cannot write '${t.name}' twice, or as both a tensor and a container`);
-    node.set(leaf, index);
-  });
-  return root;
-}
-
 /**
  * `data.pkl`: OrderedDicts of name → `_rebuild_tensor_v2(storage, 0, size, stride, False,
  * OrderedDict())`, each storage a persistent id `('storage', torch.<X>Storage, key, 'cpu', numel)`.
@@ -53,7 +33,7 @@ function nest(tensors: readonly OutputTensor[]): Tree {
 function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>>): Uint8Array {
   const parts: Uint8Array[] = [];
   const p = new PickleWriter((bytes) => parts.push(bytes));
-  const dict = (tree: Tree, plain: [string, PickleValue][]) => {
+  const dict = (tree: NameTree<number>, plain: [string, PickleValue][]) => {
     p.global('collections', 'OrderedDict');
     p.value([]);
     p.reduce();
@@ -65,8 +45,8 @@ function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record
     }
     for (const [name, node] of tree) {
       p.unicode(name);
-      if (typeof node === 'number') tensor(node);
-      else dict(node, []);
+      if (node instanceof Map) dict(node, []);
+      else tensor(node.leaf);
       next();
     }
   };
@@ -88,7 +68,8 @@ function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record
     p.reduce();
   };
   p.proto(2);
-  dict(nest(tensors), Object.entries(values));
+  // Names with `/` go back into nested dicts: `state_dict/conv.weight` → {state_dict: {conv.weight}}.
+  dict(nestNames(tensors.map((_, i) => i), (i) => tensors[i]!.name), Object.entries(values));
   p.stop();
   return Buffer.concat(parts);
 }
