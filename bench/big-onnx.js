@@ -1,6 +1,7 @@
 // Writes ONNX models of a given size for the benchmarks, by hand (streaming, never in memory):
 // 64 MiB float32 initializers `layers.N.weight` plus 200 small `layers.N.bias`.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 const CHUNK = 64 * 1024 * 1024;
 
@@ -43,3 +44,11 @@ export function writeBigOnnx(file, totalMiB, fill = 0x3f) {
   return tensors.length;
 }
 
+/** Two such models of the same layout, dir/a.onnx and dir/b.onnx, whose payloads differ; returns their paths. */
+export function writeOnnxPair(dir, totalMiB) {
+  const a = path.join(dir, 'a.onnx');
+  const b = path.join(dir, 'b.onnx');
+  writeBigOnnx(a, totalMiB, 0x3f);
+  writeBigOnnx(b, totalMiB, 0x3e);
+  return { a, b };
+}

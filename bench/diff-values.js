@@ -4,17 +4,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeBigOnnx } from './big-onnx.js';
+import { writeOnnxPair } from './big-onnx.js';
 import { measure } from './measure.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
-  const a = path.join(dir, 'a.onnx');
-  const b = path.join(dir, 'b.onnx');
-  writeBigOnnx(a, totalMiB, 0x3f);
-  writeBigOnnx(b, totalMiB, 0x3e);
+  const { a, b } = writeOnnxPair(dir, totalMiB);
   const size = fs.statSync(a).size + fs.statSync(b).size;
   const readBoth = measure(`
     import * as fs from 'node:fs';

@@ -5,64 +5,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { open } from '../dist/src/index.js';
 import { writePytorch } from '../dist/src/formats/pytorch/write.js';
-import { COLD, dropCaches } from './cold.js';
+import { printListing, readWholeFile, syntheticTransformer, timeListing } from './listing.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
-const CHUNK = 8 * 1024 * 1024;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 const file = path.join(dir, 'model.pt');
-const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
 try {
-  // A transformer-like layout: per layer four 1024×1024 projections, an MLP, norms and a step counter.
-  // Each tensor's read() hands out one shared constant buffer of its size, so memory stays at one tensor.
-  const buffers = new Map();
-  const constant = (size) => {
-    if (!buffers.has(size)) buffers.set(size, Buffer.alloc(size, 0x3c));
-    return buffers.get(size);
-  };
-  const tensors = [];
-  let bytes = 0;
-  const add = (name, dtype, shape, width) => {
-    const byteLength = shape.reduce((n, d) => n * d, 1) * width;
-    const tensor = {
-      name, source: name, dtype, shape, byteLength, origin: 'weight',
-      read: async () => constant(byteLength),
-      readStrings: async () => { throw new Error(`${name} is not a string tensor`); },
-    };
-    tensors.push({ name, tensor });
-    bytes += byteLength;
-  };
-  for (let layer = 0; bytes < totalMiB * 1048576; layer++) {
-    for (const p of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) add(`model.layers.${layer}.self_attn.${p}.weight`, 'float32', [1024, 1024], 4);
-    add(`model.layers.${layer}.mlp.up_proj.weight`, 'bfloat16', [4096, 1024], 2);
-    add(`model.layers.${layer}.mlp.down_proj.weight`, 'bfloat16', [1024, 4096], 2);
-    add(`model.layers.${layer}.input_layernorm.weight`, 'float32', [1024], 4);
-    add(`model.layers.${layer}.step`, 'int64', [], 8);
-  }
+  const tensors = syntheticTransformer(totalMiB);
   await writePytorch(file, tensors);
-  buffers.clear();
+  const storages = tensors.splice(0).length; // empties the list, letting its constant buffers go
   const size = fs.statSync(file).size;
 
-  dropCaches();
-  let start = process.hrtime.bigint();
-  const chunk = Buffer.allocUnsafe(CHUNK);
-  const rfd = fs.openSync(file, 'r');
-  while (fs.readSync(rfd, chunk, 0, chunk.length, null) > 0);
-  fs.closeSync(rfd);
-  const fullRead = ms(start);
-
-  dropCaches();
-  start = process.hrtime.bigint();
-  const dict = await open(file);
-  const count = dict.tensors.length;
-  const listing = ms(start);
-  const bytesRead = dict.bytesRead();
-  await dict.close();
-  console.log(`${COLD ? '[cold cache] ' : ''}PyTorch zip: ${(size / 1048576).toFixed(0)} MiB, ${count} tensors in ${tensors.length} storages (${dict.metadata.container}, written by writePytorch)`);
-  console.log(`read the whole file once: ${fullRead.toFixed(0)} ms, ${size} bytes`);
-  console.log(`open() + listing:         ${listing.toFixed(1)} ms, ${bytesRead} bytes read (${((100 * bytesRead) / size).toFixed(4)}% of the file) — ${((100 * listing) / fullRead).toFixed(2)}% of the read time`);
+  const fullRead = readWholeFile(file);
+  const listing = await timeListing(file);
+  printListing({ label: 'PyTorch zip', about: ` in ${storages} storages (${listing.metadata.container}, written by writePytorch)`, size, fullRead, listing });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -4,14 +4,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { open } from '../dist/src/index.js';
-import { COLD, dropCaches } from './cold.js';
+import { printListing, readWholeFile, timeListing } from './listing.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
 const CHUNK = 8 * 1024 * 1024;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 const file = path.join(dir, 'model.safetensors');
-const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
 try {
   // A transformer-like layout: per layer four 1024×1024 projections, an MLP, norms and a step counter.
   const entries = [];
@@ -40,23 +38,9 @@ try {
   fs.closeSync(fd);
   const size = fs.statSync(file).size;
 
-  dropCaches();
-  let start = process.hrtime.bigint();
-  const rfd = fs.openSync(file, 'r');
-  while (fs.readSync(rfd, chunk, 0, chunk.length, null) > 0);
-  fs.closeSync(rfd);
-  const fullRead = ms(start);
-
-  dropCaches();
-  start = process.hrtime.bigint();
-  const dict = await open(file);
-  const count = dict.tensors.length;
-  const listing = ms(start);
-  const bytesRead = dict.bytesRead();
-  await dict.close();
-  console.log(`${COLD ? '[cold cache] ' : ''}safetensors: ${(size / 1048576).toFixed(0)} MiB, ${count} tensors, ${header.length} B header`);
-  console.log(`read the whole file once: ${fullRead.toFixed(0)} ms, ${size} bytes`);
-  console.log(`open() + listing:         ${listing.toFixed(1)} ms, ${bytesRead} bytes read (${((100 * bytesRead) / size).toFixed(4)}% of the file) — ${((100 * listing) / fullRead).toFixed(2)}% of the read time`);
+  const fullRead = readWholeFile(file);
+  const listing = await timeListing(file);
+  printListing({ label: 'safetensors', about: `, ${header.length} B header`, size, fullRead, listing });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

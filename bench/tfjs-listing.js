@@ -4,13 +4,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { open } from '../dist/src/index.js';
-import { COLD, dropCaches } from './cold.js';
+import { COLD } from './cold.js';
+import { readWholeFile, timeListing } from './listing.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
 const SHARD = 4 * 1024 * 1024;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
-const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
 try {
   const weights = [];
   let bytes = 0;
@@ -26,25 +25,11 @@ try {
   for (let i = 0; i < shards; i++) fs.writeFileSync(path.join(dir, paths[i]), i === shards - 1 ? block.subarray(0, bytes - SHARD * i) : block);
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths, weights }] }));
 
-  dropCaches();
-  let start = process.hrtime.bigint();
-  const buf = Buffer.allocUnsafe(SHARD);
-  for (const p of paths) {
-    const fd = fs.openSync(path.join(dir, p), 'r');
-    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
-    fs.closeSync(fd);
-  }
-  const fullRead = ms(start);
-  dropCaches();
-  start = process.hrtime.bigint();
-  const dict = await open(dir);
-  const listing = ms(start);
-  const listedBytes = dict.bytesRead();
-  const tensors = dict.tensors.length;
-  await dict.close();
-  console.log(`${COLD ? '[cold cache] ' : ''}TF.js model: ${(bytes / 1048576).toFixed(0)} MiB in ${shards} shards, ${weights.length} weights (${tensors} listed)`);
-  console.log(`read every shard once:  ${fullRead.toFixed(0)} ms, ${bytes} bytes`);
-  console.log(`open() + listing:       ${listing.toFixed(1)} ms, ${listedBytes} shard bytes read (model.json parsed, shards stat()ed) — ${((100 * listing) / fullRead).toFixed(2)}% of the read time`);
+  const fullRead = readWholeFile(paths.map((p) => path.join(dir, p)), SHARD);
+  const listing = await timeListing(dir);
+  console.log(`${COLD ? '[cold cache] ' : ''}TF.js model: ${(bytes / 1048576).toFixed(0)} MiB in ${shards} shards, ${weights.length} weights (${listing.tensors} listed)`);
+  console.log(`read every shard once:  ${fullRead.ms.toFixed(0)} ms, ${bytes} bytes`);
+  console.log(`open() + listing:       ${listing.ms.toFixed(1)} ms, ${listing.bytesRead} shard bytes read (model.json parsed, shards stat()ed) — ${((100 * listing.ms) / fullRead.ms).toFixed(2)}% of the read time`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
