@@ -93,6 +93,7 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
   const opset = m.opsetImport as Record<string, number> | undefined;
   if (opset && opset[''] !== undefined) parts.push(`opset ${opset['']}`);
   if (typeof m.kerasVersion === 'string') parts.push(`keras ${m.kerasVersion}`);
+  if (Array.isArray(m.shards)) parts.push(`${formatInt(m.shards.length)} shards (${String(m.index)})`);
   if (dict.format === 'pytorch' && m.container === 'legacy') parts.push('legacy format (torch < 1.6)');
   const values = m.values as Record<string, unknown> | undefined;
   if (typeof values?.epoch === 'number') parts.push(`epoch ${values.epoch}`);

@@ -1,0 +1,125 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
+import { fromSystemError, invalidInput } from '../../core/errors.js';
+import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
+import type { FormatReader, Probe } from '../types.js';
+import { safetensorsReader } from '../safetensors/index.js';
+import { pytorchReader } from '../pytorch/index.js';
+
+/**
+ * Hugging Face sharded checkpoints: `model.safetensors.index.json` or `pytorch_model.bin.index.json`
+ * (`{"metadata": {"total_size": …}, "weight_map": {tensor: shard file}}`) beside its shards, opened
+ * by the index or by its folder. The shards are opened in file order and read as one state dict.
+ */
+const MAX_INDEX = 64 << 20;
+const INDEX_SUFFIX = '.index.json';
+const WEIGHT_MAP = /"weight_map"\s*:/;
+/** Shard formats Hugging Face writes; each shard is detected by its content. */
+const SHARD_READERS = [safetensorsReader, pytorchReader];
+
+/** The index in a folder: the only `*.index.json`, or the safetensors one where both kinds are there. */
+function indexInFolder(folder: string): string | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder).filter((f) => f.endsWith(INDEX_SUFFIX)).sort();
+  } catch {
+    return undefined;
+  }
+  const chosen = names.length === 1 ? names[0] : names.find((n) => n.includes('safetensors'));
+  return chosen && path.join(folder, chosen);
+}
+
+export const shardedReader: FormatReader = {
+  name: 'sharded',
+  match: (probe: Probe) => {
+    if (probe.isDirectory) return indexInFolder(probe.path) !== undefined;
+    const head = new TextDecoder().decode(probe.head).trimStart();
+    return head.startsWith('{') && (WEIGHT_MAP.test(head) || probe.path.endsWith(INDEX_SUFFIX));
+  },
+  open: openSharded,
+};
+
+async function openSharded(input: string, options: OpenOptions): Promise<StateDict> {
+  const index = fs.statSync(input).isDirectory() ? indexInFolder(input)! : input;
+  const fail = (where: string | undefined, detail: string) => invalidInput(index, where, detail);
+  const weightMap = readWeightMap(index, fail);
+  const folder = path.dirname(index);
+  const shardNames = [...new Set(Object.values(weightMap))].sort();
+  const shards: StateDict[] = [];
+  try {
+    for (const name of shardNames) {
+      const file = resolveInsideFolder(index, folder, name, `weight_map shard '${name}'`);
+      shards.push(await openShard(file, options, fail, name));
+    }
+    const formats = [...new Set(shards.map((s) => s.format))];
+    if (formats.length > 1) throw fail('weight_map', `shards are of different formats (${formats.join(', ')})`);
+    const tensors: TensorInfo[] = [];
+    const shardOf = new Map<string, string>();
+    shards.forEach((shard, i) => {
+      for (const t of shard.tensors) {
+        const first = shardOf.get(t.source);
+        if (first) throw fail(`shard '${shardNames[i]}'`, `tensor '${t.source}' is also in shard '${first}'`);
+        shardOf.set(t.source, shardNames[i]!);
+        tensors.push(t);
+      }
+    });
+    for (const [tensor, shard] of Object.entries(weightMap)) {
+      const found = shardOf.get(tensor);
+      if (found !== shard) throw fail(`weight_map '${tensor}'`, found ? `is in shard '${found}', not '${shard}'` : `is not in shard '${shard}'`);
+    }
+    const unmapped = tensors.filter((t) => !(t.source in weightMap)).length;
+    const metadata = {
+      index: path.basename(index),
+      shards: shards.map((s, i) => ({ file: shardNames[i], tensors: s.tensors.length })),
+      ...(unmapped ? { unmappedTensors: unmapped } : {}),
+      ...(shards[0] ? { shardMetadata: shards[0].metadata } : {}),
+    };
+    return {
+      format: formats[0] ?? 'safetensors', path: input, metadata, tensors,
+      close: async () => {
+        for (const s of shards) await s.close();
+      },
+      bytesRead: () => shards.reduce((n, s) => n + (s.bytesRead?.() ?? 0), 0),
+    };
+  } catch (err) {
+    for (const s of shards) await s.close();
+    throw err;
+  }
+}
+
+function readWeightMap(index: string, fail: (where: string | undefined, detail: string) => Error): Record<string, string> {
+  let text: string;
+  try {
+    const size = fs.statSync(index).size;
+    if (size > MAX_INDEX) throw fail(undefined, `${size} bytes is more than the ${MAX_INDEX} bytes ckpt parses as a shard index`);
+    text = fs.readFileSync(index, 'utf8');
+  } catch (err) {
+    throw fromSystemError(index, undefined, err);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw fail(undefined, `not valid JSON (${(err as Error).message})`);
+  }
+  const map = (json as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw fail('weight_map', 'expected an object of tensor name → shard file');
+  for (const [tensor, shard] of Object.entries(map)) {
+    if (typeof shard !== 'string') throw fail(`weight_map '${tensor}'`, 'the shard must be a file name');
+  }
+  return map as Record<string, string>;
+}
+
+async function openShard(file: string, options: OpenOptions, fail: (where: string, detail: string) => Error, name: string): Promise<StateDict> {
+  const raf = RandomAccessFile.open(file);
+  let reader;
+  try {
+    const head = raf.read(0, Math.min(raf.size, 4096), 'header');
+    reader = SHARD_READERS.find((r) => r.match({ path: file, isDirectory: false, size: raf.size, head, file: raf }));
+  } finally {
+    raf.close();
+  }
+  if (!reader) throw fail(`shard '${name}'`, 'is neither safetensors nor a PyTorch checkpoint');
+  return reader.open(file, options);
+}
