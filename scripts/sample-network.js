@@ -22,8 +22,8 @@ export function detectorLayers(classes) {
   ];
 }
 
-/** mulberry32: a small, well-known deterministic PRNG. */
-function random(seed) {
+/** mulberry32: a small, well-known deterministic PRNG (uniform in [0, 1)). */
+export function random(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -144,6 +144,42 @@ print(json.dumps({'ints': [str(i) for i in d['ints']], 'misc': repr(d['misc']), 
     assert.equal(got.memoized, true);
   });
 
+  test('floats and lists (APPEND for one item, MARK … APPENDS batched per 1000) load in CPython', { skip: !fs.existsSync('/usr/bin/python3') && 'no python3' }, () => {
+    const floats = [0.01, 0.9, -0.0005, 1e300, -0, 0.5];
+    const parts: Uint8Array[] = [];
+    const p = new PickleWriter((b) => parts.push(Uint8Array.from(b)));
+    p.proto(2);
+    p.tuple(4, () => {
+      p.emptyList();
+      const nextFloat = p.appends(floats.length);
+      for (const f of floats) {
+        p.float(f);
+        nextFloat();
+      }
+      p.emptyList();
+      const nextOne = p.appends(1);
+      p.value('one');
+      nextOne();
+      p.emptyList();
+      p.appends(0);
+      p.emptyList();
+      const next = p.appends(2500);
+      for (let i = 0; i < 2500; i++) {
+        p.int(i);
+        next();
+      }
+    });
+    p.stop();
+    const file = path.join(tempDir(), 'lists.pkl');
+    fs.writeFileSync(file, Buffer.concat(parts));
+    const got = JSON.parse(python(`
+import json, math, pickle, sys
+f, one, empty, many = pickle.load(open(sys.argv[1], 'rb'))
+print(json.dumps({'floats': [repr(x) for x in f], 'one': one, 'empty': empty, 'many': many == list(range(2500))}))
+`, file)) as Record<string, unknown>;
+    assert.deepEqual(got, { floats: ['0.01', '0.9', '-0.0005', '1e+300', '-0.0', '0.5'], one: ['one'], empty: [], many: true });
+  });
+
   test('bytes lengths pick SHORT_BINBYTES, BINBYTES or BINBYTES8 (4 GiB and more)', () => {
     const header = (length: number) => {
       const parts: Uint8Array[] = [];

@@ -1,8 +1,9 @@
 /**
- * A small pickle encoder: the opcodes the PyTorch and Paddle writers need, emitted the way
- * CPython's pickler would. Opcodes collect in a buffer that `flush()` hands to `sink`; a large
- * payload goes through `bytesHeader(n)` + `raw(bytes)` so it reaches the sink without a copy,
- * and memory stays bounded by the one payload the caller holds.
+ * A small pickle encoder: the opcodes the PyTorch and Paddle writers and the training-checkpoint
+ * sample (scripts/make-checkpoint-samples.js) need, emitted the way CPython's pickler would.
+ * Opcodes collect in a buffer that `flush()` hands to `sink`; a large payload goes through
+ * `bytesHeader(n)` + `raw(bytes)` so it reaches the sink without a copy, and memory stays bounded
+ * by the one payload the caller holds.
  */
 
 /** What `value()` encodes: Python None, bool, int (safe-integer number or bigint), float (other numbers), str, and tuples (arrays). */
@@ -12,12 +13,13 @@ const OP = {
   PROTO: 0x80, STOP: 0x2e, MARK: 0x28, GLOBAL: 0x63, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
   BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47, BINUNICODE: 0x58,
   SHORT_BINBYTES: 0x43, BINBYTES: 0x42, BINBYTES8: 0x8e,
-  EMPTY_DICT: 0x7d, EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
+  EMPTY_DICT: 0x7d, EMPTY_LIST: 0x5d, APPEND: 0x61, APPENDS: 0x65,
+  EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
   SETITEM: 0x73, SETITEMS: 0x75, REDUCE: 0x52, BUILD: 0x62, BINPERSID: 0x51,
   BINPUT: 0x71, LONG_BINPUT: 0x72, BINGET: 0x68, LONG_BINGET: 0x6a,
 } as const;
 
-/** CPython's pickler sets dict items in batches of this many. */
+/** CPython's pickler sets dict items and appends list items in batches of this many. */
 const BATCH = 1000;
 
 /** Two's complement little-endian in the fewest bytes, as LONG1 wants (0 is no bytes). */
@@ -157,26 +159,24 @@ export class PickleWriter {
     this.op(OP.EMPTY_DICT);
   }
 
+  emptyList(): void {
+    this.op(OP.EMPTY_LIST);
+  }
+
   /**
    * Sets `total` key/value pairs into the dict on the stack, batched like CPython (MARK …
    * SETITEMS per 1000, SETITEM for a batch of one). Call the returned function after each pair.
    */
   items(total: number): () => void {
-    let remaining = total;
-    let batch = 0;
-    let done = 0;
-    const begin = () => {
-      batch = Math.min(BATCH, remaining);
-      done = 0;
-      if (batch > 1) this.op(OP.MARK);
-    };
-    begin();
-    return () => {
-      if (++done < batch) return;
-      this.op(batch > 1 ? OP.SETITEMS : OP.SETITEM);
-      remaining -= batch;
-      if (remaining > 0) begin();
-    };
+    return this.batched(total, OP.SETITEM, OP.SETITEMS);
+  }
+
+  /**
+   * Appends `total` items to the list on the stack, batched like CPython (MARK … APPENDS per
+   * 1000, APPEND for a batch of one). Call the returned function after each item.
+   */
+  appends(total: number): () => void {
+    return this.batched(total, OP.APPEND, OP.APPENDS);
   }
 
   reduce(): void {
@@ -190,6 +190,24 @@ export class PickleWriter {
   /** BINPERSID: the value on the stack is a persistent id the loader resolves. */
   persistentId(): void {
     this.op(OP.BINPERSID);
+  }
+
+  private batched(total: number, one: number, many: number): () => void {
+    let remaining = total;
+    let batch = 0;
+    let done = 0;
+    const begin = () => {
+      batch = Math.min(BATCH, remaining);
+      done = 0;
+      if (batch > 1) this.op(OP.MARK);
+    };
+    begin();
+    return () => {
+      if (++done < batch) return;
+      this.op(batch > 1 ? many : one);
+      remaining -= batch;
+      if (remaining > 0) begin();
+    };
   }
 
   private op(...bytes: number[]): void {
