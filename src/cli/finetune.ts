@@ -10,9 +10,10 @@ import { parsePatterns } from '../ops/select.js';
 import { loadOrt, openSession, parseProvider, type ProviderChoice } from '../runtime/session.js';
 import { denseChain, type ModelLayer } from '../train/chain.js';
 import { loadDataset, type Dataset } from '../train/data.js';
-import { splitSizes, train, type EpochReport } from '../train/engine.js';
+import { splitSizes, train, type EpochReport, type TrainOptions, type TrainResult } from '../train/engine.js';
 import { analyzeNetwork, measureShapes, networkTrainable } from '../train/network.js';
-import { denseTrainable, type Loss, type TrainSpec } from '../train/graph.js';
+import { denseTrainable, type Loss, type Trainable, type TrainSpec } from '../train/graph.js';
+import type { OptimizerSpec } from '../train/loop.js';
 
 export interface FinetuneOptions {
   data?: string;
@@ -50,8 +51,9 @@ const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
 /**
  * `ckpt finetune MODEL.onnx --data DATA -o OUT.onnx`: trains the dense layers that end the model
  * on features computed once by the frozen rest of it (scenario a: `--train-last 1`, a new linear
- * classifier; b: `--train-last K` or `--train PATTERN`, the top layers), then writes the model
- * with the trained weights through the lossless ONNX writer.
+ * classifier; b: `--train-last K` or `--train PATTERN`, the top layers), or every layer
+ * (scenario c: `--train-all`), then writes the model with the trained weights through the
+ * lossless ONNX writer.
  */
 export async function finetuneCommand(modelPath: string, options: FinetuneOptions): Promise<number> {
   if (!options.data) throw usageError('finetune needs --data (a .npz with x and y, .npy with --labels, or CSV)');
@@ -71,64 +73,67 @@ export async function finetuneCommand(modelPath: string, options: FinetuneOption
   const oldClasses = options.oldClasses === undefined ? undefined : numberOption('--old-classes', options.oldClasses, 0, positiveInt, 'a positive whole number');
   if (options.freezeOldClasses && oldClasses === undefined) throw usageError('--freeze-old-classes needs --old-classes N (the pretrained class count)');
   const provider: ProviderChoice = parseProvider(options.ep);
+  const settings: Settings = {
+    loss, optimizer: { kind: optimizer as 'sgd' | 'adam', momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay },
+    epochs, batch, lr, seed, validation, provider, stepsPerCall, oldClasses,
+  };
 
   const dict = await open(modelPath);
   try {
     if (dict.format !== 'onnx') throw usageError(`finetune trains ONNX models; ${modelPath} is ${dict.format}`);
-    if (options.trainAll) return await finetuneWholeNetwork(dict, options, { loss, optimizer, momentum, weightDecay, epochs, batch, lr, seed, validation, stepsPerCall, oldClasses, provider });
-    const layers = trainableLayers(dict, options);
-    const head = layers[layers.length - 1]!;
-    const data = await loadDataset(options.data, { labels: options.labels, labelColumn: options.labelColumn, regression: loss === 'mse' });
-    if (data.labels) {
-      const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
-      if (maxLabel >= head.outFeatures) throw invalidInput(options.data, 'labels', `label ${maxLabel} is out of range: the model's head has ${head.outFeatures} outputs`);
-    } else if (data.targetWidth !== head.outFeatures) {
-      throw invalidInput(options.data, 'targets', `${data.targetWidth} values per example, the model's head has ${head.outFeatures} outputs`);
-    }
-    if (oldClasses !== undefined && oldClasses >= head.outFeatures) throw usageError(`--old-classes ${oldClasses}: the head has only ${head.outFeatures} outputs`);
-    const features = await computeFeatures(dict, layers[0]!, data, provider);
-    const spec: TrainSpec = {
-      layers: layers.map(({ layout, inFeatures, outFeatures, hasBias, relu }) => ({ layout, inFeatures, outFeatures, hasBias, relu })),
-      loss,
-      optimizer: { kind: optimizer as 'sgd' | 'adam', momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay },
-      ...(options.freezeOldClasses ? { frozenOutputs: oldClasses } : {}),
-    };
-    const initial: Record<string, Float32Array> = {};
-    for (const [i, layer] of layers.entries()) {
-      initial[`W${i}`] = await floats(layer.weight);
-      if (layer.bias) initial[`b${i}`] = await floats(layer.bias);
-    }
-    const tty = process.stderr.isTTY === true && !options.json;
-    const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
-    if (!tty) emit({ event: 'start', model: modelPath, data: options.data, examples: data.count, trainable: layers.map((l) => l.weight.name), ep: provider });
-    const result = await train(denseTrainable(spec), { x: features, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
-      initial, { epochs, batch, lr, seed, validation, provider, stepsPerCall, ...(oldClasses !== undefined ? { oldClasses } : {}) },
-      (r) => (tty ? process.stderr.write(`${epochLine(r, epochs)}\n`) : emit({ event: 'epoch', ...r })));
-
-    const edits = new Map<TensorInfo, TensorEdit>();
-    layers.forEach((layer, i) => {
-      const replace = (t: TensorInfo, values: Float32Array) =>
-        edits.set(t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
-      replace(layer.weight, result.parameters[`W${i}`]!);
-      if (layer.bias) replace(layer.bias, result.parameters[`b${i}`]!);
-    });
-    await rewriteOnnx(dict.path, edits, options.output);
-    const summary = {
-      event: 'summary', output: options.output, provider: result.provider, trained: layers.map((l) => l.weight.name),
-      trainExamples: result.trainExamples, validationExamples: result.validationExamples,
-      finalTrainLoss: result.final.trainLoss, finalValidationLoss: result.final.validationLoss,
-      accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
-      frozenOldClasses: options.freezeOldClasses === true,
-    };
-    if (tty) {
-      const pct = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
-      process.stdout.write(`finetune: wrote ${options.output} — trained ${summary.trained.join(', ')} on ${result.provider}; ` +
-        `validation accuracy ${pct(summary.accuracy)}${oldClasses !== undefined ? ` (old classes ${pct(summary.accuracyOld)}, new ${pct(summary.accuracyNew)})` : ''}, loss ${summary.finalValidationLoss?.toFixed(4) ?? '–'}\n`);
-    } else emit(summary);
-    return ExitCode.ok;
+    const job = options.trainAll ? await wholeNetworkJob(dict, options, settings) : await headJob(dict, options, settings);
+    return await trainAndWrite(dict, options, settings, job);
   } finally {
     await dict.close();
   }
+}
+
+/** What both flows train with: the engine's options, the loss and the optimizer. */
+interface Settings extends TrainOptions {
+  loss: Loss;
+  optimizer: OptimizerSpec;
+}
+
+/** What a flow trains: its graphs, the examples they read, and the tensor in the file behind each parameter. */
+interface Job {
+  model: Trainable;
+  data: Dataset;
+  /** Per-example inputs of the graphs: the data itself, or the features the frozen layers computed from it. */
+  x: Float32Array;
+  tensors: Map<string, TensorInfo>;
+  /** The trained tensors' names, as reported. */
+  trained: string[];
+  /** The terminal's closing words, after "finetune: wrote OUT — ". */
+  describe(result: TrainResult): string;
+}
+
+/** Trains a flow's job, reporting every epoch, and writes the model with the trained tensors. */
+async function trainAndWrite(dict: StateDict, options: FinetuneOptions, s: Settings, job: Job): Promise<number> {
+  const { data } = job;
+  const initial: Record<string, Float32Array> = {};
+  for (const [name, t] of job.tensors) initial[name] = await floats(t);
+  const tty = process.stderr.isTTY === true && !options.json;
+  const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
+  if (!tty) emit({ event: 'start', model: dict.path, data: options.data, examples: data.count, trainable: job.trained, ep: s.provider });
+  const result = await train(job.model, { x: job.x, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) }, initial, s,
+    (r) => (tty ? process.stderr.write(`${epochLine(r, s.epochs)}\n`) : emit({ event: 'epoch', ...r })));
+
+  const edits = new Map<TensorInfo, TensorEdit>();
+  for (const [name, t] of job.tensors) {
+    const values = result.parameters[name]!;
+    edits.set(t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+  }
+  await rewriteOnnx(dict.path, edits, options.output!);
+  const summary = {
+    event: 'summary', output: options.output, provider: result.provider, trained: job.trained,
+    trainExamples: result.trainExamples, validationExamples: result.validationExamples,
+    finalTrainLoss: result.final.trainLoss, finalValidationLoss: result.final.validationLoss,
+    accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
+    frozenOldClasses: options.freezeOldClasses === true,
+  };
+  if (tty) process.stdout.write(`finetune: wrote ${options.output} — ${job.describe(result)}\n`);
+  else emit(summary);
+  return ExitCode.ok;
 }
 
 function epochLine(r: EpochReport, epochs: number): string {
@@ -140,6 +145,40 @@ function epochLine(r: EpochReport, epochs: number): string {
 async function floats(t: TensorInfo): Promise<Float32Array> {
   const bytes = await t.read();
   return new Float32Array(Uint8Array.from(bytes).buffer);
+}
+
+const percent = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+
+/** Scenarios a and b: the dense layers that end the model, on features computed once by the frozen rest of it. */
+async function headJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {
+  const layers = trainableLayers(dict, options);
+  const head = layers[layers.length - 1]!;
+  const data = await loadDataset(options.data!, { labels: options.labels, labelColumn: options.labelColumn, regression: s.loss === 'mse' });
+  if (data.labels) {
+    const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
+    if (maxLabel >= head.outFeatures) throw invalidInput(options.data!, 'labels', `label ${maxLabel} is out of range: the model's head has ${head.outFeatures} outputs`);
+  } else if (data.targetWidth !== head.outFeatures) {
+    throw invalidInput(options.data!, 'targets', `${data.targetWidth} values per example, the model's head has ${head.outFeatures} outputs`);
+  }
+  if (s.oldClasses !== undefined && s.oldClasses >= head.outFeatures) throw usageError(`--old-classes ${s.oldClasses}: the head has only ${head.outFeatures} outputs`);
+  const features = await computeFeatures(dict, layers[0]!, data, s.provider);
+  const spec: TrainSpec = {
+    layers: layers.map(({ layout, inFeatures, outFeatures, hasBias, relu }) => ({ layout, inFeatures, outFeatures, hasBias, relu })),
+    loss: s.loss,
+    optimizer: s.optimizer,
+    ...(options.freezeOldClasses ? { frozenOutputs: s.oldClasses } : {}),
+  };
+  const tensors = new Map<string, TensorInfo>();
+  layers.forEach((layer, i) => {
+    tensors.set(`W${i}`, layer.weight);
+    if (layer.bias) tensors.set(`b${i}`, layer.bias);
+  });
+  const trained = layers.map((l) => l.weight.name);
+  return {
+    model: denseTrainable(spec), data, x: features, tensors, trained,
+    describe: ({ provider, final }) => `trained ${trained.join(', ')} on ${provider}; validation accuracy ${percent(final.validationAccuracy)}` +
+      `${s.oldClasses !== undefined ? ` (old classes ${percent(final.accuracyOld)}, new ${percent(final.accuracyNew)})` : ''}, loss ${final.validationLoss?.toFixed(4) ?? '–'}`,
+  };
 }
 
 /** The dense layers to train: the last K of the chain that ends the model, or those --train selects. */
@@ -211,13 +250,8 @@ async function computeFeatures(dict: StateDict, first: ModelLayer, data: Dataset
   }
 }
 
-interface Settings {
-  loss: Loss; optimizer: string; momentum: number; weightDecay: number; epochs: number; batch: number; lr: number;
-  seed: number; validation: number; stepsPerCall: number; oldClasses: number | undefined; provider: ProviderChoice;
-}
-
 /** Scenario c: every layer trains, through the backward pass network.ts writes for the model's ops. */
-async function finetuneWholeNetwork(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<number> {
+async function wholeNetworkJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {
   const nodes = graphNodesOf(dict) ?? [];
   const net = analyzeNetwork(dict, nodes);
   const data = await loadDataset(options.data!, { labels: options.labels, labelColumn: options.labelColumn, regression: s.loss === 'mse' });
@@ -226,6 +260,7 @@ async function finetuneWholeNetwork(dict: StateDict, options: FinetuneOptions, s
   if (perExample !== expected) {
     throw invalidInput(data.source, 'features', `${perExample} values per example (shape [${data.featureShape.join(',')}]); the model input '${net.input.name}' expects [${net.input.shape.join(',')}]`);
   }
+  // The batch train() will use (it splits the same way): the backward pass is written for its shapes.
   const sizes = splitSizes(data.count, s.validation, s.batch);
   const shapes = await measureShapes(dict, net, sizes.batch);
   const outputs = shapes.get(net.logits)?.[1] ?? 0;
@@ -238,34 +273,14 @@ async function finetuneWholeNetwork(dict: StateDict, options: FinetuneOptions, s
   if (options.freezeOldClasses && !last) throw usageError('--freeze-old-classes needs a model that ends in a dense layer');
   const model = await networkTrainable(net, shapes, sizes.batch, {
     loss: s.loss,
-    optimizer: { kind: s.optimizer as 'sgd' | 'adam', momentum: s.momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: s.weightDecay },
+    optimizer: s.optimizer,
     ...(options.freezeOldClasses && last ? {
       frozenOutputs: s.oldClasses,
       head: { weight: last.weight.source, ...(last.bias ? { bias: last.bias.source } : {}), rowsAxis: last.layout === 'OI' ? 0 : 1 },
     } : {}),
   });
-  const initial: Record<string, Float32Array> = {};
-  for (const [i, p] of net.parameters.entries()) initial[`P${i}`] = await floats(p);
-  const tty = process.stderr.isTTY === true && !options.json;
-  const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
-  if (!tty) emit({ event: 'start', model: dict.path, data: options.data, examples: data.count, trainable: net.parameters.map((p) => p.name), ep: s.provider });
-  const result = await train(model, { x: data.x, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) },
-    initial, { epochs: s.epochs, batch: sizes.batch, lr: s.lr, seed: s.seed, validation: s.validation, provider: s.provider, stepsPerCall: s.stepsPerCall, ...(s.oldClasses !== undefined ? { oldClasses: s.oldClasses } : {}) },
-    (r) => (tty ? process.stderr.write(`${epochLine(r, s.epochs)}\n`) : emit({ event: 'epoch', ...r })));
-  const edits = new Map<TensorInfo, TensorEdit>();
-  net.parameters.forEach((p, i) => {
-    const values = result.parameters[`P${i}`]!;
-    edits.set(p, { kind: 'replace', dtype: p.dtype, shape: p.shape, read: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
-  });
-  await rewriteOnnx(dict.path, edits, options.output!);
-  const summary = {
-    event: 'summary', output: options.output, provider: result.provider, trained: net.parameters.map((p) => p.name),
-    trainExamples: result.trainExamples, validationExamples: result.validationExamples,
-    finalTrainLoss: result.final.trainLoss, finalValidationLoss: result.final.validationLoss,
-    accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
-    frozenOldClasses: options.freezeOldClasses === true,
+  return {
+    model, data, x: data.x, tensors: new Map(net.parameters.map((p, i) => [`P${i}`, p])), trained: net.parameters.map((p) => p.name),
+    describe: ({ provider, final }) => `trained every layer (${net.parameters.length} tensors) on ${provider}; validation accuracy ${percent(final.validationAccuracy)}`,
   };
-  if (tty) process.stdout.write(`finetune: wrote ${options.output} — trained every layer (${summary.trained.length} tensors) on ${result.provider}; validation accuracy ${summary.accuracy === undefined ? '–' : `${(100 * summary.accuracy).toFixed(1)}%`}\n`);
-  else emit(summary);
-  return ExitCode.ok;
 }

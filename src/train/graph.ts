@@ -1,12 +1,13 @@
 import type onnxProto from 'onnx-proto';
-import type { AttributeValue, GraphSpec, NodeSpec, ValueSpec } from '../formats/onnx/build.js';
+import type { AttributeValue, NodeSpec, ValueSpec } from '../formats/onnx/build.js';
 import { encodeModel, float32Tensor, tensorProto } from '../formats/onnx/build.js';
+import { OPSET, optimizerStates, trainingLoopModel, type BodyBuilder, type OptimizerSpec, type TrainingInterface } from './loop.js';
 
 /**
  * Training computations generated as ONNX, since onnxruntime-node has no training API: the
- * forward pass of a chain of dense layers, the loss, its gradients written out by hand, and the
- * optimizer update. One `run` executes many steps inside an ONNX Loop, so on CUDA the weights
- * stay on the device between steps.
+ * forward pass of a chain of dense layers, the loss and its gradients written out by hand; the
+ * optimizer update and the Loop around the steps are loop.ts's. One `run` executes many steps
+ * inside an ONNX Loop, so on CUDA the weights stay on the device between steps.
  */
 export interface DenseLayer {
   /** Weight layout: `IO` is [in, out] (Gemm transB=0, MatMul), `OI` is [out, in] (transB=1). */
@@ -20,46 +21,12 @@ export interface DenseLayer {
 
 export type Loss = 'cross-entropy' | 'mse';
 
-export interface OptimizerSpec {
-  kind: 'sgd' | 'adam';
-  momentum: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  weightDecay: number;
-}
-
 export interface TrainSpec {
   layers: DenseLayer[];
   loss: Loss;
   optimizer: OptimizerSpec;
   /** Output rows of the last layer that stay fixed (the pretrained classes, --freeze-old-classes). */
   frozenOutputs?: number;
-}
-
-export const OPSET = 17;
-
-type Emit = (op: string, inputs: string[]) => string;
-
-/**
- * One optimizer update of parameter `p` (its current value `${p}_in`, its state `${p}_v_in` or
- * `${p}_m_in`/`${p}_v_in`) from gradient `g`: SGD with momentum, or Adam with bias correction by
- * the step count `t`. Shared by the head-chain and whole-network training graphs.
- */
-export function optimizerStep(
-  op: Emit, scalar: (value: number) => string, o: OptimizerSpec, p: string, gradient: string, decays: boolean, t: string,
-): { updated: string; states: string[] } {
-  const g = o.weightDecay && decays ? op('Add', [gradient, op('Mul', [`${p}_in`, scalar(o.weightDecay)])]) : gradient;
-  if (o.kind === 'sgd') {
-    const v = op('Add', [op('Mul', [`${p}_v_in`, scalar(o.momentum)]), g]);
-    return { updated: op('Sub', [`${p}_in`, op('Mul', [v, 'lr'])]), states: [v] };
-  }
-  const m = op('Add', [op('Mul', [`${p}_m_in`, scalar(o.beta1)]), op('Mul', [g, scalar(1 - o.beta1)])]);
-  const v = op('Add', [op('Mul', [`${p}_v_in`, scalar(o.beta2)]), op('Mul', [op('Mul', [g, g]), scalar(1 - o.beta2)])]);
-  const mHat = op('Div', [m, op('Sub', [scalar(1), op('Pow', [scalar(o.beta1), t])])]);
-  const vHat = op('Div', [v, op('Sub', [scalar(1), op('Pow', [scalar(o.beta2), t])])]);
-  const step = op('Div', [op('Mul', [mHat, 'lr']), op('Add', [op('Sqrt', [vHat]), scalar(o.epsilon)])]);
-  return { updated: op('Sub', [`${p}_in`, step]), states: [m, v] };
 }
 
 /** Parameter names, in graph-input order: W0, b0, W1, b1, … (biases only where a layer has one). */
@@ -75,12 +42,11 @@ export function parameterShape(spec: TrainSpec, name: string): number[] {
 
 /** Optimizer state tensors per parameter: momentum velocity, or Adam's two moments. */
 export function stateNames(spec: TrainSpec): string[] {
-  const suffixes = spec.optimizer.kind === 'adam' ? ['m', 'v'] : ['v'];
-  return parameterNames(spec).flatMap((p) => suffixes.map((s) => `${p}_${s}`));
+  return optimizerStates(parameterNames(spec), spec.optimizer);
 }
 
 /** Collects nodes with fresh names: `op()` returns the output name. */
-class Builder {
+class Builder implements BodyBuilder {
   readonly nodes: NodeSpec[] = [];
   readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private counter = 0;
@@ -212,74 +178,16 @@ export function forwardModel(spec: TrainSpec): Uint8Array {
   });
 }
 
-/**
- * `steps` optimizer steps in one call: xs [steps, batch, in] and ys [steps, batch, out] are
- * minibatches, lr the learning rate, t the number of steps taken before (Adam's bias correction).
- * Outputs the updated parameters and optimizer state (same names with `_out`) and the loss of each step.
- */
+/** The Loop graph of `steps` optimizer steps (loop.ts) around this chain's forward and backward pass. */
 export function trainingModel(spec: TrainSpec, batch: number): Uint8Array {
-  const names = parameterNames(spec);
-  const states = stateNames(spec);
   const body = new Builder('body_');
-  const params = Object.fromEntries(names.map((p) => [p, `${p}_in`]));
-  const x = body.op('Gather', ['xs', 'iter'], { axis: 0 });
-  const y = body.op('Gather', ['ys', 'iter'], { axis: 0 });
-  const fwd = forward(body, spec, x, params);
-  const { loss, dz } = lossAndSeed(body, spec, fwd.logits, y, batch);
-  const grads = backward(body, spec, params, fwd, dz);
-  const t = body.op('Add', ['t_in', body.scalar(1)]);
-  const updated: string[] = [];
-  const newStates: string[] = [];
-  for (const p of names) {
-    const step = optimizerStep((op, inputs) => body.op(op, inputs), (v) => body.scalar(v), spec.optimizer, p, grads[p]!, p.startsWith('W'), t);
-    updated.push(step.updated);
-    newStates.push(...step.states);
-  }
-  body.nodes.push({ op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] });
-  const carriedIn = [...names.map((p) => `${p}_in`), ...states.map((s) => `${s}_in`), 't_in'];
-  const carriedOut = [...updated, ...newStates, t];
-  carriedOut.forEach((name, k) => body.nodes.push({ op: 'Identity', inputs: [name], outputs: [`carry_${k}`] }));
-  body.nodes.push({ op: 'Identity', inputs: [loss], outputs: ['step_loss'] });
-  const shapes = [...names.map((p) => parameterShape(spec, p)), ...states.map((s) => parameterShape(spec, s.replace(/_[mv]$/, '')))];
-  const bodyGraph: GraphSpec = {
-    graphName: 'train_step',
-    nodes: body.nodes,
-    initializers: body.initializers,
-    inputs: [
-      { name: 'iter', dtype: 'int64', shape: [] },
-      { name: 'cond_in', dtype: 'bool', shape: [] },
-      ...carriedIn.map((name, k) => f32(name, k < shapes.length ? shapes[k]! : [])),
-    ],
-    outputs: [
-      { name: 'cond_out', dtype: 'bool', shape: [] },
-      ...carriedOut.map((_, k) => f32(`carry_${k}`, k < shapes.length ? shapes[k]! : [])),
-      f32('step_loss', []),
-    ],
-  };
-  const first = spec.layers[0]!;
-  const last = spec.layers[spec.layers.length - 1]!;
-  const main = new Builder('');
-  const steps = main.op('Cast', [main.op('Shape', ['xs'], { start: 0, end: 1 })], { to: 7 });
-  const tripCount = main.op('Squeeze', [steps, main.ints([0])]);
-  const cond = 'cond_true';
-  main.initializers.push(tensorProto(cond, 'bool', [], new Uint8Array([1])));
-  const outs = [...names.map((p) => `${p}_out`), ...states.map((s) => `${s}_out`), 't_out', 'losses'];
-  main.nodes.push({
-    op: 'Loop', name: 'train_loop', inputs: [tripCount, cond, ...names, ...states, 't'], outputs: outs,
-    attributes: { body: { graph: bodyGraph } },
-  });
-  return encodeModel({
-    graphName: 'training', opset: OPSET, producerName: 'ckpt-finetune',
-    nodes: main.nodes, initializers: main.initializers,
-    inputs: [
-      f32('xs', ['steps', batch, first.inFeatures]), f32('ys', ['steps', batch, last.outFeatures]),
-      ...paramInputs(spec), ...states.map((s) => f32(s, parameterShape(spec, s.replace(/_[mv]$/, '')))), f32('t', []), f32('lr', []),
-    ],
-    outputs: [
-      ...names.map((p) => f32(`${p}_out`, parameterShape(spec, p))),
-      ...states.map((s) => f32(`${s}_out`, parameterShape(spec, s.replace(/_[mv]$/, '')))),
-      f32('t_out', []), f32('losses', ['steps']),
-    ],
+  return trainingLoopModel(denseInterface(spec), spec.optimizer, batch, body, (x, y, inputs) => {
+    const names = parameterNames(spec);
+    const params = Object.fromEntries(names.map((p, k) => [p, inputs[k]!]));
+    const fwd = forward(body, spec, x, params);
+    const { loss, dz } = lossAndSeed(body, spec, fwd.logits, y, batch);
+    const grads = backward(body, spec, params, fwd, dz);
+    return { loss, gradients: names.map((p) => grads[p]!) };
   });
 }
 
@@ -287,27 +195,26 @@ export function trainingModel(spec: TrainSpec, batch: number): Uint8Array {
  * What the training loop needs from a model to train, whatever built it: the dense head chain here,
  * or a whole network (network.ts).
  */
-export interface Trainable {
-  /** Per-example input dims of the generated graphs, e.g. [64] or [1, 8, 8]. */
-  readonly inputShape: number[];
-  readonly outputs: number;
-  readonly parameters: string[];
-  shapeOf(parameter: string): number[];
-  /** Optimizer state tensors; `<parameter>_m`, `<parameter>_v`. */
-  readonly states: string[];
+export interface Trainable extends TrainingInterface {
   /** The Loop graph: xs [steps, batch, ...inputShape], ys [steps, batch, outputs], parameters, states, t, lr. */
   trainingModel(batch: number): Uint8Array;
   /** x [n, ...inputShape] and the parameters → logits [n, outputs]. */
   forwardModel(): Uint8Array;
 }
 
-export function denseTrainable(spec: TrainSpec): Trainable {
+function denseInterface(spec: TrainSpec): TrainingInterface {
   return {
     inputShape: [spec.layers[0]!.inFeatures],
     outputs: spec.layers[spec.layers.length - 1]!.outFeatures,
     parameters: parameterNames(spec),
     shapeOf: (p) => parameterShape(spec, p),
     states: stateNames(spec),
+  };
+}
+
+export function denseTrainable(spec: TrainSpec): Trainable {
+  return {
+    ...denseInterface(spec),
     trainingModel: (batch) => trainingModel(spec, batch),
     forwardModel: () => forwardModel(spec),
   };

@@ -6,11 +6,11 @@ import { invalidInput } from '../core/errors.js';
 import type { DType } from '../core/dtype.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import type { GraphNode } from '../formats/onnx/model.js';
-import { encodeModel, float32Tensor, tensorProto, type AttributeValue, type GraphSpec, type NodeSpec, type ValueSpec } from '../formats/onnx/build.js';
+import { encodeModel, float32Tensor, tensorProto, type AttributeValue, type NodeSpec, type ValueSpec } from '../formats/onnx/build.js';
 import { rewriteOnnx } from '../formats/onnx/write.js';
 import { loadOrt, openSession } from '../runtime/session.js';
-import type { Loss, OptimizerSpec, Trainable } from './graph.js';
-import { OPSET, optimizerStep } from './graph.js';
+import type { Loss, Trainable } from './graph.js';
+import { OPSET, optimizerStates, trainingLoopModel, type BodyBuilder, type OptimizerSpec, type TrainingInterface } from './loop.js';
 
 /**
  * Training a whole network (scenario c): the model's own nodes are copied into the generated
@@ -383,10 +383,11 @@ export async function networkTrainable(net: NetworkAnalysis, shapes: ShapeTable,
   const shapeOfParam = (p: string) => [...net.parameters[Number(p.slice(1))]!.shape];
   const outputs = shapes.get(net.logits)?.[1];
   if (shapes.get(net.logits)?.length !== 2 || !outputs) throw invalidInput(net.logits, undefined, 'the logits must be [batch, classes]');
-  const states = names.flatMap((p) => (options.optimizer.kind === 'adam' ? [`${p}_m`, `${p}_v`] : [`${p}_v`]));
+  const states = optimizerStates(names, options.optimizer);
   const bodyConstants = await constantInitializers(net, 'body_');
   const forwardConstants = await constantInitializers(net, 'fwd_');
 
+  /** The gradient the optimizer applies: zero on the head's first `frozenOutputs` rows (the old classes stay as loaded). */
   const freezeMask = (ctx: Context, param: string, grad: string): string => {
     if (!options.frozenOutputs || !options.head) return grad;
     const source = net.parameters[Number(param.slice(1))]!;
@@ -401,55 +402,19 @@ export async function networkTrainable(net: NetworkAnalysis, shapes: ShapeTable,
     return op1(ctx, 'Mul', [grad, name]);
   };
 
+  const graph: TrainingInterface = { inputShape: net.input.shape, outputs, parameters: names, shapeOf: shapeOfParam, states };
   return {
-    inputShape: net.input.shape,
-    outputs,
-    parameters: names,
-    shapeOf: shapeOfParam,
-    states,
+    ...graph,
     trainingModel: () => {
       const ctx: Context = { nodes: [], initializers: [...bodyConstants], shapes, prefix: 'body_', counter: 0 };
-      const params = new Map(net.parameters.map((p, i) => [p.source, `${names[i]}_in`]));
-      const x = op1(ctx, 'Gather', ['xs', 'iter'], { axis: 0 });
-      const y = op1(ctx, 'Gather', ['ys', 'iter'], { axis: 0 });
-      const { loss, grads } = forwardBackward(ctx, net, params, x, y, options.loss, batch);
-      const t = op1(ctx, 'Add', ['t_in', scalar(ctx, 1)]);
-      const updated: string[] = [];
-      const newStates: string[] = [];
-      net.parameters.forEach((source, i) => {
-        const p = names[i]!;
-        const gradient = freezeMask(ctx, p, grads.get(source.source)!);
-        const step = optimizerStep((type, inputs) => op1(ctx, type, inputs), (v) => scalar(ctx, v), options.optimizer, p, gradient, source.shape.length > 1, t);
-        updated.push(step.updated);
-        newStates.push(...step.states);
-      });
-      ctx.nodes.push({ op: 'Identity', inputs: ['cond_in'], outputs: ['cond_out'] });
-      const carriedIn = [...names.map((p) => `${p}_in`), ...states.map((s) => `${s}_in`), 't_in'];
-      const carriedOut = [...updated, ...newStates, t];
-      carriedOut.forEach((name, k) => ctx.nodes.push({ op: 'Identity', inputs: [name], outputs: [`carry_${k}`] }));
-      ctx.nodes.push({ op: 'Identity', inputs: [loss], outputs: ['step_loss'] });
-      const carriedShapes = [...names.map(shapeOfParam), ...states.map((s) => shapeOfParam(s.replace(/_[mv]$/, ''))), []];
-      const body: GraphSpec = {
-        graphName: 'train_step', nodes: ctx.nodes, initializers: ctx.initializers,
-        inputs: [{ name: 'iter', dtype: 'int64', shape: [] }, { name: 'cond_in', dtype: 'bool', shape: [] }, ...carriedIn.map((n, k) => f32(n, carriedShapes[k]!))],
-        outputs: [{ name: 'cond_out', dtype: 'bool', shape: [] }, ...carriedOut.map((_, k) => f32(`carry_${k}`, carriedShapes[k]!)), f32('step_loss', [])],
+      const body: BodyBuilder = {
+        nodes: ctx.nodes, initializers: ctx.initializers,
+        op: (type, inputs, attributes) => op1(ctx, type, inputs, attributes), scalar: (value) => scalar(ctx, value),
       };
-      const main: NodeSpec[] = [
-        { op: 'Shape', inputs: ['xs'], outputs: ['steps_shape'], attributes: { start: 0, end: 1 } },
-        { op: 'Squeeze', inputs: ['steps_shape', 'axis0'], outputs: ['trip_count'] },
-        { op: 'Loop', name: 'train_loop', inputs: ['trip_count', 'cond_true', ...names, ...states, 't'], outputs: [...names.map((p) => `${p}_out`), ...states.map((s) => `${s}_out`), 't_out', 'losses'], attributes: { body: { graph: body } } },
-      ];
-      return encodeModel({
-        graphName: 'training', opset: OPSET, producerName: 'ckpt-finetune', nodes: main,
-        initializers: [tensorProto('cond_true', 'bool', [], new Uint8Array([1])), tensorProto('axis0', 'int64', [1], new Uint8Array(8))],
-        inputs: [
-          f32('xs', ['steps', batch, ...net.input.shape]), f32('ys', ['steps', batch, outputs]),
-          ...names.map((p) => f32(p, shapeOfParam(p))), ...states.map((s) => f32(s, shapeOfParam(s.replace(/_[mv]$/, '')))), f32('t', []), f32('lr', []),
-        ],
-        outputs: [
-          ...names.map((p) => f32(`${p}_out`, shapeOfParam(p))), ...states.map((s) => f32(`${s}_out`, shapeOfParam(s.replace(/_[mv]$/, '')))),
-          f32('t_out', []), f32('losses', ['steps']),
-        ],
+      return trainingLoopModel(graph, options.optimizer, batch, body, (x, y, inputs) => {
+        const params = new Map(net.parameters.map((p, i) => [p.source, inputs[i]!]));
+        const { loss, grads } = forwardBackward(ctx, net, params, x, y, options.loss, batch);
+        return { loss, gradients: net.parameters.map((p, i) => freezeMask(ctx, names[i]!, grads.get(p.source)!)) };
       });
     },
     forwardModel: () => {
