@@ -227,9 +227,20 @@ describe('ckpt finetune on the digits demo', () => {
       [bad('fraction.csv.gz', header + row(3) + `1.5,${Array(64).fill(0).join(',')}\n`), /label 1: 1\.5 is not a class index/],
     ];
     for (const [file, message] of cases) {
-      const r = runCli(['finetune', start, '--data', file, '-o', path.join(dir, 'x.onnx')]);
-      assert.equal(r.status, 3, `${file}: ${r.stderr}`);
-      assert.match(r.stderr, message);
+      for (const scenario of [[], ['--train-all']]) {
+        const r = runCli(['finetune', start, '--data', file, ...scenario, '-o', path.join(dir, 'x.onnx')]);
+        assert.equal(r.status, 3, `${file} ${scenario}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+      }
+    }
+    // The same checks whichever layers train: regression targets as wide as the head, fewer old classes.
+    for (const scenario of [[], ['--train-all']]) {
+      const mse = runCli(['finetune', start, '--data', path.join(digits, 'finetune.csv.gz'), '--loss', 'mse', ...scenario, '-o', path.join(dir, 'x.onnx')]);
+      assert.equal(mse.status, 3, mse.stderr);
+      assert.match(mse.stderr, /targets: 1 values per example, the model's head has 10 outputs/);
+      const old = runCli(['finetune', start, '--data', path.join(digits, 'finetune.csv.gz'), '--old-classes', '12', ...scenario, '-o', path.join(dir, 'x.onnx')]);
+      assert.equal(old.status, 2, old.stderr);
+      assert.match(old.stderr, /--old-classes 12: the head has only 10 outputs/);
     }
     assert.ok(!fs.existsSync(path.join(dir, 'x.onnx')));
   });

@@ -154,13 +154,7 @@ async function headJob(dict: StateDict, options: FinetuneOptions, s: Settings): 
   const layers = trainableLayers(dict, options);
   const head = layers[layers.length - 1]!;
   const data = await loadDataset(options.data!, { labels: options.labels, labelColumn: options.labelColumn, regression: s.loss === 'mse' });
-  if (data.labels) {
-    const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
-    if (maxLabel >= head.outFeatures) throw invalidInput(options.data!, 'labels', `label ${maxLabel} is out of range: the model's head has ${head.outFeatures} outputs`);
-  } else if (data.targetWidth !== head.outFeatures) {
-    throw invalidInput(options.data!, 'targets', `${data.targetWidth} values per example, the model's head has ${head.outFeatures} outputs`);
-  }
-  if (s.oldClasses !== undefined && s.oldClasses >= head.outFeatures) throw usageError(`--old-classes ${s.oldClasses}: the head has only ${head.outFeatures} outputs`);
+  checkTargets(options.data!, data, head.outFeatures, s.oldClasses);
   const features = await computeFeatures(dict, layers[0]!, data, s.provider);
   const spec: TrainSpec = {
     layers: layers.map(({ layout, inFeatures, outFeatures, hasBias, relu }) => ({ layout, inFeatures, outFeatures, hasBias, relu })),
@@ -251,6 +245,17 @@ async function computeFeatures(dict: StateDict, first: ModelLayer, data: Dataset
 }
 
 /** Scenario c: every layer trains, through the backward pass network.ts writes for the model's ops. */
+/** Labels within the model's outputs, regression targets as wide as them, old classes fewer. */
+function checkTargets(file: string, data: Dataset, outputs: number, oldClasses: number | undefined): void {
+  if (data.labels) {
+    const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
+    if (maxLabel >= outputs) throw invalidInput(file, 'labels', `label ${maxLabel} is out of range: the model's head has ${outputs} outputs`);
+  } else if (data.targetWidth !== outputs) {
+    throw invalidInput(file, 'targets', `${data.targetWidth} values per example, the model's head has ${outputs} outputs`);
+  }
+  if (oldClasses !== undefined && oldClasses >= outputs) throw usageError(`--old-classes ${oldClasses}: the head has only ${outputs} outputs`);
+}
+
 async function wholeNetworkJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {
   const nodes = graphNodesOf(dict) ?? [];
   const net = analyzeNetwork(dict, nodes);
@@ -264,10 +269,7 @@ async function wholeNetworkJob(dict: StateDict, options: FinetuneOptions, s: Set
   const sizes = splitSizes(data.count, s.validation, s.batch);
   const shapes = await measureShapes(dict, net, sizes.batch);
   const outputs = shapes.get(net.logits)?.[1] ?? 0;
-  if (data.labels) {
-    const maxLabel = data.labels.reduce((m, v) => Math.max(m, v), 0);
-    if (maxLabel >= outputs) throw invalidInput(options.data!, 'labels', `label ${maxLabel} is out of range: the model's head has ${outputs} outputs`);
-  }
+  checkTargets(options.data!, data, outputs, s.oldClasses);
   const chain = denseChain(dict, nodes);
   const last = chain.layers[chain.layers.length - 1];
   if (options.freezeOldClasses && !last) throw usageError('--freeze-old-classes needs a model that ends in a dense layer');
