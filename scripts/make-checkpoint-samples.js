@@ -21,6 +21,7 @@ import { open } from '../dist/src/index.js';
 import { PickleWriter } from '../dist/src/core/pickle-write.js';
 import { ZipWriter } from '../dist/src/core/zip.js';
 import { writePaddle } from '../dist/src/formats/paddle/write.js';
+import { pickleTensor } from '../dist/src/formats/pytorch/write.js';
 import { random } from './sample-network.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,31 +60,6 @@ async function writePdparams(classes, file) {
   } finally {
     await dict.close();
   }
-}
-
-/** Row-major strides, as torch gives a contiguous tensor. */
-const strides = (shape) => shape.map((_, i) => shape.slice(i + 1).reduce((n, d) => n * d, 1));
-
-/**
- * A float32 tensor as torch.save pickles it (the encoding of src/formats/pytorch/write.ts):
- * `_rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', numel), 0, size, stride,
- * False, OrderedDict())`.
- */
-function pickleTensor(p, key, shape) {
-  p.global('torch._utils', '_rebuild_tensor_v2');
-  p.tuple(6, () => {
-    p.tuple(5, () => {
-      p.unicode('storage');
-      p.global('torch', 'FloatStorage');
-      p.values(String(key), 'cpu', shape.reduce((n, d) => n * d, 1));
-    });
-    p.persistentId();
-    p.values(0, shape, strides(shape), false);
-    p.global('collections', 'OrderedDict');
-    p.value([]);
-    p.reduce();
-  });
-  p.reduce();
 }
 
 /** A dict of `entries` ([key, write-value] pairs) on the stack, set in CPython's batches. */
@@ -127,7 +103,7 @@ function trainingCheckpointPickle(weights, epoch) {
       const next = p.items(weights.length);
       weights.forEach((w, key) => {
         p.unicode(`module.${w.name}`);
-        pickleTensor(p, key, w.shape);
+        pickleTensor(p, key, { dtype: 'float32', shape: w.shape });
         next();
       });
       pickleDict(p, [['_metadata', () => {
@@ -144,7 +120,7 @@ function trainingCheckpointPickle(weights, epoch) {
       p.build();
     }],
     ['optimizer', () => pickleDict(p, [
-      ['state', () => pickleDict(p, weights.map((w, i) => [i, () => pickleDict(p, [['momentum_buffer', () => pickleTensor(p, weights.length + i, w.shape)]])]))],
+      ['state', () => pickleDict(p, weights.map((w, i) => [i, () => pickleDict(p, [['momentum_buffer', () => pickleTensor(p, weights.length + i, { dtype: 'float32', shape: w.shape })]])]))],
       ['param_groups', () => {
         p.emptyList();
         const next = p.appends(1);

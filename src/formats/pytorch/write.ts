@@ -26,8 +26,28 @@ function contiguousStrides(shape: readonly number[]): number[] {
 }
 
 /**
- * `data.pkl`: OrderedDicts of name → `_rebuild_tensor_v2(storage, 0, size, stride, False,
- * OrderedDict())`, each storage a persistent id `('storage', torch.<X>Storage, key, 'cpu', numel)`.
+ * A tensor as torch.save pickles it: `_rebuild_tensor_v2(('storage', torch.<X>Storage, key, 'cpu',
+ * numel), 0, size, stride, False, OrderedDict())`, its bytes in member `data/<key>`.
+ */
+export function pickleTensor(p: PickleWriter, key: number, tensor: { readonly dtype: DType; readonly shape: readonly number[] }): void {
+  p.global('torch._utils', '_rebuild_tensor_v2');
+  p.tuple(6, () => {
+    p.tuple(5, () => {
+      p.unicode('storage');
+      p.global('torch', STORAGE[tensor.dtype]![0]);
+      p.values(String(key), 'cpu', parameterCount(tensor));
+    });
+    p.persistentId();
+    p.values(0, tensor.shape, contiguousStrides(tensor.shape), false);
+    p.global('collections', 'OrderedDict');
+    p.value([]);
+    p.reduce();
+  });
+  p.reduce();
+}
+
+/**
+ * `data.pkl`: OrderedDicts of name → tensor, storages numbered in order.
  * `values` (a training checkpoint's `epoch`, `arch`…) go first in the top-level dict.
  */
 function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>>): Uint8Array {
@@ -46,26 +66,9 @@ function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record
     for (const [name, node] of tree) {
       p.unicode(name);
       if (node instanceof Map) dict(node, []);
-      else tensor(node.leaf);
+      else pickleTensor(p, node.leaf, tensors[node.leaf]!.tensor);
       next();
     }
-  };
-  const tensor = (key: number) => {
-    const { shape, dtype } = tensors[key]!.tensor;
-    p.global('torch._utils', '_rebuild_tensor_v2');
-    p.tuple(6, () => {
-      p.tuple(5, () => {
-        p.unicode('storage');
-        p.global('torch', STORAGE[dtype]![0]);
-        p.values(String(key), 'cpu', parameterCount(tensors[key]!.tensor));
-      });
-      p.persistentId();
-      p.values(0, shape, contiguousStrides(shape), false);
-      p.global('collections', 'OrderedDict');
-      p.value([]);
-      p.reduce();
-    });
-    p.reduce();
   };
   p.proto(2);
   // Names with `/` go back into nested dicts: `state_dict/conv.weight` → {state_dict: {conv.weight}}.
