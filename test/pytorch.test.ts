@@ -54,6 +54,7 @@ for name, obj in cases.items():
         torch.save(obj, file, _use_new_zipfile_serialization=not legacy)
         expected[file] = listing(obj)
 torch.save(net, f'{out}/whole-model.pth')
+torch.save(torch.arange(6.0).reshape(2, 3), f'{out}/one-tensor.pth')
 print(json.dumps(expected))
 `;
 
@@ -125,6 +126,13 @@ print(json.dumps({'keys': list(d), 'epoch': d['epoch'], 'arch': d['arch'], 'miss
       assert.deepEqual(dict.tensors.map((t) => t.name), ['small', 'big', 'after']);
       await dict.close();
     }
+  });
+
+  test('a file that holds one tensor, not a dict, lists it as "tensor"', async () => {
+    const dict = await open(path.join(dir, 'one-tensor.pth'));
+    assert.deepEqual(dict.tensors.map((t) => [t.name, t.source, t.shape]), [['tensor', 'tensor', [2, 3]]]);
+    assert.deepEqual([...new Float32Array((await dict.tensors[0]!.read()).slice().buffer)], [0, 1, 2, 3, 4, 5]);
+    await dict.close();
   });
 
   test('a pickled whole model is refused with the class it would have to import, never imported', () => {
