@@ -81,6 +81,14 @@ describe('malformed pickles are errors that name the file and the offset (exit 3
   ];
   for (const [name, content, message] of cases) test(name, () => rejects(pickleFile(content), message));
 
+  test('a set of 300,000 items (ADDITEMS) and a list of as many (APPENDS) are plain data, not a crash', async () => {
+    const many = op.none.repeat(300_000);
+    const content = bytes(op.proto(4), op.emptyDict, op.str('s'), [0x8f], op.mark, many, [0x90], op.setitem, op.str('l'), op.emptyList, op.mark, many, 'e', op.setitem, op.stop);
+    const dict = await open(pickleFile(content));
+    assert.equal(dict.tensors.length, 0);
+    await dict.close();
+  });
+
   test('shared references that would expand to 2^60 values are walked once per container', async () => {
     // DUP + TUPLE2 sixty times: each tuple holds the previous one twice.
     const content = bytes(op.proto(2), op.emptyDict, op.str('w'), op.emptyList, '2\x86'.repeat(60), op.setitem, op.stop);

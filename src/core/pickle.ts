@@ -337,7 +337,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
         const items = popMark();
         const s = top();
         if (!(s instanceof PySet)) throw fail('ADDITEMS on something that is not a set');
-        s.items.push(...items);
+        for (const item of items) s.items.push(item);
         break;
       }
       case 0x61: { const v = pop(); append(top(), [v]); break; } // APPEND
