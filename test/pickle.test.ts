@@ -129,6 +129,13 @@ with zipfile.ZipFile(out, 'w') as z:
     }
   });
 
+  test('canonical names drop the prefixes DataParallel (module.) and torch.compile (_orig_mod.) add; source keeps them', async () => {
+    const file = torchZip(statePickle([['module._orig_mod.fc.weight', weight()]]), { 'data/0': f32([1, 2, 3, 4]) });
+    const dict = await open(file);
+    assert.deepEqual(dict.tensors.map((t) => [t.name, t.source]), [['fc.weight', 'module._orig_mod.fc.weight']]);
+    await dict.close();
+  });
+
   test('big-endian files (byteorder "big") read as little-endian values', async () => {
     const file = torchZip(statePickle([['w', weight()]]), { 'data/0': bigEndian([1, -2, 3.5, 0.25]), byteorder: Buffer.from('big') });
     const dict = await open(file);

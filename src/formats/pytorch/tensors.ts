@@ -168,7 +168,8 @@ export interface Named {
 
 /**
  * Source names join the container keys with `/`. Canonical names drop the wrapper key of a
- * training checkpoint (`state_dict/…`) and the `module.` prefix DataParallel adds.
+ * training checkpoint (`state_dict/…`), the `module.` prefix DataParallel adds and the
+ * `_orig_mod.` one torch.compile adds.
  */
 export function nameTensors(records: readonly TensorRecord[]): Named[] {
   const firstKeys = new Set(records.filter((r) => r.path.length > 1).map((r) => r.path[0]!));
@@ -177,7 +178,7 @@ export function nameTensors(records: readonly TensorRecord[]): Named[] {
     const source = r.path.join('/') || 'tensor';
     const group = r.path.length > 1 && OPTIMIZER_KEY.test(r.path[0]!) ? 'optimizer' : 'model';
     const parts = wrapper && r.path[0] === wrapper ? r.path.slice(1) : [...r.path];
-    const name = parts.join('/').replace(/^(module\.)+/, '');
+    const name = parts.join('/').replace(/^((module|_orig_mod)\.)+/, '');
     return { source, name: name || source, group };
   });
 }
