@@ -75,6 +75,17 @@ describe('safetensors reader', () => {
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 
+  test('inspect --hash names an earlier tensor with the same dtype, shape and values (sameAs); equal scalars are not flagged', () => {
+    const t = (begin: number, shape: number[]) => ({ dtype: 'F32', shape, data_offsets: [begin, begin + 4 * shape.reduce((n, d) => n * d, 1)] });
+    const data = Buffer.from(new Float32Array([1, 2, 1, 2, 1, 2, 7, 7]).buffer);
+    const f = file({ 'encoder.embed': t(0, [2]), 'decoder.embed': t(8, [2]), 'lm_head.weight': t(16, [1, 2]), 'a.step': t(24, []), 'b.step': t(28, []) }, data);
+    const r = runCli(['inspect', '--hash', '--json', f]);
+    assert.equal(r.status, 0, r.stderr);
+    const same = (JSON.parse(r.stdout).tensors as { name: string; sameAs?: string }[]).map((x) => [x.name, x.sameAs]);
+    assert.deepEqual(same, [['encoder.embed', undefined], ['decoder.embed', 'encoder.embed'], ['lm_head.weight', undefined], ['a.step', undefined], ['b.step', undefined]]);
+    assert.match(runCli(['inspect', '--hash', f]).stdout, /decoder\.embed .*│ encoder\.embed\s+│/);
+  });
+
   test('convert writes what it reads back, in order, with the same values', () => {
     const out = path.join(tempDir(), 'd.safetensors');
     assert.equal(runCli(['convert', path.join(SAMPLES, 'detector-90.onnx'), out]).status, 0);

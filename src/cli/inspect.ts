@@ -2,7 +2,7 @@ import { open } from '../open.js';
 import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
-import { filterTensors, nameTree, totals, type TreeNode } from '../ops/summary.js';
+import { filterTensors, nameTree, sameValues, totals, type TreeNode } from '../ops/summary.js';
 import { formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
@@ -24,6 +24,8 @@ export interface TensorJson {
   layout?: string;
   group?: string;
   sha256?: string;
+  /** With --hash: an earlier tensor with the same dtype, shape and values. */
+  sameAs?: string;
 }
 
 export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
@@ -52,7 +54,7 @@ async function hashAll(tensors: readonly TensorInfo[]): Promise<Map<TensorInfo, 
   return hashes;
 }
 
-export function tensorJson(t: TensorInfo, sha256?: string): TensorJson {
+export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): TensorJson {
   return {
     name: t.name,
     source: t.source,
@@ -63,15 +65,17 @@ export function tensorJson(t: TensorInfo, sha256?: string): TensorJson {
     ...(t.layout ? { layout: t.layout } : {}),
     ...(t.group && t.group !== 'model' ? { group: t.group } : {}),
     ...(sha256 ? { sha256 } : {}),
+    ...(sameAs ? { sameAs } : {}),
   };
 }
 
 function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
+  const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
   const body: Record<string, unknown> = {
     format: dict.format,
     metadata: dict.metadata,
     totals: totals(tensors),
-    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t))),
+    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t), same.get(t))),
   };
   if (tree) {
     const toJson = (n: TreeNode): unknown =>
@@ -123,7 +127,8 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   }
   const showSource = tensors.some((t) => t.source !== t.name);
   const showLayout = tensors.some((t) => t.layout);
-  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : [])];
+  const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
+  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
   const table = newTable(head);
   for (const t of tensors) {
     table.push([
@@ -135,6 +140,7 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
       { hAlign: 'right' as const, content: formatInt(parameterCount(t)) },
       { hAlign: 'right' as const, content: formatBytes(t.byteLength) },
       ...(hashes ? [hashes.get(t) ?? ''] : []),
+      ...(same.size ? [same.get(t) ?? ''] : []),
     ]);
   }
   if (tensors.length) lines.push(table.toString());

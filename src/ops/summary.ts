@@ -73,3 +73,22 @@ export function nameTree(tensors: readonly TensorInfo[]): TreeNode[] {
   };
   return freeze(root).children.map(merge);
 }
+
+/**
+ * Tensors whose dtype, shape and values equal an earlier tensor's (tied weights, Paddle's LSTM
+ * listing its parameters twice, converters' duplicate names): each mapped to the first one's name.
+ */
+export function sameValues(tensors: readonly TensorInfo[], hashes: ReadonlyMap<TensorInfo, string | undefined>): Map<TensorInfo, string> {
+  const first = new Map<string, string>();
+  const same = new Map<TensorInfo, string>();
+  for (const t of tensors) {
+    const hash = hashes.get(t);
+    // Equal scalars (step counters, num_batches_tracked) are coincidence, not aliases worth a column.
+    if (!hash || t.shape.reduce((n, d) => n * d, 1) < 2) continue;
+    const key = `${t.dtype}[${t.shape.join(',')}]${hash}`;
+    const earlier = first.get(key);
+    if (earlier) same.set(t, earlier);
+    else first.set(key, t.name);
+  }
+  return same;
+}
