@@ -3,6 +3,7 @@ import { RandomAccessFile } from './core/file.js';
 import { fromSystemError, invalidInput } from './core/errors.js';
 import type { OpenOptions, StateDict } from './core/statedict.js';
 import { READERS } from './formats/index.js';
+import { isZip, readZipDirectory, type ZipEntry } from './core/zip.js';
 import type { Probe } from './formats/types.js';
 
 const HEAD_BYTES = 4096;
@@ -38,7 +39,19 @@ function withProbe<T>(path: string, use: (probe: Probe) => T): T {
   const file = RandomAccessFile.open(path);
   try {
     const head = file.size === 0 ? new Uint8Array(0) : file.read(0, Math.min(HEAD_BYTES, file.size), 'header');
-    return use({ path, isDirectory: false, size: file.size, head, file });
+    let directory: { entries: readonly ZipEntry[] } | { error: unknown } | undefined;
+    const zipDirectory = () => {
+      if (!directory) {
+        try {
+          directory = { entries: readZipDirectory(file) };
+        } catch (error) {
+          directory = { error };
+        }
+      }
+      if ('error' in directory) throw directory.error;
+      return directory.entries;
+    };
+    return use({ path, isDirectory: false, size: file.size, head, file, ...(isZip(head) ? { zipDirectory } : {}) });
   } finally {
     file.close();
   }

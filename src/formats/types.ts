@@ -1,4 +1,5 @@
 import type { RandomAccessFile } from '../core/file.js';
+import type { ZipEntry } from '../core/zip.js';
 import type { OpenOptions, StateDict } from '../core/statedict.js';
 
 /** What format detection may look at: the first bytes, the size, and the open file. */
@@ -10,6 +11,8 @@ export interface Probe {
   readonly head: Uint8Array;
   /** Positioned reads for readers that must walk structure to decide (ONNX has no magic). */
   readonly file?: RandomAccessFile;
+  /** A ZIP's central directory, read once for all the readers that decide by member names; throws for a damaged one. */
+  readonly zipDirectory?: () => readonly ZipEntry[];
 }
 
 /** One module per format: a cheap content test and an opener. */

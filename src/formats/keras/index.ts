@@ -31,9 +31,9 @@ export const kerasReader: FormatReader = {
         if (hasHdf5Signature(probe.file.read(at, 8, 'HDF5 signature'))) return true;
       }
     }
-    if (!probe.file || !isZip(probe.head)) return false;
+    if (!probe.zipDirectory) return false;
     try {
-      const names = readZipDirectory(probe.file).map((e) => e.name);
+      const names = probe.zipDirectory().map((e) => e.name);
       return names.includes('model.weights.h5') && names.includes('config.json');
     } catch {
       return false;

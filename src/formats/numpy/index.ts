@@ -6,7 +6,7 @@ import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
-import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import { isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
 
@@ -15,9 +15,9 @@ export const numpyReader: FormatReader = {
   name: 'numpy',
   match: (probe: Probe) => {
     if (hasNpyMagic(probe.head)) return true;
-    if (!probe.file || !isZip(probe.head)) return false;
+    if (!probe.zipDirectory) return false;
     try {
-      const entries = readZipDirectory(probe.file);
+      const entries = probe.zipDirectory();
       return entries.length > 0 && entries.every((e) => e.name.endsWith('.npy'));
     } catch {
       // A damaged archive (truncated, no directory): say what is wrong rather than "unrecognized".

@@ -4,7 +4,7 @@ import { swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
-import { isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import { readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { elementBytes, interpret, nameTensors, storageId, TORCH_ALLOWED, type StorageRef, type TensorRecord } from './tensors.js';
 
@@ -33,9 +33,9 @@ export const pytorchReader: FormatReader = {
     if (probe.isDirectory) return false;
     if (hasLegacyMagic(probe.head)) return true;
     if (isTar(probe.head)) return ['sys_info', 'pickle', 'storages', 'tensors'].includes(new TextDecoder().decode(probe.head.subarray(0, 100)).replace(/\0.*$/s, ''));
-    if (!probe.file || !isZip(probe.head)) return false;
+    if (!probe.zipDirectory) return false;
     try {
-      return dataPickles(readZipDirectory(probe.file)).length > 0;
+      return dataPickles(probe.zipDirectory()).length > 0;
     } catch {
       return false;
     }

@@ -6,6 +6,7 @@ import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js
 import type { FormatReader, Probe } from '../types.js';
 import { safetensorsReader } from '../safetensors/index.js';
 import { pytorchReader } from '../pytorch/index.js';
+import { isZip, readZipDirectory } from '../../core/zip.js';
 
 /**
  * Hugging Face sharded checkpoints: `model.safetensors.index.json` or `pytorch_model.bin.index.json`
@@ -116,7 +117,8 @@ async function openShard(file: string, options: OpenOptions, fail: (where: strin
   let reader;
   try {
     const head = raf.read(0, Math.min(raf.size, 4096), 'header');
-    reader = SHARD_READERS.find((r) => r.match({ path: file, isDirectory: false, size: raf.size, head, file: raf }));
+    const zipDirectory = isZip(head) ? () => readZipDirectory(raf) : undefined;
+    reader = SHARD_READERS.find((r) => r.match({ path: file, isDirectory: false, size: raf.size, head, file: raf, ...(zipDirectory ? { zipDirectory } : {}) }));
   } finally {
     raf.close();
   }
