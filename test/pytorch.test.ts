@@ -55,6 +55,8 @@ for name, obj in cases.items():
         expected[file] = listing(obj)
 torch.save(net, f'{out}/whole-model.pth')
 torch.save(torch.arange(6.0).reshape(2, 3), f'{out}/one-tensor.pth')
+torch.save({'s': torch.eye(3).to_sparse()}, f'{out}/sparse.pth')
+torch.save({'q': torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8)}, f'{out}/quantized.pth')
 print(json.dumps(expected))
 `;
 
@@ -133,6 +135,14 @@ print(json.dumps({'keys': list(d), 'epoch': d['epoch'], 'arch': d['arch'], 'miss
     assert.deepEqual(dict.tensors.map((t) => [t.name, t.source, t.shape]), [['tensor', 'tensor', [2, 3]]]);
     assert.deepEqual([...new Float32Array((await dict.tensors[0]!.read()).slice().buffer)], [0, 1, 2, 3, 4, 5]);
     await dict.close();
+  });
+
+  test('sparse and quantized tensors are refused by name, with what to save instead', () => {
+    for (const [file, message] of [['sparse.pth', /'torch\._utils\._rebuild_sparse_tensor': sparse tensors are not supported; save t\.to_dense\(\)/], ['quantized.pth', /'torch\._utils\._rebuild_qtensor': quantized tensors are not supported; save t\.dequantize\(\)/]] as const) {
+      const r = runCli(['inspect', path.join(dir, file)]);
+      assert.equal(r.status, 3, r.stderr);
+      assert.match(r.stderr, message);
+    }
   });
 
   test('a pickled whole model is refused with the class it would have to import, never imported', () => {

@@ -60,6 +60,8 @@ export interface PickleOptions {
   readonly allowed: ReadonlySet<string>;
   /** Prefixes error locations, e.g. `member 'archive/data.pkl', `. */
   readonly label?: string;
+  /** Globals the format knows but cannot read, with what to tell the user instead of "not allowed". */
+  readonly unsupported?: ReadonlyMap<string, string>;
 }
 
 export interface PickleResult {
@@ -200,6 +202,8 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     // Protocol 2 spells Python 3's builtins as Python 2 did.
     const module = written === '__builtin__' ? 'builtins' : written;
     const qualified = `${module}.${name}`;
+    const reason = options.unsupported?.get(qualified);
+    if (reason) throw fail(`'${qualified}': ${reason}`);
     if (!options.allowed.has(qualified)) {
       throw fail(`global '${qualified}' is not allowed: ckpt reads tensors without running code from the file, and only knows tensor and container types`);
     }

@@ -6,7 +6,7 @@ import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js'
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
-import { elementBytes, interpret, nameTensors, storageId, TORCH_ALLOWED, type StorageRef, type TensorRecord } from './tensors.js';
+import { elementBytes, interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -115,7 +115,7 @@ function openZip(raf: RandomAccessFile): Opened {
   const label = `member '${pkl.name}', `;
   if (pkl.method !== 0) throw fail(`member '${pkl.name}'`, 'is compressed; torch.save stores it uncompressed');
   const start = zipDataOffset(raf, pkl);
-  const { value } = readPickle(raf, start, start + pkl.size, { allowed: TORCH_ALLOWED, label });
+  const { value } = readPickle(raf, start, start + pkl.size, { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, label });
 
   const storages = new Map<string, StorageRef>();
   const storageOf = (id: PyValue, where: string): StorageRef => {
@@ -154,7 +154,7 @@ function openLegacy(raf: RandomAccessFile): Opened {
   const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
   let pos = 0;
   const next = (label: string) => {
-    const r = readPickle(raf, pos, raf.size, { allowed: TORCH_ALLOWED, label: `${label} at offset ${pos}, ` });
+    const r = readPickle(raf, pos, raf.size, { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, label: `${label} at offset ${pos}, ` });
     const at = pos;
     pos = r.end;
     return { value: r.value, at };

@@ -41,6 +41,16 @@ export const TORCH_ALLOWED: ReadonlySet<string> = new Set([
   ...NUMPY_ALLOWED,
 ]);
 
+/** torch's own rebuilders for tensors without plain dense values: named, with what to save instead. */
+export const TORCH_UNSUPPORTED: ReadonlyMap<string, string> = new Map([
+  ['torch._utils._rebuild_sparse_tensor', 'sparse tensors are not supported; save t.to_dense()'],
+  ['torch._utils._rebuild_sparse_csr_tensor', 'sparse tensors are not supported; save t.to_dense()'],
+  ['torch._utils._rebuild_qtensor', 'quantized tensors are not supported; save t.dequantize()'],
+  ['torch._utils._rebuild_meta_tensor_no_storage', 'meta tensors hold no values'],
+  ['torch._utils._rebuild_wrapper_subclass', 'tensor subclasses (DTensor and the like) are not supported; save plain tensors'],
+  ['torch._utils._rebuild_device_tensor_from_numpy', 'tensors of XLA/TPU devices are not supported; move them to the CPU before saving'],
+]);
+
 /** Where a tensor's bytes are: a storage, and for legacy views the part of a larger one. */
 export interface StorageRef {
   readonly key: string;
