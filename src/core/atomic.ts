@@ -44,10 +44,13 @@ export async function writeAtomic(dest: string, write: (fd: number) => Promise<v
   }
 }
 
+/** One write call takes at most 2 GiB − 1 bytes: larger tensors go in pieces. */
+const MAX_WRITE = 1 << 30;
+
 /** Writes all of `bytes` at the current position of `fd`. */
 export function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, Math.min(MAX_WRITE, bytes.length - done));
 }
 
 /**

@@ -1,6 +1,10 @@
+import { constants as bufferConstants } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromSystemError, invalidInput, ioError } from './errors.js';
+
+const MAX_BUFFER = bufferConstants.MAX_LENGTH;
+const MAX_READ = 1 << 30;
 
 /**
  * A file opened for positioned reads. Header walkers read through a small block cache so that
@@ -48,11 +52,15 @@ export class RandomAccessFile {
         `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`,
       );
     }
+    if (length > MAX_BUFFER) {
+      throw invalidInput(this.path, `offset ${offset}`, `${what} is ${length} bytes; ckpt reads one tensor at a time and Node.js holds at most ${MAX_BUFFER} bytes in one buffer`);
+    }
     // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
     const out = Buffer.allocUnsafeSlow(length);
     let done = 0;
     while (done < length) {
-      const n = this.readSyncAt(out, done, length - done, offset + done);
+      // One read call takes at most 2 GiB − 1 bytes.
+      const n = this.readSyncAt(out, done, Math.min(MAX_READ, length - done), offset + done);
       if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
       done += n;
     }
