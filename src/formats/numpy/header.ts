@@ -26,6 +26,11 @@ const DESCR: Record<string, DType> = {
 
 const DTYPE_DESCR: Partial<Record<DType, string>> = Object.fromEntries(Object.entries(DESCR).map(([k, v]) => [v, k]));
 
+/** The dtype of a numpy type code without its byte-order character (`f4`, `u1`, `c16`), if plain numbers. */
+export function dtypeOfCode(code: string): DType | undefined {
+  return Object.hasOwn(DESCR, code) ? DESCR[code] : undefined;
+}
+
 export function descrOf(dtype: DType): string | undefined {
   const code = DTYPE_DESCR[dtype];
   if (!code) return undefined;
@@ -57,7 +62,7 @@ export function parseNpyHeader(bytes: Uint8Array, fail: (where: string, what: st
   const descr = dict.descr;
   if (typeof descr !== 'string') throw fail(`offset ${pre}`, "header has no 'descr' string (structured dtypes are not supported)");
   const m = /^([<>|=])([a-zA-Z]\d+)$/.exec(descr);
-  const dtype = m ? DESCR[m[2]!] : undefined;
+  const dtype = m ? dtypeOfCode(m[2]!) : undefined;
   if (!m || !dtype) {
     throw fail(`offset ${pre}`, descr.includes('O') ? `dtype '${descr}' holds Python objects (pickled); refusing to read it` : `unsupported dtype '${descr}'`);
   }

@@ -1,5 +1,6 @@
 import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
 import { asInts, PyBytes, PyCall, PyGlobal, PyTuple, type PyValue } from '../../core/pickle.js';
+import { dtypeOfCode } from './header.js';
 
 /**
  * numpy arrays as numpy pickles them: `_reconstruct(ndarray, (0,), b'b')`, then BUILD with
@@ -12,11 +13,6 @@ export const NUMPY_ALLOWED: readonly string[] = [
   ...MODULES.flatMap((m) => [`${m}.multiarray._reconstruct`, `${m}.multiarray.scalar`, `${m}.numeric._frombuffer`]),
   'numpy.ndarray', 'numpy.dtype',
 ];
-
-const CODES: Readonly<Record<string, DType>> = {
-  f8: 'float64', f4: 'float32', f2: 'float16', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8',
-  u8: 'uint64', u4: 'uint32', u2: 'uint16', u1: 'uint8', b1: 'bool', c8: 'complex64', c16: 'complex128',
-};
 
 export interface NdArray {
   readonly dtype: DType;
@@ -77,7 +73,7 @@ function arrayOf(shapeValue: PyValue | undefined, dtypeValue: PyValue | undefine
 function dtypeOf(value: PyValue | undefined): { dtype: DType; bigEndian: boolean } | string {
   if (!(value instanceof PyCall) || value.fn.qualified !== 'numpy.dtype') return 'array dtype is not a numpy.dtype';
   const code = value.args[0];
-  const dtype = typeof code === 'string' ? CODES[code] : undefined;
+  const dtype = typeof code === 'string' ? dtypeOfCode(code) : undefined;
   if (!dtype) return `numpy dtype ${JSON.stringify(code)} is not supported (object, string and structured arrays hold no plain numbers)`;
   const order = value.state instanceof PyTuple ? value.state.items[1] : '|';
   if (order !== '<' && order !== '>' && order !== '|' && order !== '=') return `numpy dtype byte order ${JSON.stringify(order)} is not one of < > | =`;

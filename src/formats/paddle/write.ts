@@ -1,17 +1,10 @@
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
-import type { DType } from '../../core/dtype.js';
 import { usageError } from '../../core/errors.js';
 import { PickleWriter } from '../../core/pickle-write.js';
-import { parameterCount, type StateDict } from '../../core/statedict.js';
+import type { StateDict } from '../../core/statedict.js';
+import { descrOf } from '../numpy/header.js';
 import { nestNames, type NameTree } from '../../core/names.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-
-/** numpy's dtype code and element size for each dtype numpy has. */
-const NUMPY: Partial<Record<DType, [string, number]>> = {
-  float64: ['f8', 8], float32: ['f4', 4], float16: ['f2', 2], int64: ['i8', 8], int32: ['i4', 4], int16: ['i2', 2],
-  int8: ['i1', 1], uint64: ['u8', 8], uint32: ['u4', 4], uint16: ['u2', 2], uint8: ['u1', 1], bool: ['b1', 1],
-  complex64: ['c8', 8], complex128: ['c16', 16],
-};
 
 /** The dict key under which Paddle keeps structured name → parameter name. */
 const STRUCTURED_KEY = 'StructuredToParameterName@@';
@@ -26,12 +19,12 @@ function structuredNames(tensors: readonly OutputTensor[], source: StateDict): [
     .map((t) => [t.name, entries[t.name] as string]);
 }
 
-/** `numpy.dtype(code, False, True)` with its BUILD state, as numpy pickles a dtype. */
-function pickleDtype(p: PickleWriter, code: string, size: number): void {
+/** `numpy.dtype(code, False, True)` with its BUILD state `(3, '<' or '|', …)`, as numpy pickles a dtype. */
+function pickleDtype(p: PickleWriter, descr: string): void {
   p.global('numpy', 'dtype');
-  p.value([code, false, true]);
+  p.value([descr.slice(1), false, true]);
   p.reduce();
-  p.value([3, size === 1 ? '|' : '<', null, null, null, -1, -1, 0]);
+  p.value([3, descr[0]!, null, null, null, -1, -1, 0]);
   p.build();
 }
 
@@ -41,7 +34,7 @@ function pickleDtype(p: PickleWriter, code: string, size: number): void {
  * bytes). Written piece by piece, one tensor's bytes in memory at a time.
  */
 export async function writePaddle(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<void> {
-  const bad = tensors.find((t) => !NUMPY[t.tensor.dtype]);
+  const bad = tensors.find((t) => !descrOf(t.tensor.dtype));
   if (bad) throw usageError(`Paddle cannot store '${bad.name}' (${bad.tensor.dtype}); numpy has no such dtype`);
   const structured = structuredNames(tensors, source);
   // Names with `/` (a nested source such as a training dict) go back into nested dicts.
@@ -50,10 +43,8 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
     const p = new PickleWriter((bytes) => writeAll(fd, bytes));
     const array = async (t: OutputTensor) => {
       await yieldToSignals();
-      const [code, size] = NUMPY[t.tensor.dtype]!;
       const bytes = await t.tensor.read();
-      const expected = parameterCount(t.tensor) * size;
-      if (bytes.length !== expected) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${expected}`);
+      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
       p.global('numpy.core.multiarray', '_reconstruct');
       p.tuple(3, () => {
         p.global('numpy', 'ndarray');
@@ -63,7 +54,7 @@ export async function writePaddle(out: string, tensors: readonly OutputTensor[],
       p.reduce();
       p.tuple(5, () => {
         p.values(1, t.tensor.shape);
-        pickleDtype(p, code, size);
+        pickleDtype(p, descrOf(t.tensor.dtype)!);
         p.value(false);
         p.bytesHeader(bytes.length);
         p.raw(bytes);
