@@ -1,4 +1,4 @@
-import type { DType } from './dtype.js';
+import { dtypeBits, type DType } from './dtype.js';
 
 /** float16 bits → number (IEEE 754 half precision). */
 export function halfToNumber(h: number): number {
@@ -156,16 +156,12 @@ export function fromFloat64(values: Float64Array, dtype: DType): Uint8Array {
 
 /** Big-endian elements → little-endian, in a copy; complex numbers swap each part. */
 export function swapToLittleEndian(bytes: Uint8Array, dtype: DType): Uint8Array {
-  const width = dtype === 'complex64' ? 4 : dtype === 'complex128' ? 8 : DTYPE_BYTES[dtype] ?? 1;
-  if (width === 1) return bytes;
+  const width = dtypeBits(dtype) / (dtype.startsWith('complex') ? 16 : 8);
+  if (width <= 1) return bytes;
   const out = Uint8Array.from(bytes);
   for (let i = 0; i < out.length; i += width) out.subarray(i, i + width).reverse();
   return out;
 }
-
-const DTYPE_BYTES: Partial<Record<DType, number>> = {
-  float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, uint64: 8, uint32: 4, uint16: 2,
-};
 
 /** Column-major (Fortran-order) elements of `shape` → row-major. */
 export function fortranToRowMajor(bytes: Uint8Array, shape: readonly number[], width: number): Uint8Array {

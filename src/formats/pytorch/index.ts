@@ -3,10 +3,11 @@ import { invalidInput } from '../../core/errors.js';
 import { swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js';
-import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
+import { byteLengthOf, dtypeBits } from '../../core/dtype.js';
+import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import { readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
-import { elementBytes, interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
+import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -60,9 +61,8 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
       if (!keep[i]) return;
       const { source, group } = named[i]!;
       const where = `tensor '${source}'`;
-      const numel = record.shape.reduce((n, d) => n * d, 1);
       tensors.push({
-        name: names[i]!, source, dtype: record.dtype, shape: record.shape, byteLength: numel * elementBytes(record.dtype), origin: 'weight',
+        name: names[i]!, source, dtype: record.dtype, shape: record.shape, byteLength: byteLengthOf(record.dtype, parameterCount(record)), origin: 'weight',
         ...(group === 'optimizer' ? { group } : {}),
         read: async () => {
           const bytes = readStrided(raf, opened.storageBytes(record.storage), record, where);
@@ -126,7 +126,7 @@ function openZip(raf: RandomAccessFile): Opened {
     const member = byName.get(`${prefix}data/${parsed.key}`);
     if (!member) throw fail(`${label}${where}`, `storage '${parsed.key}' has no member '${prefix}data/${parsed.key}'`);
     if (member.method !== 0) throw fail(`member '${member.name}'`, 'is compressed; storages must be stored uncompressed');
-    const bytes = parsed.numel * elementBytes(parsed.type);
+    const bytes = byteLengthOf(parsed.type, parsed.numel);
     if (member.size !== bytes) throw fail(`member '${member.name}'`, `holds ${member.size} bytes, expected ${bytes} for ${parsed.numel} elements of ${parsed.type}`);
     const ref = { key: parsed.key, dtype: parsed.type, numel: parsed.numel, viewOffset: 0 };
     storages.set(parsed.key, ref);
@@ -202,7 +202,7 @@ function openLegacy(raf: RandomAccessFile): Opened {
     if (pos + 8 > raf.size) throw fail(`offset ${pos}`, `storage '${key}' starts past the end of the file (truncated?)`);
     const count = new DataView(raf.read(pos, 8, `storage '${key}' size`).slice().buffer).getBigInt64(0, true);
     if (count !== BigInt(root.numel)) throw fail(`offset ${pos}`, `storage '${key}' holds ${count} elements, the pickle says ${root.numel}`);
-    const bytes = root.numel * elementBytes(root.dtype);
+    const bytes = byteLengthOf(root.dtype, root.numel);
     if (pos + 8 + bytes > raf.size) throw fail(`offset ${pos}`, `storage '${key}' of ${bytes} bytes runs past the end of the file (truncated?)`);
     dataAt.set(key, pos + 8);
     pos += 8 + bytes;
@@ -213,7 +213,7 @@ function openLegacy(raf: RandomAccessFile): Opened {
     tensors, values, bigEndian: !littleEndian,
     metadata: { container: 'legacy', byteorder: littleEndian ? 'little' : 'big' },
     storageBytes: (ref) => {
-      const width = elementBytes(ref.dtype);
+      const width = dtypeBits(ref.dtype) / 8;
       return { bytes: ref.numel * width, at: () => dataAt.get(ref.key)! + ref.viewOffset * width };
     },
   };
@@ -224,8 +224,8 @@ function openLegacy(raf: RandomAccessFile): Opened {
  * saved without `.clone()`, transposes, shared storages) read the span they cover and gather it.
  */
 function readStrided(raf: RandomAccessFile, storage: { at: () => number; bytes: number }, t: TensorRecord, where: string): Uint8Array {
-  const width = elementBytes(t.dtype);
-  const numel = t.shape.reduce((n, d) => n * d, 1);
+  const width = dtypeBits(t.dtype) / 8;
+  const numel = parameterCount(t);
   if (numel === 0) return new Uint8Array(0);
   const base = storage.at() + t.offset * width;
   let expected = 1;

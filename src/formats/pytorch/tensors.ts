@@ -1,4 +1,4 @@
-import { numelOf, type DType } from '../../core/dtype.js';
+import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { NUMPY_ALLOWED } from '../numpy/pickled.js';
 import { asInt, asInts, PyCall, PyDict, PyGlobal, PyPersistent, PyTuple, walk, type PyValue } from '../../core/pickle.js';
 
@@ -123,8 +123,8 @@ export function interpret(root: PyValue, storageOf: (id: PyValue, where: string)
     }
     const numel = numelOf(shape);
     if (numel === undefined) return bad(path, `size (${shape.join(', ')}) has too many elements`);
-    const width = elementBytes(dtype);
-    const storageBytes = storage.numel * elementBytes(storage.dtype);
+    const width = dtypeBits(dtype) / 8;
+    const storageBytes = byteLengthOf(storage.dtype, storage.numel);
     if (numel > 0) {
       const last = offset + shape.reduce((n, d, i) => n + (d - 1) * stride[i]!, 0);
       if ((last + 1) * width > storageBytes) {
@@ -145,12 +145,6 @@ export function interpret(root: PyValue, storageOf: (id: PyValue, where: string)
     }
   }
   return { tensors, values };
-}
-
-export function elementBytes(dtype: DType): number {
-  return dtype === 'complex128' ? 16 : dtype === 'float64' || dtype === 'int64' || dtype === 'uint64' || dtype === 'complex64' ? 8
-    : dtype === 'float32' || dtype === 'int32' || dtype === 'uint32' ? 4
-    : dtype === 'float16' || dtype === 'bfloat16' || dtype === 'int16' || dtype === 'uint16' ? 2 : 1;
 }
 
 /** Reads a `('storage', torch.XStorage, key, location, numel[, view])` persistent id. */

@@ -6,13 +6,12 @@ import { parameterCount } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
 import { nestNames, type NameTree } from '../../core/names.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
+import { STORAGE_DTYPES } from './tensors.js';
 
-/** The `torch.<X>Storage` class of each dtype torch can hold, and its element size. */
-const STORAGE: Partial<Record<DType, [string, number]>> = {
-  float64: ['DoubleStorage', 8], float32: ['FloatStorage', 4], float16: ['HalfStorage', 2], bfloat16: ['BFloat16Storage', 2],
-  int64: ['LongStorage', 8], int32: ['IntStorage', 4], int16: ['ShortStorage', 2], int8: ['CharStorage', 1],
-  uint8: ['ByteStorage', 1], bool: ['BoolStorage', 1], complex64: ['ComplexFloatStorage', 8], complex128: ['ComplexDoubleStorage', 16],
-};
+/** The typed `torch.<X>Storage` class of each dtype torch can hold (the reader's table, inverted). */
+const STORAGE: Partial<Record<DType, string>> = Object.fromEntries(
+  Object.entries(STORAGE_DTYPES).filter(([name]) => name !== 'UntypedStorage').map(([name, dtype]) => [dtype, name]),
+);
 
 /** Row-major strides as torch computes them: a zero-sized dim counts as 1. */
 function contiguousStrides(shape: readonly number[]): number[] {
@@ -34,7 +33,7 @@ export function pickleTensor(p: PickleWriter, key: number, tensor: { readonly dt
   p.tuple(6, () => {
     p.tuple(5, () => {
       p.unicode('storage');
-      p.global('torch', STORAGE[tensor.dtype]![0]);
+      p.global('torch', STORAGE[tensor.dtype]!);
       p.values(String(key), 'cpu', parameterCount(tensor));
     });
     p.persistentId();
@@ -93,8 +92,7 @@ export async function writePytorch(out: string, tensors: readonly OutputTensor[]
     for (const [key, t] of tensors.entries()) {
       await yieldToSignals();
       const bytes = await t.tensor.read();
-      const expected = parameterCount(t.tensor) * STORAGE[t.tensor.dtype]![1];
-      if (bytes.length !== expected) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${expected}`);
+      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
       zip.add(`archive/data/${key}`, [bytes]);
     }
     zip.add('archive/version', [Buffer.from('3\n')]);
