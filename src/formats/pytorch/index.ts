@@ -44,8 +44,8 @@ export const pytorchReader: FormatReader = {
   open: openPytorch,
 };
 
-/** Where each storage's bytes start in the file, found lazily (a zip local header read per storage). */
-type StorageBytes = (ref: StorageRef) => { at: () => number; bytes: number };
+/** Where a storage's bytes start in the file; zip files find it on first use (a local header read per storage). */
+type StorageStart = (ref: StorageRef) => number;
 
 async function openPytorch(file: string, options: OpenOptions): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
@@ -65,7 +65,7 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
         name: names[i]!, source, dtype: record.dtype, shape: record.shape, byteLength: byteLengthOf(record.dtype, parameterCount(record)), origin: 'weight',
         ...(group === 'optimizer' ? { group } : {}),
         read: async () => {
-          const bytes = readStrided(raf, opened.storageBytes(record.storage), record, where);
+          const bytes = readStrided(raf, opened.storageStart(record.storage), record, where);
           return opened.bigEndian ? swapToLittleEndian(bytes, record.dtype) : bytes;
         },
         readStrings: async () => {
@@ -92,7 +92,7 @@ interface Opened {
   values: Record<string, string | number | boolean | null>;
   metadata: Record<string, unknown>;
   bigEndian: boolean;
-  storageBytes: StorageBytes;
+  storageStart: StorageStart;
 }
 
 function openZip(raf: RandomAccessFile): Opened {
@@ -133,19 +133,14 @@ function openZip(raf: RandomAccessFile): Opened {
     return ref;
   };
   const { tensors, values } = interpret(value, storageOf, (where, detail) => fail(`${label}${where}`, detail));
-  const offsets = new Map<string, number>();
+  const starts = new Map<string, number>();
+  const version = small('version');
   return {
     tensors, values, bigEndian: byteorder === 'big',
-    metadata: { container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(small('version') ? { version: small('version') } : {}) },
-    storageBytes: (ref) => {
-      const member = byName.get(`${prefix}data/${ref.key}`)!;
-      return {
-        bytes: member.size,
-        at: () => {
-          if (!offsets.has(ref.key)) offsets.set(ref.key, zipDataOffset(raf, member));
-          return offsets.get(ref.key)!;
-        },
-      };
+    metadata: { container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}) },
+    storageStart: (ref) => {
+      if (!starts.has(ref.key)) starts.set(ref.key, zipDataOffset(raf, byName.get(`${prefix}data/${ref.key}`)!));
+      return starts.get(ref.key)!;
     },
   };
 }
@@ -171,7 +166,6 @@ function openLegacy(raf: RandomAccessFile): Opened {
 
   // Persistent ids name root storages; views are parts of them (torch < 1.6 saved slices that way).
   const roots = new Map<string, { dtype: StorageRef['dtype']; numel: number }>();
-  const refs: StorageRef[] = [];
   const storageOf = (id: PyValue, where: string): StorageRef => {
     const parsed = storageId(id);
     if (typeof parsed === 'string') throw fail(`main pickle at offset ${mainAt}, ${where}`, parsed);
@@ -186,7 +180,6 @@ function openLegacy(raf: RandomAccessFile): Opened {
       }
       ref = { ...ref, numel: size, viewOffset: offset };
     }
-    refs.push(ref);
     return ref;
   };
   const { tensors, values } = interpret(main.value, storageOf, (where, detail) => fail(`main pickle at offset ${mainAt}, ${where}`, detail));
@@ -212,10 +205,7 @@ function openLegacy(raf: RandomAccessFile): Opened {
   return {
     tensors, values, bigEndian: !littleEndian,
     metadata: { container: 'legacy', byteorder: littleEndian ? 'little' : 'big' },
-    storageBytes: (ref) => {
-      const width = dtypeBits(ref.dtype) / 8;
-      return { bytes: ref.numel * width, at: () => dataAt.get(ref.key)! + ref.viewOffset * width };
-    },
+    storageStart: (ref) => dataAt.get(ref.key)! + ref.viewOffset * (dtypeBits(ref.dtype) / 8),
   };
 }
 
@@ -223,11 +213,11 @@ function openLegacy(raf: RandomAccessFile): Opened {
  * A tensor's bytes, row-major: contiguous tensors are one read; views with other strides (slices
  * saved without `.clone()`, transposes, shared storages) read the span they cover and gather it.
  */
-function readStrided(raf: RandomAccessFile, storage: { at: () => number; bytes: number }, t: TensorRecord, where: string): Uint8Array {
+function readStrided(raf: RandomAccessFile, storageStart: number, t: TensorRecord, where: string): Uint8Array {
   const width = dtypeBits(t.dtype) / 8;
   const numel = parameterCount(t);
   if (numel === 0) return new Uint8Array(0);
-  const base = storage.at() + t.offset * width;
+  const base = storageStart + t.offset * width;
   let expected = 1;
   let contiguous = true;
   for (let d = t.shape.length - 1; d >= 0; d--) {
