@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
+import { resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
 import { safetensorsReader } from '../safetensors/index.js';
 import { pytorchReader } from '../pytorch/index.js';
-import { isZip, readZipDirectory } from '../../core/zip.js';
+import { withProbe } from '../probe.js';
 
 /**
  * Hugging Face sharded checkpoints: `model.safetensors.index.json` or `pytorch_model.bin.index.json`
@@ -113,15 +113,7 @@ function readWeightMap(index: string, fail: (where: string | undefined, detail: 
 }
 
 async function openShard(file: string, options: OpenOptions, fail: (where: string, detail: string) => Error, name: string): Promise<StateDict> {
-  const raf = RandomAccessFile.open(file);
-  let reader;
-  try {
-    const head = raf.read(0, Math.min(raf.size, 4096), 'header');
-    const zipDirectory = isZip(head) ? () => readZipDirectory(raf) : undefined;
-    reader = SHARD_READERS.find((r) => r.match({ path: file, isDirectory: false, size: raf.size, head, file: raf, ...(zipDirectory ? { zipDirectory } : {}) }));
-  } finally {
-    raf.close();
-  }
+  const reader = withProbe(file, (probe) => SHARD_READERS.find((r) => r.match(probe)));
   if (!reader) throw fail(`shard '${name}'`, 'is neither safetensors nor a PyTorch checkpoint');
   return reader.open(file, options);
 }
