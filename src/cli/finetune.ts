@@ -244,7 +244,6 @@ async function computeFeatures(dict: StateDict, first: ModelLayer, data: Dataset
   }
 }
 
-/** Scenario c: every layer trains, through the backward pass network.ts writes for the model's ops. */
 /** Labels within the model's outputs, regression targets as wide as them, old classes fewer. */
 function checkTargets(file: string, data: Dataset, outputs: number, oldClasses: number | undefined): void {
   if (data.labels) {
@@ -256,6 +255,7 @@ function checkTargets(file: string, data: Dataset, outputs: number, oldClasses: 
   if (oldClasses !== undefined && oldClasses >= outputs) throw usageError(`--old-classes ${oldClasses}: the head has only ${outputs} outputs`);
 }
 
+/** Scenario c: every layer trains, through the backward pass network.ts writes for the model's ops. */
 async function wholeNetworkJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {
   const nodes = graphNodesOf(dict) ?? [];
   const net = analyzeNetwork(dict, nodes);
