@@ -310,7 +310,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
         push(signed(bytes(n)));
         break;
       }
-      case 0x47: push(new DataView(bytes(8).slice().buffer).getFloat64(0, false)); break; // BINFLOAT (big-endian)
+      case 0x47: push(view(8).getFloat64(0, false)); break; // BINFLOAT (big-endian)
       case 0x58: push(text(u32())); break; // BINUNICODE
       case 0x8c: push(utf8(u8())); break; // SHORT_BINUNICODE
       case 0x8d: push(text(u64())); break; // BINUNICODE8

@@ -84,7 +84,7 @@ export function sameValues(tensors: readonly TensorInfo[], hashes: ReadonlyMap<T
   for (const t of tensors) {
     const hash = hashes.get(t);
     // Equal scalars (step counters, num_batches_tracked) are coincidence, not aliases worth a column.
-    if (!hash || t.shape.reduce((n, d) => n * d, 1) < 2) continue;
+    if (!hash || parameterCount(t) < 2) continue;
     const key = `${t.dtype}[${t.shape.join(',')}]${hash}`;
     const earlier = first.get(key);
     if (earlier) same.set(t, earlier);
