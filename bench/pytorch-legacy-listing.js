@@ -84,13 +84,12 @@ try {
       next();
     }
   });
-  pickle((p) => { // the storage keys: EMPTY_LIST, then MARK … APPENDS per 1000 as CPython batches them
-    p.raw(Uint8Array.of(0x5d));
-    for (let i = 0; i < tensors.length; i += 1000) {
-      p.mark();
-      for (const t of tensors.slice(i, i + 1000)) p.unicode(t.key);
-      p.flush();
-      p.raw(Uint8Array.of(0x65));
+  pickle((p) => { // the storage keys, a list appended in CPython's batches
+    p.emptyList();
+    const next = p.appends(tensors.length);
+    for (const t of tensors) {
+      p.unicode(t.key);
+      next();
     }
   });
   const pickles = fs.fstatSync(fd).size;
