@@ -11,15 +11,18 @@ import { python, pythonHas } from './python.js';
 
 const ONNX_SAMPLES = fs.readdirSync(SAMPLES).filter((f) => f.endsWith('.onnx')).sort();
 
-test('the ONNX samples are exactly what scripts/make-samples.js generates', () => {
+/** Runs a sample script into a fresh folder: it must write exactly `names`, byte for byte as shipped. */
+function assertRegenerates(script: string, names: readonly string[]): void {
   const out = tempDir();
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'make-samples.js'), out], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', script), out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(fs.readdirSync(out).sort(), ONNX_SAMPLES);
-  for (const name of ONNX_SAMPLES) {
+  assert.deepEqual(fs.readdirSync(out).sort(), names);
+  for (const name of names) {
     assert.ok(fs.readFileSync(path.join(out, name)).equals(fs.readFileSync(path.join(SAMPLES, name))), `${name} differs`);
   }
-});
+}
+
+test('the ONNX samples are exactly what scripts/make-samples.js generates', () => assertRegenerates('make-samples.js', ONNX_SAMPLES));
 
 for (const [name, classes] of [['detector-90.onnx', 90], ['detector-92.onnx', 92]] as const) {
   test(`onnxruntime-node loads and runs ${name}: ${3 * (5 + classes)} finite output channels`, async () => {
@@ -47,15 +50,7 @@ async function onnxRows(classes: number): Promise<[string, number[], string][]> 
   }
 }
 
-test('the PaddlePaddle and PyTorch samples are exactly what scripts/make-checkpoint-samples.js generates', () => {
-  const out = tempDir();
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'make-checkpoint-samples.js'), out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(fs.readdirSync(out).sort(), CHECKPOINT_SAMPLES);
-  for (const name of CHECKPOINT_SAMPLES) {
-    assert.ok(fs.readFileSync(path.join(out, name)).equals(fs.readFileSync(path.join(SAMPLES, name))), `${name} differs`);
-  }
-});
+test('the PaddlePaddle and PyTorch samples are exactly what scripts/make-checkpoint-samples.js generates', () => assertRegenerates('make-checkpoint-samples.js', CHECKPOINT_SAMPLES));
 
 /**
  * The training checkpoint as torch reads it: torch.load(weights_only=True) where torch's
