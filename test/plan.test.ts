@@ -210,7 +210,7 @@ describe('plans across formats and names', () => {
     assert.equal(plan([source, target]).plan.summary.loaded, 0);
     const byOrder = plan([source, target, '--match-by-order']).plan;
     assert.equal(byOrder.summary.loaded, 4);
-    assert.deepEqual(byOrder.entries.map((e: any) => [e.target, e.sourceName, e.why]), [
+    assert.deepEqual(byOrder.entries.map((e: any) => [e.target, e.source, e.why]), [
       ['dense_Dense13.kernel', 'dense_Dense1.kernel', 'same shape, in order (--match-by-order)'],
       ['dense_Dense13.bias', 'dense_Dense1.bias', 'same shape, in order (--match-by-order)'],
       ['dense_Dense14.kernel', 'dense_Dense2.kernel', 'same shape, in order (--match-by-order)'],

@@ -94,7 +94,7 @@ async function fileRef(dict: StateDict): Promise<FileRef> {
 function renderPlan(plan: PlanFile): string {
   const lines = [planHeadline(plan.summary), `source: ${plan.source.path} (${plan.source.format})`, `target: ${plan.target.path} (${plan.target.format})`];
   const table = newTable(['target tensor', 'action', 'from source', 'why / transform']);
-  for (const e of plan.entries) table.push([e.target, e.action, e.sourceName ?? '', describe(e)]);
+  for (const e of plan.entries) table.push([e.target, e.action, e.source ?? '', describe(e)]);
   lines.push(table.toString());
   if (plan.unusedSource.length) lines.push(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`);
   return `${lines.join('\n')}\n`;
@@ -150,9 +150,9 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
       for (const entry of plan.entries) {
         if (entry.action === 'skip') continue;
-        const s = bySource.get(entry.sourceName!);
+        const s = bySource.get(entry.source!);
         const t = byTarget.get(entry.target);
-        if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.sourceName}' is not in the file`);
+        if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.source}' is not in the file`);
         planned.set(t, () => plannedValues(entry, s, t));
       }
       if (target.format === 'onnx') {

@@ -10,7 +10,7 @@ import type { Pattern } from './select.js';
  * values come from in the pretrained checkpoint (SOURCE). Pure: works on tensor lists, reads no
  * values; `apply` carries a plan out.
  */
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
 export type PlanMode = 'auto' | 'full' | 'detection' | 'classification';
 export type InitKind = 'target' | 'zeros' | 'normal';
@@ -29,14 +29,18 @@ export interface ExpandSpec {
 export type SkipReason = 'excluded' | 'missing' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone';
 
 export interface PlanEntry {
+  /** Canonical name in TARGET. */
   target: string;
-  targetSource: string;
+  /** The name as in the TARGET file. */
+  targetInFile: string;
   dtype: DType;
   shape: number[];
   parameters: number;
   action: 'load' | 'expand' | 'skip';
+  /** Canonical name in SOURCE. */
   source?: string;
-  sourceName?: string;
+  /** The name as in the SOURCE file. */
+  sourceInFile?: string;
   sourceShape?: number[];
   sourceDtype?: DType;
   /** Why this source tensor: exact name, wrapper prefix, unique suffix + shape, order, layout. */
@@ -121,7 +125,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
 
   const classes = options.expandClasses ?? inferClassCounts([...pairs].map(([t, p]) => [p.source.shape, t.shape]));
   const entries = target.map((t, index): PlanEntry => {
-    const base: PlanEntry = { target: t.name, targetSource: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), action: 'skip' };
+    const base: PlanEntry = { target: t.name, targetInFile: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), action: 'skip' };
     const skip = (reason: SkipReason, detail: string, extra: Partial<NonNullable<PlanEntry['skip']>> = {}): PlanEntry =>
       ({ ...base, action: 'skip', skip: { reason, detail, ...extra } });
     const pattern = excludedBy(t);
@@ -134,7 +138,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
       return skip('missing', 'no matching tensor in the source');
     }
     const s = pair.source;
-    const from = { source: s.source, sourceName: s.name, sourceShape: [...s.shape], sourceDtype: s.dtype, why: pair.why };
+    const from = { source: s.name, sourceInFile: s.source, sourceShape: [...s.shape], sourceDtype: s.dtype, why: pair.why };
     const cast = s.dtype !== t.dtype ? { from: s.dtype, to: t.dtype } : undefined;
     if (cast && !(isFloat(s.dtype) && isFloat(t.dtype))) {
       return { ...skip('dtype', `dtype ${s.dtype} cannot become ${t.dtype}`), ...from };
@@ -156,7 +160,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
   });
 
-  const used = new Set(entries.filter((e) => e.action !== 'skip').map((e) => e.sourceName));
+  const used = new Set(entries.filter((e) => e.action !== 'skip').map((e) => e.source));
   const unusedSource = source.filter((s) => !used.has(s.name)).map((s) => s.name);
   return { entries, unusedSource, summary: summarize(entries) };
 }
