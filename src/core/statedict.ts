@@ -15,6 +15,16 @@ export type TensorOrigin =
  */
 export type Layout = string;
 
+/**
+ * What a tensor is to the model: `weight` (learned), `buffer` (running statistics, step counters)
+ * or `constant` (a structural argument: shapes, axes, indices, anchor priors). Only weights and
+ * buffers count as parameters.
+ */
+export type TensorRole = 'weight' | 'buffer' | 'constant';
+
+/** Where a role was read from: the model's graph, its config, or naming conventions alone. */
+export type RoleEvidence = 'graph' | 'config' | 'names';
+
 export interface TensorInfo {
   /** Canonical name: dotted, framework noise such as `:0` removed, unique in its state dict. */
   readonly name: string;
@@ -28,6 +38,8 @@ export interface TensorInfo {
   /** `model` by default; optimizer slots and the like are only listed when asked for. */
   readonly group?: 'model' | 'optimizer';
   readonly layout?: Layout;
+  readonly role?: TensorRole;
+  readonly roleFrom?: RoleEvidence;
   /**
    * The values as little-endian bytes of `dtype`, row-major, sub-byte types packed low bits first.
    * Reads this one tensor only. Throws for string tensors (use `readStrings`).
