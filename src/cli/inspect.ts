@@ -22,6 +22,8 @@ export interface TensorJson {
   byteLength: number;
   origin: string;
   layout?: string;
+  role?: string;
+  roleFrom?: string;
   group?: string;
   sha256?: string;
   /** With --hash: an earlier tensor with the same dtype, shape and values. */
@@ -63,6 +65,7 @@ export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): Ten
     byteLength: t.byteLength,
     origin: t.origin,
     ...(t.layout ? { layout: t.layout } : {}),
+    ...(t.role ? { role: t.role, roleFrom: t.roleFrom } : {}),
     ...(t.group && t.group !== 'model' ? { group: t.group } : {}),
     ...(sha256 ? { sha256 } : {}),
     ...(sameAs ? { sameAs } : {}),

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import type { DatasetInfo } from './hdf5.js';
 import type { Reply, Request } from './worker.js';
+import { roleFromName } from '../../core/roles.js';
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /** .keras members beyond this are refused (Keras itself guards against zip bombs the same way). */
@@ -93,6 +94,8 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
         origin: 'dataset',
         ...(f.group === 'optimizer' ? { group: 'optimizer' as const } : {}),
         ...(f.layout && f.layout.length === info.shape.length ? { layout: f.layout } : {}),
+        role: roleFromName(names[i]!, info.dtype),
+        roleFrom: f.configured ? 'config' : 'names',
         read: () => worker.read(f.datasetPath, info),
         readStrings: async () => {
           throw invalidInput(file, `/${f.datasetPath}`, `is ${info.dtype}, not strings`);

@@ -13,6 +13,8 @@ export interface Found {
   name: string;
   group: 'model' | 'optimizer';
   layout?: string;
+  /** The weight's layer is in the model config, so its name is the config's and not a guess. */
+  configured?: boolean;
 }
 
 export interface Listing {
@@ -85,8 +87,9 @@ function legacyListing(
       if (modelName && name.startsWith(`${modelName}/`)) name = name.slice(modelName.length + 1);
       const owner = name.split('/').slice(-2)[0] ?? layer;
       const kernel = /(^|\/)(kernel|depthwise_kernel)(:\d+)?$/.test(name);
-      const layout = kernel ? KERNEL_LAYOUTS[classes.get(owner) ?? classes.get(layer) ?? ''] : undefined;
-      found.push({ datasetPath, name, group: 'model', ...(layout ? { layout } : {}) });
+      const className = classes.get(owner) ?? classes.get(layer);
+      const layout = kernel ? KERNEL_LAYOUTS[className ?? ''] : undefined;
+      found.push({ datasetPath, name, group: 'model', ...(layout ? { layout } : {}), ...(className ? { configured: true } : {}) });
     }
   }
   if (options.all && getObject(h5, 'optimizer_weights')) {
@@ -159,7 +162,10 @@ function keras3Listing(
         for (const i of indices) {
           const variable = named?.[i] ?? String(i);
           const layout = variable === 'kernel' || variable === 'depthwise_kernel' ? KERNEL_LAYOUTS[className ?? ''] : undefined;
-          found.push({ datasetPath: `${layerPath}/vars/${i}`, name: [...prefix, displayName, variable].join('/'), group: 'model', ...(layout ? { layout } : {}) });
+          found.push({
+            datasetPath: `${layerPath}/vars/${i}`, name: [...prefix, displayName, variable].join('/'), group: 'model',
+            ...(layout ? { layout } : {}), ...(layer && named ? { configured: true } : {}),
+          });
         }
       }
       walk(layerPath, layer?.config?.layers, [...prefix, displayName], depth + 1);

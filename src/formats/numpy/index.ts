@@ -9,6 +9,7 @@ import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import { isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
+import { roleByName } from '../../core/roles.js';
 
 /** NumPy `.npy` (one array, named after the file) and `.npz` (a ZIP of `.npy` members). */
 export const numpyReader: FormatReader = {
@@ -49,6 +50,7 @@ async function openNumpy(file: string): Promise<StateDict> {
       shape: l.header.shape,
       byteLength: l.byteLength,
       origin: 'weight',
+      ...roleByName(names[i]!, l.header.dtype),
       read: async () => normalize(l),
       readStrings: async () => {
         throw invalidInput(file, l.where, `'${l.name}' is a ${l.header.dtype} array, not strings`);

@@ -4,6 +4,7 @@ import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { Layout, StateDict, TensorInfo } from '../../core/statedict.js';
+import { graphRole, roleFromName, type GraphView } from '../../core/roles.js';
 import type { FormatReader, Probe } from '../types.js';
 import { looksLikeOnnx, walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
 import { resolveTensor, type TensorPayload } from './tensor.js';
@@ -42,9 +43,12 @@ export async function openOnnx(file: string): Promise<StateDict> {
     const ctx = { file: raf, folder: path.dirname(file) };
     const payloads = model.tensors.map((t) => payloadOf(ctx, t));
     const names = uniqueNames(model.tensors.map((t) => ({ name: canonicalName(t.source), scope: t.scope })));
+    const graph: GraphView = { usesOf: (name) => model.uses.get(name) ?? [], producerOf: (name) => model.producers.get(name) };
     const tensors: TensorInfo[] = model.tensors.map((t, i) => {
       const p = payloads[i]!;
       const layout = layoutFromUses(model.uses.get(t.source), p.shape.length);
+      // A tensor no node reads (left over by the exporter) has only its name to go by.
+      const fromGraph = graphRole(t.source, p.dtype, graph);
       const info: TensorInfo = {
         name: names[i]!,
         source: t.source,
@@ -53,6 +57,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
         byteLength: p.byteLength,
         origin: t.origin,
         ...(layout ? { layout } : {}),
+        ...(fromGraph ? { role: fromGraph, roleFrom: 'graph' as const } : { role: roleFromName(t.source, p.dtype), roleFrom: 'names' as const }),
         read: async () => p.read(),
         readStrings: async () => p.readStrings(),
       };

@@ -27,6 +27,9 @@ export interface NodeUse {
   readonly opType: string;
   readonly inputIndex: number;
   readonly transB?: boolean;
+  /** The consuming node's inputs and outputs, for following a value through the graph. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
 }
 
 export interface ValueInfo {
@@ -59,8 +62,10 @@ export interface ModelWalk {
   inputs: ValueInfo[];
   outputs: ValueInfo[];
   tensors: FoundTensor[];
-  /** Every node input that reads a tensor, for layout hints. */
+  /** Every node input that reads a tensor, for layout hints and roles. */
   uses: Map<string, NodeUse[]>;
+  /** The node computing each value (every scope), for roles. */
+  producers: Map<string, { opType: string; inputs: readonly string[] }>;
   /** The main graph's nodes in order. */
   nodes: GraphNode[];
 }
@@ -97,7 +102,7 @@ export function looksLikeOnnx(file: RandomAccessFile): boolean {
 
 export function walkModel(file: RandomAccessFile): ModelWalk {
   const model: ModelWalk = {
-    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], tensors: [], uses: new Map(), nodes: [],
+    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], tensors: [], uses: new Map(), producers: new Map(), nodes: [],
   };
   const range = { start: 0, end: file.size };
   let graph: Field | undefined;
@@ -266,10 +271,11 @@ function walkNode(file: RandomAccessFile, range: Field, model: ModelWalk, scope:
     const found = constantTensor(file, attributes, outputs[0] ?? name, scope, `Constant node '${label}'`);
     if (found) out.push(found);
   }
+  for (const output of outputs) if (output) model.producers.set(output, { opType, inputs });
   const transB = attributes.find((a) => a.name === 'transB')?.parts.get(ATTR.i)?.[0];
   inputs.forEach((input, inputIndex) => {
     if (!input) return;
-    const use: NodeUse = transB ? { opType, inputIndex, transB: transB.varint !== 0n } : { opType, inputIndex };
+    const use: NodeUse = { opType, inputIndex, inputs, outputs, ...(transB ? { transB: transB.varint !== 0n } : {}) };
     const list = model.uses.get(input);
     if (list) list.push(use);
     else model.uses.set(input, [use]);

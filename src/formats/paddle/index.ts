@@ -7,6 +7,7 @@ import { PyDict, PyTuple, readPickle, walk, type PyValue } from '../../core/pick
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
 import { isNdarray, ndarrayOf, NUMPY_ALLOWED, type NdArray } from '../numpy/pickled.js';
+import { roleByName } from '../../core/roles.js';
 
 /**
  * PaddlePaddle `.pdparams` (and `.pdopt`): one pickle of a dict name → numpy array, written by
@@ -59,6 +60,7 @@ async function openPaddle(file: string): Promise<StateDict> {
       const where = `array '${source}'`;
       return {
         name: names[i]!, source, dtype: array.dtype, shape: array.shape, byteLength: array.byteLength, origin: 'weight',
+        ...roleByName(names[i]!, array.dtype),
         read: async () => {
           let bytes = array.data.read();
           if (bytes.length !== array.byteLength) throw fail(where, `data is ${bytes.length} bytes, expected ${array.byteLength} for ${array.dtype} (${array.shape.join(', ')})`);

@@ -8,6 +8,7 @@ import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } fro
 import { readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
+import { roleByName } from '../../core/roles.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -63,6 +64,7 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
       const where = `tensor '${source}'`;
       tensors.push({
         name: names[i]!, source, dtype: record.dtype, shape: record.shape, byteLength: byteLengthOf(record.dtype, parameterCount(record)), origin: 'weight',
+        ...roleByName(names[i]!, record.dtype),
         ...(group === 'optimizer' ? { group } : {}),
         read: async () => {
           const bytes = readStrided(raf, opened.storageStart(record.storage), record, where);

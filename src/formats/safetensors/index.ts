@@ -4,6 +4,7 @@ import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.j
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
+import { roleByName } from '../../core/roles.js';
 
 /**
  * safetensors: `[u64 LE N][N bytes JSON header][data]`. Every offset is checked before any read,
@@ -113,6 +114,7 @@ async function openSafetensors(file: string): Promise<StateDict> {
     const names = uniqueNames(entries.map((e) => ({ name: canonicalName(e.name) })));
     const tensors: TensorInfo[] = entries.map((e, i) => ({
       name: names[i]!, source: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, origin: 'weight',
+      ...roleByName(names[i]!, e.dtype),
       read: async () => raf.read(dataStart + e.begin, e.end - e.begin, `tensor '${e.name}'`),
       readStrings: async () => {
         throw invalidInput(file, `tensor '${e.name}'`, `is ${e.dtype}, not strings`);

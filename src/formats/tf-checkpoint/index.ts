@@ -12,6 +12,7 @@ import { canonicalNames, fullNamesOf, isTrainingState, OBJECT_GRAPH_KEY } from '
 import type { Fail } from './proto.js';
 import { hasTableMagic, printable, readTable } from './sstable.js';
 import { decodeStrings, stringLayout, type StringLayout } from './strings.js';
+import { roleByName } from '../../core/roles.js';
 
 /**
  * TensorFlow checkpoints (TensorBundle V2, tf.train.Saver and tf.train.Checkpoint): opened by
@@ -147,6 +148,7 @@ async function openTfCheckpoint(input: string, options: OpenOptions): Promise<St
         shape: l.entry.shape,
         byteLength: l.byteLength,
         origin: 'weight',
+        ...roleByName(names[i]!, l.dtype),
         ...(training ? { group: 'optimizer' as const } : {}),
         read: async () => readFixed(shards, l),
         readStrings: async () => readStrings(l),

@@ -11,6 +11,7 @@ import { modelKind, storedBytes, TFJS_DTYPES, validateManifest, type ManifestEnt
 import { looksLikeTfjs, modelJsonPath, readModelJson } from './model-json.js';
 import { ShardGroup, shardSize, type Shard } from './shards.js';
 import { splitStrings, stringWeightBytes } from './strings.js';
+import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../core/roles.js';
 
 export { MAX_MODEL_JSON } from './model-json.js';
 
@@ -56,7 +57,14 @@ async function openTfjs(input: string, options: OpenOptions): Promise<StateDict>
   const classes = kind === 'layers-model' ? layerClasses(model.modelTopology) : new Map<string, string>();
   const listed = located.filter((l) => options.all || (l.entry.group ?? 'model') === 'model');
   const names = uniqueNames(listed.map((l) => ({ name: canonicalName(l.entry.name) })));
-  const tensors = listed.map((l, i) => tensorInfo(file, l, names[i]!, layoutOf(l.entry.name, classes)));
+  const graph = kind === 'graph-model' ? graphOf(model.modelTopology) : undefined;
+  const roleOf = (l: Located, name: string): Pick<TensorInfo, 'role' | 'roleFrom'> => {
+    const dtype = TFJS_DTYPES[l.entry.dtype]!;
+    const fromGraph = graph && graphRole(l.entry.name, dtype, graph);
+    if (fromGraph) return { role: fromGraph, roleFrom: 'graph' };
+    return { role: roleFromName(name, dtype), roleFrom: classes.has(l.entry.name.split('/').slice(-2)[0] ?? '') ? 'config' : 'names' };
+  };
+  const tensors = listed.map((l, i) => tensorInfo(file, l, names[i]!, layoutOf(l.entry.name, classes), roleOf(l, names[i]!)));
   return {
     format: 'tfjs',
     path: input,
@@ -119,7 +127,7 @@ function fixedWeightAt(group: ManifestGroup, offset: number): string | undefined
   return undefined;
 }
 
-function tensorInfo(file: string, l: Located, name: string, layout: Layout | undefined): TensorInfo {
+function tensorInfo(file: string, l: Located, name: string, layout: Layout | undefined, role: Pick<TensorInfo, 'role' | 'roleFrom'>): TensorInfo {
   const { entry, shards, offset, storedLength: stored } = l;
   const dtype = TFJS_DTYPES[entry.dtype]!;
   const numel = numelOf(entry.shape)!;
@@ -133,6 +141,7 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
     origin: 'weight',
     ...((entry.group ?? 'model') !== 'model' ? { group: 'optimizer' as const } : {}),
     ...(layout ? { layout } : {}),
+    ...role,
     read: async () => {
       if (dtype === 'string') throw invalidInput(file, what, 'is a string tensor; use readStrings()');
       return dequantize(entry, shards.read(offset, stored, what), numel);
@@ -142,6 +151,30 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
       return splitStrings(file, entry.name, shards.read(offset, stored, what), numel);
     },
   };
+}
+
+interface GraphDefNode { name?: unknown; op?: unknown; input?: unknown }
+
+/**
+ * A graph model's GraphDef as a role graph: node inputs are `name`, `name:1` (an output index)
+ * or `^name` (a control dependency, not a data input).
+ */
+function graphOf(topology: Record<string, unknown> | null | undefined): GraphView {
+  const uses = new Map<string, GraphUse[]>();
+  const producers = new Map<string, { opType: string; inputs: string[] }>();
+  const nodes = Array.isArray(topology?.node) ? (topology.node as GraphDefNode[]) : [];
+  for (const node of nodes) {
+    if (typeof node?.name !== 'string' || typeof node.op !== 'string') continue;
+    const inputs = (Array.isArray(node.input) ? node.input : [])
+      .filter((i): i is string => typeof i === 'string' && !i.startsWith('^'))
+      .map((i) => i.replace(/:\d+$/, ''));
+    producers.set(node.name, { opType: node.op, inputs });
+    inputs.forEach((input, inputIndex) => {
+      const use = { opType: node.op as string, inputIndex, inputs, outputs: [node.name as string] };
+      uses.set(input, [...(uses.get(input) ?? []), use]);
+    });
+  }
+  return { usesOf: (name) => uses.get(name) ?? [], producerOf: (name) => producers.get(name) };
 }
 
 /** Keras kernel layouts from the layers-model topology: `<layer>/kernel` gets its layer class's layout. */
