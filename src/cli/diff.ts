@@ -52,7 +52,11 @@ export function diffHeadline(r: DiffReport): string {
   ];
   if (r.ambiguous.length) parts.push(`${r.ambiguous.length} ambiguous`);
   if (r.matched.some((p) => p.values)) parts.push(`${r.valueDifferences.length} value differences`);
-  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}`;
+  const c = r.constants;
+  const constants = c.a || c.b
+    ? ` (constants apart, not model tensors: A ${c.a}, B ${c.b}, ${c.onlyInA.length} only in A, ${c.onlyInB.length} only in B, ${c.differing.length} differing)`
+    : '';
+  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}${constants}`;
 }
 
 function renderDiff(r: DiffReport, values: boolean): string {
@@ -72,6 +76,12 @@ function renderDiff(r: DiffReport, values: boolean): string {
     names(p), formatShape(p.shapeA), formatShape(p.shapeB), p.transpose ? `layout transpose (B = A.transpose(${p.transpose.join(',')}))` : '',
   ]));
   section('Dtype mismatches', ['name', 'A', 'B'], r.dtypeMismatches.map((p) => [names(p), p.dtypeA, p.dtypeB]));
+  const constantRows = [
+    ...r.constants.onlyInA.map((t) => [t.name, `${t.dtype} ${formatShape(t.shape)}`, '']),
+    ...r.constants.onlyInB.map((t) => [t.name, '', `${t.dtype} ${formatShape(t.shape)}`]),
+    ...r.constants.differing.map((d) => [d.name, d.a, d.b]),
+  ];
+  section('Constants that differ (graph constants: not model tensors, do not make A and B different)', ['name', 'A', 'B'], constantRows);
   if (values) {
     const compared = r.matched.filter((p) => p.values);
     const num = (x: number | undefined) => (x === undefined ? '' : x === 0 ? '0' : x.toPrecision(3));

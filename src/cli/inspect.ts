@@ -2,7 +2,8 @@ import { open } from '../open.js';
 import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
-import { filterTensors, nameTree, sameValues, totals, type TreeNode } from '../ops/summary.js';
+import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
+import { isParameter } from '../core/roles.js';
 import { formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
@@ -105,9 +106,17 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
   const values = m.values as Record<string, unknown> | undefined;
   if (typeof values?.epoch === 'number') parts.push(`epoch ${values.epoch}`);
   const t = totals(tensors);
-  parts.push(`${formatInt(t.tensors)} tensors`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
+  parts.push(`${formatInt(t.tensors)} tensors${roleBreakdown(t)}`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
   if (typeof m.optimizerTensors === 'number') parts.push(`${formatInt(m.optimizerTensors)} optimizer tensors not shown (--all)`);
   return parts.join(' · ');
+}
+
+/** " (104 weights, 8 constants)": the split by role, when some tensor is not a weight. */
+function roleBreakdown(t: Totals): string {
+  const { weights, buffers, constants } = t.roles;
+  if (buffers.tensors === 0 && constants.tensors === 0) return '';
+  const part = (n: number, what: string) => (n ? [`${formatInt(n)} ${what}${n === 1 ? '' : 's'}`] : []);
+  return ` (${[...part(weights.tensors, 'weight'), ...part(buffers.tensors, 'buffer'), ...part(constants.tensors, 'constant')].join(', ')})`;
 }
 
 function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
@@ -130,8 +139,9 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   }
   const showSource = tensors.some((t) => t.source !== t.name);
   const showLayout = tensors.some((t) => t.layout);
+  const showRole = tensors.some((t) => t.role);
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
-  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
+  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
   const table = newTable(head);
   for (const t of tensors) {
     table.push([
@@ -140,7 +150,9 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
       t.dtype,
       formatShape(t.shape),
       ...(showLayout ? [t.layout ?? ''] : []),
-      { hAlign: 'right' as const, content: formatInt(parameterCount(t)) },
+      ...(showRole ? [t.role ?? ''] : []),
+      // A constant's values are not parameters: its size is in the shape and bytes columns.
+      { hAlign: 'right' as const, content: isParameter(t) ? formatInt(parameterCount(t)) : '–' },
       { hAlign: 'right' as const, content: formatBytes(t.byteLength) },
       ...(hashes ? [hashes.get(t) ?? ''] : []),
       ...(same.size ? [same.get(t) ?? ''] : []),

@@ -128,6 +128,7 @@ ${EXIT_CODES_HELP}`)
     .option('--match-by-order', 'pair remaining tensors of equal shapes in order (auto-named layers)')
     .option('--expand-classes <old:new>', 'class counts of a grown head when they cannot be inferred, e.g. 90:92')
     .option('--init <kind>', 'values of the new positions of an expanded head: target (its own, default), zeros or normal', 'target')
+    .option('--load-constants', "also load graph constants (shapes, indices, anchor priors) from SOURCE; by default TARGET keeps its own")
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', `${SELECTION_HELP}
 ${EXIT_CODES_HELP}`)

@@ -37,6 +37,7 @@ export interface PlanCommandOptions {
   matchByOrder?: boolean;
   expandClasses?: string;
   init?: string;
+  loadConstants?: boolean;
   json?: boolean;
 }
 
@@ -56,6 +57,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
       const body = makePlan(source.tensors, target.tensors, {
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses),
+        loadConstants: options.loadConstants === true,
       });
       const plan: PlanFile = {
         kind: 'ckpt-plan',
@@ -64,6 +66,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         target: await fileRef(target),
         options: {
           mode, init, exclude: excludeTexts, backbone: options.backbone ?? [], matchByOrder: options.matchByOrder === true,
+          loadConstants: options.loadConstants === true,
           ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}),
         },
         ...body,
@@ -73,8 +76,9 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         await writeAtomic(options.output, (fd) => writeAll(fd, Buffer.from(text)));
       }
       process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
-      if (mode === 'full' && body.summary.loaded !== body.summary.targetTensors) {
-        const missing = body.entries.filter((e) => e.action !== 'load').map((e) => e.target);
+      // Kept constants are the target's own by design, not a failure to load.
+      const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'keep').map((e) => e.target);
+      if (mode === 'full' && missing.length) {
         process.stderr.write(`ckpt: --mode full: ${missing.length} target tensor(s) cannot load: ${missing.join(', ')}\n`);
         return ExitCode.differs;
       }
@@ -97,11 +101,13 @@ function renderPlan(plan: PlanFile): string {
   for (const e of plan.entries) table.push([e.target, e.action, e.source ?? '', describe(e)]);
   lines.push(table.toString());
   if (plan.unusedSource.length) lines.push(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`);
+  if (plan.summary.kept) lines.push(`${plan.summary.kept} target constants kept as they are (--load-constants loads them from the source)`);
   return `${lines.join('\n')}\n`;
 }
 
 function describe(e: PlanEntry): string {
   if (e.action === 'skip') return e.skip!.detail;
+  if (e.action === 'keep') return e.keep!.detail;
   const parts = [e.why ?? ''];
   if (e.transpose) parts.push(`transpose(${e.transpose.join(',')})`);
   if (e.cast) parts.push(`cast ${e.cast.from} → ${e.cast.to}`);
@@ -149,7 +155,7 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       const byTarget = new Map(target.tensors.map((t) => [t.name, t]));
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
       for (const entry of plan.entries) {
-        if (entry.action === 'skip') continue;
+        if (entry.action === 'skip' || entry.action === 'keep') continue;
         const s = bySource.get(entry.source!);
         const t = byTarget.get(entry.target);
         if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.source}' is not in the file`);

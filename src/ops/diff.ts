@@ -1,4 +1,4 @@
-import type { StateDict } from '../core/statedict.js';
+import type { StateDict, TensorInfo } from '../core/statedict.js';
 import type { DType } from '../core/dtype.js';
 import { isNumeric, toFloat64, transpose } from '../core/decode.js';
 import { alignTensors, type AlignedPair, type MatchReason } from './align.js';
@@ -45,13 +45,30 @@ export interface DiffReport {
   shapeMismatches: PairReport[];
   dtypeMismatches: PairReport[];
   valueDifferences: PairReport[];
+  /**
+   * Constants (shapes, indices, anchor priors), aligned apart: an exporter's graph constants are
+   * not model tensors, so they are listed but never make the two files different.
+   */
+  constants: ConstantsReport;
   equal: boolean;
+}
+
+export interface ConstantsReport {
+  a: number;
+  b: number;
+  matched: number;
+  onlyInA: { name: string; dtype: string; shape: number[] }[];
+  onlyInB: { name: string; dtype: string; shape: number[] }[];
+  /** Matched by name with another shape or dtype. */
+  differing: { name: string; a: string; b: string }[];
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+const isConstant = (t: TensorInfo) => t.role === 'constant';
+
 export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOptions = {}): Promise<DiffReport> {
-  const alignment = alignTensors(a.tensors, b.tensors);
+  const alignment = alignTensors(a.tensors.filter((t) => !isConstant(t)), b.tensors.filter((t) => !isConstant(t)));
   const matched: PairReport[] = [];
   for (const pair of alignment.pairs) {
     const report: PairReport = {
@@ -69,7 +86,7 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     options.onPair?.();
     matched.push(report);
   }
-  const brief = (t: { name: string; dtype: string; shape: readonly number[] }) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
+
   const shapeMismatches = matched.filter((p) => !sameShape(p.shapeA, p.shapeB) || p.transpose);
   const dtypeMismatches = matched.filter((p) => p.dtypeA !== p.dtypeB);
   const valueDifferences = matched.filter((p) => p.values && !p.values.withinTolerance);
@@ -86,7 +103,27 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     shapeMismatches,
     dtypeMismatches,
     valueDifferences,
+    constants: compareConstants(a.tensors.filter(isConstant), b.tensors.filter(isConstant)),
     equal,
+  };
+}
+
+const brief = (t: { name: string; dtype: string; shape: readonly number[] }) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
+
+function compareConstants(as: readonly TensorInfo[], bs: readonly TensorInfo[]): ConstantsReport {
+  const alignment = alignTensors(as, bs);
+  const describe = (t: TensorInfo) => `${t.dtype} [${t.shape.join(',')}]`;
+  // Constants that could pair several ways are simply unpaired here.
+  const paired = new Set(alignment.pairs.flatMap((p) => [p.a, p.b]));
+  return {
+    a: as.length,
+    b: bs.length,
+    matched: alignment.pairs.length,
+    onlyInA: as.filter((t) => !paired.has(t)).map(brief),
+    onlyInB: bs.filter((t) => !paired.has(t)).map(brief),
+    differing: alignment.pairs
+      .filter((p) => describe(p.a) !== describe(p.b))
+      .map((p) => ({ name: p.a.name === p.b.name ? p.a.name : `${p.a.name} ↔ ${p.b.name}`, a: describe(p.a), b: describe(p.b) })),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { DType } from '../core/dtype.js';
 import { isFloat } from '../core/decode.js';
-import { parameterCount, type TensorInfo } from '../core/statedict.js';
+import { parameterCount, type TensorInfo, type TensorRole } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
 import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
@@ -36,7 +36,9 @@ export interface PlanEntry {
   dtype: DType;
   shape: number[];
   parameters: number;
-  action: 'load' | 'expand' | 'skip';
+  /** The target tensor's role; constants are not parameters and are kept unless --load-constants. */
+  role?: TensorRole;
+  action: 'load' | 'expand' | 'skip' | 'keep';
   /** Canonical name in SOURCE. */
   source?: string;
   /** The name as in the SOURCE file. */
@@ -49,6 +51,8 @@ export interface PlanEntry {
   cast?: { from: DType; to: DType };
   expand?: ExpandSpec;
   skip?: { reason: SkipReason; detail: string; pattern?: string; candidates?: string[] };
+  /** Left as in TARGET: graph constants (shapes, indices, anchor priors) are the target's own. */
+  keep?: { reason: 'constant'; detail: string };
 }
 
 export interface PlanOptions {
@@ -59,13 +63,18 @@ export interface PlanOptions {
   matchByOrder?: boolean;
   expandClasses?: { from: number; to: number };
   init?: InitKind;
+  /** Also load graph constants from SOURCE (by default each model keeps its own). */
+  loadConstants?: boolean;
 }
 
 export interface PlanSummary {
   targetTensors: number;
   loaded: number;
   expanded: number;
+  /** Target tensors kept as they are (graph constants). */
+  kept: number;
   skipped: number;
+  /** Weights and buffers of TARGET; constants are not parameters. */
   targetParameters: number;
   /** Parameters whose values come from SOURCE: loaded tensors plus the copied part of expanded ones. */
   parametersFromSource: number;
@@ -92,8 +101,11 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
   const init = options.init ?? 'target';
   const exclude = options.exclude ?? [];
   const excludedBy = (t: TensorInfo) => exclude.find((p) => p.test(t.name));
-  const candidates = target.filter((t) => !excludedBy(t));
-  const alignment = alignTensors(source.filter((s) => !excludedBy(s)), candidates);
+  // Constants take no part in matching unless asked: a source's Reshape shape or anchor priors
+  // are never evidence for, nor values of, the target's.
+  const matchable = (t: TensorInfo) => !excludedBy(t) && (options.loadConstants || t.role !== 'constant');
+  const alignment = alignTensors(source.filter(matchable), target.filter(matchable));
+  const sourceByName = new Map(source.map((s) => [s.name, s]));
 
   const pairs = new Map<TensorInfo, { source: TensorInfo; why: string; permutation?: readonly number[] }>();
   for (const p of alignment.pairs) pairs.set(p.b, { source: p.a, why: WHY[p.reason], ...(p.permutation ? { permutation: p.permutation } : {}) });
@@ -125,11 +137,14 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
 
   const classes = options.expandClasses ?? inferClassCounts([...pairs].map(([t, p]) => [p.source.shape, t.shape]));
   const entries = target.map((t, index): PlanEntry => {
-    const base: PlanEntry = { target: t.name, targetInFile: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), action: 'skip' };
+    const base: PlanEntry = {
+      target: t.name, targetInFile: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), ...(t.role ? { role: t.role } : {}), action: 'skip',
+    };
     const skip = (reason: SkipReason, detail: string, extra: Partial<NonNullable<PlanEntry['skip']>> = {}): PlanEntry =>
       ({ ...base, action: 'skip', skip: { reason, detail, ...extra } });
     const pattern = excludedBy(t);
     if (pattern) return skip('excluded', `excluded by ${pattern.text}`, { pattern: pattern.text });
+    if (t.role === 'constant' && !options.loadConstants) return keepConstant(base, t, sourceByName.get(t.name));
     if (mode === 'classification' && !inBackbone(t, index)) return skip('not-backbone', 'after the backbone (classification mode loads the feature extractor only)');
     const pair = pairs.get(t);
     if (!pair) {
@@ -160,9 +175,20 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
   });
 
-  const used = new Set(entries.filter((e) => e.action !== 'skip').map((e) => e.source));
+  const used = new Set(entries.filter((e) => e.action === 'load' || e.action === 'expand').map((e) => e.source));
   const unusedSource = source.filter((s) => !used.has(s.name)).map((s) => s.name);
   return { entries, unusedSource, summary: summarize(entries) };
+}
+
+function keepConstant(base: PlanEntry, t: TensorInfo, namesake: TensorInfo | undefined): PlanEntry {
+  const what = t.roleFrom === 'graph' ? 'graph constant' : 'constant';
+  // Whether the values are the same is not known without reading them; the shapes are.
+  const source = !namesake
+    ? 'not in source'
+    : sameShape(namesake.shape, t.shape) && namesake.dtype === t.dtype
+      ? `source has one of that name, shape and dtype (values not compared)`
+      : `source differs (${namesake.dtype} ${fmt(namesake.shape)})`;
+  return { ...base, action: 'keep', keep: { reason: 'constant', detail: `kept: ${what}; ${source}` } };
 }
 
 /** Tensors of one layer sit together: back up to the first tensor of the head's layer prefix. */
@@ -225,8 +251,9 @@ export function inferClassCounts(shapes: readonly (readonly [readonly number[], 
 
 function summarize(entries: readonly PlanEntry[]): PlanSummary {
   const count = (action: PlanEntry['action']) => entries.filter((e) => e.action === action).length;
-  const targetParameters = entries.reduce((n, e) => n + e.parameters, 0);
-  const parametersFromSource = entries.reduce((n, e) => {
+  const parameters = entries.filter((e) => e.role !== 'constant');
+  const targetParameters = parameters.reduce((n, e) => n + e.parameters, 0);
+  const parametersFromSource = parameters.reduce((n, e) => {
     if (e.action === 'load') return n + e.parameters;
     if (e.action === 'expand') return n + Math.round((e.parameters / e.expand!.targetSize) * e.expand!.sourceSize);
     return n;
@@ -242,6 +269,7 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
     targetTensors: entries.length,
     loaded: count('load'),
     expanded: count('expand'),
+    kept: count('keep'),
     skipped: count('skip'),
     targetParameters,
     parametersFromSource,
@@ -250,11 +278,12 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
   };
 }
 
-/** "loaded 243/250 tensors (97.2% of parameters), 2 expanded, 5 skipped (3 excluded by yolo_output, 2 missing)" */
+/** "loaded 243/250 tensors (97.2% of parameters), 2 expanded, 8 kept (constants), 5 skipped (3 excluded by yolo_output, 2 missing)" */
 export function planHeadline(summary: PlanSummary): string {
   const skipped = Object.entries(summary.skippedBy).map(([why, n]) => `${n} ${why}`).join(', ');
+  const kept = summary.kept ? `${summary.kept} kept (constants), ` : '';
   return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${(100 * summary.fractionLoaded).toFixed(1)}% of parameters), ` +
-    `${summary.expanded} expanded, ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}`;
+    `${summary.expanded} expanded, ${kept}${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}`;
 }
 
 export function parseExpandClasses(text: string | undefined): { from: number; to: number } | undefined {

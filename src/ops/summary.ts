@@ -1,17 +1,21 @@
 import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { learnedParameterCount, roleSplit, type RoleSplit } from '../core/roles.js';
 import type { Pattern } from './select.js';
 
 export interface Totals {
   readonly tensors: number;
+  /** Elements of weights and buffers: graph constants (shapes, anchor priors) are not parameters. */
   readonly parameters: number;
   readonly bytes: number;
+  readonly roles: RoleSplit;
 }
 
 export function totals(tensors: readonly TensorInfo[]): Totals {
   return {
     tensors: tensors.length,
-    parameters: tensors.reduce((n, t) => n + parameterCount(t), 0),
+    parameters: tensors.reduce((n, t) => n + learnedParameterCount(t), 0),
     bytes: tensors.reduce((n, t) => n + t.byteLength, 0),
+    roles: roleSplit(tensors),
   };
 }
 
@@ -39,7 +43,7 @@ export function nameTree(tensors: readonly TensorInfo[]): TreeNode[] {
     const parts = t.name.split('.');
     let node = root;
     const add = (n: Mutable) => {
-      n.parameters += parameterCount(t);
+      n.parameters += learnedParameterCount(t);
       n.bytes += t.byteLength;
       n.tensors += 1;
     };
