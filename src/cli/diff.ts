@@ -68,6 +68,8 @@ function renderDiff(r: DiffReport, values: boolean): string {
     out.push('', `${title} (${rows.length})`, table.toString());
   };
   const brief = (t: { name: string; dtype: string; shape: number[] }) => [t.name, t.dtype, formatShape(t.shape)];
+  const generated = r.generatedNames.a + r.generatedNames.b;
+  if (generated) out.push(`${generated} tensors with exporter-generated names (A ${r.generatedNames.a}, B ${r.generatedNames.b}) were not paired by name: the files do not share them`);
   section('Only in A', ['name', 'dtype', 'shape'], r.onlyInA.map(brief));
   section('Only in B', ['name', 'dtype', 'shape'], r.onlyInB.map(brief));
   section('Ambiguous (not aligned; rename to disambiguate)', ['name', 'in', 'candidates in the other'], r.ambiguous.map((x) => [x.name, x.side.toUpperCase(), x.candidates.join(', ')]));

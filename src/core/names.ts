@@ -54,3 +54,23 @@ export function nestNames<T>(items: readonly T[], nameOf: (item: T) => string): 
   }
   return root;
 }
+
+/** Keras's automatic layer names: the snake-case class name, numbered from the second instance. */
+const KERAS_AUTO_LAYER = /^(dense|conv[123]d|conv[123]d_transpose|depthwise_conv[12]d|separable_conv[12]d|batch_normalization|layer_normalization|embedding|lstm|gru|simple_rnn|p_re_lu)(_\d+)?$/;
+
+/**
+ * Names an exporter or framework numbers on its own, which say nothing about what a tensor is:
+ * the same name in two different models is a coincidence of counting. Matched on the canonical
+ * name: numeric (`322`), `onnx::Conv_123`, node-output paths (`/conv1/Conv_output_0`, canonical
+ * `conv1.Conv_output_0`), paddle2onnx helpers (`p2o.helper.constant.3`), Paddle's automatic
+ * parameter names (`conv2d_107.b_0`, `batch_norm_3.w_1`, `linear_0.w_0`), TF.js converter,
+ * torch.export and numpy.savez names (`unknown_135`, `val_20`, `arr_0`), and Keras automatic layer names (`dense_14.kernel`).
+ */
+export function isGeneratedName(name: string): boolean {
+  if (/^\d+$/.test(name) || name.startsWith('onnx::') || name.startsWith('p2o.')) return true;
+  if (/(^|\.)[A-Z][A-Za-z]*(_\d+)?_output_\d+$/.test(name)) return true;
+  if (/^[a-z][a-z0-9]*(_[a-z0-9]+)*_\d+\.(w|b|tmp)_\d+$/.test(name)) return true;
+  if (/^(unknown|val|eager_tmp|arr)(_\d+)?$/.test(name)) return true;
+  const parts = name.split('.');
+  return parts.length >= 2 && KERAS_AUTO_LAYER.test(parts[parts.length - 2]!);
+}

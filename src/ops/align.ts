@@ -1,9 +1,15 @@
 import type { TensorInfo } from '../core/statedict.js';
+import { isGeneratedName } from '../core/names.js';
 
 /**
  * Aligns the tensors of two state dicts: by canonical name, then ignoring wrapper prefixes
  * (`module.` from DataParallel, `model.`), then by a unique dotted-name suffix with a compatible
  * shape. Anything that could pair more than one way is reported as ambiguous, never guessed.
+ *
+ * Exporter-generated names (`322`, `onnx::Conv_12`, `conv2d_107.b_0`, `dense_14.kernel`; see
+ * `isGeneratedName`) count positions in one export, so they pair by name only when both sides
+ * carry the same generated names with the same shapes (the same model, exported or saved twice).
+ * Otherwise those tensors stay unpaired and are listed in `generated`, for matching by structure.
  */
 export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix';
 
@@ -26,6 +32,8 @@ export interface Alignment {
   readonly onlyInA: TensorInfo[];
   readonly onlyInB: TensorInfo[];
   readonly ambiguous: Ambiguity[];
+  /** Tensors of onlyInA/onlyInB left unpaired because their names are exporter-generated. */
+  readonly generated: ReadonlySet<TensorInfo>;
 }
 
 const WRAPPER_PREFIXES = /^(?:(?:module|model)\.)+/;
@@ -80,11 +88,23 @@ function compatible(a: TensorInfo, b: TensorInfo): boolean {
   return sameShape(a.shape, b.shape) || layoutPermutation(a, b) !== undefined;
 }
 
+/**
+ * Whether generated names identify tensors across the two lists: both hold the same set of
+ * generated names, each with the same sizes on both sides (in any axis order, as a Keras kernel
+ * and its ONNX export differ by layout).
+ */
+export function shareGeneratedNames(as: readonly TensorInfo[], bs: readonly TensorInfo[]): boolean {
+  const sizes = (t: TensorInfo) => [...t.shape].sort((x, y) => x - y).join(',');
+  const key = (list: readonly TensorInfo[]) => list.filter((t) => isGeneratedName(t.name)).map((t) => `${t.name}[${sizes(t)}]`).sort().join('\n');
+  return key(as) === key(bs);
+}
+
 export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[]): Alignment {
   const pairs: AlignedPair[] = [];
   const ambiguous: Ambiguity[] = [];
-  const freeA = new Set(as);
-  const freeB = new Set(bs);
+  const generated = new Set<TensorInfo>(shareGeneratedNames(as, bs) ? [] : [...as, ...bs].filter((t) => isGeneratedName(t.name)));
+  const freeA = new Set(as.filter((t) => !generated.has(t)));
+  const freeB = new Set(bs.filter((t) => !generated.has(t)));
   const pair = (a: TensorInfo, b: TensorInfo, reason: MatchReason) => {
     const permutation = layoutPermutation(a, b);
     pairs.push(permutation ? { a, b, reason, permutation } : { a, b, reason });
@@ -92,8 +112,8 @@ export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[
     freeB.delete(b);
   };
 
-  const byName = new Map(bs.map((b) => [b.name, b]));
-  for (const a of as) {
+  const byName = new Map([...freeB].map((b) => [b.name, b]));
+  for (const a of [...freeA]) {
     const b = byName.get(a.name);
     if (b) pair(a, b, 'name');
   }
@@ -127,11 +147,13 @@ export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[
     else ambiguous.push({ name: forA[0]!.name, side: 'b', candidates: back.map((x) => x.name) });
   }
   const ambiguousNames = new Set(ambiguous.flatMap((x) => [x.name, ...x.candidates]));
+  const unpaired = (list: readonly TensorInfo[], free: Set<TensorInfo>) => list.filter((t) => generated.has(t) || (free.has(t) && !ambiguousNames.has(t.name)));
   return {
     pairs,
-    onlyInA: [...freeA].filter((t) => !ambiguousNames.has(t.name)),
-    onlyInB: [...freeB].filter((t) => !ambiguousNames.has(t.name)),
+    onlyInA: unpaired(as, freeA),
+    onlyInB: unpaired(bs, freeB),
     ambiguous: dedupe(ambiguous),
+    generated,
   };
 }
 

@@ -50,6 +50,8 @@ export interface DiffReport {
    * not model tensors, so they are listed but never make the two files different.
    */
   constants: ConstantsReport;
+  /** Unpaired tensors (in onlyInA/onlyInB) whose names are exporter-generated, so not matched by name. */
+  generatedNames: { a: number; b: number };
   equal: boolean;
 }
 
@@ -104,6 +106,7 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     dtypeMismatches,
     valueDifferences,
     constants: compareConstants(a.tensors.filter(isConstant), b.tensors.filter(isConstant)),
+    generatedNames: { a: alignment.onlyInA.filter((t) => alignment.generated.has(t)).length, b: alignment.onlyInB.filter((t) => alignment.generated.has(t)).length },
     equal,
   };
 }

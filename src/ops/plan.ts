@@ -26,7 +26,7 @@ export interface ExpandSpec {
   init: InitKind;
 }
 
-export type SkipReason = 'excluded' | 'missing' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone';
+export type SkipReason = 'excluded' | 'missing' | 'generated-name' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone';
 
 export interface PlanEntry {
   /** Canonical name in TARGET. */
@@ -150,6 +150,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     if (!pair) {
       const others = ambiguous.get(t.name);
       if (others) return skip('ambiguous', `several source tensors fit: ${others.join(', ')}`, { candidates: others });
+      if (alignment.generated.has(t)) return skip('generated-name', 'exporter-generated name: not paired by name (the two files number their tensors differently)');
       return skip('missing', 'no matching tensor in the source');
     }
     const s = pair.source;
