@@ -112,7 +112,7 @@ describe('ckpt strip / filter', () => {
     const r = runCli(['strip', sample90, '--preset', 'yolov3', '-o', out]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /kept 4 of 6 tensors/);
-    assert.match(r.stdout, /patterns: yolo_output → 2/);
+    assert.match(r.stdout, /patterns: part:yolo_output → 2/);
     assert.match(r.stdout, /2 removed weight\(s\) became graph inputs/);
     const session = await ort.InferenceSession.create(out, { logSeverityLevel: 3 });
     assert.deepEqual(session.inputNames, ['images', 'yolo_output.weight', 'yolo_output.bias']);

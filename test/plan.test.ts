@@ -78,7 +78,7 @@ describe('ckpt plan: the 90-class detector into the 92-class one', () => {
 
   test('--preset yolov3 skips the head, and the headline says why', () => {
     const r = plan([sample(90), sample(92), '--preset', 'yolov3']);
-    assert.match(r.stdout, /^loaded 4\/6 tensors \(22\.0% of parameters\), 0 expanded, 2 skipped \(2 excluded by yolo_output\)/);
+    assert.match(r.stdout, /^loaded 4\/6 tensors \(22\.0% of parameters\), 0 expanded, 2 skipped \(2 excluded by part:yolo_output\)/);
     assert.deepEqual(r.plan.unusedSource, ['yolo_output.weight', 'yolo_output.bias']);
   });
 

@@ -30,8 +30,9 @@ function run<A extends unknown[]>(action: (...args: A) => Promise<number | void>
 
 const SELECTION_HELP = `
 Patterns: a regular expression matched at the START of the name (cls_score matches cls_score_w);
-re:REGEX searched anywhere; glob:GLOB over the whole name (* within a dotted part, ** across);
-=NAME exactly. Repeat the option or separate patterns with commas.`;
+re:REGEX searched anywhere; part:REGEX at the start of any dotted part (part:yolo_output matches
+yolo_head.yolo_output.0.weight; presets match this way); glob:GLOB over the whole name (* within a
+dotted part, ** across); =NAME exactly. Repeat the option or separate patterns with commas.`;
 
 export function buildProgram(): Command {
   const program = new Command();

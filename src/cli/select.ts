@@ -23,13 +23,14 @@ export function presetPatterns(name: string | undefined): string[] {
   if (name === undefined) return [];
   const patterns = PRESETS[name];
   if (!patterns) throw usageError(`unknown preset '${name}'; presets: ${Object.keys(PRESETS).join(', ')}`);
-  return [...patterns];
+  // Frameworks nest heads (PaddleDetection 2.x: yolo_head.yolo_output.0.weight): match any part.
+  return patterns.map((p) => `part:${p}`);
 }
 
 export function presetsCommand(options: { json?: boolean }): number {
   if (options.json) process.stdout.write(`${JSON.stringify(PRESETS, null, 2)}\n`);
   else {
-    const table = newTable(['preset', 'excluded heads (regex at the start of the name)']);
+    const table = newTable(['preset', 'excluded heads (regex at the start of any dotted part of the name)']);
     for (const [name, patterns] of Object.entries(PRESETS)) table.push([name, patterns.join(', ')]);
     process.stdout.write(`${table.toString()}\n`);
   }

@@ -5,6 +5,8 @@ import { usageError } from '../core/errors.js';
  *   PATTERN        regular expression matched at the START of the name (PaddleDetection's
  *                  finetune_exclude_pretrained_params semantics: `cls_score` matches `cls_score_w`)
  *   re:PATTERN     regular expression searched anywhere in the name
+ *   part:PATTERN   regular expression matched at the start of any dotted (or `/`) part of the name,
+ *                  for heads frameworks nest (`yolo_output` in `yolo_head.yolo_output.0.weight`)
  *   glob:PATTERN   shell glob over the whole name (`*` within a dotted part, `**` across parts)
  *   =NAME          exactly this name
  */
@@ -24,10 +26,11 @@ export function parsePattern(text: string): Pattern {
     return { text, test: (name) => re.test(name) };
   }
   const searchAnywhere = text.startsWith('re:');
-  const source = searchAnywhere ? text.slice(3) : text;
+  const anyPart = text.startsWith('part:');
+  const source = searchAnywhere ? text.slice(3) : anyPart ? text.slice(5).replace(/^\^/, '') : text;
   let re: RegExp;
   try {
-    re = new RegExp(searchAnywhere ? source : `^(?:${source})`);
+    re = new RegExp(searchAnywhere ? source : anyPart ? `(?:^|[./])(?:${source})` : `^(?:${source})`);
   } catch (err) {
     throw usageError(`invalid pattern '${text}': ${(err as Error).message}`);
   }
