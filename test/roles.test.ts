@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { open } from '../src/index.js';
 import { encodeModel, float32Tensor, tensorProto } from '../src/formats/onnx/build.js';
 import { isGeneratedName } from '../src/core/names.js';
-import { roleFromName } from '../src/core/roles.js';
+import { graphRole, roleFromName, type GraphUse, type GraphView } from '../src/core/roles.js';
 import { alignTensors } from '../src/ops/align.js';
 import type { TensorInfo } from '../src/core/statedict.js';
 import { CORPUS, HAS_CORPUS, runCli, tempDir } from './helpers.js';
@@ -77,6 +77,45 @@ describe('roles from the ONNX graph (real exports)', () => {
     assert.ok(constants.length > 0 && constants.every((n) => n.startsWith('p2o.helper.') || listing.tensors.find((t) => t.name === n)!.dtype !== 'float32'), constants.join(', '));
     // The same model's Paddle inference params hold 213 values: exactly its weights and buffers.
     assert.equal(weights.length + rolesOf(listing.tensors, 'buffer').length, 213);
+  });
+});
+
+/** A role graph from `[op, inputs, outputs]` nodes. */
+function graphOf(nodes: [string, string[], string[]][]): GraphView {
+  const uses = new Map<string, GraphUse[]>();
+  const producers = new Map<string, { opType: string; inputs: string[] }>();
+  for (const [opType, inputs, outputs] of nodes) {
+    for (const o of outputs) producers.set(o, { opType, inputs });
+    inputs.forEach((input, inputIndex) => uses.set(input, [...(uses.get(input) ?? []), { opType, inputIndex, inputs, outputs }]));
+  }
+  return { usesOf: (n) => uses.get(n) ?? [], producerOf: (n) => producers.get(n) };
+}
+
+describe('graphRole: what a consumer makes of a tensor', () => {
+  const graph = graphOf([
+    ['MatMul', ['x', 'W'], ['xw']], ['Add', ['xw', 'b'], ['h']], // Linear without Gemm
+    ['Mul', ['h', 'half'], ['g']], // GELU's 0.5
+    ['ReduceMean', ['g'], ['mu']], ['Sub', ['g', 'mu'], ['d']], ['Div', ['d', 'sigma'], ['n']],
+    ['Mul', ['n', 'gamma'], ['s']], ['Add', ['s', 'beta'], ['ln']], // decomposed LayerNorm
+    ['Slice', ['ln', 'starts', 'ends'], ['loc']], ['Mul', ['loc', 'priors'], ['boxes']], // anchor decoding
+    ['Identity', ['Wc'], ['Wc_id']], ['Conv', ['x', 'Wc_id'], ['c']], // weights behind an Identity
+    ['BatchNormalization', ['c', 'scale', 'bias', 'mean', 'var'], ['bn']],
+    ['QLinearConv', ['x', 'xs', 'xz', 'wq', 'ws', 'wz', 'ys', 'yz'], ['q']],
+  ]);
+  const role = (name: string, dtype: 'float32' | 'int64' | 'int8' = 'float32', shape = [4]) => graphRole(name, { dtype, shape }, graph);
+
+  test('learned inputs are weights, BatchNorm statistics buffers', () => {
+    assert.deepEqual(['W', 'b', 'gamma', 'beta', 'Wc', 'scale', 'bias'].map((n) => role(n)), Array(7).fill('weight'));
+    assert.deepEqual([role('mean'), role('var')], ['buffer', 'buffer']);
+    assert.equal(role('wq', 'int8'), 'weight');
+  });
+
+  test('structural arguments, scalars and arithmetic on outputs are constants', () => {
+    assert.equal(role('half', 'float32', []), 'constant');
+    assert.equal(role('priors', 'float32', [1, 4420, 2]), 'constant');
+    assert.equal(role('starts', 'int64'), 'constant');
+    assert.equal(role('xz', 'int8'), 'constant');
+    assert.equal(role('unused'), undefined);
   });
 });
 

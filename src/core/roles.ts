@@ -96,19 +96,22 @@ const isQuantizedInt = (dtype: DType) => ['int8', 'uint8', 'int4', 'uint4', 'int
  * weight only as the bias or scale of a linear or normalization output; everything else (shapes,
  * axes, indices, pads, scalars, anchor priors) is a constant.
  */
-export function graphRole(name: string, dtype: DType, graph: GraphView): TensorRole | undefined {
-  const roles = roleThroughUses(name, dtype, graph, 0);
+export function graphRole(name: string, tensor: { dtype: DType; shape: readonly number[] }, graph: GraphView): TensorRole | undefined {
+  const roles = roleThroughUses(name, tensor, graph, 0);
   return roles.length ? strongest(roles) : undefined;
 }
 
-function roleThroughUses(value: string, dtype: DType, graph: GraphView, depth: number): TensorRole[] {
-  return graph.usesOf(value).map((use) => roleOfUse(use, dtype, graph, depth));
+type Described = { dtype: DType; shape: readonly number[] };
+
+function roleThroughUses(value: string, tensor: Described, graph: GraphView, depth: number): TensorRole[] {
+  return graph.usesOf(value).map((use) => roleOfUse(use, tensor, graph, depth));
 }
 
-function roleOfUse(use: GraphUse, dtype: DType, graph: GraphView, depth: number): TensorRole {
+function roleOfUse(use: GraphUse, tensor: Described, graph: GraphView, depth: number): TensorRole {
+  const { dtype } = tensor;
   if (dtype === 'string' || dtype === 'bool') return 'constant';
   if (PASS_THROUGH.has(use.opType) && use.inputIndex === 0 && use.outputs[0] && depth < 8) {
-    const after = roleThroughUses(use.outputs[0], dtype, graph, depth + 1);
+    const after = roleThroughUses(use.outputs[0], tensor, graph, depth + 1);
     return after.length ? strongest(after) : 'constant';
   }
   const learned = LEARNED[use.opType]?.[use.inputIndex];
@@ -116,7 +119,8 @@ function roleOfUse(use: GraphUse, dtype: DType, graph: GraphView, depth: number)
     if (isFloatType(dtype) || (isQuantizedInt(dtype) && use.opType !== 'Gather')) return learned;
     return QUANTIZED.has(use.opType) ? learned : 'constant';
   }
-  if (ELEMENTWISE.has(use.opType) && isFloatType(dtype) && use.inputs.length === 2) {
+  // Scalars in arithmetic are factors and epsilons (GELU's 0.5, attention's 1/√d), not biases.
+  if (ELEMENTWISE.has(use.opType) && isFloatType(dtype) && tensor.shape.length > 0 && use.inputs.length === 2) {
     const other = graph.producerOf(use.inputs[1 - use.inputIndex]!);
     if (other && isBiasOrScale(use.opType, other, graph)) return 'weight';
   }

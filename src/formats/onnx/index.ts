@@ -48,7 +48,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
       const p = payloads[i]!;
       const layout = layoutFromUses(model.uses.get(t.source), p.shape.length);
       // A tensor no node reads (left over by the exporter) has only its name to go by.
-      const fromGraph = graphRole(t.source, p.dtype, graph);
+      const fromGraph = graphRole(t.source, p, graph);
       const info: TensorInfo = {
         name: names[i]!,
         source: t.source,

@@ -60,7 +60,7 @@ async function openTfjs(input: string, options: OpenOptions): Promise<StateDict>
   const graph = kind === 'graph-model' ? graphOf(model.modelTopology) : undefined;
   const roleOf = (l: Located, name: string): Pick<TensorInfo, 'role' | 'roleFrom'> => {
     const dtype = TFJS_DTYPES[l.entry.dtype]!;
-    const fromGraph = graph && graphRole(l.entry.name, dtype, graph);
+    const fromGraph = graph && graphRole(l.entry.name, { dtype, shape: l.entry.shape }, graph);
     if (fromGraph) return { role: fromGraph, roleFrom: 'graph' };
     return { role: roleFromName(name, dtype), roleFrom: classes.has(l.entry.name.split('/').slice(-2)[0] ?? '') ? 'config' : 'names' };
   };
