@@ -103,7 +103,7 @@ describe('PyTorch reader against torch.save', { skip: noTorch }, () => {
       await all.close();
     }
     const r = runCli(['inspect', path.join(dir, 'training-legacy.pth')]);
-    assert.match(r.stdout.split('\n')[0]!, /: pytorch · legacy format \(torch < 1\.6\) · epoch 12 · 10 tensors · .* · 6 optimizer tensors not shown \(--all\)$/);
+    assert.match(r.stdout.split('\n')[0]!, /: pytorch · legacy format \(torch < 1\.6\) · epoch 12 · 10 tensors \(7 weights, 3 buffers\) · .* · 6 optimizer tensors not shown \(--all\)$/);
   });
 
   test('strip on a training checkpoint writes one torch loads as it was: nesting, epoch and arch kept, the stripped head and the optimizer gone', () => {
