@@ -4,7 +4,8 @@ export type { StateDict, TensorInfo, TensorOrigin, TensorRole, RoleEvidence, Lay
 export { parameterCount } from './core/statedict.js';
 export { DTYPE_BITS, byteLengthOf, numelOf, isDType, type DType } from './core/dtype.js';
 export { CkptError, ExitCode } from './core/errors.js';
-export { canonicalName } from './core/names.js';
+export { canonicalName, isGeneratedName } from './core/names.js';
+export { isParameter, learnedParameterCount } from './core/roles.js';
 export { tensorSha256 } from './ops/hash.js';
 export { parsePattern, parsePatterns, type Pattern } from './ops/select.js';
 export { READERS } from './formats/index.js';

@@ -19,7 +19,7 @@ const withOnnxPython = { skip: !HAS_CORPUS ? 'corpus not present' : pythonHas('o
 
 interface TensorJson { name: string; dtype: string; shape: number[]; role?: string; roleFrom?: string }
 
-function inspectJson(file: string): { totals: { parameters: number; roles: Record<string, { tensors: number; parameters: number }> }; tensors: TensorJson[] } {
+function inspectJson(file: string): { totals: { parameters: number; roles: Record<string, { tensors: number; elements: number }> }; tensors: TensorJson[] } {
   const r = runCli(['inspect', '--json', file]);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);

@@ -168,18 +168,18 @@ export function learnedParameterCount(t: Pick<TensorInfo, 'role' | 'shape'>): nu
 }
 
 export interface RoleSplit {
-  readonly weights: { tensors: number; parameters: number };
-  readonly buffers: { tensors: number; parameters: number };
-  readonly constants: { tensors: number; parameters: number };
+  readonly weights: { tensors: number; elements: number };
+  readonly buffers: { tensors: number; elements: number };
+  readonly constants: { tensors: number; elements: number };
 }
 
 export function roleSplit(tensors: readonly Pick<TensorInfo, 'role' | 'shape'>[]): RoleSplit {
-  const zero = () => ({ tensors: 0, parameters: 0 });
+  const zero = () => ({ tensors: 0, elements: 0 });
   const split = { weights: zero(), buffers: zero(), constants: zero() };
   for (const t of tensors) {
     const bucket = t.role === 'buffer' ? split.buffers : t.role === 'constant' ? split.constants : split.weights;
     bucket.tensors++;
-    bucket.parameters += parameterCount(t);
+    bucket.elements += parameterCount(t);
   }
   return split;
 }
