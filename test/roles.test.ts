@@ -8,12 +8,26 @@ import { isGeneratedName } from '../src/core/names.js';
 import { graphRole, roleFromName, type GraphUse, type GraphView } from '../src/core/roles.js';
 import { alignTensors } from '../src/ops/align.js';
 import type { TensorInfo } from '../src/core/statedict.js';
-import { CORPUS, HAS_CORPUS, runCli, tempDir } from './helpers.js';
+import { createRequire } from 'node:module';
+import { CORPUS, HAS_CORPUS, ROOT, runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
 
 const ULTRAFACE_ONNX = path.join(CORPUS, 'onnx', 'ultraface-rfb320-simplified', 'version-RFB-320_simplified.onnx');
 const ULTRAFACE_PTH = path.join(CORPUS, 'pytorch', 'ultraface-rfb320', 'version-RFB-320.pth');
 const PPOCR_ONNX = path.join(CORPUS, 'onnx', 'ppocr-cls-paddle2onnx', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+const require = createRequire(import.meta.url);
+const Ajv2020 = require('ajv/dist/2020.js');
+const validatePlan = new Ajv2020({ allErrors: true }).compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'plan.schema.json'), 'utf8')));
+
+/** `ckpt plan … --json`, checked against the plan schema. */
+function planJson(args: string[]): any {
+  const r = runCli(['plan', ...args, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const plan = JSON.parse(r.stdout);
+  assert.ok(validatePlan(plan), JSON.stringify(validatePlan.errors));
+  return plan;
+}
+
 const corpus = { skip: HAS_CORPUS ? false : 'corpus not present' };
 const withOnnxPython = { skip: !HAS_CORPUS ? 'corpus not present' : pythonHas('onnx') ? false : 'python3 onnx not installed' };
 
@@ -195,9 +209,7 @@ describe('plans keep graph constants', () => {
   fs.writeFileSync(target, detector(32, 5));
 
   test('anchor priors and Reshape shapes are kept from the target, not expanded from the source', () => {
-    const r = runCli(['plan', source, target, '--json']);
-    assert.equal(r.status, 0, r.stderr);
-    const plan = JSON.parse(r.stdout);
+    const plan = planJson([source, target]);
     const byName = Object.fromEntries(plan.entries.map((e: { target: string }) => [e.target, e]));
     assert.equal(byName['467'].action, 'keep');
     assert.equal(byName['467'].role, 'constant');
@@ -235,20 +247,18 @@ describe('plans keep graph constants', () => {
   });
 
   test('--load-constants matches constants too: generated names of two different exports still do not pair', () => {
-    const r = runCli(['plan', source, target, '--load-constants', '--json']);
-    assert.equal(r.status, 0, r.stderr);
-    const plan = JSON.parse(r.stdout);
+    const plan = planJson([source, target, '--load-constants']);
     const byName = Object.fromEntries(plan.entries.map((e: { target: string }) => [e.target, e]));
     assert.equal(plan.options.loadConstants, true);
     assert.equal(byName['467'].action, 'skip');
     assert.equal(byName['467'].skip.reason, 'generated-name');
     // The same export on both sides shares its generated names: then they load by name.
-    const same = JSON.parse(runCli(['plan', target, target, '--load-constants', '--json']).stdout);
+    const same = planJson([target, target, '--load-constants']);
     assert.deepEqual(same.entries.map((e: { action: string }) => e.action), ['load', 'load', 'load', 'load']);
   });
 
   test('a real export planned into itself loads every weight and keeps its Reshape constants', corpus, () => {
-    const plan = JSON.parse(runCli(['plan', ULTRAFACE_ONNX, ULTRAFACE_ONNX, '--json']).stdout);
+    const plan = planJson([ULTRAFACE_ONNX, ULTRAFACE_ONNX]);
     const constants = plan.entries.filter((e: { role: string }) => e.role === 'constant');
     assert.ok(constants.length > 0);
     assert.ok(constants.every((e: { action: string; keep: { detail: string } }) => e.action === 'keep' && /values not compared/.test(e.keep.detail)));
@@ -308,11 +318,10 @@ describe('exporter-generated names', () => {
     const other = path.join(dir, 'other.onnx');
     const stripped = runCli(['strip', PPOCR_ONNX, '--exclude', '=fc_0.w_0', '-o', other]);
     assert.equal(stripped.status, 0, stripped.stderr);
-    const self = JSON.parse(runCli(['plan', PPOCR_ONNX, PPOCR_ONNX, '--json']).stdout);
+    const self = planJson([PPOCR_ONNX, PPOCR_ONNX]);
     assert.equal(self.summary.skipped, 0);
     assert.equal(self.summary.fractionLoaded, 1);
-    const r = runCli(['plan', PPOCR_ONNX, other, '--json']);
-    const plan = JSON.parse(r.stdout);
+    const plan = planJson([PPOCR_ONNX, other]);
     const generated = plan.entries.filter((e: { skip?: { reason: string } }) => e.skip?.reason === 'generated-name');
     assert.ok(generated.length > 0);
     assert.ok(generated.every((e: { target: string; skip: { detail: string } }) => isGeneratedName(e.target) && /exporter-generated name: not paired by name/.test(e.skip.detail)));
