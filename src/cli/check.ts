@@ -4,10 +4,13 @@ import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
 import { firstLine, loadOrt, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
-import { compare, firstTopologyDifference, type CompareResult } from '../runtime/compare.js';
+import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
+import { makePlan, parseExpandClasses, type InitKind, type PlanMode } from '../ops/plan.js';
+import { parsePatterns } from '../ops/select.js';
+import { open } from '../open.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import { applyPlanFile, readPlan, type PlanFile } from './plan.js';
-import { classMapOfPlan, renderComparison } from './compare.js';
+import { classMapOfPlan, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
 
 export interface CheckOptions {
@@ -17,6 +20,7 @@ export interface CheckOptions {
   minLoaded?: string;
   atol?: string;
   rtol?: string;
+  classMap?: string;
   verbose?: boolean;
   json?: boolean;
 }
@@ -69,13 +73,18 @@ export async function checkCommand(target: string, options: CheckOptions): Promi
     await applyPlanFile(target, model);
   } else {
     if (options.minLoaded !== undefined) throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
-    if (options.atol !== undefined || options.rtol !== undefined) throw usageError('--atol and --rtol apply to a plan whose source is an ONNX model (ckpt check plan.json)');
+    if (options.atol !== undefined || options.rtol !== undefined || options.classMap !== undefined) {
+      throw usageError('--atol, --rtol and --class-map apply to a plan whose source is an ONNX model (ckpt check plan.json)');
+    }
     requireOnnxModel(target, 'check');
   }
   try {
     const report = await runCheck(model, choice, inputOptions, target);
     if (planInfo) report.plan = planInfo;
-    if (plan) report.sourceComparison = await compareWithSource(plan, model, choice, inputOptions, tolerance);
+    if (plan) {
+      const classMap = options.classMap === undefined ? undefined : parseClassMap(options.classMap);
+      report.sourceComparison = await compareWithSource(plan, model, choice, inputOptions, { ...tolerance, classMap });
+    }
     report.ok = report.ok && (planInfo?.enough ?? true) && (report.sourceComparison?.result?.equal ?? true);
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report));
     return report.ok ? ExitCode.ok : ExitCode.differs;
@@ -96,16 +105,41 @@ function optionalNumber(option: string, text: string | undefined): number | unde
  * source is an ONNX model with the target's op sequence (the graph the plan's weights go into).
  */
 async function compareWithSource(
-  plan: PlanFile, applied: string, choice: ProviderChoice, inputs: InputOptions, tolerance: { atol?: number; rtol?: number },
+  plan: PlanFile, applied: string, choice: ProviderChoice, inputs: InputOptions, given: { atol?: number; rtol?: number; classMap?: ClassMap },
 ): Promise<SourceComparison> {
   const source = plan.source.path;
   if (plan.source.format !== 'onnx') return { source, skipped: `the source is ${plan.source.format}, not an ONNX model` };
   const difference = firstTopologyDifference(await nodesOf(source), await nodesOf(plan.target.path));
   if (difference) return { source, skipped: `the source is another graph than the target (${difference})` };
+  const classMap = given.classMap ?? await replannedClassMap(plan);
   const result = await compare(source, applied, {
-    ...inputs, ...tolerance, provider: choice, classMap: classMapOfPlan(plan), labels: { a: source, b: `the plan applied to ${plan.target.path}` },
+    ...inputs, atol: given.atol, rtol: given.rtol, provider: choice, classMap, labels: { a: source, b: `the plan applied to ${plan.target.path}` },
   });
   return { source, result };
+}
+
+/**
+ * The head layout the comparison trusts: what `ckpt plan` infers afresh from the two models with
+ * the plan's recorded options, never the plan's own entries — a hand-edited expansion that put
+ * the old classes elsewhere must fail here, not define where they are.
+ */
+async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
+  const recorded = plan.options as { mode?: PlanMode; init?: InitKind; exclude?: string[]; backbone?: string[]; matchByOrder?: boolean; expandClasses?: string };
+  const source = await open(plan.source.path);
+  try {
+    const target = await open(plan.target.path);
+    try {
+      const body = makePlan(source.tensors, target.tensors, {
+        mode: recorded.mode, init: recorded.init, exclude: parsePatterns(recorded.exclude), backbone: parsePatterns(recorded.backbone),
+        matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses),
+      });
+      return classMapOfPlan(body);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
 }
 
 async function nodesOf(model: string) {
@@ -163,9 +197,15 @@ function nonFiniteCount(type: string, data: unknown): number {
 }
 
 function renderCheck(r: CheckReport): string {
-  const lines = [`check: ${r.model}: ${r.ok ? 'OK' : 'FAILED'} — ran on ${r.provider} in ${r.milliseconds.toFixed(1)} ms`];
-  const inputs = newTable(['input', 'dtype', 'shape']);
-  inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`]));
+  const failures = [
+    ...(r.outputs.some((o) => !o.finite) ? ['non-finite outputs'] : []),
+    ...(r.plan && !r.plan.enough ? ['too few parameters loaded'] : []),
+    ...(r.sourceComparison?.result && !r.sourceComparison.result.equal ? ["outputs differ from the source's"] : []),
+  ];
+  const verdict = r.ok ? 'OK' : `FAILED (${failures.join('; ')})`;
+  const lines = [`check: ${r.model}: ${verdict} — ran on ${r.provider} in ${r.milliseconds.toFixed(1)} ms`];
+  const inputs = newTable(['input', 'dtype', 'shape', 'values']);
+  inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.from === 'generated' ? 'generated' : i.from === 'file' ? 'from file' : 'given']));
   const outputs = newTable(['output', 'dtype', 'shape', 'finite']);
   outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
   lines.push(inputs.toString(), outputs.toString());

@@ -2,6 +2,7 @@ import { ExitCode, usageError } from '../core/errors.js';
 import { compare, describeClassMap, parseClassCounts, type ClassMap, type CompareResult, type OutputComparison } from '../runtime/compare.js';
 import { parseProvider, setOrtVerbose } from '../runtime/session.js';
 import { readPlan } from './plan.js';
+import type { PlanEntry } from '../ops/plan.js';
 import { formatShape, newTable } from './format.js';
 
 export interface CompareCommandOptions {
@@ -49,7 +50,8 @@ export function parseClassMap(text: string): ClassMap {
   return classMapOfPlan(readPlan(text));
 }
 
-export function classMapOfPlan(plan: ReturnType<typeof readPlan>): ClassMap {
+/** The distinct expansions of a plan's entries. */
+export function classMapOfPlan(plan: { entries: readonly PlanEntry[] }): ClassMap {
   // A weight and its bias grow alike: one expansion each, once.
   const distinct = new Map(plan.entries.filter((e) => e.action === 'expand').map((e) => {
     const { sourceSize, targetSize, blocks } = e.expand!;

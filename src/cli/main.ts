@@ -158,6 +158,7 @@ the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 
     .option('--min-loaded <fraction>', 'for a plan: fail (exit 1) below this fraction of parameters loaded (default 0.9)')
     .option('--atol <x>', 'for a plan: absolute tolerance of the output comparison with the source (default 1e-5)')
     .option('--rtol <x>', 'for a plan: relative tolerance of the output comparison (default 1e-4)')
+    .option('--class-map <old:new|plan.json>', "for a plan: where the old classes are in grown outputs (default: the head layout ckpt plan infers for the two models, not the plan's own entries)")
     .option('--verbose', "show onnxruntime's own log")
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `${INPUTS_HELP}
