@@ -10,7 +10,7 @@ import { parsePatterns } from '../ops/select.js';
 import { open } from '../open.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import { applyPlanFile, readPlan, type PlanFile } from './plan.js';
-import { classMapOfPlan, parseClassMap, renderComparison } from './compare.js';
+import { classMapOfPlan, optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
 
 export interface CheckOptions {
@@ -91,13 +91,6 @@ export async function checkCommand(target: string, options: CheckOptions): Promi
   } finally {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   }
-}
-
-function optionalNumber(option: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !(value >= 0)) throw usageError(`${option} must be a number ≥ 0, got '${text}'`);
-  return value;
 }
 
 /**

@@ -37,7 +37,7 @@ export async function compareCommand(a: string, b: string, options: CompareComma
   return result.equal ? ExitCode.ok : ExitCode.differs;
 }
 
-function optionalNumber(option: string, text: string | undefined): number | undefined {
+export function optionalNumber(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) throw usageError(`${option} must be a number, got '${text}'`);
