@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
-import { firstLine, loadOrt, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
+import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
 import { makePlan, parseExpandClasses, type InitKind, type PlanMode } from '../ops/plan.js';
@@ -155,7 +155,6 @@ function isPlanFile(file: string): boolean {
 }
 
 export async function runCheck(model: string, choice: ProviderChoice, inputOptions: InputOptions, label = model): Promise<CheckReport> {
-  await loadOrt();
   const { session, provider } = await openSession(model, choice, label);
   try {
     const { feeds, inputs } = await makeFeeds(session, inputOptions, label);

@@ -183,7 +183,8 @@ ${EXIT_CODES_HELP}
     .option('--verbose', "show onnxruntime's own log")
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `${INPUTS_HELP}
-${EXIT_CODES_HELP}`)
+${EXIT_CODES_HELP}
+  6  compare: a file is not an ONNX model (convert it first)`)
     .action(run(compareCommand));
 
   program

@@ -5,7 +5,7 @@ import { invalidInput, usageError } from '../core/errors.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import { rewriteOnnx } from '../formats/onnx/write.js';
 import type { GraphNode } from '../formats/onnx/model.js';
-import { firstLine, openSession, runOptions, type ProviderChoice } from './session.js';
+import { firstLine, openSession, requireOnnxModel, runOptions, type ProviderChoice } from './session.js';
 import { makeFeeds, valuesOf, type Feeds, type InputOptions, type InputReport } from './inputs.js';
 import type * as Ort from 'onnxruntime-node';
 
@@ -109,6 +109,8 @@ export async function compare(a: string, b: string, options: CompareOptions = {}
   const bisectBatch = options.bisectBatch ?? 32;
   if (!(atol >= 0) || !(rtol >= 0)) throw usageError('--atol and --rtol must be numbers ≥ 0');
   if (!(Number.isInteger(bisectBatch) && bisectBatch >= 1)) throw usageError('--bisect-batch must be a whole number ≥ 1');
+  requireOnnxModel(a, 'compare');
+  requireOnnxModel(b, 'compare');
   // Checked before any model runs: a bisect that cannot be done is refused at once.
   const topology = options.bisect ? await sameTopology(a, b, labels) : undefined;
 
