@@ -8,6 +8,7 @@ import { python, pythonHas } from './python.js';
 import { encodeModel, float32Tensor, type ModelSpec } from '../src/formats/onnx/build.js';
 import { generatedTensor } from '../src/runtime/inputs.js';
 import { loadOrt } from '../src/runtime/session.js';
+import { exposingModel } from '../src/runtime/expose.js';
 import { halfToNumber } from '../src/core/decode.js';
 import type { DType } from '../src/core/dtype.js';
 
@@ -157,15 +158,18 @@ test('symbolic dims fixed by one input apply to every input that shares them', (
   assert.deepEqual(json(shaped.stdout).inputs.map((i: { shape: number[] }) => i.shape), [[5, 3], [5, 4]]);
 });
 
-/** x [1, 8] → 4 × (MatMul, Relu), the last without Relu; B's layer 2 weight differs in one value. */
+/**
+ * x [1, 32] → 4 × (MatMul, Relu), the last without Relu; B's layer 2 weight differs in one value.
+ * The 4 KiB weights are large enough for bisect to point at them in place rather than copy them.
+ */
 function chain(name: string, perturb: boolean, activation = 'Relu'): string {
   const nodes: ModelSpec['nodes'] = [];
   const initializers = [];
   let x = 'x';
   for (let layer = 0; layer < 4; layer++) {
-    const w = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i + 10 * layer) / 4);
+    const w = Float32Array.from({ length: 32 * 32 }, (_, i) => Math.sin(i + 10 * layer) / 8);
     if (perturb && layer === 2) w[9]! += 0.5;
-    initializers.push(float32Tensor(`layer${layer}.weight`, [8, 8], w));
+    initializers.push(float32Tensor(`layer${layer}.weight`, [32, 32], w));
     nodes.push({ op: 'MatMul', name: `layer${layer}.MatMul`, inputs: [x, `layer${layer}.weight`], outputs: [`layer${layer}.mm`] });
     x = `layer${layer}.mm`;
     if (layer < 3) {
@@ -174,8 +178,8 @@ function chain(name: string, perturb: boolean, activation = 'Relu'): string {
     }
   }
   return model(name, {
-    nodes, initializers: initializers.map((t) => t),
-    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 8] }], outputs: [{ name: x, dtype: 'float32', shape: [1, 8] }],
+    nodes, initializers,
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 32] }], outputs: [{ name: x, dtype: 'float32', shape: [1, 32] }],
   });
 }
 
@@ -196,6 +200,22 @@ test('--bisect names the first node whose output diverges, a few intermediate ou
   const text = runCli(['compare', '--ep', 'cpu', '--bisect', a, b]);
   assert.match(text.stdout, /bisect: first divergent node: #4 MatMul 'layer2\.MatMul', output 'layer2\.mm' \(max \|Δ\| /);
   assert.equal(bisectTemps(), before, 'temporary models removed');
+});
+
+test('bisect models point at the original weights in place (a hard link) instead of copying them', async () => {
+  const a = chain('chain-linked', false);
+  const folder = tempDir();
+  const exposed = await exposingModel(a, ['layer0.mm'], folder, 'a');
+  assert.ok(fs.statSync(exposed).size < 4096, `a small graph, not a ${fs.statSync(a).size}-byte copy`);
+  assert.equal(fs.statSync(path.join(folder, 'a.weights')).ino, fs.statSync(a).ino);
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(exposed);
+  const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(32).fill(1), [1, 32]) });
+  await session.release();
+  // Row sums of layer 0's weight: x = ones.
+  const expected = Array.from({ length: 32 }, (_, j) => Array.from({ length: 32 }, (_, i) => Math.fround(Math.sin(i * 32 + j) / 8)).reduce((n, v) => n + v, 0));
+  assert.deepEqual(out['layer0.mm']!.dims, [1, 32]);
+  (out['layer0.mm']!.data as Float32Array).forEach((v, j) => assert.ok(Math.abs(v - expected[j]!) < 1e-5, `${v} vs ${expected[j]}`));
 });
 
 test('--bisect refuses two graphs of different topology, naming where they part', () => {

@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalidInput, usageError } from '../core/errors.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
-import { rewriteOnnx } from '../formats/onnx/write.js';
 import type { GraphNode } from '../formats/onnx/model.js';
 import { firstLine, openSession, requireOnnxModel, runOptions, type ProviderChoice } from './session.js';
+import { exposingModel } from './expose.js';
 import { makeFeeds, valuesOf, type Feeds, type InputOptions, type InputReport } from './inputs.js';
 import type * as Ort from 'onnxruntime-node';
 
@@ -331,9 +331,9 @@ async function bisect(
       const indices = topology.a.map((_, i) => i).slice(start, start + batch);
       const pairs = indices.flatMap((i) => topology.a[i]!.outputs.map((name, k) => ({ node: i, a: name, b: topology.b[i]!.outputs[k]! }))).filter((p) => p.a && p.b);
       if (!pairs.length) continue;
-      const exposedA = await exposing(a, pairs.map((p) => p.a), topology.graphOutputs.a, path.join(temp, 'a.onnx'));
+      const exposedA = await exposing(a, pairs.map((p) => p.a), topology.graphOutputs.a, temp, 'a');
       const ranA = await runModel(exposedA, choice, labels.a, async () => feeds, pairs.map((p) => p.a));
-      const exposedB = await exposing(b, pairs.map((p) => p.b), topology.graphOutputs.b, path.join(temp, 'b.onnx'));
+      const exposedB = await exposing(b, pairs.map((p) => p.b), topology.graphOutputs.b, temp, 'b');
       const ranB = await runModel(exposedB, choice, labels.b, async () => feeds, pairs.map((p) => p.b));
       runs++;
       for (const pair of pairs) {
@@ -351,11 +351,9 @@ async function bisect(
 }
 
 /** A copy of the model with these tensors as extra graph outputs (those already outputs are left as they are). */
-async function exposing(model: string, names: readonly string[], graphOutputs: ReadonlySet<string>, out: string): Promise<string> {
+async function exposing(model: string, names: readonly string[], graphOutputs: ReadonlySet<string>, folder: string, stem: string): Promise<string> {
   const extra = [...new Set(names)].filter((n) => !graphOutputs.has(n));
-  if (!extra.length) return model;
-  await rewriteOnnx(model, new Map(), out, { extraOutputs: extra });
-  return out;
+  return extra.length ? exposingModel(model, extra, folder, stem) : model;
 }
 
 /** `90:92`, or a plan.json's expansions. */
