@@ -5,7 +5,7 @@ import * as path from 'node:path';
 
 const CHUNK = 64 * 1024 * 1024;
 
-function varint(n) {
+export function varint(n) {
   const out = [];
   let v = BigInt(n);
   while (v >= 0x80n) {
@@ -15,9 +15,9 @@ function varint(n) {
   out.push(Number(v));
   return Buffer.from(out);
 }
-const tag = (field, wire) => varint(field * 8 + wire);
-const bytesField = (field, payloadLength) => Buffer.concat([tag(field, 2), varint(payloadLength)]);
-const stringField = (field, text) => Buffer.concat([bytesField(field, Buffer.byteLength(text)), Buffer.from(text)]);
+export const tag = (field, wire) => varint(field * 8 + wire);
+export const bytesField = (field, payloadLength) => Buffer.concat([tag(field, 2), varint(payloadLength)]);
+export const stringField = (field, text) => Buffer.concat([bytesField(field, Buffer.byteLength(text)), Buffer.from(text)]);
 
 /** TensorProto header (dims, data_type, name) and the raw_data field header; the payload follows. */
 function tensorHead(name, elements) {

@@ -10,3 +10,4 @@ export { tensorSha256 } from './ops/hash.js';
 export { parsePattern, parsePatterns, type Pattern } from './ops/select.js';
 export { READERS } from './formats/index.js';
 export type { FormatReader, Probe } from './formats/types.js';
+export { compare, type CompareOptions, type CompareResult, type OutputComparison, type ClassMap } from './runtime/compare.js';

@@ -2,19 +2,38 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
-import { firstLine, loadOrt, openSession, parseProvider } from '../runtime/session.js';
-import { applyPlanFile, readPlan } from './plan.js';
+import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
+import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
+import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
+import { makePlan, parseExpandClasses, type InitKind, type PlanMode } from '../ops/plan.js';
+import { parsePatterns } from '../ops/select.js';
+import { open } from '../open.js';
+import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
+import { applyPlanFile, readPlan, type PlanFile } from './plan.js';
+import { classMapOfPlan, optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
 
 export interface CheckOptions {
   ep?: string;
   shape?: string[];
+  input?: string[];
   minLoaded?: string;
+  atol?: string;
+  rtol?: string;
+  classMap?: string;
+  verbose?: boolean;
   json?: boolean;
 }
 
-interface InputReport { name: string; dtype: string; shape: number[] }
 interface OutputReport { name: string; dtype: string; shape: number[]; finite: boolean; nonFinite: number }
+
+/** A plan's applied model against its source model, when both are the same graph. */
+export interface SourceComparison {
+  source: string;
+  /** Why the outputs were not compared (the source is not ONNX, or another graph). */
+  skipped?: string;
+  result?: CompareResult;
+}
 
 export interface CheckReport {
   model: string;
@@ -24,32 +43,27 @@ export interface CheckReport {
   milliseconds: number;
   ok: boolean;
   plan?: { path: string; fractionLoaded: number; minLoaded: number; enough: boolean };
-}
-
-/** `--shape images=1x3x320x320` → name → dims. */
-export function parseShapes(values: readonly string[] | undefined): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  for (const text of values ?? []) {
-    const m = /^(.+)=(\d+(?:x\d+)*)$/.exec(text);
-    if (!m) throw usageError(`--shape '${text}': expected NAME=DIMxDIMx…, e.g. images=1x3x320x320`);
-    shapes.set(m[1]!, m[2]!.split('x').map(Number));
-  }
-  return shapes;
+  sourceComparison?: SourceComparison;
 }
 
 /**
- * The pre-flight: load the model in onnxruntime-node, run one forward pass on generated inputs,
- * report output shapes and whether every value is finite. Exit 0 when it runs with finite
- * outputs (and, for a plan, enough parameters loaded), 1 otherwise, 3 when it does not load/run.
+ * The pre-flight: load the model in onnxruntime-node, run one forward pass on generated (or given)
+ * inputs, report output shapes and whether every value is finite. For a plan, the applied target
+ * is checked, and when the plan's source is an ONNX model of the same graph, the old classes'
+ * outputs must equal the source's. Exit 0 when all holds, 1 otherwise, 3 when it does not
+ * load/run, 6 when the file is not an ONNX model.
  */
 export async function checkCommand(target: string, options: CheckOptions): Promise<number> {
+  setOrtVerbose(options.verbose === true);
   const choice = parseProvider(options.ep);
-  const shapes = parseShapes(options.shape);
+  const inputOptions: InputOptions = { shape: options.shape, input: options.input };
+  const tolerance = { atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol) };
   let model = target;
+  let plan: PlanFile | undefined;
   let planInfo: CheckReport['plan'];
   let temp: string | undefined;
   if (isPlanFile(target)) {
-    const plan = readPlan(target);
+    plan = readPlan(target);
     const minLoaded = options.minLoaded === undefined ? 0.9 : Number(options.minLoaded);
     if (!(minLoaded >= 0 && minLoaded <= 1)) throw usageError(`--min-loaded must be between 0 and 1, got '${options.minLoaded}'`);
     planInfo = { path: target, fractionLoaded: plan.summary.fractionLoaded, minLoaded, enough: plan.summary.fractionLoaded >= minLoaded };
@@ -57,17 +71,76 @@ export async function checkCommand(target: string, options: CheckOptions): Promi
     temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
     model = path.join(temp, 'applied.onnx');
     await applyPlanFile(target, model);
-  } else if (options.minLoaded !== undefined) {
-    throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
+  } else {
+    if (options.minLoaded !== undefined) throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
+    if (options.atol !== undefined || options.rtol !== undefined || options.classMap !== undefined) {
+      throw usageError('--atol, --rtol and --class-map apply to a plan whose source is an ONNX model (ckpt check plan.json)');
+    }
+    requireOnnxModel(target, 'check');
   }
   try {
-    const report = await runCheck(model, choice, shapes, target);
+    const report = await runCheck(model, choice, inputOptions, target);
     if (planInfo) report.plan = planInfo;
-    report.ok = report.ok && (planInfo?.enough ?? true);
+    if (plan) {
+      const classMap = options.classMap === undefined ? undefined : parseClassMap(options.classMap);
+      report.sourceComparison = await compareWithSource(plan, model, choice, inputOptions, { ...tolerance, classMap });
+    }
+    report.ok = report.ok && (planInfo?.enough ?? true) && (report.sourceComparison?.result?.equal ?? true);
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report));
     return report.ok ? ExitCode.ok : ExitCode.differs;
   } finally {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The applied plan must compute what the source computes on the classes they share: run when the
+ * source is an ONNX model with the target's op sequence (the graph the plan's weights go into).
+ */
+async function compareWithSource(
+  plan: PlanFile, applied: string, choice: ProviderChoice, inputs: InputOptions, given: { atol?: number; rtol?: number; classMap?: ClassMap },
+): Promise<SourceComparison> {
+  const source = plan.source.path;
+  if (plan.source.format !== 'onnx') return { source, skipped: `the source is ${plan.source.format}, not an ONNX model` };
+  const difference = firstTopologyDifference(await nodesOf(source), await nodesOf(plan.target.path));
+  if (difference) return { source, skipped: `the source is another graph than the target (${difference})` };
+  const classMap = given.classMap ?? await replannedClassMap(plan);
+  const result = await compare(source, applied, {
+    ...inputs, atol: given.atol, rtol: given.rtol, provider: choice, classMap, labels: { a: source, b: `the plan applied to ${plan.target.path}` },
+  });
+  return { source, result };
+}
+
+/**
+ * The head layout the comparison trusts: what `ckpt plan` infers afresh from the two models with
+ * the plan's recorded options, never the plan's own entries — a hand-edited expansion that put
+ * the old classes elsewhere must fail here, not define where they are.
+ */
+async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
+  const recorded = plan.options as { mode?: PlanMode; init?: InitKind; exclude?: string[]; backbone?: string[]; matchByOrder?: boolean; expandClasses?: string };
+  const source = await open(plan.source.path);
+  try {
+    const target = await open(plan.target.path);
+    try {
+      const body = makePlan(source.tensors, target.tensors, {
+        mode: recorded.mode, init: recorded.init, exclude: parsePatterns(recorded.exclude), backbone: parsePatterns(recorded.backbone),
+        matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses),
+      });
+      return classMapOfPlan(body);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+async function nodesOf(model: string) {
+  const dict = await openOnnx(model);
+  try {
+    return graphNodesOf(dict) ?? [];
+  } finally {
+    await dict.close();
   }
 }
 
@@ -81,38 +154,21 @@ function isPlanFile(file: string): boolean {
   }
 }
 
-export async function runCheck(model: string, choice: 'cpu' | 'cuda' | 'auto', shapes: Map<string, number[]>, label = model): Promise<CheckReport> {
-  const ort = await loadOrt();
+export async function runCheck(model: string, choice: ProviderChoice, inputOptions: InputOptions, label = model): Promise<CheckReport> {
   const { session, provider } = await openSession(model, choice, label);
   try {
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-    const inputs: InputReport[] = [];
-    for (const meta of session.inputMetadata) {
-      if (!meta.isTensor) throw invalidInput(label, `input '${meta.name}'`, 'only tensor inputs can be generated');
-      const given = shapes.get(meta.name);
-      const shape = given ?? meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
-      const unknown = meta.shape.some((d) => typeof d !== 'number' || d < 0);
-      if (given && given.length !== meta.shape.length) {
-        throw usageError(`--shape ${meta.name}: ${given.length} dims given, the model's input has ${meta.shape.length}`);
-      }
-      if (unknown && !given && shape.length > 2) {
-        process.stderr.write(`ckpt: warning: input '${meta.name}' has dynamic dims [${meta.shape.join(', ')}]; using [${shape.join(', ')}] (set them with --shape ${meta.name}=${shape.join('x')})\n`);
-      }
-      feeds[meta.name] = generatedInput(ort, meta.type, shape);
-      inputs.push({ name: meta.name, dtype: meta.type, shape });
-    }
+    const { feeds, inputs } = await makeFeeds(session, inputOptions, label);
     const start = performance.now();
-    let results: Record<string, InstanceType<typeof ort.Tensor>>;
+    let results: Awaited<ReturnType<typeof session.run>>;
     try {
-      results = await session.run(feeds);
+      results = await session.run(feeds, runOptions());
     } catch (err) {
-      throw invalidInput(label, 'forward pass', `${firstLine(err)}${shapes.size ? '' : ' (dynamic dims? set input shapes with --shape NAME=1x3x320x320)'}`);
+      const hint = inputOptions.shape?.length || inputOptions.input?.length ? '' : ' (dynamic dims? set input shapes with --shape NAME=1x3x320x320, values with --input NAME=VALUE)';
+      throw invalidInput(label, 'forward pass', `${firstLine(err)}${hint}`);
     }
     const milliseconds = performance.now() - start;
     const outputs = Object.entries(results).map(([name, tensor]): OutputReport => {
-      const data = tensor.data;
-      let nonFinite = 0;
-      if (data instanceof Float32Array || data instanceof Float64Array) for (const v of data) if (!Number.isFinite(v)) nonFinite++;
+      const nonFinite = nonFiniteCount(tensor.type, tensor.data);
       return { name, dtype: tensor.type, shape: [...tensor.dims], finite: nonFinite === 0, nonFinite };
     });
     return { model: label, provider, inputs, outputs, milliseconds, ok: outputs.every((o) => o.finite) };
@@ -121,30 +177,35 @@ export async function runCheck(model: string, choice: 'cpu' | 'cuda' | 'auto', s
   }
 }
 
-/** Deterministic inputs: floats in [0, 1), integers 0, booleans false. */
-function generatedInput(ort: Awaited<ReturnType<typeof loadOrt>>, type: string, shape: number[]) {
-  const count = shape.reduce((n, d) => n * d, 1);
-  switch (type) {
-    case 'float32': return new ort.Tensor('float32', Float32Array.from({ length: count }, (_, i) => ((i * 2654435761) % 1000) / 1000), shape);
-    case 'float64': return new ort.Tensor('float64', Float64Array.from({ length: count }, (_, i) => ((i * 2654435761) % 1000) / 1000), shape);
-    case 'int64': return new ort.Tensor('int64', new BigInt64Array(count), shape);
-    case 'int32': return new ort.Tensor('int32', new Int32Array(count), shape);
-    case 'bool': return new ort.Tensor('bool', new Uint8Array(count), shape);
-    case 'uint8': return new ort.Tensor('uint8', new Uint8Array(count), shape);
-    case 'int8': return new ort.Tensor('int8', new Int8Array(count), shape);
-    default: throw usageError(`cannot generate an input of type ${type}`);
+/** NaN and infinities among float values (float16 as bit patterns: exponent all ones). */
+function nonFiniteCount(type: string, data: unknown): number {
+  let count = 0;
+  if (data instanceof Float32Array || data instanceof Float64Array) {
+    for (const v of data) if (!Number.isFinite(v)) count++;
+  } else if (type === 'float16' && data instanceof Uint16Array) {
+    for (const h of data) if ((h & 0x7c00) === 0x7c00) count++;
   }
+  return count;
 }
 
 function renderCheck(r: CheckReport): string {
-  const lines = [`check: ${r.model}: ${r.ok ? 'OK' : 'FAILED'} — ran on ${r.provider} in ${r.milliseconds.toFixed(1)} ms`];
-  const inputs = newTable(['input', 'dtype', 'shape']);
-  inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`]));
+  const failures = [
+    ...(r.outputs.some((o) => !o.finite) ? ['non-finite outputs'] : []),
+    ...(r.plan && !r.plan.enough ? ['too few parameters loaded'] : []),
+    ...(r.sourceComparison?.result && !r.sourceComparison.result.equal ? ["outputs differ from the source's"] : []),
+  ];
+  const verdict = r.ok ? 'OK' : `FAILED (${failures.join('; ')})`;
+  const lines = [`check: ${r.model}: ${verdict} — ran on ${r.provider} in ${r.milliseconds.toFixed(1)} ms`];
+  const inputs = newTable(['input', 'dtype', 'shape', 'values']);
+  inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.from === 'generated' ? 'generated' : i.from === 'file' ? 'from file' : 'given']));
   const outputs = newTable(['output', 'dtype', 'shape', 'finite']);
   outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
   lines.push(inputs.toString(), outputs.toString());
   if (r.plan) {
     lines.push(`plan ${r.plan.path}: ${(100 * r.plan.fractionLoaded).toFixed(1)}% of parameters loaded (minimum ${(100 * r.plan.minLoaded).toFixed(1)}%)${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
   }
+  const c = r.sourceComparison;
+  if (c?.skipped) lines.push(`outputs not compared with the source ${c.source}: ${c.skipped}`);
+  if (c?.result) lines.push(renderComparison(c.result, 'outputs vs the source').trimEnd());
   return `${lines.join('\n')}\n`;
 }

@@ -6,6 +6,7 @@ import { presetsCommand, selectCommand } from './select.js';
 import { convertCommand, renameCommand } from './write-commands.js';
 import { applyCommand, planCommand } from './plan.js';
 import { checkCommand } from './check.js';
+import { compareCommand } from './compare.js';
 import { doctorCommand } from './doctor.js';
 import { finetuneCommand } from './finetune.js';
 
@@ -144,16 +145,49 @@ ${EXIT_CODES_HELP}`)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(applyCommand));
 
+  const INPUTS_HELP = `
+Inputs: generated from a fixed seed (floats uniform in [0, 1), integers 0 or 1, booleans), unless
+given with --input; dynamic dims are 1 unless set with --shape or fixed by another input sharing
+the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 tensors).`;
+
   program
     .command('check')
-    .description('Pre-flight: load an ONNX model (or a plan applied to its target) in onnxruntime-node, run one forward pass, check every output is finite.')
+    .description('Pre-flight: load an ONNX model (or a plan applied to its target) in onnxruntime-node, run one forward pass, check every output is finite. For a plan whose source is an ONNX model of the same graph, the old classes\' outputs must also equal the source\'s.')
     .argument('<model>', 'MODEL.onnx, or plan.json')
     .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
     .addOption(new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect))
+    .addOption(new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect))
     .option('--min-loaded <fraction>', 'for a plan: fail (exit 1) below this fraction of parameters loaded (default 0.9)')
+    .option('--atol <x>', 'for a plan: absolute tolerance of the output comparison with the source (default 1e-5)')
+    .option('--rtol <x>', 'for a plan: relative tolerance of the output comparison (default 1e-4)')
+    .option('--class-map <old:new|plan.json>', "for a plan: where the old classes are in grown outputs (default: the head layout ckpt plan infers for the two models, not the plan's own entries)")
+    .option('--verbose', "show onnxruntime's own log")
     .option('--json', 'print the report as JSON')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', `${INPUTS_HELP}
+${EXIT_CODES_HELP}
+  6  check: the file is not an ONNX model (convert it first)`)
     .action(run(checkCommand));
+
+  program
+    .command('compare')
+    .description('Run two ONNX models in onnxruntime-node on the same inputs and compare their outputs: max and mean |A−B|, cosine. Exit 0 when equal within the tolerance, 1 when different.')
+    .argument('<a>', 'first model (A.onnx, the reference)')
+    .argument('<b>', 'second model (B.onnx)')
+    .option('--atol <x>', 'absolute tolerance (default 1e-5)')
+    .option('--rtol <x>', 'relative tolerance (default 1e-4): equal when |A−B| ≤ atol + rtol·|B|')
+    .addOption(new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect))
+    .addOption(new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect))
+    .option('--seed <n>', 'seed of the generated inputs (default 0)')
+    .option('--class-map <old:new|plan.json>', "compare a grown class head on the old classes only: OLD:NEW class counts (e.g. 90:92; packed heads such as YOLO's 3 × (5 + C) are split in blocks), or a plan's expansions")
+    .option('--bisect', 'when outputs differ, name the first node whose output diverges (both graphs must have the same op sequence)')
+    .option('--bisect-batch <n>', 'intermediate outputs exposed per run while bisecting (default 32; bounds memory)')
+    .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
+    .option('--verbose', "show onnxruntime's own log")
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', `${INPUTS_HELP}
+${EXIT_CODES_HELP}
+  6  compare: a file is not an ONNX model (convert it first)`)
+    .action(run(compareCommand));
 
   program
     .command('finetune')

@@ -9,6 +9,8 @@ export const ExitCode = {
   usage: 2,
   invalidInput: 3,
   io: 4,
+  /** check, compare: the file is a model in another format; they run ONNX models. */
+  notOnnx: 6,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

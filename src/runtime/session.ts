@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { CkptError, ExitCode, invalidInput } from '../core/errors.js';
+import { detectFormat } from '../open.js';
 import type * as Ort from 'onnxruntime-node';
 
 /**
@@ -12,12 +13,25 @@ import type * as Ort from 'onnxruntime-node';
 export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
 
 let ortModule: typeof Ort | undefined;
+/** onnxruntime's own log (multi-line, with timestamps) reaches stderr only with --verbose. */
+let ortVerbose = false;
+
+export function setOrtVerbose(verbose: boolean): void {
+  ortVerbose = verbose;
+  if (ortModule) ortModule.env.logLevel = verbose ? 'warning' : 'fatal';
+}
+
+/** Options of every session.run: onnxruntime logs a failing kernel's error itself unless told not to. */
+export function runOptions(): Ort.InferenceSession.RunOptions {
+  return { logSeverityLevel: ortVerbose ? 2 : 4 };
+}
+
 /** Loaded on first use: commands that never run a model do not pay for the native module. */
 export async function loadOrt(): Promise<typeof Ort> {
   if (!ortModule) {
     ortModule = (await import('onnxruntime-node')).default as unknown as typeof Ort;
     // ckpt reports failures itself, with their reason; onnxruntime's own log only adds noise.
-    ortModule.env.logLevel = 'fatal';
+    ortModule.env.logLevel = ortVerbose ? 'warning' : 'fatal';
   }
   return ortModule;
 }
@@ -68,8 +82,8 @@ export function parseProvider(text: string | undefined): ProviderChoice {
 export async function openSession(model: string | Uint8Array, choice: ProviderChoice, label: string): Promise<OpenedSession> {
   const ort = await loadOrt();
   const create = (provider: 'cpu' | 'cuda') => {
-    // Fatal only: a failed CUDA attempt under `auto` should not print onnxruntime's error log.
-    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: provider === 'cuda' ? 4 : 3 };
+    // Fatal only: ckpt reports a failure itself, in one line; a failed CUDA attempt under `auto` is no error at all.
+    const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: ortVerbose ? 2 : 4 };
     return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
   };
   // Without the provider library, trying CUDA only makes onnxruntime print an error: skip it.
@@ -90,10 +104,25 @@ export async function openSession(model: string | Uint8Array, choice: ProviderCh
   try {
     return { session: await create('cpu'), provider: 'cpu' };
   } catch (err) {
-    throw invalidInput(label, 'onnxruntime', `the model does not load: ${firstLine(err)}`);
+    const reason = firstLine(err);
+    // ONNX type 16 is bfloat16: onnxruntime-node has no tensor type for it.
+    const hint = /Unsupported data type: 16\b/.test(reason) ? ' (bfloat16: onnxruntime-node takes no bfloat16 graph inputs or outputs; cast them to float32 or float16 in the graph)' : '';
+    throw invalidInput(label, 'onnxruntime', `the model does not load: ${reason}${hint}`);
   }
 }
 
 export function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0]!.trim();
+}
+
+/**
+ * onnxruntime runs ONNX models only: a checkpoint in another format is refused with its own exit
+ * code and the ways to get an ONNX model, instead of "Protobuf parsing failed".
+ */
+export function requireOnnxModel(file: string, command: string): void {
+  const format = detectFormat(file);
+  if (format === undefined || format === 'onnx') return;
+  throw new CkptError(ExitCode.notOnnx, file, undefined,
+    `a ${format} checkpoint; ${command} runs ONNX models: put its weights into an ONNX export of the same network ` +
+    `(ckpt convert ${file} OUT.onnx --graph MODEL.onnx), or export one (torch.onnx.export, tf2onnx, paddle2onnx)`);
 }
