@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { ZipWriter } from '../../core/zip.js';
@@ -31,7 +30,6 @@ export async function writeNpy(out: string, tensors: readonly OutputTensor[]): P
   await writeAtomic(out, async (fd) => {
     writeAll(fd, encodeNpyHeader(t!.tensor.dtype, t!.tensor.shape));
     writeAll(fd, await t!.tensor.read());
-    fs.fsyncSync(fd);
   });
 }
 
