@@ -44,10 +44,10 @@ export function syncFolder(folder: string): void {
 /**
  * How an output path is written. `replace`: a regular file (reached through symlinks: their final
  * target, as `cp` does) or a new one, replaced through a temporary in its folder; `mode` keeps an
- * existing file's permissions. `stream`: a character device or FIFO (`/dev/stdout`, `/dev/null`),
- * written straight through so it stays what it is.
+ * existing file's permissions. `stream`: a character device or FIFO (`/dev/null`), written straight
+ * through so it stays what it is; `/dev/stdout` is written through whatever it is (a pipe, a socket).
  */
-export type OutputTarget = { kind: 'replace'; path: string; mode?: number } | { kind: 'stream'; path: string };
+export type OutputTarget = { kind: 'replace'; path: string; mode?: number } | { kind: 'stream'; path: string; standardOutput: boolean };
 
 export function outputTarget(dest: string): OutputTarget {
   let stat: fs.Stats;
@@ -62,7 +62,8 @@ export function outputTarget(dest: string): OutputTarget {
   if (stat.isFile()) {
     return { kind: 'replace', path: symlinkTarget(dest) === undefined ? dest : fs.realpathSync(dest), mode: stat.mode & 0o7777 };
   }
-  if (stat.isCharacterDevice() || stat.isFIFO()) return { kind: 'stream', path: dest };
+  const standardOutput = isStandardOutput(dest);
+  if (stat.isCharacterDevice() || stat.isFIFO() || standardOutput) return { kind: 'stream', path: dest, standardOutput };
   const kind = stat.isDirectory() ? 'a directory' : stat.isSocket() ? 'a socket' : stat.isBlockDevice() ? 'a block device' : 'not a regular file';
   throw ioError(dest, 'output', `is ${kind}; expected a regular file (or a character device or FIFO to write through)`);
 }
@@ -136,7 +137,7 @@ export class Temporary {
  */
 export async function writeAtomic(dest: string, write: (fd: number) => Promise<void> | void): Promise<void> {
   const target = outputTarget(dest);
-  if (target.kind === 'stream') return writeThrough(dest, write);
+  if (target.kind === 'stream') return writeThrough(target, write);
   return replaceFile(dest, target, (temp) => write(temp.descriptor));
 }
 
@@ -152,7 +153,7 @@ export async function writeAtomicByName(dest: string, write: (file: string) => P
   try {
     await write(staging.path);
     staging.finish();
-    await writeThrough(dest, (fd) => copyFile(staging.path, fd));
+    await writeThrough(target, (fd) => copyFile(staging.path, fd));
   } finally {
     staging.discard();
   }
@@ -182,15 +183,16 @@ function copyFile(from: string, to: number): void {
 }
 
 /** A device or FIFO, written in place: nothing to rename, no fsync (pipes and /dev/null refuse it). */
-async function writeThrough(dest: string, write: (fd: number) => Promise<void> | void): Promise<void> {
+async function writeThrough(target: { path: string; standardOutput: boolean }, write: (fd: number) => Promise<void> | void): Promise<void> {
   installSignalCleanup();
   let handle: fs.promises.FileHandle | undefined;
   try {
+    if (target.standardOutput) return await write(1);
     // Opened off the main thread: a FIFO's open waits for its reader, and Ctrl-C must work meanwhile.
-    handle = await fs.promises.open(dest, fs.constants.O_WRONLY);
+    handle = await fs.promises.open(target.path, fs.constants.O_WRONLY);
     await write(handle.fd);
   } catch (err) {
-    throw fromSystemError(dest, 'writing', err);
+    throw fromSystemError(target.path, 'writing', err);
   } finally {
     await handle?.close();
   }

@@ -29,6 +29,7 @@ export async function writeNpy(out: string, tensors: readonly OutputTensor[]): P
   const [t] = tensors;
   await writeAtomic(out, async (fd) => {
     writeAll(fd, encodeNpyHeader(t!.tensor.dtype, t!.tensor.shape));
+    await yieldToSignals();
     writeAll(fd, await t!.tensor.read());
   });
 }
