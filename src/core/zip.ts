@@ -138,8 +138,8 @@ export function zipDataOffset(file: RandomAccessFile, entry: ZipEntry): number {
 }
 
 /**
- * CRC-32 of `parts` in order, as ZIP stores it. Empty parts are skipped: Node's zlib.crc32 returns
- * 0, not the running value, for a zero-length view of an empty buffer (an empty tensor's bytes).
+ * CRC-32 of `parts` in order, as ZIP stores it. Empty parts are skipped: a zero-length buffer can
+ * have no memory behind it, and zlib's crc32 of a null pointer is 0, not the running value.
  */
 export function crc32Of(parts: readonly Uint8Array[], initial = 0): number {
   let crc = initial;
