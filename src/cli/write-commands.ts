@@ -6,6 +6,7 @@ import type { TensorInfo } from '../core/statedict.js';
 import { renameAll } from '../ops/rename.js';
 import { alignTensors } from '../ops/align.js';
 import { chooseWriter } from '../formats/writers.js';
+import { isStandardOutput } from '../core/atomic.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { formatInt, newTable } from './format.js';
 
@@ -75,7 +76,9 @@ export async function convertCommand(input: string, output: string, options: Con
     const sameFormat = writer.format === dict.format;
     const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
     const summary = { input, output, from: dict.format, to: report.format, tensors: dict.tensors.length, notes: report.notes };
-    process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(dict.tensors.length)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
+    // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
+    const reportTo = isStandardOutput(output) ? process.stderr : process.stdout;
+    reportTo.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(dict.tensors.length)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
     return ExitCode.ok;
   } finally {
     await dict.close();

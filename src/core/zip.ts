@@ -137,14 +137,44 @@ export function zipDataOffset(file: RandomAccessFile, entry: ZipEntry): number {
   return start;
 }
 
-/** A whole member's bytes; deflated data is inflated to at most its declared size. */
+/**
+ * CRC-32 of `parts` in order, as ZIP stores it. Empty parts are skipped: a zero-length buffer can
+ * have no memory behind it, and zlib's crc32 of a null pointer is 0, not the running value.
+ */
+export function crc32Of(parts: readonly Uint8Array[], initial = 0): number {
+  let crc = initial;
+  for (const p of parts) if (p.length) crc = zlib.crc32(p, crc);
+  return crc;
+}
+
+/** Throws exit 3 naming the member when `crc` (of its uncompressed bytes) is not the one the directory records. */
+export function checkZipCrc(file: RandomAccessFile, entry: ZipEntry, crc: number): void {
+  if (crc !== entry.crc32) {
+    throw invalidInput(file.path, `member '${entry.name}'`, `zip: CRC-32 is ${hex(crc)}, the directory records ${hex(entry.crc32)}: the data is damaged`);
+  }
+}
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+/** Checks a stored member's CRC-32 by reading it in bounded chunks; for callers that read only part of it. */
+export function verifyStoredMember(file: RandomAccessFile, entry: ZipEntry, dataStart: number): void {
+  const CHUNK = 16 << 20;
+  let crc = 0;
+  for (let at = 0; at < entry.size; at += CHUNK) crc = crc32Of([file.read(dataStart + at, Math.min(CHUNK, entry.size - at), `zip member '${entry.name}'`)], crc);
+  checkZipCrc(file, entry, crc);
+}
+
+/** A whole member's bytes, CRC-checked; deflated data is inflated to at most its declared size. */
 export function readZipEntry(file: RandomAccessFile, entry: ZipEntry, maxSize: number): Uint8Array {
   if (entry.size > maxSize) {
     throw invalidInput(file.path, `offset ${entry.localHeaderOffset}`, `zip: member '${entry.name}' declares ${entry.size} bytes, more than the ${maxSize} allowed`);
   }
   const start = zipDataOffset(file, entry);
   const data = file.read(start, entry.compressedSize, `zip member '${entry.name}'`);
-  if (entry.method === 0) return data;
+  if (entry.method === 0) {
+    checkZipCrc(file, entry, crc32Of([data]));
+    return data;
+  }
   let out: Buffer;
   try {
     out = zlib.inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
@@ -154,6 +184,7 @@ export function readZipEntry(file: RandomAccessFile, entry: ZipEntry, maxSize: n
   if (out.length !== entry.size) {
     throw invalidInput(file.path, `offset ${start}`, `zip: member '${entry.name}' inflates to ${out.length} bytes, declared ${entry.size}`);
   }
+  checkZipCrc(file, entry, crc32Of([out]));
   return out;
 }
 
@@ -172,8 +203,7 @@ export class ZipWriter {
   add(name: string, parts: readonly Uint8Array[]): void {
     const nameBytes = new TextEncoder().encode(name);
     const size = parts.reduce((n, p) => n + p.length, 0);
-    let crc = 0;
-    for (const p of parts) crc = zlib.crc32(p, crc);
+    const crc = crc32Of(parts);
     const big = size >= 0xffffffff || this.offset >= 0xffffffff;
     const zip64Local = big ? 20 : 0;
     const headerEnd = this.offset + 30 + nameBytes.length + zip64Local;

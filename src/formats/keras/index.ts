@@ -6,7 +6,7 @@ import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
-import { isSafeMemberName, isZip, readZipDirectory, readZipEntry, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZipEntry, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
@@ -212,7 +212,13 @@ function extractMember(raf: RandomAccessFile, entry: ZipEntry, out: string, file
   try {
     if (entry.method === 0) {
       const start = zipDataOffset(raf, entry);
-      for (let at = 0; at < entry.size; at += 16 << 20) fs.writeSync(fd, raf.read(start + at, Math.min(16 << 20, entry.size - at), `member '${entry.name}'`));
+      let crc = 0;
+      for (let at = 0; at < entry.size; at += 16 << 20) {
+        const chunk = raf.read(start + at, Math.min(16 << 20, entry.size - at), `member '${entry.name}'`);
+        crc = crc32Of([chunk], crc);
+        fs.writeSync(fd, chunk);
+      }
+      checkZipCrc(raf, entry, crc);
     } else {
       fs.writeSync(fd, readZipEntry(raf, entry, MAX_MEMBER));
     }

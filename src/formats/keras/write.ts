@@ -1,26 +1,34 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { fromSystemError, usageError } from '../../core/errors.js';
-import { yieldToSignals } from '../../core/atomic.js';
+import { CkptError, usageError } from '../../core/errors.js';
+import { writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { hdf5Reason } from './hdf5.js';
 
+type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
+
+/** The bytes as the typed array h5wasm writes, copied only when their offset is not aligned for it. */
+const typed = (of: TypedArrayOf) => (b: Uint8Array) => {
+  const bytes = b.byteOffset % of.BYTES_PER_ELEMENT === 0 ? b : b.slice();
+  return new of(bytes.buffer, bytes.byteOffset, bytes.byteLength / of.BYTES_PER_ELEMENT);
+};
+
 /** How each dtype is stored: the typed array h5wasm writes and its HDF5 type string. */
-const STORAGE: Partial<Record<DType, { array: (b: ArrayBuffer) => ArrayBufferView; dtype: string }>> = {
-  float32: { array: (b) => new Float32Array(b), dtype: '<f' },
-  float64: { array: (b) => new Float64Array(b), dtype: '<d' },
-  float16: { array: (b) => new Uint16Array(b), dtype: '<e' },
-  int8: { array: (b) => new Int8Array(b), dtype: '<b' },
-  int16: { array: (b) => new Int16Array(b), dtype: '<h' },
-  int32: { array: (b) => new Int32Array(b), dtype: '<i' },
-  int64: { array: (b) => new BigInt64Array(b), dtype: '<q' },
-  uint8: { array: (b) => new Uint8Array(b), dtype: '<B' },
-  uint16: { array: (b) => new Uint16Array(b), dtype: '<H' },
-  uint32: { array: (b) => new Uint32Array(b), dtype: '<I' },
-  uint64: { array: (b) => new BigUint64Array(b), dtype: '<Q' },
+const STORAGE: Partial<Record<DType, { array: (b: Uint8Array) => ArrayBufferView; dtype: string }>> = {
+  float32: { array: typed(Float32Array), dtype: '<f' },
+  float64: { array: typed(Float64Array), dtype: '<d' },
+  float16: { array: typed(Uint16Array), dtype: '<e' },
+  int8: { array: typed(Int8Array), dtype: '<b' },
+  int16: { array: typed(Int16Array), dtype: '<h' },
+  int32: { array: typed(Int32Array), dtype: '<i' },
+  int64: { array: typed(BigInt64Array), dtype: '<q' },
+  uint8: { array: typed(Uint8Array), dtype: '<B' },
+  uint16: { array: typed(Uint16Array), dtype: '<H' },
+  uint32: { array: typed(Uint32Array), dtype: '<I' },
+  uint64: { array: typed(BigUint64Array), dtype: '<Q' },
 };
 
 /**
@@ -44,8 +52,7 @@ export function kerasLocation(name: string): { layer: string; weight: string } {
  * A Keras HDF5 file in the layout Keras 2's `load_weights` reads: `layer_names` in the order the
  * tensors come, each layer's `weight_names`, datasets at `<layer>/<weight>`. When the input carries
  * a Keras topology (a Keras or TF.js layers model), it is kept as `model_config` in the full-model
- * layout (`model_weights/…`), which `load_weights` reads too. Written to a temporary file in the
- * destination folder and renamed into place.
+ * layout (`model_weights/…`), which `load_weights` reads too. Written atomically (`writeAtomicByName`).
  */
 export async function writeKeras(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
@@ -62,50 +69,46 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
   if (orderLayouts.size) notes.push(`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`);
 
   await h5wasm.ready;
-  const dir = path.dirname(path.resolve(out));
-  const temp = path.join(dir, `.${path.basename(out)}.ckpt-${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`);
-  let file: InstanceType<typeof h5wasm.File> | undefined;
-  try {
-    file = new h5wasm.File(temp, 'w');
-    const base = modelConfig ? file.create_group('model_weights') : file;
-    const stamp = (g: typeof base) => {
-      g.create_attribute('layer_names', [...layers.keys()]);
-      g.create_attribute('backend', 'tensorflow');
-      g.create_attribute('keras_version', '2.15.0');
-    };
-    stamp(base);
-    if (modelConfig) {
-      file.create_attribute('model_config', JSON.stringify(modelConfig));
-      file.create_attribute('backend', 'tensorflow');
-      file.create_attribute('keras_version', '2.15.0');
-    }
-    for (const [layer, weights] of layers) {
-      const group = base.create_group(layer);
-      // A layer without weights stores an empty list; Keras writes an empty float64 array.
-      group.create_attribute('weight_names', weights.map((w) => w.weight));
-      for (const w of weights) {
-        await yieldToSignals();
-        const bytes = Uint8Array.from(await w.tensor.tensor.read());
-        const storage = STORAGE[w.tensor.tensor.dtype]!;
-        const parts = w.weight.split('/');
-        let parent = group;
-        for (const part of parts.slice(0, -1)) parent = (parent.get(part) as typeof group | null) ?? parent.create_group(part);
-        parent.create_dataset({ name: parts[parts.length - 1]!, data: storage.array(bytes.buffer) as never, shape: [...w.tensor.tensor.shape], dtype: storage.dtype });
+  await writeAtomicByName(out, async (temp) => {
+    const file = new h5wasm.File(temp, 'w');
+    try {
+      const base = modelConfig ? file.create_group('model_weights') : file;
+      const stamp = (g: typeof base) => {
+        g.create_attribute('layer_names', [...layers.keys()]);
+        g.create_attribute('backend', 'tensorflow');
+        g.create_attribute('keras_version', '2.15.0');
+      };
+      stamp(base);
+      if (modelConfig) {
+        file.create_attribute('model_config', JSON.stringify(modelConfig));
+        file.create_attribute('backend', 'tensorflow');
+        file.create_attribute('keras_version', '2.15.0');
       }
+      for (const [layer, weights] of layers) {
+        const group = base.create_group(layer);
+        // A layer without weights stores an empty list; Keras writes an empty float64 array.
+        group.create_attribute('weight_names', weights.map((w) => w.weight));
+        for (const w of weights) {
+          await yieldToSignals();
+          const bytes = await w.tensor.tensor.read();
+          const storage = STORAGE[w.tensor.tensor.dtype]!;
+          const parts = w.weight.split('/');
+          let parent = group;
+          for (const part of parts.slice(0, -1)) parent = (parent.get(part) as typeof group | null) ?? parent.create_group(part);
+          parent.create_dataset({ name: parts[parts.length - 1]!, data: storage.array(bytes) as never, shape: [...w.tensor.tensor.shape], dtype: storage.dtype });
+        }
+      }
+    } catch (err) {
+      try {
+        file.close();
+      } catch {
+        // already failing: the temporary file is removed by writeAtomicByName
+      }
+      if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
+      throw new Error(hdf5Reason(err));
     }
     file.close();
-    file = undefined;
-    fs.renameSync(temp, out);
-  } catch (err) {
-    try {
-      file?.close();
-    } catch {
-      // already failing: the temporary file is removed below
-    }
-    fs.rmSync(temp, { force: true });
-    if ((err as NodeJS.ErrnoException).code) throw fromSystemError(out, 'writing', err);
-    throw fromSystemError(out, 'writing', new Error(hdf5Reason(err)));
-  }
+  });
   return notes;
 }
 

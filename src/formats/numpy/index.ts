@@ -6,7 +6,7 @@ import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
-import { isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import { checkZipCrc, crc32Of, isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
 import { roleByName } from '../../core/roles.js';
@@ -109,8 +109,13 @@ function locateMember(raf: RandomAccessFile, entry: ZipEntry): Located {
   if (header.dataOffset + byteLength !== entry.size) {
     throw invalidInput(raf.path, where, `holds ${entry.size - header.dataOffset} data bytes, expected ${byteLength} for ${header.dtype} (${header.shape.join(', ')})`);
   }
+  // Values are checked against the member's CRC-32 as they are read.
   const raw = entry.method === 0
-    ? () => raf.read(dataStart + header.dataOffset, byteLength, `${where} data`)
+    ? () => {
+        const data = raf.read(dataStart + header.dataOffset, byteLength, `${where} data`);
+        checkZipCrc(raf, entry, crc32Of([raf.read(dataStart, header.dataOffset, where), data]));
+        return data;
+      }
     : () => {
         // The declared shape caps the inflated size: a zip bomb stops there.
         const compressed = raf.read(dataStart, entry.compressedSize, where);
@@ -121,6 +126,7 @@ function locateMember(raf: RandomAccessFile, entry: ZipEntry): Located {
           throw invalidInput(raf.path, where, `does not inflate to the ${header.dataOffset + byteLength} bytes its header implies (${(err as Error).message})`);
         }
         if (out.length !== header.dataOffset + byteLength) throw invalidInput(raf.path, where, `inflates to ${out.length} bytes, expected ${header.dataOffset + byteLength}`);
+        checkZipCrc(raf, entry, crc32Of([out]));
         return new Uint8Array(out.buffer, out.byteOffset + header.dataOffset, byteLength);
       };
   return { name, header, byteLength, raw, where };

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { ZipWriter } from '../../core/zip.js';
@@ -30,8 +29,8 @@ export async function writeNpy(out: string, tensors: readonly OutputTensor[]): P
   const [t] = tensors;
   await writeAtomic(out, async (fd) => {
     writeAll(fd, encodeNpyHeader(t!.tensor.dtype, t!.tensor.shape));
+    await yieldToSignals();
     writeAll(fd, await t!.tensor.read());
-    fs.fsyncSync(fd);
   });
 }
 

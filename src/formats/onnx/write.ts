@@ -334,6 +334,7 @@ const COPY_CHUNK = 16 * 1024 * 1024;
 async function emit(file: RandomAccessFile, fd: number, piece: Piece): Promise<void> {
   if ('copy' in piece) {
     for (let at = piece.copy.start; at < piece.copy.end; at += COPY_CHUNK) {
+      await yieldToSignals();
       writeAll(fd, file.read(at, Math.min(COPY_CHUNK, piece.copy.end - at)));
     }
   } else if ('bytes' in piece) {

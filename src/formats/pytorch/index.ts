@@ -5,7 +5,7 @@ import { canonicalName, uniqueNames } from '../../core/names.js';
 import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js';
 import { byteLengthOf, dtypeBits } from '../../core/dtype.js';
 import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
-import { readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import { checkZipCrc, crc32Of, readZipDirectory, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { FormatReader, Probe } from '../types.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 import { roleByName } from '../../core/roles.js';
@@ -68,6 +68,7 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
         ...(group === 'optimizer' ? { group } : {}),
         read: async () => {
           const bytes = readStrided(raf, opened.storageStart(record.storage), record, where);
+          opened.checkStorage?.(record, bytes);
           return opened.bigEndian ? swapToLittleEndian(bytes, record.dtype) : bytes;
         },
         readStrings: async () => {
@@ -95,6 +96,8 @@ interface Opened {
   metadata: Record<string, unknown>;
   bigEndian: boolean;
   storageStart: StorageStart;
+  /** Zip files: checks the CRC-32 of a tensor's storage member once, given the bytes just read. */
+  checkStorage?: (record: TensorRecord, bytes: Uint8Array) => void;
 }
 
 function openZip(raf: RandomAccessFile): Opened {
@@ -136,6 +139,7 @@ function openZip(raf: RandomAccessFile): Opened {
   };
   const { tensors, values } = interpret(value, storageOf, (where, detail) => fail(`${label}${where}`, detail));
   const starts = new Map<string, number>();
+  const verified = new Set<string>();
   const version = small('version');
   return {
     tensors, values, bigEndian: byteorder === 'big',
@@ -143,6 +147,15 @@ function openZip(raf: RandomAccessFile): Opened {
     storageStart: (ref) => {
       if (!starts.has(ref.key)) starts.set(ref.key, zipDataOffset(raf, byName.get(`${prefix}data/${ref.key}`)!));
       return starts.get(ref.key)!;
+    },
+    checkStorage: (record, bytes) => {
+      const key = record.storage.key;
+      if (verified.has(key)) return;
+      const member = byName.get(`${prefix}data/${key}`)!;
+      // A tensor that is its whole storage was just read; a view of part of one reads the member in chunks.
+      if (record.offset === 0 && isContiguous(record) && bytes.length === member.size) checkZipCrc(raf, member, crc32Of([bytes]));
+      else verifyStoredMember(raf, member, starts.get(key)!);
+      verified.add(key);
     },
   };
 }
@@ -211,6 +224,16 @@ function openLegacy(raf: RandomAccessFile): Opened {
   };
 }
 
+/** True when the tensor's elements lie row-major, back to back, in its storage. */
+function isContiguous(t: TensorRecord): boolean {
+  let expected = 1;
+  for (let d = t.shape.length - 1; d >= 0; d--) {
+    if (t.shape[d] !== 1 && t.stride[d] !== expected) return false;
+    expected *= t.shape[d]!;
+  }
+  return true;
+}
+
 /**
  * A tensor's bytes, row-major: contiguous tensors are one read; views with other strides (slices
  * saved without `.clone()`, transposes, shared storages) read the span they cover and gather it.
@@ -220,13 +243,7 @@ function readStrided(raf: RandomAccessFile, storageStart: number, t: TensorRecor
   const numel = parameterCount(t);
   if (numel === 0) return new Uint8Array(0);
   const base = storageStart + t.offset * width;
-  let expected = 1;
-  let contiguous = true;
-  for (let d = t.shape.length - 1; d >= 0; d--) {
-    if (t.shape[d] !== 1 && t.stride[d] !== expected) contiguous = false;
-    expected *= t.shape[d]!;
-  }
-  if (contiguous) return raf.read(base, numel * width, where);
+  if (isContiguous(t)) return raf.read(base, numel * width, where);
   const span = t.shape.reduce((n, d, i) => n + (d - 1) * t.stride[i]!, 0) + 1;
   const source = raf.read(base, span * width, where);
   const out = new Uint8Array(numel * width);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
-import { usageError, fromSystemError } from '../../core/errors.js';
+import { outputTarget, syncFolder, Temporary, writeAll, yieldToSignals } from '../../core/atomic.js';
+import { fromSystemError, ioError, usageError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { TFJS_DTYPES } from './manifest.js';
@@ -11,10 +11,12 @@ import { modelJsonPath, readModelJson } from './model-json.js';
 export const SHARD_BYTES = 4 * 1024 * 1024;
 
 /**
- * TF.js output: `model.json` and `group1-shardNofM.bin` shards in the folder of OUT (OUT may name
+ * TF.js output: `model.json` and `groupK-shardNofM.bin` shards in the folder of OUT (OUT may name
  * the folder or its model.json). The input's topology and format are kept when it is a TF.js model.
- * Each shard and model.json are written atomically; model.json last, so a reader never sees a
- * manifest whose shards are missing.
+ * Replacing a model is atomic, so an interrupted write leaves the old model whole: the new shards
+ * take names no file in the folder has (the first free `groupK`), are written as hidden
+ * temporaries, then renamed into place together with model.json in one synchronous step (signals
+ * wait for it); only then are the old model's shards removed. Returns model.json and the shards.
  */
 export async function writeTfjs(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
   const bad = tensors.find((t) => !(t.tensor.dtype in TFJS_DTYPES) || t.tensor.dtype === 'string');
@@ -26,28 +28,70 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
   } catch (err) {
     throw fromSystemError(folder, 'creating the output folder', err);
   }
+  const json = outputTarget(jsonPath);
+  if (json.kind === 'stream') throw ioError(jsonPath, 'output', 'is a device or FIFO; TF.js output is a folder of files');
+  const oldShards = shardsOf(json.path);
+  const entries = fs.readdirSync(folder);
+  let group = 1;
+  while (entries.some((e) => e.startsWith(`group${group}-`))) group++;
   const total = tensors.reduce((n, t) => n + t.tensor.byteLength, 0);
   const shardCount = Math.max(1, Math.ceil(total / SHARD_BYTES));
-  const names = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
-  // Shards are filled tensor after tensor; a tensor may straddle two shards.
-  let shard = 0;
-  const writeShard = (bytes: Uint8Array) => writeAtomic(path.join(folder, names[shard++]!), (fd) => writeAll(fd, bytes));
-  let pending = Buffer.alloc(0);
-  for (const t of tensors) {
-    await yieldToSignals();
-    pending = Buffer.concat([pending, await t.tensor.read()]);
-    while (pending.length >= SHARD_BYTES) {
-      await writeShard(pending.subarray(0, SHARD_BYTES));
-      pending = pending.subarray(SHARD_BYTES);
-    }
-  }
-  if (pending.length > 0 || shard === 0) await writeShard(pending);
+  const names = Array.from({ length: shardCount }, (_, i) => `group${group}-shard${i + 1}of${shardCount}.bin`);
   const manifest = [{ paths: names, weights: tensors.map((t) => ({ name: t.name, shape: [...t.tensor.shape], dtype: t.tensor.dtype })) }];
   const model = source.format === 'tfjs' ? keptModelJson(source) : {};
-  const json = Array.isArray(model) ? manifest : { ...model, weightsManifest: manifest };
-  const text = JSON.stringify(json);
-  await writeAtomic(jsonPath, (fd) => writeAll(fd, Buffer.from(text)));
+  const text = JSON.stringify(Array.isArray(model) ? manifest : { ...model, weightsManifest: manifest });
+
+  const shards: Temporary[] = [];
+  let jsonTemp: Temporary | undefined;
+  try {
+    // Tensors are cut across shards at SHARD_BYTES; one tensor's bytes in memory at a time.
+    let filled = SHARD_BYTES;
+    for (const t of tensors) {
+      await yieldToSignals();
+      const bytes = await t.tensor.read();
+      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
+      for (let at = 0; at < bytes.length;) {
+        if (filled === SHARD_BYTES) {
+          shards.at(-1)?.finish();
+          shards.push(new Temporary(out, path.join(folder, names[shards.length]!)));
+          filled = 0;
+        }
+        const n = Math.min(SHARD_BYTES - filled, bytes.length - at);
+        writeAll(shards.at(-1)!.descriptor, bytes.subarray(at, at + n));
+        at += n;
+        filled += n;
+      }
+    }
+    if (shards.length === 0) shards.push(new Temporary(out, path.join(folder, names[0]!)));
+    shards.at(-1)!.finish();
+    jsonTemp = new Temporary(out, json.path);
+    writeAll(jsonTemp.descriptor, Buffer.from(text));
+    jsonTemp.finish(json.mode);
+    shards.forEach((shard, i) => shard.renameTo(path.join(folder, names[i]!)));
+    jsonTemp.renameTo(json.path);
+    syncFolder(folder);
+    syncFolder(path.dirname(json.path));
+  } catch (err) {
+    for (const temp of [...shards, jsonTemp]) temp?.discard();
+    throw fromSystemError(out, 'writing', err);
+  }
+  for (const name of oldShards.filter((n) => !names.includes(n))) fs.rmSync(path.join(folder, name), { force: true });
+  syncFolder(folder);
   return [jsonPath, ...names.map((n) => path.join(folder, n))];
+}
+
+/** The shard files an existing model.json names in its own folder; none when it is absent or unreadable. */
+function shardsOf(jsonPath: string): string[] {
+  let manifest: unknown;
+  try {
+    const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as unknown;
+    manifest = Array.isArray(json) ? json : (json as { weightsManifest?: unknown })?.weightsManifest;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(manifest)) return [];
+  const paths = manifest.flatMap((g) => (Array.isArray((g as { paths?: unknown })?.paths) ? (g as { paths: unknown[] }).paths : []));
+  return paths.filter((p): p is string => typeof p === 'string' && p === path.basename(p) && p !== '.' && p !== '..' && p !== '');
 }
 
 /** Everything of the input's model.json except its manifest (a bare manifest stays bare). */
