@@ -6,8 +6,9 @@ import { pathSha256 } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
-import { makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
-import { plannedValues } from '../ops/apply.js';
+import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
+import { foldedEntryValues, plannedValues } from '../ops/apply.js';
+import { formatEpsilon, modelView } from '../ops/structure.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
@@ -53,7 +54,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
   try {
     const target = await open(targetPath);
     try {
-      const body = makePlan(source.tensors, target.tensors, {
+      const body = makePlan(modelView(source), modelView(target), {
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses),
       });
@@ -74,7 +75,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
       }
       process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
       if (mode === 'full' && body.summary.loaded !== body.summary.targetTensors) {
-        const missing = body.entries.filter((e) => e.action !== 'load').map((e) => e.target);
+        const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'fold').map((e) => e.target);
         process.stderr.write(`ckpt: --mode full: ${missing.length} target tensor(s) cannot load: ${missing.join(', ')}\n`);
         return ExitCode.differs;
       }
@@ -103,6 +104,7 @@ function renderPlan(plan: PlanFile): string {
 function describe(e: PlanEntry): string {
   if (e.action === 'skip') return e.skip!.detail;
   const parts = [e.why ?? ''];
+  if (e.fold) parts.push(`fold ${e.fold.part} with BatchNorm ${e.fold.scale.replace(/\.[^.]+$/, '')} (ε ${formatEpsilon(e.fold.epsilon)}, ${e.fold.epsilonFrom})`);
   if (e.transpose) parts.push(`transpose(${e.transpose.join(',')})`);
   if (e.cast) parts.push(`cast ${e.cast.from} → ${e.cast.to}`);
   if (e.expand) {
@@ -148,12 +150,21 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       const bySource = new Map(source.tensors.map((t) => [t.name, t]));
       const byTarget = new Map(target.tensors.map((t) => [t.name, t]));
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
+      const sourceTensor = (entry: PlanEntry, name: string) => {
+        const s = bySource.get(name);
+        if (!s) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${name}' is not in the source file`);
+        return s;
+      };
       for (const entry of plan.entries) {
         if (entry.action === 'skip') continue;
-        const s = bySource.get(entry.source!);
+        const s = sourceTensor(entry, entry.source!);
         const t = byTarget.get(entry.target);
-        if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.source}' is not in the file`);
-        planned.set(t, () => plannedValues(entry, s, t));
+        if (!t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${entry.target}' is not in the target file`);
+        if (entry.fold) {
+          const fold = entry.fold;
+          const lookup = Object.fromEntries(foldSources(fold).map((name) => [name, sourceTensor(entry, name)]));
+          planned.set(t, () => foldedEntryValues(entry, (name) => lookup[name]!, t));
+        } else planned.set(t, () => plannedValues(entry, s, t));
       }
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));

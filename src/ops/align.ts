@@ -5,7 +5,7 @@ import type { TensorInfo } from '../core/statedict.js';
  * (`module.` from DataParallel, `model.`), then by a unique dotted-name suffix with a compatible
  * shape. Anything that could pair more than one way is reported as ambiguous, never guessed.
  */
-export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix';
+export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix' | 'structure';
 
 export interface AlignedPair {
   readonly a: TensorInfo;
@@ -35,7 +35,7 @@ export function withoutWrapperPrefix(name: string): string {
 }
 
 /** Keras / TF parameter names and their PyTorch / ONNX counterparts (FORMATS.md §8). */
-const PARAMETER_NAMES: Record<string, string> = {
+export const PARAMETER_NAMES: Record<string, string> = {
   kernel: 'weight', gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var',
   depthwise_kernel: 'weight', embeddings: 'weight',
 };
