@@ -151,7 +151,12 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     pairs.set(p.target, { source: p.source, why: p.why, ...(p.fold ? { fold: p.fold } : {}) });
     ambiguous.delete(p.target.name);
   }
-  for (const a of structure.ambiguous) if (!pairs.has(a.target)) ambiguous.set(a.target.name, a.candidates.map((c) => c.name));
+  const structurallyAmbiguous = new Set<string>();
+  for (const a of structure.ambiguous) {
+    if (pairs.has(a.target)) continue;
+    ambiguous.set(a.target.name, a.candidates.map((c) => c.name));
+    structurallyAmbiguous.add(a.target.name);
+  }
   const unfoldable = new Map(structure.unfoldable.map((u) => [u.target, u.detail]));
 
   const inBackbone = backboneOf(targetView, pairs, mode, options.backbone);
@@ -167,6 +172,9 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     const pair = pairs.get(t);
     if (!pair) {
       const others = ambiguous.get(t.name);
+      if (others && structurallyAmbiguous.has(t.name)) {
+        return skip('ambiguous', `ambiguous graph position (neighbouring layers have equal shapes); candidates: ${others.join(', ')}`, { candidates: others });
+      }
       if (others) return skip('ambiguous', `several source tensors fit: ${others.join(', ')}`, { candidates: others });
       const batchNorm = unfoldable.get(t);
       if (batchNorm) return skip('batchnorm', batchNorm);

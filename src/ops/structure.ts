@@ -381,6 +381,10 @@ export function matchStructure(source: ModelView, target: ModelView, options: St
       add(s.bn.variance, t.bn.variance);
     }
   }
-  const ambiguous = aligned.ambiguous.map(([t, candidates]) => ({ target: t.weight, candidates: candidates.map((c) => c.weight) }));
+  // Every tensor of an ambiguous layer is ambiguous, with the same-role tensors of the candidates.
+  const ambiguous = aligned.ambiguous.filter(([t, candidates]) => candidates.some((c) => options.accept(c, t))).flatMap(([t, candidates]) => [
+    { target: t.weight, candidates: candidates.map((c) => c.weight) },
+    ...(t.bias ? [{ target: t.bias, candidates: candidates.flatMap((c) => (c.bias ? [c.bias] : [])) }] : []),
+  ]);
   return { pairs, ambiguous, unfoldable };
 }
