@@ -2,7 +2,8 @@
 
 Writes into OUT (argv[1]):
   det2.pth, det3.pth              state dicts of a 2-class and a 3-class detector (BN unfolded)
-  det2-folded.onnx, det3-folded.onnx   eval-mode exports: BN folded into the convs, numeric names
+  det2-folded.onnx, det3-folded.onnx   eval-mode exports: BN folded into the convs, numeric names;
+                                  det3 scales its input first, so its numbering and wiring differ
   det2-unfolded.onnx              training-mode export: BatchNormalization kept, module names kept
   det2-deeper-folded.onnx         det2 with one more conv-bn block: which block is new is ambiguous
 The BatchNorm statistics are random, so folding changes every value.
@@ -19,13 +20,16 @@ def block(cin, cout):
 
 
 class Detector(nn.Module):
-    def __init__(self, classes, blocks=11, anchors=3):
+    def __init__(self, classes, blocks=11, anchors=3, prescale=False):
         super().__init__()
+        self.prescale = prescale
         self.base_net = nn.Sequential(block(3, 8), *[block(8, 8) for _ in range(blocks - 1)])
         self.classification_header = nn.Conv2d(8, anchors * classes, 1)
         self.regression_header = nn.Conv2d(8, anchors * 4, 1)
 
     def forward(self, x):
+        if self.prescale:
+            x = x * 0.5
         x = self.base_net(x)
         return self.classification_header(x), self.regression_header(x)
 
@@ -43,7 +47,7 @@ def randomize(model, seed):
 
 x = torch.randn(1, 3, 16, 16)
 for classes, seed in [(2, 1), (3, 2)]:
-    model = randomize(Detector(classes), seed)
+    model = randomize(Detector(classes, prescale=classes == 3), seed)
     torch.save(model.state_dict(), f'{out}/det{classes}.pth')
     torch.onnx.export(model, x, f'{out}/det{classes}-folded.onnx', do_constant_folding=True, opset_version=13)
 

@@ -112,9 +112,11 @@ describe('pairs made with python3-torch (scripts/make-bn-pairs.py)', { skip: !HA
     assert.doesNotMatch(unfolded.stdout, /folding/);
   });
 
-  test('two folded exports of different class counts: numeric names pair by graph position, never by name', async () => {
+  test('two folded exports of different class counts, numbered apart: numeric names pair by graph position, never by name', async () => {
     const r = plan([at('det2-folded.onnx'), at('det3-folded.onnx')]);
     assert.equal(r.status, 0, r.stderr);
+    const byTarget = Object.fromEntries(r.plan.entries.map((e: any) => [e.target, e]));
+    assert.equal(byTarget['onnx::Conv_109'].source, 'onnx::Conv_107', 'the first conv, numbered 107 in the source and 109 in the target');
     const convs = r.plan.entries.filter((e: any) => e.target.startsWith('onnx::'));
     assert.equal(convs.length, 22);
     for (const e of convs) {
@@ -139,7 +141,7 @@ print(all(np.array_equal(a, b) for s, o in zip(src[:11], out[:11]) for a, b in z
   test('a .pth into a folded export of another class count: the plan folds', () => {
     const r = plan([at('det2.pth'), at('det3-folded.onnx')]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^loaded 24\/26 tensors \(99\.6% of parameters; 22 by folding 11 BatchNorm layers\)/);
+    assert.match(r.stdout, /^loaded 24\/27 tensors \(99\.6% of parameters; 22 by folding 11 BatchNorm layers\)/);
   });
 
   test('one more block of equal shapes: which one is new is ambiguous, reported with candidates, never guessed', () => {
@@ -148,6 +150,13 @@ print(all(np.array_equal(a, b) for s, o in zip(src[:11], out[:11]) for a, b in z
     assert.equal(ambiguous.length, 22);
     assert.ok(ambiguous.every((e: any) => e.skip.candidates.length >= 1 && /^ambiguous graph position/.test(e.skip.detail)));
     assert.equal(r.plan.entries.filter((e: any) => e.action === 'load' && e.target.startsWith('onnx::')).length, 2, 'only the first conv, whose shape is unique, pairs');
+  });
+});
+
+describe('generated names in graphs wired the same way', { skip: !HAS_CORPUS && 'no ../shared/corpus' }, () => {
+  test('a plan from a model into itself loads every tensor, numeric names and If-branch weights included', () => {
+    const silero = path.join(CORPUS, 'onnx/silero-vad-v4/silero_vad_legacy.onnx');
+    assert.match(plan([silero, silero]).stdout, /^loaded 259\/259 tensors/);
   });
 });
 

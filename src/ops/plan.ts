@@ -4,7 +4,7 @@ import { parameterCount, type TensorInfo } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
 import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
-import { isGeneratedName, matchStructure, moduleOrder, type FoldSource, type ModelView } from './structure.js';
+import { consumerPositions, isGeneratedName, matchStructure, sameWiring, moduleOrder, type FoldSource, type ModelView } from './structure.js';
 
 /**
  * Partial-load planning: for every tensor of the model to train (TARGET), where its initial
@@ -128,8 +128,10 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
   const candidates = target.filter((t) => !excludedBy(t));
   const alignment = alignTensors(source.filter((s) => !excludedBy(s)), candidates);
 
-  // Exporter-generated names are no evidence: such pairs go to structural matching.
-  const generated = (s: TensorInfo, t: TensorInfo) => isGeneratedName(s, sourceView.format) || isGeneratedName(t, targetView.format);
+  // Exporter-generated names are no evidence (unless both graphs are wired the same way):
+  // such pairs go to structural matching.
+  const wiredAlike = sameWiring(sourceView, targetView);
+  const generated = (s: TensorInfo, t: TensorInfo) => !wiredAlike && (isGeneratedName(s, sourceView.format) || isGeneratedName(t, targetView.format));
   const pairs = new Map<TensorInfo, Pairing>();
   for (const p of alignment.pairs) {
     if (!generated(p.a, p.b)) pairs.set(p.b, { source: p.a, why: WHY[p.reason as keyof typeof WHY], ...(p.permutation ? { permutation: p.permutation } : {}) });
@@ -144,7 +146,7 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     { ...targetView, tensors: candidates },
     {
       paired: new Set([...pairs].flatMap(([t, p]) => [t, p.source])),
-      accept: (s, t) => options.matchByOrder === true || generated(s.weight, t.weight),
+      accept: (s, t) => options.matchByOrder === true || isGeneratedName(s.weight, sourceView.format) || isGeneratedName(t.weight, targetView.format),
     },
   );
   for (const p of structure.pairs) {
@@ -156,6 +158,16 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     if (pairs.has(a.target)) continue;
     ambiguous.set(a.target.name, a.candidates.map((c) => c.name));
     structurallyAmbiguous.add(a.target.name);
+  }
+  // A generated name in both graphs that the layers do not cover (PRelu slopes, LSTM weights):
+  // paired only where both graphs read it at the same place.
+  const [sourcePlaces, targetPlaces] = [consumerPositions(sourceView), consumerPositions(targetView)];
+  const claimed = new Set([...pairs.values()].map((p) => p.source));
+  for (const p of alignment.pairs) {
+    const place = targetPlaces.get(p.b);
+    if (pairs.has(p.b) || claimed.has(p.a) || !place || sourcePlaces.get(p.a) !== place) continue;
+    const [op, input] = place.split(':');
+    pairs.set(p.b, { source: p.a, why: `graph position: same name, read by ${op} as input ${input} in both graphs`, ...(p.permutation ? { permutation: p.permutation } : {}) });
   }
   const unfoldable = new Map(structure.unfoldable.map((u) => [u.target, u.detail]));
 

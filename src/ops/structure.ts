@@ -168,8 +168,12 @@ function graphLayers(view: ModelView): Layer[] {
   return layers;
 }
 
-/** Parameter names of BatchNorm running statistics beyond the Keras ones (Paddle `_mean`, `_variance`). */
-const STAT_NAMES: Record<string, string> = { ...PARAMETER_NAMES, _mean: 'running_mean', _variance: 'running_var' };
+/** Parameter names beyond the Keras ones: Paddle dygraph `_mean`, `_variance` and static-graph names. */
+const STAT_NAMES: Record<string, string> = {
+  ...PARAMETER_NAMES, _mean: 'running_mean', _variance: 'running_var',
+  // Paddle static-graph names: w_0/b_0 weight and bias, a batch_norm's w_1/w_2 its statistics.
+  w_0: 'weight', b_0: 'bias', w_1: 'running_mean', w_2: 'running_var',
+};
 
 function moduleLayers(view: ModelView): Layer[] {
   const order = moduleOrder(view.tensors.map((t) => t.name));
@@ -313,6 +317,32 @@ export function alignLayers(source: readonly Layer[], target: readonly Layer[]):
     else ambiguous.push([target[j]!, sources.map((i) => source[i]!)]);
   }
   return { pairs, ambiguous };
+}
+
+/**
+ * Where the graph first reads each tensor: `op#k:i` (the k-th node of that op type, input i).
+ * Two tensors with one key in two graphs sit at the same place, whatever their names.
+ */
+export function consumerPositions(view: ModelView): Map<TensorInfo, string> {
+  const byFileName = new Map(view.tensors.map((t) => [t.source, t]));
+  const seen = new Map<string, number>();
+  const out = new Map<TensorInfo, string>();
+  for (const node of view.graph ?? []) {
+    const k = seen.get(node.opType) ?? 0;
+    seen.set(node.opType, k + 1);
+    node.inputs.forEach((input, i) => {
+      const t = byFileName.get(input);
+      if (t && !out.has(t)) out.set(t, `${node.opType}#${k + 1}:${i}`);
+    });
+  }
+  return out;
+}
+
+/** Two graphs wired the same way (op types and the names they read, node by node): their generated names mean the same. */
+export function sameWiring(a: ModelView, b: ModelView): boolean {
+  const [x, y] = [a.graph ?? [], b.graph ?? []];
+  return x.length > 0 && x.length === y.length &&
+    x.every((n, i) => n.opType === y[i]!.opType && n.inputs.length === y[i]!.inputs.length && n.inputs.every((input, k) => input === y[i]!.inputs[k]));
 }
 
 export interface StructureOptions {
