@@ -159,13 +159,13 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     ambiguous.set(a.target.name, a.candidates.map((c) => c.name));
     structurallyAmbiguous.add(a.target.name);
   }
-  // A generated name in both graphs that the layers do not cover (PRelu slopes, LSTM weights):
-  // paired only where both graphs read it at the same place.
+  // A generated float name in both graphs that the layers do not cover (PRelu slopes, LSTM
+  // weights): paired only where both graphs read it at the same place.
   const [sourcePlaces, targetPlaces] = [consumerPositions(sourceView), consumerPositions(targetView)];
   const claimed = new Set([...pairs.values()].map((p) => p.source));
   for (const p of alignment.pairs) {
     const place = targetPlaces.get(p.b);
-    if (pairs.has(p.b) || claimed.has(p.a) || !place || sourcePlaces.get(p.a) !== place) continue;
+    if (pairs.has(p.b) || claimed.has(p.a) || !place || sourcePlaces.get(p.a) !== place || !isFloat(p.b.dtype)) continue;
     const [op, input] = place.split(':');
     pairs.set(p.b, { source: p.a, why: `graph position: same name, read by ${op} as input ${input} in both graphs`, ...(p.permutation ? { permutation: p.permutation } : {}) });
   }
