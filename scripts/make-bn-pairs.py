@@ -2,9 +2,9 @@
 
 Writes into OUT (argv[1]):
   det2.pth, det3.pth              state dicts of a 2-class and a 3-class detector (BN unfolded)
+  det2-unfolded.onnx              training-mode export of det2: BatchNormalization and module names kept
   det2-folded.onnx, det3-folded.onnx   eval-mode exports: BN folded into the convs, numeric names;
                                   det3 scales its input first, so its numbering and wiring differ
-  det2-unfolded.onnx              training-mode export: BatchNormalization kept, module names kept
   det2-deeper-folded.onnx         det2 with one more conv-bn block: which block is new is ambiguous
 The BatchNorm statistics are random, so folding changes every value.
 """
@@ -34,8 +34,9 @@ class Detector(nn.Module):
         return self.classification_header(x), self.regression_header(x)
 
 
-def randomize(model, seed):
+def detector(classes, seed, **options):
     torch.manual_seed(seed)
+    model = Detector(classes, **options)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1)
@@ -47,13 +48,12 @@ def randomize(model, seed):
 
 x = torch.randn(1, 3, 16, 16)
 for classes, seed in [(2, 1), (3, 2)]:
-    model = randomize(Detector(classes, prescale=classes == 3), seed)
+    model = detector(classes, seed, prescale=classes == 3)
+    # A training-mode export runs the model in training mode, which updates the running
+    # statistics: export it first, so that every file of one detector holds the same values.
+    if classes == 2:
+        torch.onnx.export(model, x, f'{out}/det2-unfolded.onnx', training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False, opset_version=13)
     torch.save(model.state_dict(), f'{out}/det{classes}.pth')
     torch.onnx.export(model, x, f'{out}/det{classes}-folded.onnx', do_constant_folding=True, opset_version=13)
 
-det2 = randomize(Detector(2), 1)
-torch.onnx.export(randomize(Detector(2, blocks=12), 3), x, f'{out}/det2-deeper-folded.onnx', do_constant_folding=True, opset_version=13)
-# A training-mode export runs the model in training mode, which updates the running statistics:
-# save the state dict after it, so that both files hold the same values.
-torch.onnx.export(det2, x, f'{out}/det2-unfolded.onnx', training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False, opset_version=13)
-torch.save(det2.state_dict(), f'{out}/det2-as-exported.pth')
+torch.onnx.export(detector(2, 3, blocks=12), x, f'{out}/det2-deeper-folded.onnx', do_constant_folding=True, opset_version=13)

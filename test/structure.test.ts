@@ -106,7 +106,7 @@ describe('pairs made with python3-torch (scripts/make-bn-pairs.py)', { skip: !HA
     const folded = runCli(['diff', '--values', at('det2.pth'), at('det2-folded.onnx')]);
     assert.equal(folded.status, 0, folded.stdout);
     assert.match(folded.stdout, /matched 26 \(4 by name, 22 by graph position\).* → equal after folding 11 BatchNorm layers/);
-    const unfolded = runCli(['diff', '--values', at('det2-as-exported.pth'), at('det2-unfolded.onnx')]);
+    const unfolded = runCli(['diff', '--values', at('det2.pth'), at('det2-unfolded.onnx')]);
     assert.equal(unfolded.status, 0, unfolded.stdout);
     assert.match(unfolded.stdout, /matched 59 \(59 by name\); 0 only in A; 0 only in B; .*11 integer tensors in one only .*→ equal\n/);
     assert.doesNotMatch(unfolded.stdout, /folding/);
@@ -136,6 +136,26 @@ src, out = load(sys.argv[1]), load(sys.argv[2])
 print(all(np.array_equal(a, b) for s, o in zip(src[:11], out[:11]) for a, b in zip(s, o)))
 `, at('det2-folded.onnx'), out);
     assert.equal(same.trim(), 'True', 'the 11 backbone convs of the applied model are the source\'s, conv by conv');
+  });
+
+  test('an unfolded ONNX export into the folded one: ε from the BatchNormalization attribute; applied = the exporter\'s fold', () => {
+    const diff = runCli(['diff', '--values', at('det2-unfolded.onnx'), at('det2-folded.onnx')]);
+    assert.equal(diff.status, 0, diff.stdout);
+    assert.match(diff.stdout, /→ equal after folding 11 BatchNorm layers/);
+    const r = plan([at('det2-unfolded.onnx'), at('det2-folded.onnx')]);
+    assert.match(r.stdout, /^loaded 26\/26 tensors \(100\.0% of parameters; 22 by folding 11 BatchNorm layers\)/);
+    const fold = r.plan.entries.find((e: any) => e.action === 'fold').fold;
+    assert.equal(fold.epsilonFrom, 'attribute of BatchNormalization /base_net/base_net.0/base_net.0.1/BatchNormalization');
+    assert.equal(fold.epsilon, Math.fround(1e-5));
+    const out = at('unfolded-into-folded.onnx');
+    assert.equal(runCli(['apply', r.file, '-o', out]).status, 0);
+    const worst = python(`
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+a, b = [{t.name: numpy_helper.to_array(t) for t in onnx.load(f).graph.initializer} for f in sys.argv[1:3]]
+print(max(float(np.abs(a[n].astype(np.float64) - b[n]).max()) for n in b))
+`, out, at('det2-folded.onnx'));
+    assert.ok(Number(worst) < 1e-6, worst);
   });
 
   test('a .pth into a folded export of another class count: the plan folds', () => {
