@@ -255,6 +255,17 @@ describe('--mode classification without a graph: module order, not file order', 
   });
 });
 
+describe('diff pairs by graph position only where names are generated', () => {
+  test('a renamed tensor with a real name stays a difference', () => {
+    const renamed = path.join(tempDir(), 'renamed.onnx');
+    const sample = path.join(ROOT, 'samples', 'detector-90.onnx');
+    assert.equal(runCli(['rename', sample, '-o', renamed, '--rename', 'backbone.conv2.weight=>backbone.conv2.kernel_renamed']).status, 0);
+    const r = runCli(['diff', sample, renamed]);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /1 only in A; 1 only in B/);
+  });
+});
+
 describe('structure building blocks', () => {
   test('module order: numeric components as numbers; siblings of unknown order (sorted file) are never "after"', () => {
     const names = ['base_net.0.weight', 'base_net.1.weight', 'base_net.10.weight', 'base_net.9.weight', 'head.weight'];

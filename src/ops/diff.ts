@@ -3,7 +3,7 @@ import type { DType } from '../core/dtype.js';
 import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
 import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
 import { foldedValues } from './fold.js';
-import { matchStructure, modelView, type FoldSource } from './structure.js';
+import { isGeneratedName, matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 
 export interface DiffOptions {
   /** Compare values too (reads every matched tensor pair, one pair at a time). */
@@ -100,7 +100,9 @@ function pairTensors(a: StateDict, b: StateDict): { pairs: DiffPair[]; onlyInA: 
   // Folding goes from the side with the BatchNorm: A's first, then B's against what is left.
   for (const side of ['a', 'b'] as const) {
     const [from, into] = side === 'a' ? [viewA, viewB] : [viewB, viewA];
-    const found = matchStructure(from, into, { paired, accept: () => true });
+    // As in plans, only where a name is exporter-generated: a rename of a named tensor stays a difference.
+    const accept = (s: Layer, t: Layer) => isGeneratedName(s.weight, from.format) || isGeneratedName(t.weight, into.format);
+    const found = matchStructure(from, into, { paired, accept });
     for (const p of found.pairs) {
       const [ta, tb] = side === 'a' ? [p.source, p.target] : [p.target, p.source];
       const permutation = layoutPermutation(ta, tb);

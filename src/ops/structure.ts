@@ -271,7 +271,7 @@ function fit(s: Layer, t: Layer): number {
 }
 
 /** Beyond this many layer pairs (n·m), only sequences that fit position by position are aligned. */
-const MAX_ALIGNMENT_CELLS = 16_000_000;
+const MAX_ALIGNMENT_CELLS = 9_000_000;
 
 /**
  * Aligns two layer sequences (longest common subsequence weighted by `fit`) and keeps the pairs
@@ -284,17 +284,19 @@ export function alignLayers(source: readonly Layer[], target: readonly Layer[]):
     return { pairs: diagonal ? source.map((s, i) => [s, target[i]!]) : [], ambiguous: [] };
   }
   const w = m + 1;
+  const fits = new Uint8Array(n * m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) fits[i * m + j] = fit(source[i]!, target[j]!);
   const forward = new Int32Array((n + 1) * w);
   const backward = new Int32Array((n + 1) * w);
   for (let i = 1; i <= n; i++) {
     for (let j = 1; j <= m; j++) {
-      const f = fit(source[i - 1]!, target[j - 1]!);
+      const f = fits[(i - 1) * m + j - 1]!;
       forward[i * w + j] = Math.max(forward[(i - 1) * w + j]!, forward[i * w + j - 1]!, f > 0 ? forward[(i - 1) * w + j - 1]! + f : 0);
     }
   }
   for (let i = n - 1; i >= 0; i--) {
     for (let j = m - 1; j >= 0; j--) {
-      const f = fit(source[i]!, target[j]!);
+      const f = fits[i * m + j]!;
       backward[i * w + j] = Math.max(backward[(i + 1) * w + j]!, backward[i * w + j + 1]!, f > 0 ? backward[(i + 1) * w + j + 1]! + f : 0);
     }
   }
@@ -303,7 +305,7 @@ export function alignLayers(source: readonly Layer[], target: readonly Layer[]):
   const partnersOfTarget = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < m; j++) {
-      const f = fit(source[i]!, target[j]!);
+      const f = fits[i * m + j]!;
       if (f > 0 && forward[i * w + j]! + f + backward[(i + 1) * w + j + 1]! === best) {
         partnersOfSource.set(i, [...(partnersOfSource.get(i) ?? []), j]);
         partnersOfTarget.set(j, [...(partnersOfTarget.get(j) ?? []), i]);
