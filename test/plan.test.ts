@@ -191,7 +191,7 @@ describe('plans across formats and names', () => {
     assert.ok(fs.readFileSync(path.join(dir, 'via-keras.onnx')).equals(fs.readFileSync(path.join(dir, 'direct.onnx'))));
   });
 
-  test('--match-by-order pairs auto-named layers of equal shapes in order', () => {
+  test('--match-by-order pairs layers by graph position (op, order, weight shape)', () => {
     const dir = tempDir();
     const make = (file: string, names: string[], seed: number) => {
       fs.writeFileSync(path.join(dir, file), encodeModel({
@@ -209,12 +209,14 @@ describe('plans across formats and names', () => {
     const target = make('b.onnx', ['dense_Dense13/kernel', 'dense_Dense13/bias', 'dense_Dense14/kernel', 'dense_Dense14/bias'], 2);
     assert.equal(plan([source, target]).plan.summary.loaded, 0);
     const byOrder = plan([source, target, '--match-by-order']).plan;
+    const first = 'graph position: Gemm Gemm_0 (graph layer 1/2) ↔ Gemm Gemm_0 (graph layer 1/2); compared op, order, weight shape [4,3]';
+    const second = 'graph position: Gemm Gemm_1 (graph layer 2/2) ↔ Gemm Gemm_1 (graph layer 2/2); compared op, order, weight shape [3,2]';
     assert.equal(byOrder.summary.loaded, 4);
     assert.deepEqual(byOrder.entries.map((e: any) => [e.target, e.source, e.why]), [
-      ['dense_Dense13.kernel', 'dense_Dense1.kernel', 'same shape, in order (--match-by-order)'],
-      ['dense_Dense13.bias', 'dense_Dense1.bias', 'same shape, in order (--match-by-order)'],
-      ['dense_Dense14.kernel', 'dense_Dense2.kernel', 'same shape, in order (--match-by-order)'],
-      ['dense_Dense14.bias', 'dense_Dense2.bias', 'same shape, in order (--match-by-order)'],
+      ['dense_Dense13.kernel', 'dense_Dense1.kernel', first],
+      ['dense_Dense13.bias', 'dense_Dense1.bias', first],
+      ['dense_Dense14.kernel', 'dense_Dense2.kernel', second],
+      ['dense_Dense14.bias', 'dense_Dense2.bias', second],
     ]);
   });
 });

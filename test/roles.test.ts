@@ -322,10 +322,14 @@ describe('exporter-generated names', () => {
     assert.equal(self.summary.skipped, 0);
     assert.equal(self.summary.fractionLoaded, 1);
     const plan = planJson([PPOCR_ONNX, other]);
-    const generated = plan.entries.filter((e: { skip?: { reason: string } }) => e.skip?.reason === 'generated-name');
-    assert.ok(generated.length > 0);
-    assert.ok(generated.every((e: { target: string; skip: { detail: string } }) => isGeneratedName(e.target) && /exporter-generated name: not paired by name/.test(e.skip.detail)));
-    assert.equal(plan.summary.loaded, 0);
+    // The stripped copy numbers its tensors the same way but is another file: its Paddle auto
+    // names are no evidence, so its layers pair by their place in the graph, never by name.
+    const loaded = plan.entries.filter((e: { action: string }) => e.action === 'load' || e.action === 'fold');
+    assert.ok(loaded.length > 0);
+    for (const e of loaded) {
+      assert.ok(isGeneratedName(e.target), e.target);
+      assert.match(e.why, /^graph position/, e.target);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { open } from '../open.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
+import { formatEpsilon } from '../ops/structure.js';
 import { formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface DiffCommandOptions {
@@ -39,9 +40,11 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffCom
   }
 }
 
+const REASONS: Record<string, string> = { name: 'name', prefix: 'prefix', convention: 'convention', suffix: 'suffix', structure: 'graph position' };
+
 export function diffHeadline(r: DiffReport): string {
-  const reasons = ['name', 'prefix', 'convention', 'suffix'].map((reason) => [reason, r.matched.filter((p) => p.reason === reason).length] as const).filter(([, n]) => n > 0);
-  const how = reasons.length ? ` (${reasons.map(([reason, n]) => `${n} by ${reason}`).join(', ')})` : '';
+  const reasons = Object.entries(REASONS).map(([reason, said]) => [said, r.matched.filter((p) => p.reason === reason).length] as const).filter(([, n]) => n > 0);
+  const how = reasons.length ? ` (${reasons.map(([said, n]) => `${n} by ${said}`).join(', ')})` : '';
   const parts = [
     `A: ${r.a.tensors} tensors, B: ${r.b.tensors}`,
     `matched ${r.matched.length}${how}`,
@@ -50,13 +53,24 @@ export function diffHeadline(r: DiffReport): string {
     `${r.shapeMismatches.length} shape mismatches`,
     `${r.dtypeMismatches.length} dtype mismatches`,
   ];
+  if (r.integersOnlyInOne.length) parts.push(`${r.integersOnlyInOne.length} integer tensors in one only (counters, graph constants: not compared)`);
   if (r.ambiguous.length) parts.push(`${r.ambiguous.length} ambiguous`);
   if (r.matched.some((p) => p.values)) parts.push(`${r.valueDifferences.length} value differences`);
   const c = r.constants;
   const constants = c.a || c.b
     ? ` (constants apart, not model tensors: A ${c.a}, B ${c.b}, ${c.onlyInA.length} only in A, ${c.onlyInB.length} only in B, ${c.differing.length} differing)`
     : '';
-  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}${constants}`;
+  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}${foldSummary(r)}${constants}`;
+}
+
+/** " after folding 35 BatchNorm layers, max |Δ| 4.77e-7 (folded tensors within rtol 1e-5, atol 1e-6)" */
+function foldSummary(r: DiffReport): string {
+  if (!r.foldedBatchNorms) return '';
+  const folded = r.matched.filter((p) => p.fold);
+  const what = `${r.equal ? ' after folding' : '; folded'} ${r.foldedBatchNorms} BatchNorm layers`;
+  if (!r.foldTolerance) return `${what} (values not compared)`;
+  const maxAbs = Math.max(0, ...folded.map((p) => p.values?.maxAbsDiff ?? 0));
+  return `${what}, max |Δ| ${maxAbs.toPrecision(3)} (folded tensors compared with rtol ${r.foldTolerance.rtol.toExponential()}, atol ${r.foldTolerance.atol.toExponential()})`;
 }
 
 function renderDiff(r: DiffReport, values: boolean): string {
@@ -73,7 +87,11 @@ function renderDiff(r: DiffReport, values: boolean): string {
   section('Only in A', ['name', 'dtype', 'shape'], r.onlyInA.map(brief));
   section('Only in B', ['name', 'dtype', 'shape'], r.onlyInB.map(brief));
   section('Ambiguous (not aligned; rename to disambiguate)', ['name', 'in', 'candidates in the other'], r.ambiguous.map((x) => [x.name, x.side.toUpperCase(), x.candidates.join(', ')]));
+  section('Integer tensors in one only (not learned; not compared)', ['name', 'in', 'dtype', 'shape'], r.integersOnlyInOne.map((t) => [t.name, t.side.toUpperCase(), t.dtype, formatShape(t.shape)]));
   const names = (p: PairReport) => (p.a === p.b ? p.a : `${p.a} ↔ ${p.b}`);
+  section('Paired by graph position', ['A', 'B', 'why'], r.matched.filter((p) => p.why).map((p) => [
+    p.a, p.b, p.fold ? `${p.why}; ${p.fold.side.toUpperCase()} with BatchNorm ${p.fold.batchNorm} folded in (ε ${formatEpsilon(p.fold.epsilon)}, ${p.fold.epsilonFrom})` : p.why!,
+  ]));
   section('Shape mismatches', ['name', 'A', 'B', 'note'], r.shapeMismatches.map((p) => [
     names(p), formatShape(p.shapeA), formatShape(p.shapeB), p.transpose ? `layout transpose (B = A.transpose(${p.transpose.join(',')}))` : '',
   ]));

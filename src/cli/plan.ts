@@ -6,8 +6,9 @@ import { pathSha256 } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
-import { makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
-import { plannedValues } from '../ops/apply.js';
+import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
+import { foldedEntryValues, plannedValues } from '../ops/apply.js';
+import { formatEpsilon, modelView } from '../ops/structure.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
@@ -54,7 +55,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
   try {
     const target = await open(targetPath);
     try {
-      const body = makePlan(source.tensors, target.tensors, {
+      const body = makePlan(modelView(source), modelView(target), {
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses),
         loadConstants: options.loadConstants === true,
@@ -77,7 +78,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
       }
       process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
       // Kept constants are the target's own by design, not a failure to load.
-      const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'keep').map((e) => e.target);
+      const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'fold' && e.action !== 'keep').map((e) => e.target);
       if (mode === 'full' && missing.length) {
         process.stderr.write(`ckpt: --mode full: ${missing.length} target tensor(s) cannot load: ${missing.join(', ')}\n`);
         return ExitCode.differs;
@@ -109,6 +110,7 @@ function describe(e: PlanEntry): string {
   if (e.action === 'skip') return e.skip!.detail;
   if (e.action === 'keep') return e.keep!.detail;
   const parts = [e.why ?? ''];
+  if (e.fold) parts.push(`fold ${e.fold.part} with BatchNorm ${e.fold.scale.replace(/\.[^.]+$/, '')} (ε ${formatEpsilon(e.fold.epsilon)}, ${e.fold.epsilonFrom})`);
   if (e.transpose) parts.push(`transpose(${e.transpose.join(',')})`);
   if (e.cast) parts.push(`cast ${e.cast.from} → ${e.cast.to}`);
   if (e.expand) {
@@ -154,12 +156,21 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       const bySource = new Map(source.tensors.map((t) => [t.name, t]));
       const byTarget = new Map(target.tensors.map((t) => [t.name, t]));
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
+      const sourceTensor = (entry: PlanEntry, name: string) => {
+        const s = bySource.get(name);
+        if (!s) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${name}' is not in the source file`);
+        return s;
+      };
       for (const entry of plan.entries) {
         if (entry.action === 'skip' || entry.action === 'keep') continue;
-        const s = bySource.get(entry.source!);
+        const s = sourceTensor(entry, entry.source!);
         const t = byTarget.get(entry.target);
-        if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.source}' is not in the file`);
-        planned.set(t, () => plannedValues(entry, s, t));
+        if (!t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${entry.target}' is not in the target file`);
+        if (entry.fold) {
+          const fold = entry.fold;
+          const lookup = Object.fromEntries(foldSources(fold).map((name) => [name, sourceTensor(entry, name)]));
+          planned.set(t, () => foldedEntryValues(entry, (name) => lookup[name]!, t));
+        } else planned.set(t, () => plannedValues(entry, s, t));
       }
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));

@@ -11,7 +11,7 @@ import { isGeneratedName } from '../core/names.js';
  * carry the same generated names with the same shapes (the same model, exported or saved twice).
  * Otherwise those tensors stay unpaired and are listed in `generated`, for matching by structure.
  */
-export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix';
+export type MatchReason = 'name' | 'prefix' | 'convention' | 'suffix' | 'structure';
 
 export interface AlignedPair {
   readonly a: TensorInfo;
@@ -43,7 +43,7 @@ export function withoutWrapperPrefix(name: string): string {
 }
 
 /** Keras / TF parameter names and their PyTorch / ONNX counterparts (FORMATS.md §8). */
-const PARAMETER_NAMES: Record<string, string> = {
+export const PARAMETER_NAMES: Record<string, string> = {
   kernel: 'weight', gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var',
   depthwise_kernel: 'weight', embeddings: 'weight',
 };

@@ -1,7 +1,8 @@
 import { dtypeBits } from '../core/dtype.js';
-import { fromFloat64, toFloat64, transposeBytes } from '../core/decode.js';
+import { fromFloat64, toFloat64, transpose, transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
 import type { PlanEntry } from './plan.js';
+import { foldedValues } from './fold.js';
 
 /**
  * The values a plan gives one target tensor, as little-endian bytes of the target dtype.
@@ -30,6 +31,22 @@ export async function plannedValues(entry: PlanEntry, source: TensorInfo, target
     }
   }
   return out;
+}
+
+/**
+ * A `fold` entry's values: the source layer with its BatchNorm folded in (float64), then the
+ * entry's layout transpose, then cast to the target dtype.
+ */
+export async function foldedEntryValues(entry: PlanEntry, sourceTensor: (name: string) => TensorInfo, target: TensorInfo): Promise<Uint8Array> {
+  const f = entry.fold!;
+  const weight = sourceTensor(f.weight);
+  let values = await foldedValues({
+    part: f.part, weight, ...(f.bias ? { bias: sourceTensor(f.bias) } : {}),
+    scale: sourceTensor(f.scale), shift: sourceTensor(f.shift), mean: sourceTensor(f.mean), variance: sourceTensor(f.variance),
+    epsilon: f.epsilon, axis: f.axis,
+  });
+  if (entry.transpose && f.part === 'weight') values = transpose(values, weight.shape, entry.transpose);
+  return fromFloat64(values, target.dtype);
 }
 
 async function initialValues(init: 'target' | 'zeros' | 'normal', target: TensorInfo, seed: number): Promise<Uint8Array> {

@@ -1,7 +1,10 @@
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import type { DType } from '../core/dtype.js';
-import { isNumeric, toFloat64, transpose } from '../core/decode.js';
-import { alignTensors, type AlignedPair, type MatchReason } from './align.js';
+import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
+import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
+import { foldedValues } from './fold.js';
+import { isGeneratedName } from '../core/names.js';
+import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 
 export interface DiffOptions {
   /** Compare values too (reads every matched tensor pair, one pair at a time). */
@@ -10,6 +13,23 @@ export interface DiffOptions {
   rtol?: number;
   /** Called after each compared pair (progress). */
   onPair?: () => void;
+}
+
+/**
+ * Tolerance for tensors compared after folding a BatchNorm, unless --atol/--rtol are given:
+ * exporters fold in float32, ckpt in float64, so each value may differ by a few float32 ulps
+ * (UltraFace RFB-320: at most 4.8e-7, or 1e-5 relative with 1e-8 absolute).
+ */
+export const FOLD_TOLERANCE = { atol: 1e-6, rtol: 1e-5 } as const;
+
+/** A pair whose side `side` is a conv/linear layer with the BatchNorm after it folded in. */
+export interface FoldNote {
+  side: 'a' | 'b';
+  part: 'weight' | 'bias';
+  /** The folded BatchNorm's module or node (its scale tensor's name). */
+  batchNorm: string;
+  epsilon: number;
+  epsilonFrom: string;
 }
 
 export interface ValueStats {
@@ -32,6 +52,9 @@ export interface PairReport {
   dtypeB: string;
   /** B is a layout transpose of A (e.g. Keras [in,out] vs ONNX [out,in]); values compared after it. */
   transpose?: number[];
+  /** Paired by graph position: what was compared. */
+  why?: string;
+  fold?: FoldNote;
   values?: ValueStats;
 }
 
@@ -42,6 +65,12 @@ export interface DiffReport {
   onlyInA: { name: string; dtype: string; shape: number[] }[];
   onlyInB: { name: string; dtype: string; shape: number[] }[];
   ambiguous: { name: string; side: 'a' | 'b'; candidates: string[] }[];
+  /** Integer tensors on one side only (step counters, graph shape constants): not learned, so no difference on their own. */
+  integersOnlyInOne: { name: string; side: 'a' | 'b'; dtype: string; shape: number[] }[];
+  /** BatchNorm layers folded to compare one side's conv/linear layers with the other's. */
+  foldedBatchNorms: number;
+  /** The tolerance folded tensors were compared with. */
+  foldTolerance?: { atol: number; rtol: number };
   shapeMismatches: PairReport[];
   dtypeMismatches: PairReport[];
   valueDifferences: PairReport[];
@@ -69,10 +98,53 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 
 const isConstant = (t: TensorInfo) => t.role === 'constant';
 
+interface DiffPair {
+  a: TensorInfo;
+  b: TensorInfo;
+  reason: MatchReason;
+  permutation?: readonly number[];
+  why?: string;
+  fold?: { side: 'a' | 'b'; source: FoldSource };
+}
+
+/**
+ * Pairs by name (align.ts), then what is left by graph position (structure.ts), folding a
+ * BatchNorm where one side has it and the other has it folded into the layer before.
+ */
+function pairTensors(a: StateDict, b: StateDict): { pairs: DiffPair[]; onlyInA: TensorInfo[]; onlyInB: TensorInfo[]; ambiguous: DiffReport['ambiguous'] } {
+  const [tensorsA, tensorsB] = [a.tensors.filter((t) => !isConstant(t)), b.tensors.filter((t) => !isConstant(t))];
+  const alignment = alignTensors(tensorsA, tensorsB);
+  const pairs: DiffPair[] = alignment.pairs.map((p) => ({ ...p }));
+  const paired = new Set(pairs.flatMap((p) => [p.a, p.b]));
+  const ambiguousNames = new Set(alignment.ambiguous.flatMap((x) => [x.name, ...x.candidates]));
+  const [viewA, viewB] = [{ ...modelView(a), tensors: tensorsA }, { ...modelView(b), tensors: tensorsB }];
+  // Folding goes from the side with the BatchNorm: A's first, then B's against what is left.
+  for (const side of ['a', 'b'] as const) {
+    const [from, into] = side === 'a' ? [viewA, viewB] : [viewB, viewA];
+    // As in plans, only where a name is exporter-generated: a rename of a named tensor stays a difference.
+    const accept = (s: Layer, t: Layer) => isGeneratedName(s.weight.name) || isGeneratedName(t.weight.name);
+    const found = matchStructure(from, into, { paired, accept });
+    for (const p of found.pairs) {
+      const [ta, tb] = side === 'a' ? [p.source, p.target] : [p.target, p.source];
+      const permutation = layoutPermutation(ta, tb);
+      pairs.push({ a: ta, b: tb, reason: 'structure', why: p.why, ...(permutation ? { permutation } : {}), ...(p.fold ? { fold: { side, source: p.fold } } : {}) });
+      for (const t of [p.source, p.target, ...(p.fold ? [p.fold.bn.scale, p.fold.bn.shift, p.fold.bn.mean, p.fold.bn.variance] : [])]) {
+        paired.add(t);
+        ambiguousNames.delete(t.name);
+      }
+    }
+  }
+  const ambiguous = alignment.ambiguous.filter((x) => ambiguousNames.has(x.name)).map((x) => ({ name: x.name, side: x.side, candidates: [...x.candidates] }));
+  const unpaired = (list: readonly TensorInfo[]) => list.filter((t) => !paired.has(t) && !ambiguousNames.has(t.name));
+  return { pairs, onlyInA: unpaired(tensorsA), onlyInB: unpaired(tensorsB), ambiguous };
+}
+
 export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOptions = {}): Promise<DiffReport> {
-  const alignment = alignTensors(a.tensors.filter((t) => !isConstant(t)), b.tensors.filter((t) => !isConstant(t)));
+  const { pairs, onlyInA, onlyInB, ambiguous } = pairTensors(a, b);
+  const userTolerance = options.atol !== undefined || options.rtol !== undefined;
+  const foldTolerance = userTolerance ? { atol: options.atol ?? 0, rtol: options.rtol ?? 0 } : FOLD_TOLERANCE;
   const matched: PairReport[] = [];
-  for (const pair of alignment.pairs) {
+  for (const pair of pairs) {
     const report: PairReport = {
       a: pair.a.name,
       b: pair.b.name,
@@ -82,31 +154,43 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
       dtypeA: pair.a.dtype,
       dtypeB: pair.b.dtype,
       ...(pair.permutation ? { transpose: [...pair.permutation] } : {}),
+      ...(pair.why ? { why: pair.why } : {}),
+      ...(pair.fold ? { fold: foldNote(pair.fold.side, pair.fold.source) } : {}),
     };
     const comparable = sameShape(pair.a.shape, pair.b.shape) || pair.permutation;
-    if (options.values && comparable) report.values = await compareValues(pair, options);
+    if (options.values && comparable) report.values = await compareValues(pair, pair.fold ? { ...options, ...foldTolerance } : options);
     options.onPair?.();
     matched.push(report);
   }
-
+  // An integer tensor on one side only is a step counter or a graph constant, not a learned weight.
+  const integer = (t: TensorInfo) => isNumeric(t.dtype) && !isFloat(t.dtype);
+  const integersOnlyInOne = [
+    ...onlyInA.filter(integer).map((t) => ({ side: 'a' as const, ...brief(t) })),
+    ...onlyInB.filter(integer).map((t) => ({ side: 'b' as const, ...brief(t) })),
+  ];
+  const [learnedOnlyInA, learnedOnlyInB] = [onlyInA.filter((t) => !integer(t)), onlyInB.filter((t) => !integer(t))];
   const shapeMismatches = matched.filter((p) => !sameShape(p.shapeA, p.shapeB) || p.transpose);
   const dtypeMismatches = matched.filter((p) => p.dtypeA !== p.dtypeB);
   const valueDifferences = matched.filter((p) => p.values && !p.values.withinTolerance);
   const equal =
-    alignment.onlyInA.length === 0 && alignment.onlyInB.length === 0 && alignment.ambiguous.length === 0 &&
+    learnedOnlyInA.length === 0 && learnedOnlyInB.length === 0 && ambiguous.length === 0 &&
     shapeMismatches.length === 0 && dtypeMismatches.length === 0 && valueDifferences.length === 0;
+  const foldedBatchNorms = new Set(matched.filter((p) => p.fold).map((p) => `${p.fold!.side}:${p.fold!.batchNorm}`)).size;
   return {
     a: { path: a.path, format: a.format, tensors: a.tensors.length },
     b: { path: b.path, format: b.format, tensors: b.tensors.length },
     matched,
-    onlyInA: alignment.onlyInA.map(brief),
-    onlyInB: alignment.onlyInB.map(brief),
-    ambiguous: alignment.ambiguous.map((x) => ({ name: x.name, side: x.side, candidates: [...x.candidates] })),
+    onlyInA: learnedOnlyInA.map(brief),
+    onlyInB: learnedOnlyInB.map(brief),
+    ambiguous,
+    integersOnlyInOne,
+    foldedBatchNorms,
+    ...(foldedBatchNorms && options.values ? { foldTolerance } : {}),
     shapeMismatches,
     dtypeMismatches,
     valueDifferences,
     constants: compareConstants(a.tensors.filter(isConstant), b.tensors.filter(isConstant)),
-    generatedNames: { a: alignment.onlyInA.filter((t) => alignment.generated.has(t)).length, b: alignment.onlyInB.filter((t) => alignment.generated.has(t)).length },
+    generatedNames: { a: learnedOnlyInA.filter((t) => isGeneratedName(t.name)).length, b: learnedOnlyInB.filter((t) => isGeneratedName(t.name)).length },
     equal,
   };
 }
@@ -128,6 +212,10 @@ function compareConstants(as: readonly TensorInfo[], bs: readonly TensorInfo[]):
       .filter((p) => describe(p.a) !== describe(p.b))
       .map((p) => ({ name: p.a.name === p.b.name ? p.a.name : `${p.a.name} ↔ ${p.b.name}`, a: describe(p.a), b: describe(p.b) })),
   };
+}
+
+function foldNote(side: 'a' | 'b', f: FoldSource): FoldNote {
+  return { side, part: f.part, batchNorm: f.bn.scale.name.replace(/\.[^.]+$/, ''), epsilon: f.bn.epsilon, epsilonFrom: f.bn.epsilonFrom };
 }
 
 interface Stats { maxAbs: number; sumAbs: number; dot: number; normA: number; normB: number; within: boolean }
@@ -183,7 +271,18 @@ function asNumbers(bytes: Uint8Array, dtype: DType): Float32Array | Float64Array
   return toFloat64(bytes, dtype);
 }
 
-async function compareValues(pair: AlignedPair, options: DiffOptions): Promise<ValueStats> {
+/** One side's values as numbers: its tensor, or its layer with the BatchNorm folded in (float64). */
+async function sideValues(pair: DiffPair, side: 'a' | 'b', bytes: Uint8Array): Promise<Float32Array | Float64Array> {
+  const fold = pair.fold?.side === side ? pair.fold.source : undefined;
+  if (!fold) return asNumbers(bytes, pair[side].dtype);
+  const { bn } = fold;
+  return foldedValues({
+    part: fold.part, weight: fold.weight, ...(fold.bias ? { bias: fold.bias } : {}),
+    scale: bn.scale, shift: bn.shift, mean: bn.mean, variance: bn.variance, epsilon: bn.epsilon, axis: fold.axis,
+  });
+}
+
+async function compareValues(pair: DiffPair, options: DiffOptions): Promise<ValueStats> {
   const { a, b } = pair;
   const atol = options.atol ?? 0;
   const rtol = options.rtol ?? 0;
@@ -194,10 +293,11 @@ async function compareValues(pair: AlignedPair, options: DiffOptions): Promise<V
     return { bitIdentical: same, withinTolerance: same };
   }
   const [bytesA, bytesB] = [await a.read(), await b.read()];
-  const bitIdentical = a.dtype === b.dtype && !pair.permutation && bytesEqual(bytesA, bytesB);
+  const bitIdentical = a.dtype === b.dtype && !pair.permutation && !pair.fold && bytesEqual(bytesA, bytesB);
   if (!isNumeric(a.dtype) || !isNumeric(b.dtype)) return { bitIdentical, withinTolerance: bitIdentical };
-  const va = pair.permutation ? transpose(toFloat64(bytesA, a.dtype), a.shape, pair.permutation) : asNumbers(bytesA, a.dtype);
-  const vb = asNumbers(bytesB, b.dtype);
+  const numbersA = await sideValues(pair, 'a', bytesA);
+  const va = pair.permutation ? transpose(toF64(numbersA), a.shape, pair.permutation) : numbersA;
+  const vb = await sideValues(pair, 'b', bytesB);
   const { maxAbs, sumAbs, dot, normA, normB, within } =
     va instanceof Float32Array && vb instanceof Float32Array ? statsFloat32(va, vb, atol, rtol) : statsFloat64(toF64(va), toF64(vb), atol, rtol);
   const denominator = Math.sqrt(normA) * Math.sqrt(normB);

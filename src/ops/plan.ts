@@ -4,6 +4,8 @@ import { parameterCount, type TensorInfo, type TensorRole } from '../core/stated
 import { usageError } from '../core/errors.js';
 import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
+import { isGeneratedName } from '../core/names.js';
+import { consumerPositions, matchStructure, moduleOrder, type FoldSource, type ModelView } from './structure.js';
 
 /**
  * Partial-load planning: for every tensor of the model to train (TARGET), where its initial
@@ -26,7 +28,24 @@ export interface ExpandSpec {
   init: InitKind;
 }
 
-export type SkipReason = 'excluded' | 'missing' | 'generated-name' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone';
+export type SkipReason = 'excluded' | 'missing' | 'generated-name' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone' | 'batchnorm';
+
+/** A target tensor computed from a source conv/linear layer and the BatchNormalization after it. */
+export interface FoldSpec {
+  part: 'weight' | 'bias';
+  /** Canonical SOURCE names. */
+  weight: string;
+  bias?: string;
+  scale: string;
+  shift: string;
+  mean: string;
+  variance: string;
+  epsilon: number;
+  /** The BatchNorm attribute in the source graph, or the framework default when the file has no graph. */
+  epsilonFrom: string;
+  /** The source weight's output-channel axis. */
+  axis: number;
+}
 
 export interface PlanEntry {
   /** Canonical name in TARGET. */
@@ -38,18 +57,19 @@ export interface PlanEntry {
   parameters: number;
   /** The target tensor's role; constants are not parameters and are kept unless --load-constants. */
   role?: TensorRole;
-  action: 'load' | 'expand' | 'skip' | 'keep';
+  action: 'load' | 'expand' | 'fold' | 'skip' | 'keep';
   /** Canonical name in SOURCE. */
   source?: string;
   /** The name as in the SOURCE file. */
   sourceInFile?: string;
   sourceShape?: number[];
   sourceDtype?: DType;
-  /** Why this source tensor: exact name, wrapper prefix, unique suffix + shape, order, layout. */
+  /** Why this source tensor: exact name, wrapper prefix, unique suffix + shape, graph position, layout. */
   why?: string;
   transpose?: number[];
   cast?: { from: DType; to: DType };
   expand?: ExpandSpec;
+  fold?: FoldSpec;
   skip?: { reason: SkipReason; detail: string; pattern?: string; candidates?: string[] };
   /** Left as in TARGET: graph constants (shapes, indices, anchor priors) are the target's own. */
   keep?: { reason: 'constant'; detail: string };
@@ -60,6 +80,7 @@ export interface PlanOptions {
   exclude?: readonly Pattern[];
   /** classification mode: tensors matching these are the backbone. */
   backbone?: readonly Pattern[];
+  /** Pair every tensor not paired by name by its place in the computation (not only generated names). */
   matchByOrder?: boolean;
   expandClasses?: { from: number; to: number };
   init?: InitKind;
@@ -69,7 +90,11 @@ export interface PlanOptions {
 
 export interface PlanSummary {
   targetTensors: number;
+  /** Loaded or folded: values from SOURCE as they are, or with a BatchNorm folded in. */
   loaded: number;
+  folded: number;
+  /** BatchNorm layers of SOURCE folded into TARGET's conv/linear layers. */
+  foldedBatchNorms: number;
   expanded: number;
   /** Target tensors kept as they are (graph constants). */
   kept: number;
@@ -88,15 +113,24 @@ export interface PlanBody {
   summary: PlanSummary;
 }
 
-const WHY: Record<MatchReason | 'order', string> = {
+const WHY: Record<Exclude<MatchReason, 'structure'>, string> = {
   name: 'exact name',
   prefix: 'same name without module./model. prefix',
   convention: 'same name across framework conventions (kernel → weight, _ → .)',
   suffix: 'unique name suffix with the same shape',
-  order: 'same shape, in order (--match-by-order)',
 };
 
-export function makePlan(source: readonly TensorInfo[], target: readonly TensorInfo[], options: PlanOptions = {}): PlanBody {
+interface Pairing { source: TensorInfo; why: string; permutation?: readonly number[]; fold?: FoldSource }
+
+const viewOf = (x: readonly TensorInfo[] | ModelView): ModelView => ('tensors' in x ? x : { format: '', tensors: x });
+
+/**
+ * SOURCE and TARGET as tensor lists, or as model views with their graphs (ONNX nodes), which
+ * structural matching, BatchNorm folding and classification mode read.
+ */
+export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetModel: readonly TensorInfo[] | ModelView, options: PlanOptions = {}): PlanBody {
+  const [sourceView, targetView] = [viewOf(sourceModel), viewOf(targetModel)];
+  const [source, target] = [sourceView.tensors, targetView.tensors];
   const mode = options.mode ?? 'auto';
   const init = options.init ?? 'target';
   const exclude = options.exclude ?? [];
@@ -104,39 +138,53 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
   // Constants take no part in matching unless asked: a source's Reshape shape or anchor priors
   // are never evidence for, nor values of, the target's.
   const matchable = (t: TensorInfo) => !excludedBy(t) && (options.loadConstants || t.role !== 'constant');
-  const alignment = alignTensors(source.filter(matchable), target.filter(matchable));
+  const [sourceMatchable, targetMatchable] = [source.filter(matchable), target.filter(matchable)];
+  const alignment = alignTensors(sourceMatchable, targetMatchable);
   const sourceByName = new Map(source.map((s) => [s.name, s]));
-
-  const pairs = new Map<TensorInfo, { source: TensorInfo; why: string; permutation?: readonly number[] }>();
-  for (const p of alignment.pairs) pairs.set(p.b, { source: p.a, why: WHY[p.reason], ...(p.permutation ? { permutation: p.permutation } : {}) });
-  if (options.matchByOrder) {
-    const freeSource = alignment.onlyInA.slice();
-    for (const t of alignment.onlyInB) {
-      const at = freeSource.findIndex((s) => s.shape.length === t.shape.length && s.shape.every((d, i) => d === t.shape[i]));
-      if (at >= 0) pairs.set(t, { source: freeSource.splice(at, 1)[0]!, why: WHY.order });
-    }
-  }
+  const pairs = new Map<TensorInfo, Pairing>();
+  for (const p of alignment.pairs) pairs.set(p.b, { source: p.a, why: WHY[p.reason as keyof typeof WHY], ...(p.permutation ? { permutation: p.permutation } : {}) });
   const ambiguous = new Map<string, string[]>();
   for (const a of alignment.ambiguous) {
     if (a.side === 'b') ambiguous.set(a.name, [...a.candidates]);
     else for (const c of a.candidates) ambiguous.set(c, [a.name]);
   }
-
-  // classification mode: the backbone is what precedes the first head layer (a tensor whose
-  // shape depends on the class count), or what --backbone selects.
-  let backboneEnd = target.length;
-  if (mode === 'classification' && !options.backbone?.length) {
-    const firstHead = target.findIndex((t) => {
-      const pair = pairs.get(t);
-      return pair && !sameShape(pair.source.shape, t.shape) && !pair.permutation;
-    });
-    if (firstHead >= 0) backboneEnd = firstLayerStart(target, firstHead);
+  // Layers with exporter-generated names (and with --match-by-order, every layer left) are
+  // paired by their place in the computation.
+  const structure = matchStructure(
+    { ...sourceView, tensors: sourceMatchable },
+    { ...targetView, tensors: targetMatchable },
+    {
+      paired: new Set([...pairs].flatMap(([t, p]) => [t, p.source])),
+      accept: (s, t) => options.matchByOrder === true || isGeneratedName(s.weight.name) || isGeneratedName(t.weight.name),
+    },
+  );
+  for (const p of structure.pairs) {
+    pairs.set(p.target, { source: p.source, why: p.why, ...(p.fold ? { fold: p.fold } : {}) });
+    ambiguous.delete(p.target.name);
   }
-  const inBackbone = (t: TensorInfo, index: number) =>
-    options.backbone?.length ? options.backbone.some((p) => p.test(t.name)) : index < backboneEnd;
+  const structurallyAmbiguous = new Set<string>();
+  for (const a of structure.ambiguous) {
+    if (pairs.has(a.target)) continue;
+    ambiguous.set(a.target.name, a.candidates.map((c) => c.name));
+    structurallyAmbiguous.add(a.target.name);
+  }
+  // A generated float name in both graphs that no layer covers (PRelu slopes, LSTM weights):
+  // paired by name only where both graphs read it at the same place.
+  const [sourcePlaces, targetPlaces] = [consumerPositions(sourceView), consumerPositions(targetView)];
+  const claimed = new Set([...pairs.values()].map((p) => p.source));
+  for (const t of alignment.generated) {
+    const s = sourceByName.get(t.name);
+    const place = targetPlaces.get(t);
+    if (!s || pairs.has(t) || claimed.has(s) || !place || sourcePlaces.get(s) !== place || !isFloat(t.dtype) || !sameShape(s.shape, t.shape)) continue;
+    const [op, input] = place.split(':');
+    pairs.set(t, { source: s, why: `graph position: same name, read by ${op} as input ${input} in both graphs` });
+  }
+  const unfoldable = new Map(structure.unfoldable.map((u) => [u.target, u.detail]));
+
+  const inBackbone = backboneOf(targetView, pairs, mode, options.backbone);
 
   const classes = options.expandClasses ?? inferClassCounts([...pairs].map(([t, p]) => [p.source.shape, t.shape]));
-  const entries = target.map((t, index): PlanEntry => {
+  const entries = target.map((t): PlanEntry => {
     const base: PlanEntry = {
       target: t.name, targetInFile: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), ...(t.role ? { role: t.role } : {}), action: 'skip',
     };
@@ -145,12 +193,17 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     const pattern = excludedBy(t);
     if (pattern) return skip('excluded', `excluded by ${pattern.text}`, { pattern: pattern.text });
     if (t.role === 'constant' && !options.loadConstants) return keepConstant(base, t, sourceByName.get(t.name));
-    if (mode === 'classification' && !inBackbone(t, index)) return skip('not-backbone', 'after the backbone (classification mode loads the feature extractor only)');
+    if (mode === 'classification' && !inBackbone(t)) return skip('not-backbone', 'after the backbone (classification mode loads the feature extractor only)');
     const pair = pairs.get(t);
     if (!pair) {
       const others = ambiguous.get(t.name);
+      if (others && structurallyAmbiguous.has(t.name)) {
+        return skip('ambiguous', `ambiguous graph position (neighbouring layers have equal shapes); candidates: ${others.join(', ')}`, { candidates: others });
+      }
       if (others) return skip('ambiguous', `several source tensors fit: ${others.join(', ')}`, { candidates: others });
-      if (alignment.generated.has(t)) return skip('generated-name', 'exporter-generated name: not paired by name (the two files number their tensors differently)');
+      const batchNorm = unfoldable.get(t);
+      if (batchNorm) return skip('batchnorm', batchNorm);
+      if (alignment.generated.has(t)) return skip('generated-name', 'exporter-generated name: not paired by name (the two files number their tensors differently), and no layer at the same graph position in the source');
       return skip('missing', 'no matching tensor in the source');
     }
     const s = pair.source;
@@ -160,6 +213,10 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
       return { ...skip('dtype', `dtype ${s.dtype} cannot become ${t.dtype}`), ...from };
     }
     const permutation = pair.permutation ?? layoutPermutation(s, t);
+    if (pair.fold) {
+      if (!sameShape(s.shape, t.shape) && !permutation) return { ...skip('shape', `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target (BatchNorm fold)`), ...from };
+      return { ...base, ...from, action: 'fold', fold: foldSpec(pair.fold), ...(permutation ? { transpose: [...permutation] } : {}), ...(cast ? { cast } : {}) };
+    }
     if (sameShape(s.shape, t.shape) || permutation) {
       return { ...base, ...from, action: 'load', ...(permutation ? { transpose: [...permutation], why: `${pair.why}; layout ${s.layout ?? '?'} → ${t.layout ?? '?'}` } : {}), ...(cast ? { cast } : {}) };
     }
@@ -176,7 +233,7 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
     return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
   });
 
-  const used = new Set(entries.filter((e) => e.action === 'load' || e.action === 'expand').map((e) => e.source));
+  const used = new Set(entries.flatMap((e) => (e.action === 'skip' || e.action === 'keep' ? [] : [e.source, ...(e.fold ? foldSources(e.fold) : [])])));
   const unusedSource = source.filter((s) => !used.has(s.name)).map((s) => s.name);
   return { entries, unusedSource, summary: summarize(entries) };
 }
@@ -192,13 +249,44 @@ function keepConstant(base: PlanEntry, t: TensorInfo, namesake: TensorInfo | und
   return { ...base, action: 'keep', keep: { reason: 'constant', detail: `kept: ${what}; ${source}` } };
 }
 
-/** Tensors of one layer sit together: back up to the first tensor of the head's layer prefix. */
-function firstLayerStart(target: readonly TensorInfo[], index: number): number {
+function foldSpec(f: FoldSource): FoldSpec {
+  return {
+    part: f.part, weight: f.weight.name, ...(f.bias ? { bias: f.bias.name } : {}),
+    scale: f.bn.scale.name, shift: f.bn.shift.name, mean: f.bn.mean.name, variance: f.bn.variance.name,
+    epsilon: f.bn.epsilon, epsilonFrom: f.bn.epsilonFrom, axis: f.axis,
+  };
+}
+
+export const foldSources = (f: FoldSpec): string[] => [f.weight, ...(f.bias ? [f.bias] : []), f.scale, f.shift, f.mean, f.variance];
+
+/**
+ * classification mode: the backbone is what precedes the first head layer (a tensor whose
+ * shape depends on the class count) in execution order — the graph's, or module order with
+ * numeric components as numbers — or what --backbone selects.
+ */
+function backboneOf(
+  target: ModelView, pairs: ReadonlyMap<TensorInfo, Pairing>, mode: PlanMode, backbone: readonly Pattern[] | undefined,
+): (t: TensorInfo) => boolean {
+  if (backbone?.length) return (t) => backbone.some((p) => p.test(t.name));
+  if (mode !== 'classification') return () => true;
+  const isHead = (t: TensorInfo) => {
+    const pair = pairs.get(t);
+    return pair !== undefined && !sameShape(pair.source.shape, t.shape) && !pair.permutation && !layoutPermutation(pair.source, t);
+  };
+  if (target.graph?.length) {
+    // Execution order: a tensor's place is the first node that reads it.
+    const firstUse = new Map<string, number>();
+    target.graph.forEach((node, index) => node.inputs.forEach((input) => firstUse.has(input) || firstUse.set(input, index)));
+    const step = (t: TensorInfo) => firstUse.get(t.source) ?? Infinity;
+    const headStep = Math.min(...target.tensors.filter(isHead).map(step));
+    return (t) => step(t) < headStep;
+  }
+  const order = moduleOrder(target.tensors.map((t) => t.name));
+  const heads = target.tensors.filter(isHead).sort((a, b) => order.rank.get(a.name)! - order.rank.get(b.name)!);
+  const head = heads[0];
+  if (!head) return () => true;
   const layer = (name: string) => name.replace(/\.[^.]+$/, '');
-  const prefix = layer(target[index]!.name);
-  let start = index;
-  while (start > 0 && layer(target[start - 1]!.name) === prefix) start--;
-  return start;
+  return (t) => !heads.some((h) => layer(h.name) === layer(t.name)) && !order.isAfter(t.name, head.name);
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -252,10 +340,11 @@ export function inferClassCounts(shapes: readonly (readonly [readonly number[], 
 
 function summarize(entries: readonly PlanEntry[]): PlanSummary {
   const count = (action: PlanEntry['action']) => entries.filter((e) => e.action === action).length;
+  const batchNorms = new Set(entries.filter((e) => e.fold).map((e) => e.fold!.scale));
   const parameters = entries.filter((e) => e.role !== 'constant');
   const targetParameters = parameters.reduce((n, e) => n + e.parameters, 0);
   const parametersFromSource = parameters.reduce((n, e) => {
-    if (e.action === 'load') return n + e.parameters;
+    if (e.action === 'load' || e.action === 'fold') return n + e.parameters;
     if (e.action === 'expand') return n + Math.round((e.parameters / e.expand!.targetSize) * e.expand!.sourceSize);
     return n;
   }, 0);
@@ -268,7 +357,9 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
   }
   return {
     targetTensors: entries.length,
-    loaded: count('load'),
+    loaded: count('load') + count('fold'),
+    folded: count('fold'),
+    foldedBatchNorms: batchNorms.size,
     expanded: count('expand'),
     kept: count('keep'),
     skipped: count('skip'),
@@ -279,11 +370,12 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
   };
 }
 
-/** "loaded 243/250 tensors (97.2% of parameters), 2 expanded, 8 kept (constants), 5 skipped (3 excluded by yolo_output, 2 missing)" */
+/** "loaded 243/250 tensors (97.2% of parameters; 40 by folding 20 BatchNorm layers), 2 expanded, 8 kept (constants), 5 skipped (3 excluded by yolo_output, 2 missing)" */
 export function planHeadline(summary: PlanSummary): string {
   const skipped = Object.entries(summary.skippedBy).map(([why, n]) => `${n} ${why}`).join(', ');
+  const folded = summary.folded ? `; ${summary.folded} by folding ${summary.foldedBatchNorms} BatchNorm layers` : '';
   const kept = summary.kept ? `${summary.kept} kept (constants), ` : '';
-  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${(100 * summary.fractionLoaded).toFixed(1)}% of parameters), ` +
+  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${(100 * summary.fractionLoaded).toFixed(1)}% of parameters${folded}), ` +
     `${summary.expanded} expanded, ${kept}${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}`;
 }
 
