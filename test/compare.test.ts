@@ -270,12 +270,16 @@ test('check plan.json compares the old classes with the source: a correct expans
   assert.match(bad.stdout, /outputs vs the source: different \(1 of 1 outputs\)/);
 });
 
-test('check of a plan whose source is another graph says the outputs were not compared', () => {
+test('check of a plan says why outputs were not compared: a source that is not ONNX, a skipped head', () => {
   const plan = path.join(tempDir(), 'plan.json');
   assert.equal(runCli(['plan', path.join(SAMPLES, 'detector-90-train.pth'), detector92, '-o', plan]).status, 0);
   const r = runCli(['check', '--json', '--ep', 'cpu', plan]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(json(r.stdout).sourceComparison.skipped, /not an ONNX model/);
+  assert.equal(runCli(['plan', detector90, detector92, '--preset', 'yolov3', '-o', plan]).status, 0);
+  const headless = runCli(['check', '--ep', 'cpu', '--min-loaded', '0.2', plan]);
+  assert.equal(headless.status, 0, headless.stderr);
+  assert.match(headless.stdout, /outputs not compared with the source .*: 2 target tensor\(s\) are skipped, not taken from the source, so the outputs are meant to differ/);
 });
 
 test('check of a non-ONNX checkpoint says check runs ONNX models and how to get one (exit 6)', () => {

@@ -171,8 +171,8 @@ ${EXIT_CODES_HELP}
   program
     .command('compare')
     .description('Run two ONNX models in onnxruntime-node on the same inputs and compare their outputs: max and mean |A−B|, cosine. Exit 0 when equal within the tolerance, 1 when different.')
-    .argument('<a>', 'first model (A.onnx, the reference)')
-    .argument('<b>', 'second model (B.onnx)')
+    .argument('<a>', 'first model (A.onnx)')
+    .argument('<b>', 'second model (B.onnx; rtol scales with its values)')
     .option('--atol <x>', 'absolute tolerance (default 1e-5)')
     .option('--rtol <x>', 'relative tolerance (default 1e-4): equal when |A−B| ≤ atol + rtol·|B|')
     .addOption(new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect))
