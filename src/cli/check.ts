@@ -9,6 +9,8 @@ import { makePlan, parseExpandClasses, type InitKind, type PlanMode } from '../o
 import { parsePatterns } from '../ops/select.js';
 import { open } from '../open.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
+import type { GraphNode, ValueInfo } from '../formats/onnx/model.js';
+import { modelView } from '../ops/structure.js';
 import { applyPlanFile, readPlan, type PlanFile } from './plan.js';
 import { classMapOfPlan, optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
@@ -105,8 +107,13 @@ async function compareWithSource(
   if (plan.source.format !== 'onnx') return { source, skipped: `the source is ${plan.source.format}, not an ONNX model` };
   // Outputs equal the source's only when every weight comes from it: a skipped head is meant to differ.
   if (plan.summary.skipped > 0) return { source, skipped: `${plan.summary.skipped} target tensor(s) are skipped, not taken from the source, so the outputs are meant to differ` };
-  const difference = firstTopologyDifference(await nodesOf(source), await nodesOf(plan.target.path));
+  const [sourceGraph, targetGraph] = [await graphOf(source), await graphOf(plan.target.path)];
+  const difference = firstTopologyDifference(sourceGraph.nodes, targetGraph.nodes);
   if (difference) return { source, skipped: `the source is another graph than the target (${difference})` };
+  const [sourceInputs, targetInputs] = [inputSignature(sourceGraph.inputs), inputSignature(targetGraph.inputs)];
+  if (sourceInputs !== targetInputs) {
+    return { source, skipped: `the two models take other inputs (source ${sourceInputs}, target ${targetInputs}), so no one input runs both` };
+  }
   const classMap = given.classMap ?? await replannedClassMap(plan);
   const result = await compare(source, applied, {
     ...inputs, atol: given.atol, rtol: given.rtol, provider: choice, classMap, labels: { a: source, b: `the plan applied to ${plan.target.path}` },
@@ -120,14 +127,14 @@ async function compareWithSource(
  * the old classes elsewhere must fail here, not define where they are.
  */
 async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
-  const recorded = plan.options as { mode?: PlanMode; init?: InitKind; exclude?: string[]; backbone?: string[]; matchByOrder?: boolean; expandClasses?: string };
+  const recorded = plan.options as { mode?: PlanMode; init?: InitKind; exclude?: string[]; backbone?: string[]; matchByOrder?: boolean; expandClasses?: string; loadConstants?: boolean };
   const source = await open(plan.source.path);
   try {
     const target = await open(plan.target.path);
     try {
-      const body = makePlan(source.tensors, target.tensors, {
+      const body = makePlan(modelView(source), modelView(target), {
         mode: recorded.mode, init: recorded.init, exclude: parsePatterns(recorded.exclude), backbone: parsePatterns(recorded.backbone),
-        matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses),
+        matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses), loadConstants: recorded.loadConstants === true,
       });
       return classMapOfPlan(body);
     } finally {
@@ -138,14 +145,18 @@ async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
   }
 }
 
-async function nodesOf(model: string) {
+async function graphOf(model: string): Promise<{ nodes: GraphNode[]; inputs: ValueInfo[] }> {
   const dict = await openOnnx(model);
   try {
-    return graphNodesOf(dict) ?? [];
+    return { nodes: graphNodesOf(dict) ?? [], inputs: (dict.metadata.inputs as ValueInfo[] | undefined) ?? [] };
   } finally {
     await dict.close();
   }
 }
+
+/** "x float32 [1,3,320,240]": names, types and fixed sizes, which one feed must fit in both models. */
+const inputSignature = (inputs: readonly ValueInfo[]) =>
+  inputs.map((i) => `${i.name} ${i.dtype ?? '?'} [${(i.shape ?? []).map((d) => (typeof d === 'number' ? d : '?')).join(',')}]`).join(', ');
 
 function isPlanFile(file: string): boolean {
   if (!file.endsWith('.json')) return false;
