@@ -267,6 +267,75 @@ describe('plans keep graph constants', () => {
   });
 });
 
+/**
+ * An SSD-like detector exported by torch.onnx (python3-torch): anchor priors computed in forward()
+ * become `/Constant_N_output_0` initializers, as in UltraFace's exports.
+ */
+const TORCH_DETECTOR = `
+import sys, torch, torch.nn as nn
+out, size, classes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(classes)
+class Det(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.regression = nn.Conv2d(8, 2 * 2, 1)
+        self.classification = nn.Conv2d(8, 2 * classes, 1)
+    def forward(self, x):
+        f = self.backbone(x)
+        loc = self.regression(f).permute(0, 2, 3, 1).reshape(x.shape[0], -1, 2)
+        conf = self.classification(f).permute(0, 2, 3, 1).reshape(x.shape[0], -1, classes)
+        anchors = (size // 2) ** 2 * 2
+        priors = torch.linspace(0, 1, anchors * 2).reshape(1, anchors, 2)
+        return torch.softmax(conf, dim=2), loc * 0.1 * priors + priors
+m = Det().eval()
+torch.save(m.state_dict(), out + '.pth')
+torch.onnx.export(m, torch.zeros(1, 3, size, size), out + '.onnx', opset_version=11)
+`;
+
+describe('a torch export with anchor priors (python3-torch)', { skip: pythonHas('torch') && pythonHas('onnx') ? false : 'python3 torch/onnx not installed' }, () => {
+  const dir = tempDir();
+  const small = path.join(dir, 'det320');
+  const large = path.join(dir, 'det640');
+  python(TORCH_DETECTOR, small, '8', '2');
+  python(TORCH_DETECTOR, large, '16', '3');
+
+  test('the .pth and its ONNX export are equal: the export\'s shapes and priors are constants apart', () => {
+    const r = runCli(['diff', '--values', `${small}.pth`, `${small}.onnx`]);
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /0 only in A; 0 only in B; .*→ equal \(constants apart, not model tensors: A 0, B 5, 0 only in A, 5 only in B, 0 differing\)/);
+  });
+
+  test('a plan into the larger export keeps its priors, grows the head per anchor, and check passes', () => {
+    const file = path.join(dir, 'plan.json');
+    const r = runCli(['plan', `${small}.onnx`, `${large}.onnx`, '-o', file]);
+    assert.equal(r.status, 0, r.stderr);
+    const plan = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.ok(validatePlan(plan), JSON.stringify(validatePlan.errors));
+    const priors = plan.entries.filter((e: { shape: number[] }) => e.shape.length === 3 && e.shape[1] === 128);
+    assert.equal(priors.length, 2);
+    assert.ok(priors.every((e: { action: string; keep: { detail: string } }) => e.action === 'keep' && /source differs \(float32 \[1,32,2\]\)/.test(e.keep.detail)));
+    assert.equal(plan.entries.find((e: { target: string }) => e.target === 'classification.weight').action, 'expand');
+    const check = runCli(['check', file, '--min-loaded', '0.9']);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    const applied = path.join(dir, 'applied.onnx');
+    assert.equal(runCli(['apply', file, '-o', applied]).status, 0);
+    // python's onnx reads the applied model: the priors are the target's, byte for byte.
+    const same = python(`
+import onnx, sys
+from onnx import numpy_helper
+def values(f):
+    g = onnx.load(f).graph
+    found = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    found.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == 'Constant'})
+    return found
+a, t = values(sys.argv[1]), values(sys.argv[2])
+print(all((a[n] == t[n]).all() for n in sys.argv[3:]))
+`, applied, `${large}.onnx`, ...priors.map((e: { targetInFile: string }) => e.targetInFile));
+    assert.equal(same.trim(), 'True');
+  });
+});
+
 describe('diff reports constants apart', () => {
   test('the same weights with and without an exporter\'s graph constants are equal; the constants are listed', corpus, () => {
     const dir = tempDir();
