@@ -278,7 +278,9 @@ function backboneOf(
     const firstUse = new Map<string, number>();
     target.graph.forEach((node, index) => node.inputs.forEach((input) => firstUse.has(input) || firstUse.set(input, index)));
     const step = (t: TensorInfo) => firstUse.get(t.source) ?? Infinity;
-    const headStep = Math.min(...target.tensors.filter(isHead).map(step));
+    const heads = target.tensors.filter(isHead);
+    if (!heads.length) return () => true;
+    const headStep = Math.min(...heads.map(step));
     return (t) => step(t) < headStep;
   }
   const order = moduleOrder(target.tensors.map((t) => t.name));
