@@ -18,10 +18,14 @@ function tolerance(name: string, text: string | undefined): number | undefined {
   return value;
 }
 
-/** `ckpt diff A B`: exit 0 when equal under the chosen comparison, 1 when they differ. */
+/**
+ * `ckpt diff A B`: exit 0 when nothing differs in what was compared (names, shapes and dtypes;
+ * values too with --values), 1 when something does.
+ */
 export async function diffCommand(pathA: string, pathB: string, options: DiffCommandOptions): Promise<number> {
   const atol = tolerance('--atol', options.atol);
   const rtol = tolerance('--rtol', options.rtol);
+  if ((atol !== undefined || rtol !== undefined) && !options.values) throw usageError('--atol and --rtol apply to values: add --values');
   const a = await open(pathA, { all: options.all });
   try {
     const b = await open(pathB, { all: options.all });
@@ -51,8 +55,17 @@ export function diffHeadline(r: DiffReport): string {
     `${r.dtypeMismatches.length} dtype mismatches`,
   ];
   if (r.ambiguous.length) parts.push(`${r.ambiguous.length} ambiguous`);
-  if (r.matched.some((p) => p.values)) parts.push(`${r.valueDifferences.length} value differences`);
-  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}`;
+  if (r.valuesCompared) parts.push(`${r.valueDifferences.length} value differences`);
+  for (const [side, s] of [['A', r.a], ['B', r.b]] as const) {
+    if (s.hiddenTensors) parts.push(`${side}: ${formatInt(s.hiddenTensors)} optimizer tensors not compared (--all)`);
+  }
+  return `${parts.join('; ')} → ${verdict(r)}`;
+}
+
+/** Never "equal" for values that were not read. */
+function verdict(r: DiffReport): string {
+  if (!r.equal) return 'different';
+  return r.valuesCompared ? 'equal' : 'same names, shapes and dtypes; values not compared (--values)';
 }
 
 function renderDiff(r: DiffReport, values: boolean): string {

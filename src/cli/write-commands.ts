@@ -68,14 +68,15 @@ export async function convertCommand(input: string, output: string, options: Con
   const dict = await open(input);
   try {
     if (options.graph) return await convertIntoOnnx(dict.path, options.graph, output, options.json === true);
-    const writer = chooseWriter(output, options.to, dict.format);
+    const writer = chooseWriter(output, options.to, undefined);
     if (writer.format === 'onnx' && dict.format !== 'onnx') {
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
     }
     const sameFormat = writer.format === dict.format;
     const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
-    const summary = { input, output, from: dict.format, to: report.format, tensors: dict.tensors.length, notes: report.notes };
-    process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(dict.tensors.length)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
+    const written = report.written ?? dict.tensors.length;
+    const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
+    process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(written)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
     return ExitCode.ok;
   } finally {
     await dict.close();

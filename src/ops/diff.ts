@@ -1,4 +1,4 @@
-import type { StateDict } from '../core/statedict.js';
+import { hiddenTensorCount, type StateDict } from '../core/statedict.js';
 import type { DType } from '../core/dtype.js';
 import { isNumeric, toFloat64, transpose } from '../core/decode.js';
 import { alignTensors, type AlignedPair, type MatchReason } from './align.js';
@@ -35,9 +35,17 @@ export interface PairReport {
   values?: ValueStats;
 }
 
+export interface DiffSide {
+  path: string;
+  format: string;
+  tensors: number;
+  /** Optimizer state and other non-model tensors left out of the comparison (compared with --all). */
+  hiddenTensors: number;
+}
+
 export interface DiffReport {
-  a: { path: string; format: string; tensors: number };
-  b: { path: string; format: string; tensors: number };
+  a: DiffSide;
+  b: DiffSide;
   matched: PairReport[];
   onlyInA: { name: string; dtype: string; shape: number[] }[];
   onlyInB: { name: string; dtype: string; shape: number[] }[];
@@ -45,6 +53,9 @@ export interface DiffReport {
   shapeMismatches: PairReport[];
   dtypeMismatches: PairReport[];
   valueDifferences: PairReport[];
+  /** Whether values were compared (--values); without it, `equal` says nothing about values. */
+  valuesCompared: boolean;
+  /** Nothing differs in what was compared: names, shapes, dtypes, and values when `valuesCompared`. */
   equal: boolean;
 }
 
@@ -77,8 +88,8 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     alignment.onlyInA.length === 0 && alignment.onlyInB.length === 0 && alignment.ambiguous.length === 0 &&
     shapeMismatches.length === 0 && dtypeMismatches.length === 0 && valueDifferences.length === 0;
   return {
-    a: { path: a.path, format: a.format, tensors: a.tensors.length },
-    b: { path: b.path, format: b.format, tensors: b.tensors.length },
+    a: { path: a.path, format: a.format, tensors: a.tensors.length, hiddenTensors: hiddenTensorCount(a) },
+    b: { path: b.path, format: b.format, tensors: b.tensors.length, hiddenTensors: hiddenTensorCount(b) },
     matched,
     onlyInA: alignment.onlyInA.map(brief),
     onlyInB: alignment.onlyInB.map(brief),
@@ -86,6 +97,7 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     shapeMismatches,
     dtypeMismatches,
     valueDifferences,
+    valuesCompared: options.values === true,
     equal,
   };
 }
