@@ -31,7 +31,8 @@ function run<A extends unknown[]>(action: (...args: A) => Promise<number | void>
 const SELECTION_HELP = `
 Patterns: a regular expression matched at the START of the name (cls_score matches cls_score_w);
 re:REGEX searched anywhere; glob:GLOB over the whole name (* within a dotted part, ** across);
-=NAME exactly. Repeat the option or separate patterns with commas.`;
+=NAME exactly. One pattern per option: repeat the option for several (a comma is part of the
+pattern, as in re:\\d{2,2} or a name with ", " in it).`;
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
       .option('--preset <name>', "add a preset's patterns (see `ckpt presets`)")
       .option('--match-source', "match patterns against the file's own names instead of canonical names")
       .option('--strict', 'a pattern that matches nothing is an error (exit 2), not a warning')
+      .option('--allow-empty', 'write the output even when no tensor is left in it (otherwise exit 1)')
       .option('--dry-run', 'only report what would be removed')
       .option('-o, --output <out>', 'output file (written atomically)')
       .option('--to <format>', "output format (default: from OUT's extension, else the input's)")
