@@ -1,3 +1,4 @@
+import { formatPercent } from '../core/percent.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,7 +145,7 @@ function renderCheck(r: CheckReport): string {
   outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
   lines.push(inputs.toString(), outputs.toString());
   if (r.plan) {
-    lines.push(`plan ${r.plan.path}: ${(100 * r.plan.fractionLoaded).toFixed(1)}% of parameters loaded (minimum ${(100 * r.plan.minLoaded).toFixed(1)}%)${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
+    lines.push(`plan ${r.plan.path}: ${formatPercent(r.plan.fractionLoaded)} of parameters loaded (minimum ${formatPercent(r.plan.minLoaded)})${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
   }
   return `${lines.join('\n')}\n`;
 }

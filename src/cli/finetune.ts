@@ -1,3 +1,4 @@
+import { formatPercent } from '../core/percent.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -137,7 +138,7 @@ async function trainAndWrite(dict: StateDict, options: FinetuneOptions, s: Setti
 }
 
 function epochLine(r: EpochReport, epochs: number): string {
-  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${(100 * v).toFixed(1)}%`);
+  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${formatPercent(v)}`);
   return `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}  val loss ${r.validationLoss?.toFixed(4) ?? '–'}  acc${pct(r.validationAccuracy)}` +
     `${r.accuracyOld !== undefined ? `  old${pct(r.accuracyOld)}` : ''}${r.accuracyNew !== undefined ? `  new${pct(r.accuracyNew)}` : ''}  ${Math.round(r.examplesPerSecond)} ex/s`;
 }
@@ -147,7 +148,7 @@ async function floats(t: TensorInfo): Promise<Float32Array> {
   return new Float32Array(Uint8Array.from(bytes).buffer);
 }
 
-const percent = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+const percent = (v: number | undefined) => (v === undefined ? '–' : formatPercent(v));
 
 /** Scenarios a and b: the dense layers that end the model, on features computed once by the frozen rest of it. */
 async function headJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {

@@ -140,6 +140,7 @@ ${EXIT_CODES_HELP}`)
     .description('Write the plan\'s TARGET with the planned weights in place (refuses a stale plan).')
     .argument('<plan>', 'plan.json from ckpt plan')
     .option('-o, --output <out>', 'output file (written atomically)')
+    .option('--force', 'apply a plan made with --mode full even though some tensors do not load (refused otherwise, exit 1)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(applyCommand));

@@ -2,6 +2,7 @@ import type { DType } from '../core/dtype.js';
 import { isFloat } from '../core/decode.js';
 import { parameterCount, type TensorInfo } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
+import { formatPercent } from '../core/percent.js';
 import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
 
@@ -71,6 +72,8 @@ export interface PlanSummary {
   parametersFromSource: number;
   fractionLoaded: number;
   skippedBy: Record<string, number>;
+  /** --mode full only: some target tensor does not load as it is; `apply` refuses such a plan unless --force. */
+  fullModeFailed?: boolean;
 }
 
 export interface PlanBody {
@@ -162,7 +165,8 @@ export function makePlan(source: readonly TensorInfo[], target: readonly TensorI
 
   const used = new Set(entries.filter((e) => e.action !== 'skip').map((e) => e.source));
   const unusedSource = source.filter((s) => !used.has(s.name)).map((s) => s.name);
-  return { entries, unusedSource, summary: summarize(entries) };
+  const summary = summarize(entries);
+  return { entries, unusedSource, summary: mode === 'full' ? { ...summary, fullModeFailed: summary.loaded !== summary.targetTensors } : summary };
 }
 
 /** Tensors of one layer sit together: back up to the first tensor of the head's layer prefix. */
@@ -253,7 +257,7 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
 /** "loaded 243/250 tensors (97.2% of parameters), 2 expanded, 5 skipped (3 excluded by yolo_output, 2 missing)" */
 export function planHeadline(summary: PlanSummary): string {
   const skipped = Object.entries(summary.skippedBy).map(([why, n]) => `${n} ${why}`).join(', ');
-  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${(100 * summary.fractionLoaded).toFixed(1)}% of parameters), ` +
+  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${formatPercent(summary.fractionLoaded)} of parameters), ` +
     `${summary.expanded} expanded, ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}`;
 }
 
