@@ -1,8 +1,8 @@
-import { formatPercent } from '../core/percent.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import { formatPercent } from '../core/percent.js';
 import { firstLine, loadOrt, openSession, parseProvider } from '../runtime/session.js';
 import { applyPlanFile, readPlan } from './plan.js';
 import { newTable } from './format.js';

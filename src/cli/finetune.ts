@@ -1,10 +1,10 @@
-import { formatPercent } from '../core/percent.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { open } from '../open.js';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { formatPercent } from '../core/percent.js';
 import { graphNodesOf } from '../formats/onnx/index.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { parsePatterns } from '../ops/select.js';
