@@ -41,8 +41,8 @@ const NOT_A_MODEL = /\.pdiparams\.info$/;
  * the one model file in it. A folder with several is refused, naming them.
  */
 function modelPath(path: string): string {
-  const stat = fs.statSync(path, { throwIfNoEntry: false });
-  if (!stat) return fs.statSync(`${path}.index`, { throwIfNoEntry: false })?.isFile() ? `${path}.index` : path;
+  const stat = statOrUndefined(path);
+  if (!stat) return statOrUndefined(`${path}.index`)?.isFile() ? `${path}.index` : path;
   if (!stat.isDirectory() || readerFor(path)) return path;
   let entries: fs.Dirent[];
   try {
@@ -71,4 +71,13 @@ function modelPath(path: string): string {
     throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file)}: ${m.reader.name}`).join(', ')}); name the one to open`);
   }
   return path;
+}
+
+/** Undefined for a path that cannot be stat()ed: the reader's probe then reports why, naming it. */
+function statOrUndefined(path: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(path);
+  } catch {
+    return undefined;
+  }
 }

@@ -19,7 +19,7 @@ export interface WriteReport {
   readonly format: string;
   /** Things the user should know about the output (e.g. removed ONNX weights became inputs). */
   readonly notes: string[];
-  /** How many tensors were written, when some given were left out (see announcingWhatIsLeftOut). */
+  /** How many tensors were written: fewer than given when some were left out (see announcingWhatIsLeftOut). */
   readonly written?: number;
 }
 
