@@ -1,11 +1,14 @@
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
 import type { OpenOptions, StateDict } from './core/statedict.js';
+import type { FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
 import { withProbe } from './formats/probe.js';
 
 /** Which reader recognizes this file or folder from its content; undefined when none does. */
 export function detectFormat(path: string): string | undefined {
-  return withProbe(path, (probe) => READERS.find((r) => r.match(probe))?.name);
+  return withProbe(modelPath(path), (probe) => READERS.find((r) => r.match(probe))?.name);
 }
 
 /**
@@ -14,9 +17,67 @@ export function detectFormat(path: string): string | undefined {
  * values are read when its `read()` is called.
  */
 export async function open(path: string, options: OpenOptions = {}): Promise<StateDict> {
-  const reader = withProbe(path, (probe) => READERS.find((r) => r.match(probe)));
+  const file = modelPath(path);
+  const reader = readerFor(file);
   if (!reader) {
-    throw invalidInput(path, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`);
+    throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`);
   }
-  return reader.open(path, options);
+  return reader.open(file, options);
+}
+
+function readerFor(path: string): FormatReader | undefined {
+  return withProbe(path, (probe) => READERS.find((r) => r.match(probe)));
+}
+
+/** A folder is looked into for its model only up to this many files: a data folder is not searched. */
+const MAX_FOLDER_FILES = 256;
+/** Files beside a model that look like one but hold no weights: Paddle inference's parameter-name pickle. */
+const NOT_A_MODEL = /\.pdiparams\.info$/;
+
+/**
+ * What people pass, as the model to open: a TensorFlow checkpoint prefix (`…/cp-0000.ckpt`, as
+ * TensorFlow takes it) is its `.index`; a folder no reader takes as a whole (a PEFT adapter with
+ * its adapter_config.json, a folder with one TF.js model under another name than model.json) is
+ * the one model file in it. A folder with several is refused, naming them.
+ */
+function modelPath(path: string): string {
+  const stat = statOrUndefined(path);
+  if (!stat) return statOrUndefined(`${path}.index`)?.isFile() ? `${path}.index` : path;
+  if (!stat.isDirectory() || readerFor(path)) return path;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(path, { withFileTypes: true });
+  } catch {
+    return path; // the reader's own error names the folder
+  }
+  // Regular files only: a FIFO or device in the folder is never opened.
+  const files = entries.filter((e) => e.isFile() && !NOT_A_MODEL.test(e.name)).map((e) => nodePath.join(path, e.name)).sort();
+  if (files.length > MAX_FOLDER_FILES) {
+    throw invalidInput(path, undefined, `a folder of ${files.length} files is not searched for a model; name the model file`);
+  }
+  const models = files.flatMap((file) => {
+    try {
+      const reader = readerFor(file);
+      return reader ? [{ file, reader }] : [];
+    } catch {
+      return []; // unreadable files are not candidates
+    }
+  });
+  // A manifest (TF.js weights manifest, sharded index) names its shards, which are then no models of their own.
+  const manifests = models.filter((m) => m.reader.name === 'tfjs' || m.reader.name === 'sharded');
+  const candidates = manifests.length ? manifests : models;
+  if (candidates.length === 1) return candidates[0]!.file;
+  if (candidates.length > 1) {
+    throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file)}: ${m.reader.name}`).join(', ')}); name the one to open`);
+  }
+  return path;
+}
+
+/** Undefined for a path that cannot be stat()ed: the reader's probe then reports why, naming it. */
+function statOrUndefined(path: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(path);
+  } catch {
+    return undefined;
+  }
 }

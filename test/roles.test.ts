@@ -350,7 +350,7 @@ describe('diff reports constants apart', () => {
     assert.deepEqual(report.onlyInB, []);
     assert.deepEqual(report.constants.onlyInB.map((t: { name: string }) => t.name).sort(), constants);
     const text = runCli(['diff', weightsOnly, ULTRAFACE_ONNX]).stdout;
-    assert.match(text, new RegExp(`→ equal \\(constants apart, not model tensors: A 0, B ${constants.length}, 0 only in A, ${constants.length} only in B, 0 differing\\)`));
+    assert.match(text, new RegExp(`→ same names, shapes and dtypes; values not compared \\(--values\\) \\(constants apart, not model tensors: A 0, B ${constants.length}, 0 only in A, ${constants.length} only in B, 0 differing\\)`));
   });
 });
 

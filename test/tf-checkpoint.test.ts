@@ -214,6 +214,7 @@ describe('TensorFlow checkpoint reader', () => {
     assert.deepEqual(await dict.tensors[3]!.read(), Uint8Array.from([0, 0x3c, 0, 0x40, 0, 0xc0]));
     await assert.rejects(dict.tensors[0]!.read(), /string tensor/);
     await assert.rejects(dict.tensors[1]!.readStrings(), /float32, not strings/);
+    assert.equal(dict.metadata.optimizerTensors, 2, 'the hidden slot and step counter are counted');
     await dict.close();
 
     const all = await open(index, { all: true });
@@ -238,6 +239,7 @@ describe('TensorFlow checkpoint reader', () => {
     const dict = await open(dir);
     assert.equal(path.basename(dict.path), 'model.ckpt-100.index');
     assert.deepEqual(dict.tensors.map((t) => t.name), ['conv1.weights', 'logits.bias']);
+    assert.match(runCli(['inspect', dir]).stdout, / · 4 optimizer tensors not shown \(--all\)$/m);
     assert.deepEqual(await dict.tensors[0]!.read(), f32(1, 2));
     await dict.close();
     const all = await open(dir, { all: true });

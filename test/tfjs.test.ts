@@ -180,6 +180,7 @@ describe('TF.js reader against @tensorflow/tfjs decodeWeights', () => {
     const dir = tempDir();
     writeModel(dir, [{ specs: [{ name: 'w', shape: [1], dtype: 'float32' }, { name: 'Adam/iter', shape: [], dtype: 'int32', group: 'optimizer' }], data: new Uint8Array(8) }]);
     assert.deepEqual(JSON.parse(runCli(['inspect', '--json', dir]).stdout).tensors.map((t: { name: string }) => t.name), ['w']);
+    assert.match(runCli(['inspect', dir]).stdout, / · 1 optimizer tensors not shown \(--all\)$/m);
     const all = JSON.parse(runCli(['inspect', '--json', '--all', dir]).stdout).tensors;
     assert.deepEqual(all.map((t: { name: string; group?: string }) => [t.name, t.group]), [['w', undefined], ['Adam.iter', 'optimizer']]);
   });

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import { formatPercent } from '../core/percent.js';
 import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
@@ -216,7 +217,7 @@ function renderCheck(r: CheckReport): string {
   outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
   lines.push(inputs.toString(), outputs.toString());
   if (r.plan) {
-    lines.push(`plan ${r.plan.path}: ${(100 * r.plan.fractionLoaded).toFixed(1)}% of parameters loaded (minimum ${(100 * r.plan.minLoaded).toFixed(1)}%)${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
+    lines.push(`plan ${r.plan.path}: ${formatPercent(r.plan.fractionLoaded)} of parameters loaded (minimum ${formatPercent(r.plan.minLoaded)})${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
   }
   const c = r.sourceComparison;
   if (c?.skipped) lines.push(`outputs not compared with the source ${c.source}: ${c.skipped}`);

@@ -19,10 +19,14 @@ function tolerance(name: string, text: string | undefined): number | undefined {
   return value;
 }
 
-/** `ckpt diff A B`: exit 0 when equal under the chosen comparison, 1 when they differ. */
+/**
+ * `ckpt diff A B`: exit 0 when nothing differs in what was compared (names, shapes and dtypes;
+ * values too with --values), 1 when something does.
+ */
 export async function diffCommand(pathA: string, pathB: string, options: DiffCommandOptions): Promise<number> {
   const atol = tolerance('--atol', options.atol);
   const rtol = tolerance('--rtol', options.rtol);
+  if ((atol !== undefined || rtol !== undefined) && !options.values) throw usageError('--atol and --rtol apply to values: add --values');
   const a = await open(pathA, { all: options.all });
   try {
     const b = await open(pathB, { all: options.all });
@@ -55,19 +59,28 @@ export function diffHeadline(r: DiffReport): string {
   ];
   if (r.integersOnlyInOne.length) parts.push(`${r.integersOnlyInOne.length} integer tensors in one only (counters, graph constants: not compared)`);
   if (r.ambiguous.length) parts.push(`${r.ambiguous.length} ambiguous`);
-  if (r.matched.some((p) => p.values)) parts.push(`${r.valueDifferences.length} value differences`);
+  if (r.valuesCompared) parts.push(`${r.valueDifferences.length} value differences`);
+  for (const [side, s] of [['A', r.a], ['B', r.b]] as const) {
+    if (s.hiddenTensors) parts.push(`${side}: ${formatInt(s.hiddenTensors)} optimizer tensors not compared (--all)`);
+  }
   const c = r.constants;
   const constants = c.a || c.b
     ? ` (constants apart, not model tensors: A ${c.a}, B ${c.b}, ${c.onlyInA.length} only in A, ${c.onlyInB.length} only in B, ${c.differing.length} differing)`
     : '';
-  return `${parts.join('; ')} → ${r.equal ? 'equal' : 'different'}${foldSummary(r)}${constants}`;
+  return `${parts.join('; ')} → ${verdict(r)}${foldSummary(r)}${constants}`;
+}
+
+/** Never "equal" for values that were not read. */
+function verdict(r: DiffReport): string {
+  if (!r.equal) return 'different';
+  return r.valuesCompared ? 'equal' : 'same names, shapes and dtypes; values not compared (--values)';
 }
 
 /** " after folding 35 BatchNorm layers, max |Δ| 4.77e-7 (folded tensors within rtol 1e-5, atol 1e-6)" */
 function foldSummary(r: DiffReport): string {
   if (!r.foldedBatchNorms) return '';
   const folded = r.matched.filter((p) => p.fold);
-  const what = `${r.equal ? ' after folding' : '; folded'} ${r.foldedBatchNorms} BatchNorm layers`;
+  const what = `${r.equal && r.valuesCompared ? ' after folding' : '; folded'} ${r.foldedBatchNorms} BatchNorm layers`;
   if (!r.foldTolerance) return `${what} (values not compared)`;
   const maxAbs = Math.max(0, ...folded.map((p) => p.values?.maxAbsDiff ?? 0));
   return `${what}, max |Δ| ${maxAbs.toPrecision(3)} (folded tensors compared with rtol ${r.foldTolerance.rtol.toExponential()}, atol ${r.foldTolerance.atol.toExponential()})`;

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { open } from '../open.js';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { formatPercent } from '../core/percent.js';
 import { graphNodesOf } from '../formats/onnx/index.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { parsePatterns } from '../ops/select.js';
@@ -137,7 +138,7 @@ async function trainAndWrite(dict: StateDict, options: FinetuneOptions, s: Setti
 }
 
 function epochLine(r: EpochReport, epochs: number): string {
-  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${(100 * v).toFixed(1)}%`);
+  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${formatPercent(v)}`);
   return `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}  val loss ${r.validationLoss?.toFixed(4) ?? '–'}  acc${pct(r.validationAccuracy)}` +
     `${r.accuracyOld !== undefined ? `  old${pct(r.accuracyOld)}` : ''}${r.accuracyNew !== undefined ? `  new${pct(r.accuracyNew)}` : ''}  ${Math.round(r.examplesPerSecond)} ex/s`;
 }
@@ -147,7 +148,7 @@ async function floats(t: TensorInfo): Promise<Float32Array> {
   return new Float32Array(Uint8Array.from(bytes).buffer);
 }
 
-const percent = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+const percent = (v: number | undefined) => (v === undefined ? '–' : formatPercent(v));
 
 /** Scenarios a and b: the dense layers that end the model, on features computed once by the frozen rest of it. */
 async function headJob(dict: StateDict, options: FinetuneOptions, s: Settings): Promise<Job> {

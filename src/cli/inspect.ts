@@ -1,5 +1,5 @@
 import { open } from '../open.js';
-import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
@@ -107,7 +107,8 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
   if (typeof values?.epoch === 'number') parts.push(`epoch ${values.epoch}`);
   const t = totals(tensors);
   parts.push(`${formatInt(t.tensors)} tensors${roleBreakdown(t)}`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
-  if (typeof m.optimizerTensors === 'number') parts.push(`${formatInt(m.optimizerTensors)} optimizer tensors not shown (--all)`);
+  const hidden = hiddenTensorCount(dict);
+  if (hidden) parts.push(`${formatInt(hidden)} optimizer tensors not shown (--all)`);
   return parts.join(' · ');
 }
 

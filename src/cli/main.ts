@@ -33,7 +33,8 @@ const SELECTION_HELP = `
 Patterns: a regular expression matched at the START of the name (cls_score matches cls_score_w);
 re:REGEX searched anywhere; part:REGEX at the start of any dotted part (part:yolo_output matches
 yolo_head.yolo_output.0.weight; presets match this way); glob:GLOB over the whole name (* within a
-dotted part, ** across); =NAME exactly. Repeat the option or separate patterns with commas.`;
+dotted part, ** across); =NAME exactly. One pattern per option: repeat the option for several (a
+comma is part of the pattern, as in re:\\d{2,2} or a name with ", " in it).`;
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
       .option('--preset <name>', "add a preset's patterns (see `ckpt presets`)")
       .option('--match-source', "match patterns against the file's own names instead of canonical names")
       .option('--strict', 'a pattern that matches nothing is an error (exit 2), not a warning')
+      .option('--allow-empty', 'write the output even when no tensor is left in it (otherwise exit 1)')
       .option('--dry-run', 'only report what would be removed')
       .option('-o, --output <out>', 'output file (written atomically)')
       .option('--to <format>', "output format (default: from OUT's extension, else the input's)")
@@ -94,13 +96,14 @@ ${EXIT_CODES_HELP}`)
 
   program
     .command('rename')
-    .description('Write the checkpoint with renamed tensors; shows old → new. Two tensors ending with one name is an error.')
+    .description('Write the checkpoint with renamed tensors; shows old → new. Rules apply to the canonical names (as inspect shows them, and strip and filter match them). Two tensors ending with one name is an error.')
     .argument('<in>', 'input checkpoint')
     .addOption(new Option('--rename <rule>', "'FROM=>TO': FROM a regular expression, TO may use $1 groups (repeatable, applied in order)").argParser(collect))
     .addOption(new Option('--strip-prefix <prefix>', 'remove this prefix where present, e.g. module. (repeatable)').argParser(collect))
     .option('--add-prefix <prefix>', 'prepend this to every name')
     .option('-o, --output <out>', 'output file (written atomically)')
     .option('--to <format>', "output format (default: from OUT's extension, else the input's)")
+    .option('--strict', 'a rule that renames nothing is an error (exit 1), not a warning')
     .option('--dry-run', 'only show the renaming')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -141,6 +144,7 @@ ${EXIT_CODES_HELP}`)
     .description('Write the plan\'s TARGET with the planned weights in place (refuses a stale plan).')
     .argument('<plan>', 'plan.json from ckpt plan')
     .option('-o, --output <out>', 'output file (written atomically)')
+    .option('--force', 'apply a plan made with --mode full even though some tensors do not load (refused otherwise, exit 1)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(applyCommand));

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../open.js';
-import { ExitCode, invalidInput, usageError, fromSystemError } from '../core/errors.js';
+import { CkptError, ExitCode, invalidInput, usageError, fromSystemError } from '../core/errors.js';
 import { pathSha256 } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
@@ -77,9 +77,9 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         await writeAtomic(options.output, (fd) => writeAll(fd, Buffer.from(text)));
       }
       process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
-      // Kept constants are the target's own by design, not a failure to load.
-      const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'fold' && e.action !== 'keep').map((e) => e.target);
-      if (mode === 'full' && missing.length) {
+      if (body.summary.fullModeFailed) {
+        // Kept constants are the target's own by design, not a failure to load.
+        const missing = body.entries.filter((e) => e.action !== 'load' && e.action !== 'fold' && e.action !== 'keep').map((e) => e.target);
         process.stderr.write(`ckpt: --mode full: ${missing.length} target tensor(s) cannot load: ${missing.join(', ')}\n`);
         return ExitCode.differs;
       }
@@ -192,9 +192,13 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
   }
 }
 
-export async function applyCommand(planPath: string, options: { output?: string; json?: boolean }): Promise<number> {
+export async function applyCommand(planPath: string, options: { output?: string; force?: boolean; json?: boolean }): Promise<number> {
   if (!options.output) throw usageError('apply needs -o OUT');
   const plan = readPlan(planPath);
+  if (plan.summary.fullModeFailed && !options.force) {
+    const notLoaded = plan.summary.targetTensors - plan.summary.loaded;
+    throw new CkptError(ExitCode.differs, planPath, 'summary', `made with --mode full, but ${notLoaded} target tensor(s) do not load as they are (${planHeadline(plan.summary)}); --force applies it anyway`);
+  }
   const result = await applyPlanFile(planPath, options.output);
   const summary = { plan: planPath, output: options.output, format: result.format, tensorsWritten: result.written, headline: planHeadline(plan.summary) };
   process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `apply: wrote ${options.output} (${result.format}): ${planHeadline(plan.summary)}\n`);

@@ -1,7 +1,7 @@
 import { open } from '../open.js';
-import { ExitCode, usageError } from '../core/errors.js';
+import { CkptError, ExitCode, usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
-import { countMatches, parsePatterns } from '../ops/select.js';
+import { commaHint, countMatches, nearestNames, parsePatterns } from '../ops/select.js';
 import { PRESETS } from '../ops/presets.js';
 import { chooseWriter } from '../formats/writers.js';
 import { formatInt, formatShape, newTable } from './format.js';
@@ -13,6 +13,7 @@ export interface SelectCommandOptions {
   preset?: string;
   matchSource?: boolean;
   strict?: boolean;
+  allowEmpty?: boolean;
   dryRun?: boolean;
   output?: string;
   to?: string;
@@ -54,10 +55,14 @@ export async function selectCommand(mode: 'strip' | 'filter', input: string, opt
     const removed = dict.tensors.filter((t) => !kept.includes(t));
     const counts = countMatches(patterns, dict.tensors.map(key));
     const unmatched = counts.filter((c) => c.matched === 0);
-    for (const c of unmatched) process.stderr.write(`ckpt: warning: pattern '${c.pattern}' matched no tensor in ${input}\n`);
+    const names = dict.tensors.map(key);
+    for (const c of unmatched) {
+      process.stderr.write(`ckpt: warning: pattern '${c.pattern}' matched no tensor in ${input}${commaHint(c.pattern)}; nearest names: ${nearestNames(c.pattern, names).join(', ')}\n`);
+    }
     if (unmatched.length && options.strict) {
       throw usageError(`--strict: ${unmatched.length} pattern(s) matched nothing: ${unmatched.map((c) => c.pattern).join(', ')}`);
     }
+    if (kept.length === 0 && dict.tensors.length > 0 && !options.allowEmpty) throw emptyOutput(mode, input, dict.tensors.length);
     let notes: string[] = [];
     let format: string | undefined;
     if (!options.dryRun) {
@@ -72,6 +77,12 @@ export async function selectCommand(mode: 'strip' | 'filter', input: string, opt
   } finally {
     await dict.close();
   }
+}
+
+/** A selection that leaves nothing is almost always a typo: refused (the warnings above name the nearest names). */
+function emptyOutput(mode: 'strip' | 'filter', input: string, tensors: number): CkptError {
+  const what = mode === 'filter' ? 'the patterns select no tensor' : `the patterns remove all ${tensors} tensors`;
+  return new CkptError(ExitCode.differs, input, undefined, `${mode}: ${what}, so the output would be empty (--allow-empty writes it anyway)`);
 }
 
 function printSelection(

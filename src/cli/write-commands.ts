@@ -1,9 +1,9 @@
 import { open } from '../open.js';
-import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import { CkptError, ExitCode, invalidInput, usageError } from '../core/errors.js';
 import { dtypeBits } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
-import { renameAll } from '../ops/rename.js';
+import { parseRenameRule, renameCounting, type RenameOptions } from '../ops/rename.js';
 import { alignTensors } from '../ops/align.js';
 import { chooseWriter } from '../formats/writers.js';
 import { isStandardOutput } from '../core/atomic.js';
@@ -16,13 +16,16 @@ export interface RenameCommandOptions {
   addPrefix?: string;
   output?: string;
   to?: string;
+  strict?: boolean;
   dryRun?: boolean;
   json?: boolean;
 }
 
 /**
- * `ckpt rename IN -o OUT`: rules apply to the names as they will be written — the file's own
- * names when the output format is the input's, canonical names when converting.
+ * `ckpt rename IN -o OUT`: rules apply to the canonical names, as strip and filter match them.
+ * Written in the input's format, a renamed tensor keeps what its file name has around the
+ * canonical name (a training checkpoint's `state_dict/module.`); in another format it is written
+ * under its new canonical name.
  */
 export async function renameCommand(input: string, options: RenameCommandOptions): Promise<number> {
   if (!options.rename?.length && !options.stripPrefix?.length && !options.addPrefix) {
@@ -33,20 +36,34 @@ export async function renameCommand(input: string, options: RenameCommandOptions
   try {
     const writer = options.dryRun && !options.output ? undefined : chooseWriter(options.output!, options.to, dict.format);
     const sameFormat = !writer || writer.format === dict.format;
-    const written = dict.tensors.map((t) => (sameFormat ? t.source : t.name));
-    const renamings = renameAll(written, { rules: options.rename, stripPrefixes: options.stripPrefix, addPrefix: options.addPrefix });
+    const ruleOptions = { rules: options.rename, stripPrefixes: options.stripPrefix, addPrefix: options.addPrefix };
+    const { renamings, rules } = renameCounting(dict.tensors.map((t) => t.name), ruleOptions);
+    const unmatched = rules.filter((r) => r.matched === 0);
+    if (unmatched.length) {
+      // A rule written for the file's own names (`module.` under `state_dict/`) is told why it matched nothing.
+      const inFile = rulesOnFileNames(dict.tensors.map((t) => t.source), ruleOptions);
+      for (const r of unmatched) {
+        const why = inFile.get(r.rule) ? `: it matches ${inFile.get(r.rule)} of the file's own names, in a part the canonical names leave out` : '';
+        process.stderr.write(`ckpt: warning: ${r.rule} matched no name in ${input}; rules apply to the canonical names \`ckpt inspect\` shows${why}\n`);
+      }
+    }
+    if (unmatched.length && options.strict) {
+      throw new CkptError(ExitCode.differs, input, undefined, `--strict: ${unmatched.length} rule(s) matched nothing: ${unmatched.map((r) => r.rule).join(', ')}`);
+    }
+    const written = dict.tensors.map((t, i) => (sameFormat ? inFileSpelling(t, renamings[i]!.to) : renamings[i]!.to));
     let notes: string[] = [];
     if (writer && !options.dryRun) {
-      notes = (await writer.write(options.output!, dict.tensors.map((t, i) => ({ name: renamings[i]!.to, tensor: t })), dict)).notes;
+      notes = (await writer.write(options.output!, dict.tensors.map((t, i) => ({ name: written[i]!, tensor: t })), dict)).notes;
     }
-    const changed = renamings.filter((r) => r.from !== r.to);
+    const changed = renamings.map((r, i) => ({ ...r, written: written[i]! })).filter((r) => r.from !== r.to);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ input, output: options.dryRun ? null : options.output, renamed: changed, unchanged: renamings.length - changed.length, notes }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ input, output: options.dryRun ? null : options.output, rules, renamed: changed, unchanged: renamings.length - changed.length, notes }, null, 2)}\n`);
     } else {
       const lines = [`rename: ${input}: ${options.dryRun ? 'would rename' : `wrote ${options.output}:`} ${formatInt(changed.length)} of ${formatInt(renamings.length)} tensors renamed`];
       if (changed.length) {
-        const table = newTable(['old name', 'new name']);
-        table.push(...changed.map((r) => [r.from, r.to]));
+        const showWritten = changed.some((r) => r.written !== r.to);
+        const table = newTable(['old name', 'new name', ...(showWritten ? ['in the file'] : [])]);
+        table.push(...changed.map((r) => [r.from, r.to, ...(showWritten ? [r.written] : [])]));
         lines.push(table.toString());
       }
       lines.push(...notes.map((n) => `note: ${n}`));
@@ -56,6 +73,27 @@ export async function renameCommand(input: string, options: RenameCommandOptions
   } finally {
     await dict.close();
   }
+}
+
+/** How many file names hold what each rule looks for (a prefix anywhere, a pattern's match). */
+function rulesOnFileNames(sources: readonly string[], options: RenameOptions): Map<string, number> {
+  const hits = new Map<string, number>();
+  for (const prefix of options.stripPrefixes ?? []) hits.set(`--strip-prefix ${prefix}`, sources.filter((s) => s.includes(prefix)).length);
+  for (const rule of options.rules ?? []) {
+    const { pattern } = parseRenameRule(rule);
+    hits.set(`--rename ${rule}`, sources.filter((s) => pattern.test(s)).length);
+  }
+  return hits;
+}
+
+/**
+ * The file name for a tensor's new canonical name, in its own format: unchanged when the rules
+ * left it alone; else what surrounds the canonical name in the file name is kept
+ * (`state_dict/module.` + new name); a file name spelled otherwise gets the canonical one.
+ */
+function inFileSpelling(t: TensorInfo, renamed: string): string {
+  if (renamed === t.name) return t.source;
+  return t.source.endsWith(t.name) ? t.source.slice(0, t.source.length - t.name.length) + renamed : renamed;
 }
 
 export interface ConvertCommandOptions {
@@ -69,16 +107,17 @@ export async function convertCommand(input: string, output: string, options: Con
   const dict = await open(input);
   try {
     if (options.graph) return await convertIntoOnnx(dict.path, options.graph, output, options.json === true);
-    const writer = chooseWriter(output, options.to, dict.format);
+    const writer = chooseWriter(output, options.to, undefined);
     if (writer.format === 'onnx' && dict.format !== 'onnx') {
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
     }
     const sameFormat = writer.format === dict.format;
     const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
-    const summary = { input, output, from: dict.format, to: report.format, tensors: dict.tensors.length, notes: report.notes };
+    const written = report.written ?? dict.tensors.length;
+    const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
     // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
     const reportTo = isStandardOutput(output) ? process.stderr : process.stdout;
-    reportTo.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(dict.tensors.length)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
+    reportTo.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(written)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
     return ExitCode.ok;
   } finally {
     await dict.close();

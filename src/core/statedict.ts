@@ -71,3 +71,12 @@ export interface OpenOptions {
 export function parameterCount(t: Pick<TensorInfo, 'shape'>): number {
   return t.shape.reduce((n, d) => n * d, 1);
 }
+
+/**
+ * How many optimizer-state and other non-model tensors the reader left out; they are listed with
+ * `--all`. Readers record the count as `metadata.optimizerTensors`.
+ */
+export function hiddenTensorCount(dict: Pick<StateDict, 'metadata'>): number {
+  const count = dict.metadata.optimizerTensors;
+  return typeof count === 'number' ? count : 0;
+}

@@ -1,4 +1,4 @@
-import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import type { DType } from '../core/dtype.js';
 import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
 import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
@@ -58,9 +58,17 @@ export interface PairReport {
   values?: ValueStats;
 }
 
+export interface DiffSide {
+  path: string;
+  format: string;
+  tensors: number;
+  /** Optimizer state and other non-model tensors left out of the comparison (compared with --all). */
+  hiddenTensors: number;
+}
+
 export interface DiffReport {
-  a: { path: string; format: string; tensors: number };
-  b: { path: string; format: string; tensors: number };
+  a: DiffSide;
+  b: DiffSide;
   matched: PairReport[];
   onlyInA: { name: string; dtype: string; shape: number[] }[];
   onlyInB: { name: string; dtype: string; shape: number[] }[];
@@ -81,6 +89,9 @@ export interface DiffReport {
   constants: ConstantsReport;
   /** Unpaired tensors (in onlyInA/onlyInB) whose names are exporter-generated, so not matched by name. */
   generatedNames: { a: number; b: number };
+  /** Whether values were compared (--values); without it, `equal` says nothing about values. */
+  valuesCompared: boolean;
+  /** Nothing differs in what was compared: names, shapes, dtypes, and values when `valuesCompared`. */
   equal: boolean;
 }
 
@@ -177,8 +188,8 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     shapeMismatches.length === 0 && dtypeMismatches.length === 0 && valueDifferences.length === 0;
   const foldedBatchNorms = new Set(matched.filter((p) => p.fold).map((p) => `${p.fold!.side}:${p.fold!.batchNorm}`)).size;
   return {
-    a: { path: a.path, format: a.format, tensors: a.tensors.length },
-    b: { path: b.path, format: b.format, tensors: b.tensors.length },
+    a: { path: a.path, format: a.format, tensors: a.tensors.length, hiddenTensors: hiddenTensorCount(a) },
+    b: { path: b.path, format: b.format, tensors: b.tensors.length, hiddenTensors: hiddenTensorCount(b) },
     matched,
     onlyInA: learnedOnlyInA.map(brief),
     onlyInB: learnedOnlyInB.map(brief),
@@ -191,6 +202,7 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     valueDifferences,
     constants: compareConstants(a.tensors.filter(isConstant), b.tensors.filter(isConstant)),
     generatedNames: { a: learnedOnlyInA.filter((t) => isGeneratedName(t.name)).length, b: learnedOnlyInB.filter((t) => isGeneratedName(t.name)).length },
+    valuesCompared: options.values === true,
     equal,
   };
 }

@@ -2,6 +2,7 @@ import type { DType } from '../core/dtype.js';
 import { isFloat } from '../core/decode.js';
 import { parameterCount, type TensorInfo, type TensorRole } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
+import { formatPercent } from '../core/percent.js';
 import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } from './align.js';
 import type { Pattern } from './select.js';
 import { isGeneratedName } from '../core/names.js';
@@ -105,6 +106,8 @@ export interface PlanSummary {
   parametersFromSource: number;
   fractionLoaded: number;
   skippedBy: Record<string, number>;
+  /** --mode full only: some target tensor does not load as it is; `apply` refuses such a plan unless --force. */
+  fullModeFailed?: boolean;
 }
 
 export interface PlanBody {
@@ -235,7 +238,8 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
 
   const used = new Set(entries.flatMap((e) => (e.action === 'skip' || e.action === 'keep' ? [] : [e.source, ...(e.fold ? foldSources(e.fold) : [])])));
   const unusedSource = source.filter((s) => !used.has(s.name)).map((s) => s.name);
-  return { entries, unusedSource, summary: summarize(entries) };
+  const summary = summarize(entries);
+  return { entries, unusedSource, summary: mode === 'full' ? { ...summary, fullModeFailed: summary.loaded + summary.kept !== summary.targetTensors } : summary };
 }
 
 function keepConstant(base: PlanEntry, t: TensorInfo, namesake: TensorInfo | undefined): PlanEntry {
@@ -377,7 +381,7 @@ export function planHeadline(summary: PlanSummary): string {
   const skipped = Object.entries(summary.skippedBy).map(([why, n]) => `${n} ${why}`).join(', ');
   const folded = summary.folded ? `; ${summary.folded} by folding ${summary.foldedBatchNorms} BatchNorm layers` : '';
   const kept = summary.kept ? `${summary.kept} kept (constants), ` : '';
-  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${(100 * summary.fractionLoaded).toFixed(1)}% of parameters${folded}), ` +
+  return `loaded ${summary.loaded}/${summary.targetTensors} tensors (${formatPercent(summary.fractionLoaded)} of parameters${folded}), ` +
     `${summary.expanded} expanded, ${kept}${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}`;
 }
 

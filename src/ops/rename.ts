@@ -27,13 +27,36 @@ export function parseRenameRule(text: string): { pattern: RegExp; replacement: s
   }
 }
 
+/** How many names a rule changed, so a rule that matches nothing can be reported. */
+export interface RuleMatches {
+  readonly rule: string;
+  readonly matched: number;
+}
+
 /** New names for `names`; two names mapping to one is an error listing every collision. */
 export function renameAll(names: readonly string[], options: RenameOptions): Renaming[] {
-  const rules = (options.rules ?? []).map(parseRenameRule);
+  return renameCounting(names, options).renamings;
+}
+
+/** `renameAll`, with how many names each --strip-prefix and --rename rule changed. */
+export function renameCounting(names: readonly string[], options: RenameOptions): { renamings: Renaming[]; rules: RuleMatches[] } {
+  const steps = [
+    ...(options.stripPrefixes ?? []).map((prefix) => ({
+      rule: `--strip-prefix ${prefix}`, apply: (name: string) => (name.startsWith(prefix) ? name.slice(prefix.length) : name),
+    })),
+    ...(options.rules ?? []).map((text) => {
+      const { pattern, replacement } = parseRenameRule(text);
+      return { rule: `--rename ${text}`, apply: (name: string) => name.replace(pattern, replacement) };
+    }),
+  ];
+  const matched = steps.map(() => 0);
   const result = names.map((from) => {
     let to = from;
-    for (const prefix of options.stripPrefixes ?? []) if (to.startsWith(prefix)) to = to.slice(prefix.length);
-    for (const rule of rules) to = to.replace(rule.pattern, rule.replacement);
+    steps.forEach((step, i) => {
+      const next = step.apply(to);
+      if (next !== to) matched[i]!++;
+      to = next;
+    });
     if (options.addPrefix) to = options.addPrefix + to;
     return { from, to };
   });
@@ -45,5 +68,5 @@ export function renameAll(names: readonly string[], options: RenameOptions): Ren
   }
   const empty = result.find((r) => r.to === '');
   if (empty) throw usageError(`renaming would give '${empty.from}' an empty name`);
-  return result;
+  return { renamings: result, rules: steps.map((step, i) => ({ rule: step.rule, matched: matched[i]! })) };
 }

@@ -37,13 +37,17 @@ export function parsePattern(text: string): Pattern {
   return { text, test: (name) => re.test(name) };
 }
 
-/** Splits repeated and comma-separated pattern options into patterns. */
+/**
+ * One pattern per option value, never split: a comma belongs to the pattern (`re:\\d{2,2}`, a
+ * name with ", " in it), so several patterns are given by repeating the option.
+ */
 export function parsePatterns(values: readonly string[] | undefined): Pattern[] {
-  return (values ?? [])
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter((v) => v !== '')
-    .map(parsePattern);
+  return (values ?? []).map(parsePattern);
+}
+
+/** Said next to a pattern that matched nothing when a comma suggests it was meant as a list. */
+export function commaHint(pattern: string): string {
+  return pattern.includes(',') ? ' (patterns are not split at commas: repeat the option for several)' : '';
 }
 
 export function globToRegExp(glob: string): RegExp {
@@ -63,4 +67,35 @@ export function globToRegExp(glob: string): RegExp {
 /** Per-pattern match counts, so a pattern that matched nothing can be reported. */
 export function countMatches(patterns: readonly Pattern[], names: readonly string[]): { pattern: string; matched: number }[] {
   return patterns.map((p) => ({ pattern: p.text, matched: names.filter((n) => p.test(n)).length }));
+}
+
+/**
+ * The names a pattern that matched nothing was probably meant for (a typo such as `classifer`):
+ * closest first by edit distance to the whole name, its start, or one of its dotted parts.
+ */
+export function nearestNames(pattern: string, names: readonly string[], count = 3): string[] {
+  const literal = pattern.replace(/^(re:|glob:|=)/, '').replace(/[\\^$*+?()[\]{}|]/g, '');
+  const distance = (name: string) => Math.min(
+    editDistance(literal, name),
+    editDistance(literal, name.slice(0, literal.length)),
+    ...name.split(/[./]/).map((part) => editDistance(literal, part)),
+  );
+  return names
+    .map((name) => ({ name, distance: distance(name) }))
+    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
+    .slice(0, count)
+    .map((x) => x.name);
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions of one character each cost 1. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -109,6 +109,7 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
       ...(listed.backend ? { backend: listed.backend } : {}),
       ...(listed.modelClass ? { modelClass: listed.modelClass } : {}),
       layerCount: listed.layerCount,
+      ...(listed.optimizerTensors ? { optimizerTensors: listed.optimizerTensors } : {}),
     };
     return {
       format: 'keras', path: file, metadata, tensors,

@@ -24,6 +24,8 @@ export interface Listing {
   backend?: string;
   modelClass?: string;
   layerCount: number;
+  /** Optimizer weights left out because `--all` was not given. */
+  optimizerTensors?: number;
 }
 
 function stringAttribute(h5: H5, group: H5Group, name: string): string | undefined {
@@ -92,16 +94,18 @@ function legacyListing(
       found.push({ datasetPath, name, group: 'model', ...(layout ? { layout } : {}), ...(className ? { configured: true } : {}) });
     }
   }
-  if (options.all && getObject(h5, 'optimizer_weights')) {
+  let optimizerTensors = 0;
+  if (getObject(h5, 'optimizer_weights')) {
     const optimizer = getObject(h5, 'optimizer_weights') as H5Group;
     const names = nameList(h5, optimizer, 'weight_names') ?? listDatasets(h5, 'optimizer_weights');
-    for (const weight of names) {
+    if (!options.all) optimizerTensors = names.length;
+    else for (const weight of names) {
       const datasetPath = join('optimizer_weights', weight);
       if (!isDataset(getObject(h5, datasetPath))) throw invalidInput(h5.label, `/${datasetPath}`, `optimizer weight '${weight}' has no dataset`);
       found.push({ datasetPath, name: `optimizer/${weight}`, group: 'optimizer' });
     }
   }
-  return { ...info, found, layerCount: layers.length, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}) };
+  return { ...info, found, layerCount: layers.length, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}), ...(optimizerTensors ? { optimizerTensors } : {}) };
 }
 
 /** Every dataset under a group, depth first in name order. */
@@ -177,10 +181,12 @@ function keras3Listing(
   if (isGroup(rootVars)) {
     for (const k of keysOf(h5, rootVars)) found.push({ datasetPath: `vars/${k}`, name: `vars/${k}`, group: 'model' });
   }
-  if (options.all && isGroup(getObject(h5, 'optimizer/vars'))) {
-    for (const k of keysOf(h5, getObject(h5, 'optimizer/vars') as H5Group).sort((a, b) => Number(a) - Number(b))) {
+  const optimizerVars = isGroup(getObject(h5, 'optimizer/vars')) ? keysOf(h5, getObject(h5, 'optimizer/vars') as H5Group) : [];
+  if (options.all) {
+    for (const k of optimizerVars.sort((a, b) => Number(a) - Number(b))) {
       found.push({ datasetPath: `optimizer/vars/${k}`, name: `optimizer/${k}`, group: 'optimizer' });
     }
   }
-  return { ...info, found, layerCount, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}) };
+  const optimizerTensors = options.all ? 0 : optimizerVars.length;
+  return { ...info, found, layerCount, ...(typeof config?.class_name === 'string' ? { modelClass: config.class_name } : {}), ...(optimizerTensors ? { optimizerTensors } : {}) };
 }

@@ -108,7 +108,6 @@ export const pytorchWriter: FormatWriter = {
     const fromTorch = source.format === 'pytorch';
     const values = fromTorch ? ((source.metadata.values ?? {}) as Record<string, PickleValue>) : {};
     await writePytorch(out, tensors, values);
-    const left = fromTorch ? Number(source.metadata.optimizerTensors ?? 0) : 0;
-    return { format: 'pytorch', notes: left ? [`${left} optimizer/scheduler tensor(s) of the source were not written: ckpt writes model state only`] : [] };
+    return { format: 'pytorch', notes: [] };
   },
 };

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
-import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
+import { hiddenTensorCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
 import { safetensorsReader } from '../safetensors/index.js';
 import { pytorchReader } from '../pytorch/index.js';
@@ -70,10 +70,12 @@ async function openSharded(input: string, options: OpenOptions): Promise<StateDi
       if (found !== shard) throw fail(`weight_map '${tensor}'`, found ? `is in shard '${found}', not '${shard}'` : `is not in shard '${shard}'`);
     }
     const unmapped = tensors.filter((t) => !(t.source in weightMap)).length;
+    const optimizerTensors = shards.reduce((n, s) => n + hiddenTensorCount(s), 0);
     const metadata = {
       index: path.basename(index),
       shards: shards.map((s, i) => ({ file: shardNames[i], tensors: s.tensors.length })),
       ...(unmapped ? { unmappedTensors: unmapped } : {}),
+      ...(optimizerTensors ? { optimizerTensors } : {}),
       ...(shards[0] ? { shardMetadata: shards[0].metadata } : {}),
     };
     return {

@@ -138,9 +138,13 @@ async function openTfCheckpoint(input: string, options: OpenOptions): Promise<St
     const names = canonicalNames(located.map((l) => l.key), fullNames);
 
     const tensors: TensorInfo[] = [];
+    let optimizerTensors = 0;
     located.forEach((l, i) => {
       const training = isTrainingState(l.key);
-      if (training && !options.all) return;
+      if (training && !options.all) {
+        optimizerTensors++;
+        return;
+      }
       tensors.push({
         name: names[i]!,
         source: l.key,
@@ -154,7 +158,7 @@ async function openTfCheckpoint(input: string, options: OpenOptions): Promise<St
         readStrings: async () => readStrings(l),
       });
     });
-    const metadata = { numShards: header.numShards, ...(unsupported.length ? { unsupported } : {}) };
+    const metadata = { numShards: header.numShards, ...(unsupported.length ? { unsupported } : {}), ...(optimizerTensors ? { optimizerTensors } : {}) };
     return {
       format: 'tf-checkpoint',
       path: indexFile,

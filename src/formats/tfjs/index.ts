@@ -68,7 +68,7 @@ async function openTfjs(input: string, options: OpenOptions): Promise<StateDict>
   return {
     format: 'tfjs',
     path: input,
-    metadata: metadataOf(kind, model, groups, located.length),
+    metadata: { ...metadataOf(kind, model, groups, located.length), ...(listed.length < located.length ? { optimizerTensors: located.length - listed.length } : {}) },
     tensors,
     // Shards are opened per read, so nothing stays open.
     close: async () => {},
