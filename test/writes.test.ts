@@ -153,6 +153,8 @@ describe('special output paths', () => {
         assert.equal(err?.exitCode, 4, out);
         assert.ok(err.message.includes(out), err.message);
       }
+      const tfjs = await convert(ONNX, outputs[1]!, 'tfjs');
+      assert.equal(tfjs?.exitCode, 4, 'TF.js output is a folder');
       assert.ok(fs.statSync(outputs[0]!).isDirectory());
       assert.ok(fs.lstatSync(outputs[1]!).isSocket());
       assert.deepEqual(fs.readdirSync(dir).filter(isTemporary), []);

@@ -25,6 +25,9 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
   const jsonPath = out.toLowerCase().endsWith('.json') ? out : path.join(folder, 'model.json');
   let entries: string[];
   try {
+    if (fs.existsSync(folder) && !fs.statSync(folder).isDirectory()) {
+      throw ioError(folder, 'output', 'is not a folder; TF.js output is a folder of files (model.json and its shards)');
+    }
     fs.mkdirSync(folder, { recursive: true });
     entries = fs.readdirSync(folder);
   } catch (err) {
