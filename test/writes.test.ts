@@ -110,11 +110,16 @@ describe('special output paths', () => {
 
   test('/dev/stdout: the model goes to standard output (here a socket), the report to stderr', async () => {
     // A link of our own to what /dev/stdout links to: a writer that replaced it would not damage /dev.
-    const stdout = path.join(tempDir(), 'stdout');
+    const dir = tempDir();
+    const stdout = path.join(dir, 'stdout');
     fs.symlinkSync('/proc/self/fd/1', stdout);
-    const r = await runAsync(['convert', ONNX, stdout, '--to', 'safetensors']);
+    // 4 MiB: more than a socket buffer holds, so the writer must wait for its reader.
+    const input = safetensorsFile(path.join(dir, 'input.safetensors'), 2, 2 << 20);
+    const r = await runAsync(['convert', input, stdout, '--to', 'safetensors']);
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(r.stdout.equals(await expectedSafetensors()), 'stdout holds exactly the model');
+    const expected = path.join(dir, 'expected.safetensors');
+    assert.equal(await convert(input, expected), undefined);
+    assert.ok(r.stdout.equals(fs.readFileSync(expected)), 'stdout holds exactly the model');
     assert.ok(r.stderr.includes(`→ ${stdout} (safetensors)`), r.stderr);
     assert.ok(fs.lstatSync(stdout).isSymbolicLink());
   });
@@ -148,6 +153,8 @@ describe('special output paths', () => {
         assert.equal(err?.exitCode, 4, out);
         assert.ok(err.message.includes(out), err.message);
       }
+      const tfjs = await convert(ONNX, outputs[1]!, 'tfjs');
+      assert.equal(tfjs?.exitCode, 4, 'TF.js output is a folder');
       assert.ok(fs.statSync(outputs[0]!).isDirectory());
       assert.ok(fs.lstatSync(outputs[1]!).isSocket());
       assert.deepEqual(fs.readdirSync(dir).filter(isTemporary), []);

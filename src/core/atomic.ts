@@ -212,10 +212,20 @@ export function isStandardOutput(output: string): boolean {
 /** One write call takes at most 2 GiB − 1 bytes: larger tensors go in pieces. */
 const MAX_WRITE = 1 << 30;
 
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 /** Writes all of `bytes` at the current position of `fd`. */
 export function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, Math.min(MAX_WRITE, bytes.length - done));
+  while (done < bytes.length) {
+    try {
+      done += fs.writeSync(fd, bytes, done, Math.min(MAX_WRITE, bytes.length - done));
+    } catch (err) {
+      // Standard output, which Node.js makes non-blocking when it is a pipe or socket, is full: wait for its reader.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(PAUSE, 0, 0, 1);
+    }
+  }
 }
 
 /** Test hook: pauses this long between tensors so a test can interrupt a write half-way. */

@@ -23,15 +23,19 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
   if (bad) throw usageError(`TF.js weights are float32, int32, bool or complex64; '${bad.name}' is ${bad.tensor.dtype} (convert it first)`);
   const folder = out.toLowerCase().endsWith('.json') ? path.dirname(out) : out;
   const jsonPath = out.toLowerCase().endsWith('.json') ? out : path.join(folder, 'model.json');
+  let entries: string[];
   try {
+    if (fs.existsSync(folder) && !fs.statSync(folder).isDirectory()) {
+      throw ioError(folder, 'output', 'is not a folder; TF.js output is a folder of files (model.json and its shards)');
+    }
     fs.mkdirSync(folder, { recursive: true });
+    entries = fs.readdirSync(folder);
   } catch (err) {
-    throw fromSystemError(folder, 'creating the output folder', err);
+    throw fromSystemError(folder, 'output folder', err);
   }
   const json = outputTarget(jsonPath);
   if (json.kind === 'stream') throw ioError(jsonPath, 'output', 'is a device or FIFO; TF.js output is a folder of files');
   const oldShards = shardsOf(json.path);
-  const entries = fs.readdirSync(folder);
   let group = 1;
   while (entries.some((e) => e.startsWith(`group${group}-`))) group++;
   const total = tensors.reduce((n, t) => n + t.tensor.byteLength, 0);
