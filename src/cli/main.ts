@@ -127,6 +127,8 @@ ${EXIT_CODES_HELP}`)
     .addOption(new Option('--backbone <pattern>', 'classification mode: the tensors of the feature extractor (repeatable)').argParser(collect))
     .option('--match-by-order', 'pair remaining tensors of equal shapes in order (auto-named layers)')
     .option('--expand-classes <old:new>', 'class counts of a grown head when they cannot be inferred, e.g. 90:92')
+    .addOption(new Option('--head <name=layout>', 'the layout of class-dependent tensors matching NAME: classes, background-first, background-last, anchors:A, yolo:A, box-per-class, or anchors:A+background-first/-last (repeatable)').argParser(collect))
+    .option('--classes <labels...>', 'SOURCE_LABELS TARGET_LABELS (labels.txt, JSON list, or COCO JSON): copy shared classes to their new index by name, initialize new ones (after SOURCE and TARGET)')
     .option('--init <kind>', 'values of the new positions of an expanded head: target (its own, default), zeros or normal', 'target')
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', `${SELECTION_HELP}

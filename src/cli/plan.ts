@@ -8,6 +8,7 @@ import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
 import { makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
 import { plannedValues } from '../ops/apply.js';
+import { classMapOf, formatRows, graphBlockRows, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
@@ -36,6 +37,8 @@ export interface PlanCommandOptions {
   backbone?: string[];
   matchByOrder?: boolean;
   expandClasses?: string;
+  head?: string[];
+  classes?: string[];
   init?: string;
   json?: boolean;
 }
@@ -49,14 +52,26 @@ export async function planCommand(sourcePath: string, targetPath: string, option
   if (!['target', 'zeros', 'normal'].includes(init)) throw usageError(`--init must be target, zeros or normal, got '${options.init}'`);
   if (options.backbone?.length && mode !== 'classification') throw usageError('--backbone applies to --mode classification');
   const excludeTexts = [...(options.exclude ?? []), ...presetPatterns(options.preset)];
+  const heads: HeadOptions = { rules: parseHeadRules(options.head) };
+  if (options.classes) {
+    if (options.classes.length !== 2) throw usageError(`--classes takes two files, SOURCE_LABELS TARGET_LABELS (got ${options.classes.length}); put it after SOURCE and TARGET`);
+    if (options.expandClasses) throw usageError('--classes gives the class counts; leave out --expand-classes');
+    heads.classMap = classMapOf(readLabels(options.classes[0]!), readLabels(options.classes[1]!));
+  }
   const source = await open(sourcePath);
   try {
     const target = await open(targetPath);
     try {
+      heads.sourceBlockRows = await graphBlockRows(source);
+      heads.targetBlockRows = await graphBlockRows(target);
       const body = makePlan(source.tensors, target.tensors, {
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
-        matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses),
+        matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses), heads,
       });
+      const classMap = heads.classMap;
+      if (classMap && !body.entries.some((e) => e.expand) && classMap.map.some((from, j) => from !== j)) {
+        throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
+      }
       const plan: PlanFile = {
         kind: 'ckpt-plan',
         version: PLAN_VERSION,
@@ -65,6 +80,8 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         options: {
           mode, init, exclude: excludeTexts, backbone: options.backbone ?? [], matchByOrder: options.matchByOrder === true,
           ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}),
+          ...(options.head?.length ? { heads: options.head } : {}),
+          ...(classMap ? { classes: { source: path.resolve(options.classes![0]!), target: path.resolve(options.classes![1]!), map: classMap.map } } : {}),
         },
         ...body,
       };
@@ -107,7 +124,8 @@ function describe(e: PlanEntry): string {
   if (e.cast) parts.push(`cast ${e.cast.from} → ${e.cast.to}`);
   if (e.expand) {
     const x = e.expand;
-    parts.push(`expand axis ${x.axis}: ${x.sourceSize} → ${x.targetSize}${x.blocks > 1 ? ` in ${x.blocks} blocks of ${x.sourceSize / x.blocks} → ${x.targetSize / x.blocks}` : ''}; new values: ${x.init}`);
+    const blocks = x.blocks > 1 ? ` in ${x.blocks} blocks of ${x.sourceSize / x.blocks} → ${x.targetSize / x.blocks}` : '';
+    parts.push(`axis ${x.axis}: ${x.sourceSize} → ${x.targetSize}${blocks}; rows${x.blocks > 1 ? ' per block' : ''} ${formatRows(x.rows)}${x.rows.includes(-1) ? ` (new: ${x.init})` : ''}`);
     parts.push(`${formatShape(e.sourceShape ?? [])} → ${formatShape(e.shape)}`);
   }
   return parts.filter(Boolean).join('; ');
@@ -153,6 +171,7 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
         const s = bySource.get(entry.source!);
         const t = byTarget.get(entry.target);
         if (!s || !t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${s ? entry.target : entry.source}' is not in the file`);
+        if (entry.expand) checkRowMap(planPath, entry);
         planned.set(t, () => plannedValues(entry, s, t));
       }
       if (target.format === 'onnx') {
@@ -173,6 +192,15 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
   } finally {
     await source.close();
   }
+}
+
+/** A row map apply can carry out: one entry per target row of a block, each a source row of a block or -1. */
+function checkRowMap(planPath: string, entry: PlanEntry): void {
+  const x = entry.expand!;
+  const sourceBlock = x.sourceSize / x.blocks;
+  const fits = Number.isInteger(sourceBlock) && Array.isArray(x.rows) && x.rows.length * x.blocks === x.targetSize &&
+    x.rows.every((r) => Number.isInteger(r) && r >= -1 && r < sourceBlock) && x.axis < entry.shape.length && entry.shape[x.axis] === x.targetSize;
+  if (!fits) throw invalidInput(planPath, `entry '${entry.target}'`, `expand.rows does not fit ${x.blocks} block(s) of ${x.sourceSize} → ${x.targetSize} rows`);
 }
 
 export async function applyCommand(planPath: string, options: { output?: string; json?: boolean }): Promise<number> {
