@@ -69,7 +69,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses), heads,
       });
       const classMap = heads.classMap;
-      if (classMap && !body.entries.some((e) => e.expand) && classMap.map.some((from, j) => from !== j)) {
+      if (classMap && !body.entries.some((e) => e.expand || e.skip?.reason === 'head') && classMap.map.some((from, j) => from !== j)) {
         throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
       }
       const plan: PlanFile = {

@@ -240,7 +240,7 @@ export type HeadDecision = { expand: ExpandSpec; why: string } | { refuse: strin
 
 /**
  * Decides the layout of every class-count dependent tensor of a plan. In order:
- *  1. --head NAME=LAYOUT: stated.
+ *  1. --head NAME=LAYOUT: stated (the first matching rule whose layout fits).
  *  2. class counts known (--classes, --expand-classes, or several grown heads agreeing on one
  *     OLD → NEW; with the graph's block count where there is one): the layouts that fit both row
  *     counts; exactly one, or a refusal naming the candidates.
@@ -252,13 +252,15 @@ export type HeadDecision = { expand: ExpandSpec; why: string } | { refuse: strin
  */
 export function headPlanner(candidates: readonly HeadCandidate[], options: HeadOptions, init: InitKind): (c: HeadCandidate) => HeadDecision {
   const grown = candidates.filter((c) => grownAxis(c.sourceShape, c.targetShape) !== undefined);
-  const counts: Counts | undefined = options.classMap ? { from: options.classMap.source.length, to: options.classMap.target.length, why: 'classes from --classes' }
+  const counts: Counts | undefined = options.classMap ? { from: options.classMap.source.length, to: options.classMap.target.length, why: `fits the ${options.classMap.source.length} → ${options.classMap.target.length} classes of --classes` }
     : options.expandClasses ? { ...options.expandClasses, why: `fits --expand-classes ${options.expandClasses.from}:${options.expandClasses.to}` }
     : agreedCounts(grown);
   const denseLayers = new Set(grown.filter((c) => c.targetShape.length === 2).map((c) => layerOf(c.target)));
 
   return (c) => {
-    const rule = options.rules?.find((r) => r.pattern.test(c.target));
+    // Of the --head rules whose NAME matches, the first whose layout fits (so one pattern per anchor count works).
+    const matching = options.rules?.filter((r) => r.pattern.test(c.target)) ?? [];
+    const rule = matching.find((r) => ruleFits(c, r.layout, options.classMap && counts)) ?? matching[0];
     const axes = axesToDecide(c, options.classMap && counts, rule?.layout);
     if (axes.length === 0) return undefined;
     if (axes.length > 1) return { refuse: `several axes of ${fmt(c.targetShape)} fit the class counts; state the layout with --head` };
@@ -335,6 +337,13 @@ function axesToDecide(c: HeadCandidate, counts: Counts | undefined, layout: Head
   const same = c.sourceShape.length === c.targetShape.length && c.sourceShape.every((d, i) => d === c.targetShape[i]);
   if (!counts || !layout || !same) return [];
   return c.targetShape.map((_, i) => i).filter((i) => classesOf(layout, c.targetShape[i]!) === counts.from);
+}
+
+function ruleFits(c: HeadCandidate, layout: HeadLayout, counts: Counts | undefined): boolean {
+  const axes = axesToDecide(c, counts, layout);
+  if (axes.length !== 1) return false;
+  const [from, to] = [classesOf(layout, c.sourceShape[axes[0]!]!), classesOf(layout, c.targetShape[axes[0]!]!)];
+  return from !== undefined && to !== undefined && (!counts || (from === counts.from && to === counts.to));
 }
 
 /** Every layout with A·(P + R·(C + background)) rows = s for `from` classes and t for `to`. */
