@@ -2,25 +2,15 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { encodeModel, float32Tensor, tensorProto, type NodeSpec } from '../src/formats/onnx/build.js';
 import { blockRows, formatRows, growingMap, inferClassCounts, layoutName, layoutsFitting, parseLayout } from '../src/ops/heads.js';
-import { CORPUS, HAS_CORPUS, ROOT, runCli, tempDir } from './helpers.js';
+import { CORPUS, HAS_CORPUS, runCli, tempDir } from './helpers.js';
+import { plan } from './plan-helpers.js';
 import { python, pythonHas } from './python.js';
+import { loadOrt, openSession } from '../src/runtime/session.js';
 
-const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020.js');
-const validate = new Ajv2020({ allErrors: true }).compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'plan.schema.json'), 'utf8')));
 const HAS_ONNX = pythonHas('onnx');
 const HAS_TORCH = pythonHas('torch');
-
-function plan(args: string[]): { status: number; plan: any; stdout: string; stderr: string; file: string } {
-  const file = path.join(tempDir(), 'plan.json');
-  const r = runCli(['plan', ...args, '-o', file]);
-  const written = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
-  if (written) assert.ok(validate(written), JSON.stringify(validate.errors));
-  return { status: r.status, plan: written, stdout: r.stdout, stderr: r.stderr, file };
-}
 
 const entryOf = (p: any, name: string) => p.entries.find((e: any) => e.target === name);
 
@@ -304,5 +294,38 @@ print(json.dumps({k: v.reshape(v.shape[0], -1).tolist() for k, v in sd.items() i
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(entryOf(r.plan, 'classification_headers.3.bias').expand.rows, [0, -1, 1]);
     checkApplied(r.file, [0, -1, 1]);
+  });
+});
+
+describe('UltraFace RFB-320 ONNX (corpus): --classes swapping face and background, run in onnxruntime', { skip: !HAS_CORPUS && 'no ../shared/corpus' }, () => {
+  test('every anchor\'s two score columns swap, the boxes stay', async () => {
+    const model = path.join(CORPUS, 'onnx/ultraface-rfb320-simplified/version-RFB-320_simplified.onnx');
+    const dir = tempDir();
+    // Equal class counts: nothing grows, so the heads are named; the first rule whose anchor count fits wins.
+    const r = plan([model, model, '--head', 'classification_headers=anchors:3', '--head', 'classification_headers=anchors:2',
+      '--classes', labels(dir, 'voc.txt', 'BACKGROUND\nface\n'), labels(dir, 'swapped.txt', 'face\nBACKGROUND\n')]);
+    assert.equal(r.status, 0, r.stderr);
+    const expanded = Object.fromEntries(r.plan.entries.filter((e: any) => e.action === 'expand').map((e: any) => [e.target, `${e.expand.layout} ${e.expand.rows}`]));
+    const expected = Object.fromEntries([['0.2', 3], ['1.2', 2], ['2.2', 2], ['3', 3]]
+      .flatMap(([head, anchors]) => ['weight', 'bias'].map((p) => [`classification_headers.${head}.${p}`, `anchors:${anchors} 1,0`])));
+    assert.deepEqual(expanded, expected);
+    const out = path.join(dir, 'swapped.onnx');
+    assert.equal(runCli(['apply', r.file, '-o', out]).status, 0);
+    const ort = await loadOrt();
+    const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * 240 * 320 }, (_, i) => ((i * 7919) % 255) / 255), [1, 3, 240, 320]);
+    const run = async (file: string) => {
+      const { session } = await openSession(file, 'cpu', file);
+      try {
+        const outputs = await session.run({ [session.inputNames[0]!]: input });
+        return { scores: outputs.scores!.data as Float32Array, boxes: outputs.boxes!.data as Float32Array };
+      } finally {
+        await session.release();
+      }
+    };
+    const [before, after] = [await run(model), await run(out)];
+    assert.deepEqual(after.boxes, before.boxes);
+    for (let i = 0; i < before.scores.length; i += 2) {
+      assert.ok(Math.abs(after.scores[i]! - before.scores[i + 1]!) < 1e-6 && Math.abs(after.scores[i + 1]! - before.scores[i]!) < 1e-6, `anchor ${i / 2}`);
+    }
   });
 });

@@ -2,25 +2,12 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { open } from '../src/index.js';
 import { encodeModel, float32Tensor } from '../src/formats/onnx/build.js';
-import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020.js');
-const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'plan.schema.json'), 'utf8'));
-const validate = new Ajv2020({ allErrors: true }).compile(schema);
+import { CORPUS, HAS_CORPUS, SAMPLES, runCli, tempDir } from './helpers.js';
+import { plan } from './plan-helpers.js';
 
 const sample = (n: number) => path.join(SAMPLES, `detector-${n}.onnx`);
-
-function plan(args: string[]): { status: number; plan: any; stdout: string; stderr: string; file: string } {
-  const file = path.join(tempDir(), 'plan.json');
-  const r = runCli(['plan', ...args, '-o', file]);
-  const written = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
-  if (written) assert.ok(validate(written), JSON.stringify(validate.errors));
-  return { status: r.status, plan: written, stdout: r.stdout, stderr: r.stderr, file };
-}
 
 async function floats(file: string, name: string): Promise<Float32Array> {
   const dict = await open(file);
