@@ -68,6 +68,9 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses), heads,
       });
+      for (const rule of heads.rules!.filter((r) => !target.tensors.some((t) => r.pattern.test(t.name)))) {
+        process.stderr.write(`ckpt: warning: --head ${rule.text}: no target tensor matches\n`);
+      }
       const classMap = heads.classMap;
       if (classMap && !body.entries.some((e) => e.expand || e.skip?.reason === 'head') && classMap.map.some((from, j) => from !== j)) {
         throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
@@ -200,7 +203,7 @@ function checkRowMap(planPath: string, entry: PlanEntry): void {
   const sourceBlock = x.sourceSize / x.blocks;
   const fits = Number.isInteger(sourceBlock) && Array.isArray(x.rows) && x.rows.length * x.blocks === x.targetSize &&
     x.rows.every((r) => Number.isInteger(r) && r >= -1 && r < sourceBlock) && x.axis < entry.shape.length && entry.shape[x.axis] === x.targetSize;
-  if (!fits) throw invalidInput(planPath, `entry '${entry.target}'`, `expand.rows does not fit ${x.blocks} block(s) of ${x.sourceSize} → ${x.targetSize} rows`);
+  if (!fits) throw invalidInput(planPath, `entry '${entry.target}'`, `expand.rows does not fit ${x.blocks} block(s) of ${x.sourceSize} → ${x.targetSize} rows; make the plan again`);
 }
 
 export async function applyCommand(planPath: string, options: { output?: string; json?: boolean }): Promise<number> {
