@@ -212,6 +212,30 @@ describe('ckpt plan/apply: heads copied through their layout (values checked wit
     assertApplied(remapped.file, source, target, { 'bbox_pred.weight': [4, 5, 6, 7, 0, 1, 2, 3, -1, -1, -1, -1], 'bbox_pred.bias': [4, 5, 6, 7, 0, 1, 2, 3, -1, -1, -1, -1] });
   });
 
+  test('a dense head with exporter-numbered names: the bias follows its weight through the graph (Gemm), as plain rows', () => {
+    const dir = tempDir();
+    const gemm = (file: string, rows: number, sign: number) => {
+      fs.writeFileSync(path.join(dir, file), encodeModel({
+        graphName: 'head',
+        nodes: [{ op: 'Gemm', inputs: ['x', '626', '627'], outputs: ['y'], attributes: { transB: 1 } }],
+        initializers: [
+          float32Tensor('626', [rows, 4], Float32Array.from({ length: rows * 4 }, (_, i) => sign * i)),
+          float32Tensor('627', [rows], Float32Array.from({ length: rows }, (_, r) => sign * (r + 1))),
+        ],
+        inputs: [{ name: 'x', dtype: 'float32', shape: [1, 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: [1, rows] }],
+      }));
+      return path.join(dir, file);
+    };
+    const [source, target] = [gemm('s.onnx', 4, 1), gemm('t.onnx', 6, -1)];
+    const r = plan([source, target]);
+    for (const name of ['626', '627']) {
+      const e = entryOf(r.plan, name);
+      assert.equal(e.action, 'expand', JSON.stringify(e.skip));
+      assert.match(e.why, /layout classes \(a dense layer: one row per class\)/);
+    }
+    assertApplied(r.file, source, target, { 626: [0, 1, 2, 3, -1, -1], 627: [0, 1, 2, 3, -1, -1] });
+  });
+
   test('a stated layout that does not fit the class lists is refused for that head', () => {
     const dir = tempDir();
     const r = plan([headModel(dir, 's.onnx', 'cls', 4, 1), headModel(dir, 't.onnx', 'cls', 6, -1), '--head', 'cls=classes',

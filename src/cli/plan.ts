@@ -8,7 +8,7 @@ import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
 import { makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
 import { plannedValues } from '../ops/apply.js';
-import { classMapOf, formatRows, graphBlockRows, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
+import { classMapOf, formatRows, graphBlockRows, graphLayers, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
@@ -64,6 +64,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
     try {
       heads.sourceBlockRows = await graphBlockRows(source);
       heads.targetBlockRows = await graphBlockRows(target);
+      heads.targetLayers = graphLayers(target);
       const body = makePlan(source.tensors, target.tensors, {
         mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
         matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses), heads,

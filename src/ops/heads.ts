@@ -217,6 +217,20 @@ export async function graphBlockRows(dict: StateDict): Promise<Map<string, numbe
   return hints;
 }
 
+/** The node each Conv/ConvTranspose/Gemm weight and bias feeds, by canonical name: the tensors of one layer. */
+export function graphLayers(dict: StateDict): Map<string, string> {
+  const byFileName = new Map(dict.tensors.map((t) => [t.source, t.name]));
+  const layers = new Map<string, string>();
+  for (const node of graphNodesOf(dict) ?? []) {
+    if (!['Conv', 'ConvTranspose', 'Gemm'].includes(node.opType)) continue;
+    for (const input of node.inputs.slice(1)) {
+      const name = byFileName.get(input);
+      if (name !== undefined) layers.set(name, `${node.opType} ${node.name || node.outputs[0]}`);
+    }
+  }
+  return layers;
+}
+
 export interface HeadOptions {
   /** --head NAME=LAYOUT, first match wins. */
   rules?: readonly HeadRule[];
@@ -225,6 +239,8 @@ export interface HeadOptions {
   /** Rows per anchor block from the graphs (graphBlockRows), by canonical name. */
   targetBlockRows?: ReadonlyMap<string, number>;
   sourceBlockRows?: ReadonlyMap<string, number>;
+  /** The target graph's layer of each weight (graphLayers): a numerically named bias follows its weight. */
+  targetLayers?: ReadonlyMap<string, string>;
 }
 
 /** A paired target tensor, with the source shape already in the target's layout. */
@@ -252,10 +268,11 @@ export type HeadDecision = { expand: ExpandSpec; why: string } | { refuse: strin
  */
 export function headPlanner(candidates: readonly HeadCandidate[], options: HeadOptions, init: InitKind): (c: HeadCandidate) => HeadDecision {
   const grown = candidates.filter((c) => grownAxis(c.sourceShape, c.targetShape) !== undefined);
+  const layer = (name: string) => options.targetLayers?.get(name) ?? layerOf(name);
   const counts: Counts | undefined = options.classMap ? { from: options.classMap.source.length, to: options.classMap.target.length, why: `fits the ${options.classMap.source.length} → ${options.classMap.target.length} classes of --classes` }
     : options.expandClasses ? { ...options.expandClasses, why: `fits --expand-classes ${options.expandClasses.from}:${options.expandClasses.to}` }
-    : agreedCounts(grown);
-  const denseLayers = new Set(grown.filter((c) => c.targetShape.length === 2).map((c) => layerOf(c.target)));
+    : agreedCounts(grown, layer);
+  const denseLayers = new Set(grown.filter((c) => c.targetShape.length === 2).map((c) => layer(c.target)));
 
   return (c) => {
     // Of the --head rules whose NAME matches, the first whose layout fits (so one pattern per anchor count works).
@@ -302,7 +319,7 @@ export function headPlanner(candidates: readonly HeadCandidate[], options: HeadO
     const packings = divisors(gcd(gcd(t - s, s), t)).filter((a) => a > 1);
     const plain = { blocks: 1, prefix: 0, rowsPerClass: 1 };
     if (packings.length === 0) return copy(plain, s, t, `(one block: no anchor count divides both ${s} and ${t} rows)`);
-    if (denseLayers.has(layerOf(c.target))) return copy(plain, s, t, '(a dense layer: one row per class)');
+    if (denseLayers.has(layer(c.target))) return copy(plain, s, t, '(a dense layer: one row per class)');
     const suggestions = packings.slice(0, 3).map((a) => `${flagFor(`anchors:${a}`)} (${a} × ${s / a} → ${t / a})`);
     return {
       refuse: `packed class head of unknown layout: ${s} → ${t} rows could be one block or several anchors; not grown as one block. ` +
@@ -380,10 +397,10 @@ export function inferClassCounts(shapes: readonly (readonly [readonly number[], 
   return [...grown.keys()].every((s) => s >= 2 * from) ? { from, to } : undefined;
 }
 
-function agreedCounts(grown: readonly HeadCandidate[]): Counts | undefined {
+function agreedCounts(grown: readonly HeadCandidate[], layer: (name: string) => string): Counts | undefined {
   const counts = inferClassCounts(grown.map((c) => [c.sourceShape, c.targetShape]));
   if (!counts) return undefined;
-  const heads = new Set(grown.map((c) => layerOf(c.target))).size;
+  const heads = new Set(grown.map((c) => layer(c.target))).size;
   return { ...counts, why: `inferred from ${heads} grown heads agreeing on ${counts.from} → ${counts.to} classes`, agreed: true };
 }
 
