@@ -71,6 +71,18 @@ function assertApplied(planFile: string, source: string, target: string, expecte
   return out;
 }
 
+/** The `scores` and `boxes` outputs of one onnxruntime run (CPU) on one float input. */
+async function runModel(file: string, input: string, values: Float32Array, shape: number[]): Promise<{ scores: Float32Array; boxes: Float32Array }> {
+  const ort = await loadOrt();
+  const { session } = await openSession(file, 'cpu', file);
+  try {
+    const outputs = await session.run({ [input]: new ort.Tensor('float32', values, shape) });
+    return { scores: outputs.scores!.data as Float32Array, boxes: outputs.boxes!.data as Float32Array };
+  } finally {
+    await session.release();
+  }
+}
+
 function labels(dir: string, file: string, content: string): string {
   fs.writeFileSync(path.join(dir, file), content);
   return path.join(dir, file);
@@ -335,21 +347,45 @@ describe('UltraFace RFB-320 ONNX (corpus): --classes swapping face and backgroun
     assert.deepEqual(expanded, expected);
     const out = path.join(dir, 'swapped.onnx');
     assert.equal(runCli(['apply', r.file, '-o', out]).status, 0);
-    const ort = await loadOrt();
-    const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * 240 * 320 }, (_, i) => ((i * 7919) % 255) / 255), [1, 3, 240, 320]);
-    const run = async (file: string) => {
-      const { session } = await openSession(file, 'cpu', file);
-      try {
-        const outputs = await session.run({ [session.inputNames[0]!]: input });
-        return { scores: outputs.scores!.data as Float32Array, boxes: outputs.boxes!.data as Float32Array };
-      } finally {
-        await session.release();
-      }
-    };
-    const [before, after] = [await run(model), await run(out)];
+    const input = Float32Array.from({ length: 3 * 240 * 320 }, (_, i) => ((i * 7919) % 255) / 255);
+    const [before, after] = [await runModel(model, 'input', input, [1, 3, 240, 320]), await runModel(out, 'input', input, [1, 3, 240, 320])];
     assert.deepEqual(after.boxes, before.boxes);
     for (let i = 0; i < before.scores.length; i += 2) {
       assert.ok(Math.abs(after.scores[i]! - before.scores[i + 1]!) < 1e-6 && Math.abs(after.scores[i + 1]! - before.scores[i]!) < 1e-6, `anchor ${i / 2}`);
+    }
+  });
+});
+
+describe('torchvision-style box predictor exported by torch.onnx (background first, boxes per class)', { skip: (!HAS_TORCH || !HAS_ONNX) && 'python3 torch/onnx missing' }, () => {
+  test('--classes: the old classes\' scores and boxes of the applied model equal the source model\'s, in their new columns', async () => {
+    const dir = tempDir();
+    const exportPredictor = (file: string, classes: number, seed: number) => {
+      python(`
+import sys, torch
+class Predictor(torch.nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.cls_score = torch.nn.Linear(8, classes + 1)
+        self.bbox_pred = torch.nn.Linear(8, 4 * (classes + 1))
+    def forward(self, x):
+        return self.cls_score(x), self.bbox_pred(x)
+torch.manual_seed(int(sys.argv[3]))
+torch.onnx.export(Predictor(int(sys.argv[2])), torch.zeros(2, 8), sys.argv[1], input_names=['x'], output_names=['scores', 'boxes'])`,
+      path.join(dir, file), String(classes), String(seed));
+      return path.join(dir, file);
+    };
+    const [source, target] = [exportPredictor('s.onnx', 3, 1), exportPredictor('t.onnx', 4, 2)];
+    const r = plan([source, target, '--head', 'cls_score=background-first', '--head', 'bbox_pred=box-per-class+background-first',
+      '--classes', labels(dir, 's.txt', 'cat\ndog\nbird\n'), labels(dir, 't.txt', 'bird\ncat\nhorse\nzebra\n')]);
+    assert.equal(r.status, 0, r.stderr);
+    const classRows = [0, 3, 1, -1, -1];
+    const boxRows = [0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1];
+    const out = assertApplied(r.file, source, target, { 'cls_score.weight': classRows, 'cls_score.bias': classRows, 'bbox_pred.weight': boxRows, 'bbox_pred.bias': boxRows });
+    const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i));
+    const [before, after] = [await runModel(source, 'x', x, [2, 8]), await runModel(out, 'x', x, [2, 8])];
+    for (let n = 0; n < 2; n++) {
+      classRows.forEach((m, j) => m >= 0 && assert.equal(after.scores[n * 5 + j], before.scores[n * 4 + m], `sample ${n} class column ${j}`));
+      boxRows.forEach((m, j) => m >= 0 && assert.equal(after.boxes[n * 20 + j], before.boxes[n * 16 + m], `sample ${n} box column ${j}`));
     }
   });
 });
