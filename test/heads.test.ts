@@ -16,10 +16,10 @@ const entryOf = (p: any, name: string) => p.entries.find((e: any) => e.target ==
 
 /**
  * One head layer `name` with `rows` output rows over 4 inputs: Gemm (transB=1, weight [rows, 4]),
- * or Conv 1×1 whose output is reshaped to [1, -1, k] (SSD style) when `reshapeTo` is given.
+ * or Conv 1×1 whose NHWC output is reshaped to [1, -1, k] (SSD style) or to the dims `reshapeTo` gives.
  * Row r of the weight holds (sign · (r + 1)) · 100 + column, the bias sign · (r + 1): every row is recognisable.
  */
-function headModel(dir: string, file: string, name: string, rows: number, sign: number, reshapeTo?: number): string {
+function headModel(dir: string, file: string, name: string, rows: number, sign: number, reshapeTo?: number | number[]): string {
   const weight = Float32Array.from({ length: rows * 4 }, (_, i) => sign * (Math.floor(i / 4) + 1) * 100 + (i % 4));
   const bias = Float32Array.from({ length: rows }, (_, r) => sign * (r + 1));
   const conv = reshapeTo !== undefined;
@@ -30,17 +30,18 @@ function headModel(dir: string, file: string, name: string, rows: number, sign: 
       { op: 'Reshape', inputs: ['t', 'shape'], outputs: ['y'] },
     ]
     : [{ op: 'Gemm', inputs: ['x', `${name}.weight`, `${name}.bias`], outputs: ['y'], attributes: { transB: 1 } }];
-  const shape = new BigInt64Array([1n, -1n, BigInt(reshapeTo ?? 0)]);
+  const dims = Array.isArray(reshapeTo) ? reshapeTo : [1, -1, reshapeTo ?? 0];
+  const shape = BigInt64Array.from(dims, BigInt);
   fs.writeFileSync(path.join(dir, file), encodeModel({
     graphName: 'head',
     nodes,
     initializers: [
       float32Tensor(`${name}.weight`, conv ? [rows, 4, 1, 1] : [rows, 4], weight),
       float32Tensor(`${name}.bias`, [rows], bias),
-      ...(conv ? [tensorProto('shape', 'int64', [3], new Uint8Array(shape.buffer))] : []),
+      ...(conv ? [tensorProto('shape', 'int64', [dims.length], new Uint8Array(shape.buffer))] : []),
     ],
     inputs: [{ name: 'x', dtype: 'float32', shape: conv ? [1, 4, 2, 2] : [1, 4] }],
-    outputs: [{ name: 'y', dtype: 'float32', shape: conv ? [1, rows / reshapeTo! * 4, reshapeTo!] : [1, rows] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: conv ? dims.map((d) => (d < 0 ? rows * 4 / dims[dims.length - 1]! : d)) : [1, rows] }],
   }));
   return path.join(dir, file);
 }
@@ -169,6 +170,16 @@ describe('ckpt plan/apply: heads copied through their layout (values checked wit
     assert.match(weight.why, /layout anchors:3 inferred from the target graph \(Reshape to \[\.\.\., 3\] after the head\)/);
     const perAnchor = [0, 1, -1, 2, 3, -1, 4, 5, -1];
     assertApplied(r.file, source, target, { 'head.weight': perAnchor, 'head.bias': perAnchor });
+  });
+
+  test('YOLO-style head reshaped to [N, H, W, A, 5 + C]: the graph gives the anchors, each block keeps its 5 box rows', () => {
+    const dir = tempDir();
+    const [source, target] = [headModel(dir, 's.onnx', 'det', 3 * 7, 1, [1, 2, 2, 3, 7]), headModel(dir, 't.onnx', 'det', 3 * 8, -1, [1, 2, 2, 3, 8])];
+    const r = plan([source, target]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(entryOf(r.plan, 'det.bias').expand.layout, 'anchors:3');
+    const perAnchor = [0, 1, 2, 3, 4, 5, 6, -1, 7, 8, 9, 10, 11, 12, 13, -1, 14, 15, 16, 17, 18, 19, 20, -1];
+    assertApplied(r.file, source, target, { 'det.weight': perAnchor, 'det.bias': perAnchor });
   });
 
   test('a packed head of unknown layout is refused with the flag that fixes it; the flag grows it per anchor', () => {
