@@ -2,26 +2,12 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { open } from '../src/index.js';
 import { encodeModel, float32Tensor } from '../src/formats/onnx/build.js';
-import { expansionOf, inferClassCounts } from '../src/ops/plan.js';
-import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020.js');
-const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'plan.schema.json'), 'utf8'));
-const validate = new Ajv2020({ allErrors: true }).compile(schema);
+import { CORPUS, HAS_CORPUS, SAMPLES, runCli, tempDir } from './helpers.js';
+import { plan } from './plan-helpers.js';
 
 const sample = (n: number) => path.join(SAMPLES, `detector-${n}.onnx`);
-
-function plan(args: string[]): { status: number; plan: any; stdout: string; stderr: string; file: string } {
-  const file = path.join(tempDir(), 'plan.json');
-  const r = runCli(['plan', ...args, '-o', file]);
-  const written = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
-  if (written) assert.ok(validate(written), JSON.stringify(validate.errors));
-  return { status: r.status, plan: written, stdout: r.stdout, stderr: r.stderr, file };
-}
 
 async function floats(file: string, name: string): Promise<Float32Array> {
   const dict = await open(file);
@@ -38,7 +24,9 @@ describe('ckpt plan: the 90-class detector into the 92-class one', () => {
     const byName = Object.fromEntries(r.plan.entries.map((e: any) => [e.target, e]));
     assert.equal(byName['backbone.conv1.weight'].action, 'load');
     assert.equal(byName['backbone.conv1.weight'].why, 'exact name');
-    assert.deepEqual(byName['yolo_output.weight'].expand, { axis: 0, sourceSize: 285, targetSize: 291, blocks: 3, init: 'target' });
+    const { rows, ...expand } = byName['yolo_output.weight'].expand;
+    assert.deepEqual(expand, { axis: 0, sourceSize: 285, targetSize: 291, blocks: 3, init: 'target', layout: 'yolo:3', sourceClasses: 90, targetClasses: 92 });
+    assert.deepEqual(rows, [...Array.from({ length: 95 }, (_, i) => i), -1, -1]);
     assert.match(r.plan.source.sha256, /^[0-9a-f]{64}$/);
   });
 
@@ -120,26 +108,12 @@ describe('ckpt plan: the 90-class detector into the 92-class one', () => {
 });
 
 describe('expansion rules', () => {
-  test('one axis grows: plain heads copy the first rows; --expand-classes sets packed blocks', () => {
-    assert.deepEqual(expansionOf([1024, 90], [1024, 92], undefined, false, 'target'), { axis: 1, sourceSize: 90, targetSize: 92, blocks: 1, init: 'target' });
-    assert.deepEqual(expansionOf([6, 64, 3, 3], [9, 64, 3, 3], { from: 2, to: 3 }, false, 'zeros'), { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'zeros' });
-    assert.equal(expansionOf([4, 4], [5, 5], undefined, false, 'target'), undefined);
-    assert.equal(expansionOf([5], [4], undefined, false, 'target'), undefined);
-  });
-
-  test('class counts are inferred when grown heads of different sizes agree (anchors × classes), never from one head', () => {
-    assert.deepEqual(inferClassCounts([[[6, 64, 1, 1], [9, 64, 1, 1]], [[4, 128, 1, 1], [6, 128, 1, 1]], [[6], [9]], [[16, 3], [16, 3]]]), { from: 2, to: 3 });
-    assert.equal(inferClassCounts([[[1024, 90], [1024, 92]]]), undefined, 'one head: nothing to agree on');
-    assert.equal(inferClassCounts([[[6], [9]], [[4], [5]]]), undefined, 'heads that disagree');
-    assert.equal(inferClassCounts([[[1000], [1002]], [[500], [501]]]), undefined, 'one block each is not a packed head');
-  });
-
   test('UltraFace .pth 2 → 3 classes (corpus): each anchor\'s classes move to their new place', { skip: !HAS_CORPUS && 'no ../shared/corpus' }, async () => {
     const source = path.join(CORPUS, 'pytorch/ultraface-rfb320/version-RFB-320.pth');
     const target = path.join(CORPUS, 'pytorch/ultraface-rfb320-masked/RFB-320-masked_face-v2.pth');
     const { file, plan: p } = plan([source, target]);
     const head = p.entries.find((e: any) => e.target === 'classification_headers.0.2.bias');
-    assert.deepEqual(head.expand, { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'target' });
+    assert.deepEqual(head.expand, { axis: 0, sourceSize: 6, targetSize: 9, blocks: 3, init: 'target', layout: 'anchors:3', sourceClasses: 2, targetClasses: 3, rows: [0, 1, -1] });
     const out = path.join(tempDir(), 'out.pth');
     assert.equal(runCli(['apply', file, '-o', out]).status, 0);
     const [from, into, result] = await Promise.all([source, target, out].map((f) => floats(f, 'classification_headers.0.2.bias')));

@@ -158,10 +158,35 @@ print(max(float(np.abs(a[n].astype(np.float64) - b[n]).max()) for n in b))
     assert.ok(Number(worst) < 1e-6, worst);
   });
 
-  test('a .pth into a folded export of another class count: the plan folds', () => {
+  test('a .pth into a folded export of another class count: the plan folds; a packed head of unknown layout is not grown as one block', () => {
     const r = plan([at('det2.pth'), at('det3-folded.onnx')]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^loaded 24\/27 tensors \(99\.6% of parameters; 22 by folding 11 BatchNorm layers\)/);
+    assert.match(r.stdout, /^loaded 24\/27 tensors \(98\.7% of parameters; 22 by folding 11 BatchNorm layers\), 0 expanded, 1 kept \(constants\), 2 skipped \(2 head\)/);
+    assert.match(r.stdout, /not grown as one block\. State it with --head 'classification_header=anchors:3'/);
+  });
+
+  test('two BN-folded exports of 2 and 3 classes: ≥ 95% of the weights loaded, constants kept, the head grown per anchor, check passes', () => {
+    const r = plan([at('det2-folded.onnx'), at('det3-folded.onnx'), '--head', 'classification_header=anchors:3']);
+    assert.equal(r.status, 0, r.stderr);
+    const { summary, entries } = r.plan;
+    assert.ok(summary.fractionLoaded >= 0.95, String(summary.fractionLoaded));
+    assert.equal(summary.skipped, 0);
+    assert.ok(entries.filter((e: any) => e.role === 'constant').every((e: any) => e.action === 'keep'));
+    const grown = entries.filter((e: any) => e.action === 'expand');
+    assert.deepEqual(grown.map((e: any) => [e.target, e.expand.blocks, e.expand.rows]), [
+      ['classification_header.weight', 3, [0, 1, -1]], ['classification_header.bias', 3, [0, 1, -1]],
+    ]);
+    const out = at('det2-into-det3.onnx');
+    assert.equal(runCli(['apply', r.file, '-o', out]).status, 0);
+    assert.equal(runCli(['check', r.file]).status, 0);
+    // Each anchor's two old class rows land at the start of its three-row block (python onnx reads).
+    const copied = python(`
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+a, b = [{t.name: numpy_helper.to_array(t) for t in onnx.load(f).graph.initializer} for f in sys.argv[1:3]]
+print(all(np.array_equal(b['classification_header.weight'][k * 3:k * 3 + 2], a['classification_header.weight'][k * 2:k * 2 + 2]) for k in range(3)))
+`, at('det2-folded.onnx'), out);
+    assert.equal(copied.trim(), 'True');
   });
 
   test('one more block of equal shapes: which one is new is ambiguous, reported with candidates, never guessed', () => {

@@ -6,13 +6,10 @@ import { formatPercent } from '../core/percent.js';
 import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
-import { makePlan, parseExpandClasses, type InitKind, type PlanMode } from '../ops/plan.js';
-import { parsePatterns } from '../ops/select.js';
 import { open } from '../open.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import type { GraphNode, ValueInfo } from '../formats/onnx/model.js';
-import { modelView } from '../ops/structure.js';
-import { applyPlanFile, readPlan, type PlanFile } from './plan.js';
+import { applyPlanFile, planBody, readPlan, type PlanFile } from './plan.js';
 import { classMapOfPlan, optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
 
@@ -128,16 +125,11 @@ async function compareWithSource(
  * the old classes elsewhere must fail here, not define where they are.
  */
 async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
-  const recorded = plan.options as { mode?: PlanMode; init?: InitKind; exclude?: string[]; backbone?: string[]; matchByOrder?: boolean; expandClasses?: string; loadConstants?: boolean };
   const source = await open(plan.source.path);
   try {
     const target = await open(plan.target.path);
     try {
-      const body = makePlan(modelView(source), modelView(target), {
-        mode: recorded.mode, init: recorded.init, exclude: parsePatterns(recorded.exclude), backbone: parsePatterns(recorded.backbone),
-        matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses), loadConstants: recorded.loadConstants === true,
-      });
-      return classMapOfPlan(body);
+      return classMapOfPlan((await planBody(source, target, plan.options)).body);
     } finally {
       await target.close();
     }

@@ -9,6 +9,7 @@ import { parsePatterns } from '../ops/select.js';
 import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
 import { foldedEntryValues, plannedValues } from '../ops/apply.js';
 import { formatEpsilon, modelView } from '../ops/structure.js';
+import { classMapOf, formatRows, graphBlockRows, graphLayers, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
@@ -26,7 +27,7 @@ export interface PlanFile extends PlanBody {
   version: number;
   source: FileRef;
   target: FileRef;
-  options: Record<string, unknown>;
+  options: RecordedPlanOptions;
 }
 
 export interface PlanCommandOptions {
@@ -37,6 +38,8 @@ export interface PlanCommandOptions {
   backbone?: string[];
   matchByOrder?: boolean;
   expandClasses?: string;
+  head?: string[];
+  classes?: string[];
   init?: string;
   loadConstants?: boolean;
   json?: boolean;
@@ -50,26 +53,35 @@ export async function planCommand(sourcePath: string, targetPath: string, option
   const init = (options.init ?? 'target') as InitKind;
   if (!['target', 'zeros', 'normal'].includes(init)) throw usageError(`--init must be target, zeros or normal, got '${options.init}'`);
   if (options.backbone?.length && mode !== 'classification') throw usageError('--backbone applies to --mode classification');
-  const excludeTexts = [...(options.exclude ?? []), ...presetPatterns(options.preset)];
+  if (options.classes) {
+    if (options.classes.length !== 2) throw usageError(`--classes takes two files, SOURCE_LABELS TARGET_LABELS (got ${options.classes.length}); put it after SOURCE and TARGET`);
+    if (options.expandClasses) throw usageError('--classes gives the class counts; leave out --expand-classes');
+  }
+  const recorded: RecordedPlanOptions = {
+    mode, init, exclude: [...(options.exclude ?? []), ...presetPatterns(options.preset)], backbone: options.backbone ?? [],
+    matchByOrder: options.matchByOrder === true, loadConstants: options.loadConstants === true,
+    ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}),
+    ...(options.head?.length ? { heads: options.head } : {}),
+    ...(options.classes ? { classes: { source: path.resolve(options.classes[0]!), target: path.resolve(options.classes[1]!) } } : {}),
+  };
   const source = await open(sourcePath);
   try {
     const target = await open(targetPath);
     try {
-      const body = makePlan(modelView(source), modelView(target), {
-        mode, init, exclude: parsePatterns(excludeTexts), backbone: parsePatterns(options.backbone),
-        matchByOrder: options.matchByOrder === true, expandClasses: parseExpandClasses(options.expandClasses),
-        loadConstants: options.loadConstants === true,
-      });
+      const { body, heads } = await planBody(source, target, recorded);
+      for (const rule of heads.rules!.filter((r) => !target.tensors.some((t) => r.pattern.test(t.name)))) {
+        process.stderr.write(`ckpt: warning: --head ${rule.text}: no target tensor matches\n`);
+      }
+      const classMap = heads.classMap;
+      if (classMap && !body.entries.some((e) => e.expand || e.skip?.reason === 'head') && classMap.map.some((from, j) => from !== j)) {
+        throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
+      }
       const plan: PlanFile = {
         kind: 'ckpt-plan',
         version: PLAN_VERSION,
         source: await fileRef(source),
         target: await fileRef(target),
-        options: {
-          mode, init, exclude: excludeTexts, backbone: options.backbone ?? [], matchByOrder: options.matchByOrder === true,
-          loadConstants: options.loadConstants === true,
-          ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}),
-        },
+        options: { ...recorded, ...(recorded.classes && classMap ? { classes: { ...recorded.classes, map: classMap.map } } : {}) },
         ...body,
       };
       if (options.output) {
@@ -90,6 +102,36 @@ export async function planCommand(sourcePath: string, targetPath: string, option
   } finally {
     await source.close();
   }
+}
+
+/** What `ckpt plan` records in plan.json's options: enough to make the same plan again. */
+export interface RecordedPlanOptions {
+  mode: PlanMode;
+  init: InitKind;
+  /** --exclude patterns and the preset's, as given. */
+  exclude: string[];
+  backbone: string[];
+  matchByOrder: boolean;
+  loadConstants: boolean;
+  expandClasses?: string;
+  heads?: string[];
+  /** The label files (absolute paths) and the class map read from them. */
+  classes?: { source: string; target: string; map?: number[] };
+}
+
+/** SOURCE planned into TARGET under recorded options: one path for `plan` and `check`'s re-planning. */
+export async function planBody(source: StateDict, target: StateDict, recorded: RecordedPlanOptions): Promise<{ body: PlanBody; heads: HeadOptions }> {
+  const heads: HeadOptions = { rules: parseHeadRules(recorded.heads) };
+  if (recorded.classes) heads.classMap = classMapOf(readLabels(recorded.classes.source), readLabels(recorded.classes.target));
+  heads.sourceBlockRows = await graphBlockRows(source);
+  heads.targetBlockRows = await graphBlockRows(target);
+  heads.targetLayers = graphLayers(target);
+  const body = makePlan(modelView(source), modelView(target), {
+    mode: recorded.mode, init: recorded.init, exclude: parsePatterns(recorded.exclude), backbone: parsePatterns(recorded.backbone),
+    matchByOrder: recorded.matchByOrder === true, expandClasses: parseExpandClasses(recorded.expandClasses), heads,
+    loadConstants: recorded.loadConstants === true,
+  });
+  return { body, heads };
 }
 
 async function fileRef(dict: StateDict): Promise<FileRef> {
@@ -115,7 +157,8 @@ function describe(e: PlanEntry): string {
   if (e.cast) parts.push(`cast ${e.cast.from} → ${e.cast.to}`);
   if (e.expand) {
     const x = e.expand;
-    parts.push(`expand axis ${x.axis}: ${x.sourceSize} → ${x.targetSize}${x.blocks > 1 ? ` in ${x.blocks} blocks of ${x.sourceSize / x.blocks} → ${x.targetSize / x.blocks}` : ''}; new values: ${x.init}`);
+    const blocks = x.blocks > 1 ? ` in ${x.blocks} blocks of ${x.sourceSize / x.blocks} → ${x.targetSize / x.blocks}` : '';
+    parts.push(`axis ${x.axis}: ${x.sourceSize} → ${x.targetSize}${blocks}; rows${x.blocks > 1 ? ' per block' : ''} ${formatRows(x.rows)}${x.rows.includes(-1) ? ` (new: ${x.init})` : ''}`);
     parts.push(`${formatShape(e.sourceShape ?? [])} → ${formatShape(e.shape)}`);
   }
   return parts.filter(Boolean).join('; ');
@@ -166,6 +209,7 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
         const s = sourceTensor(entry, entry.source!);
         const t = byTarget.get(entry.target);
         if (!t) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${entry.target}' is not in the target file`);
+        if (entry.expand) checkRowMap(planPath, entry);
         if (entry.fold) {
           const fold = entry.fold;
           const lookup = Object.fromEntries(foldSources(fold).map((name) => [name, sourceTensor(entry, name)]));
@@ -190,6 +234,15 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
   } finally {
     await source.close();
   }
+}
+
+/** A row map apply can carry out: one entry per target row of a block, each a source row of a block or -1. */
+function checkRowMap(planPath: string, entry: PlanEntry): void {
+  const x = entry.expand!;
+  const sourceBlock = x.sourceSize / x.blocks;
+  const fits = Number.isInteger(sourceBlock) && Array.isArray(x.rows) && x.rows.length * x.blocks === x.targetSize &&
+    x.rows.every((r) => Number.isInteger(r) && r >= -1 && r < sourceBlock) && x.axis < entry.shape.length && entry.shape[x.axis] === x.targetSize;
+  if (!fits) throw invalidInput(planPath, `entry '${entry.target}'`, `expand.rows does not fit ${x.blocks} block(s) of ${x.sourceSize} → ${x.targetSize} rows; make the plan again`);
 }
 
 export async function applyCommand(planPath: string, options: { output?: string; force?: boolean; json?: boolean }): Promise<number> {

@@ -22,12 +22,15 @@ export async function plannedValues(entry: PlanEntry, source: TensorInfo, target
   const row = shape.slice(spec.axis + 1).reduce((n, d) => n * d, 1) * width;
   const sourceBlock = spec.sourceSize / spec.blocks;
   const targetBlock = spec.targetSize / spec.blocks;
-  // Each block (a YOLO anchor's 5 + classes channels) goes to the start of its new, larger block.
+  // The head's row map (same in every block): runs of consecutive source rows copy in one go.
+  const runs = rowRuns(spec.rows);
   for (let o = 0; o < outer; o++) {
     for (let b = 0; b < spec.blocks; b++) {
-      const from = (o * spec.sourceSize + b * sourceBlock) * row;
-      const to = (o * spec.targetSize + b * targetBlock) * row;
-      out.set(bytes.subarray(from, from + sourceBlock * row), to);
+      for (const run of runs) {
+        const from = (o * spec.sourceSize + b * sourceBlock + run.from) * row;
+        const to = (o * spec.targetSize + b * targetBlock + run.to) * row;
+        out.set(bytes.subarray(from, from + run.length * row), to);
+      }
     }
   }
   return out;
@@ -47,6 +50,18 @@ export async function foldedEntryValues(entry: PlanEntry, sourceTensor: (name: s
   });
   if (entry.transpose && f.part === 'weight') values = transpose(values, weight.shape, entry.transpose);
   return fromFloat64(values, target.dtype);
+}
+
+/** [0,1,2,-1,5] → runs {to 0, from 0, length 3}, {to 4, from 5, length 1}; -1 rows are left as initialized. */
+function rowRuns(rows: readonly number[]): { to: number; from: number; length: number }[] {
+  const runs: { to: number; from: number; length: number }[] = [];
+  rows.forEach((from, to) => {
+    if (from < 0) return;
+    const last = runs[runs.length - 1];
+    if (last && last.to + last.length === to && last.from + last.length === from) last.length++;
+    else runs.push({ to, from, length: 1 });
+  });
+  return runs;
 }
 
 async function initialValues(init: 'target' | 'zeros' | 'normal', target: TensorInfo, seed: number): Promise<Uint8Array> {

@@ -7,6 +7,7 @@ import { alignTensors, layoutPermutation, letterPermutation, type MatchReason } 
 import type { Pattern } from './select.js';
 import { isGeneratedName } from '../core/names.js';
 import { consumerPositions, matchStructure, moduleOrder, type FoldSource, type ModelView } from './structure.js';
+import { headPlanner, type HeadOptions } from './heads.js';
 
 /**
  * Partial-load planning: for every tensor of the model to train (TARGET), where its initial
@@ -27,6 +28,12 @@ export interface ExpandSpec {
   blocks: number;
   /** How the new positions are filled: the target's own values, zeros, or N(0, 0.01²). */
   init: InitKind;
+  /** The head layout (src/ops/heads.ts): classes, background-first, anchors:3, yolo:3, box-per-class, … */
+  layout: string;
+  sourceClasses: number;
+  targetClasses: number;
+  /** Per block: for each target row, the source row of the same block it copies; -1 = initialized. */
+  rows: number[];
 }
 
 export type SkipReason = 'excluded' | 'missing' | 'generated-name' | 'shape' | 'dtype' | 'ambiguous' | 'head' | 'not-backbone' | 'batchnorm';
@@ -87,6 +94,8 @@ export interface PlanOptions {
   init?: InitKind;
   /** Also load graph constants from SOURCE (by default each model keeps its own). */
   loadConstants?: boolean;
+  /** Head layouts stated (--head), a class map (--classes), block counts from the graphs. */
+  heads?: HeadOptions;
 }
 
 export interface PlanSummary {
@@ -186,7 +195,12 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
 
   const inBackbone = backboneOf(targetView, pairs, mode, options.backbone);
 
-  const classes = options.expandClasses ?? inferClassCounts([...pairs].map(([t, p]) => [p.source.shape, t.shape]));
+  const inTargetLayout = (s: TensorInfo, t: TensorInfo) => {
+    const transpose = pairs.get(t)?.permutation ?? layoutPermutation(s, t) ?? letterPermutation(s, t);
+    return transpose ? transpose.map((p) => s.shape[p]!) : s.shape;
+  };
+  const headCandidates = [...pairs].map(([t, p]) => ({ target: t.name, source: p.source.name, sourceShape: inTargetLayout(p.source, t), targetShape: t.shape }));
+  const headOf = headPlanner(headCandidates, { ...options.heads, ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}) }, init);
   const entries = target.map((t): PlanEntry => {
     const base: PlanEntry = {
       target: t.name, targetInFile: t.source, dtype: t.dtype, shape: [...t.shape], parameters: parameterCount(t), ...(t.role ? { role: t.role } : {}), action: 'skip',
@@ -220,20 +234,18 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
       if (!sameShape(s.shape, t.shape) && !permutation) return { ...skip('shape', `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target (BatchNorm fold)`), ...from };
       return { ...base, ...from, action: 'fold', fold: foldSpec(pair.fold), ...(permutation ? { transpose: [...permutation] } : {}), ...(cast ? { cast } : {}) };
     }
-    if (sameShape(s.shape, t.shape) || permutation) {
+    const head = headOf({ target: t.name, source: s.name, sourceShape: inTargetLayout(s, t), targetShape: t.shape });
+    if (!head && (sameShape(s.shape, t.shape) || permutation)) {
       return { ...base, ...from, action: 'load', ...(permutation ? { transpose: [...permutation], why: `${pair.why}; layout ${s.layout ?? '?'} → ${t.layout ?? '?'}` } : {}), ...(cast ? { cast } : {}) };
     }
-    // A grown head in another layout (HWIO source, OIHW target): transpose, then expand.
-    const letters = letterPermutation(s, t);
-    const sourceInTargetLayout = letters ? letters.map((p) => s.shape[p]!) : s.shape;
-    const expand = expansionOf(sourceInTargetLayout, t.shape, classes, /yolo/i.test(t.name), init);
-    if (expand && mode !== 'detection' && mode !== 'full') {
-      const inferred = classes && !options.expandClasses && expand.blocks > 1
-        ? `; classes ${classes.from} → ${classes.to} inferred from all grown heads` : '';
-      return { ...base, ...from, why: from.why + inferred, action: 'expand', expand, ...(letters ? { transpose: letters } : {}), ...(cast ? { cast } : {}) };
+    // A head copied row by row, in the target's layout (HWIO source, OIHW target: transpose first).
+    const transpose = permutation ?? letterPermutation(s, t);
+    if (head && 'expand' in head && mode !== 'detection' && mode !== 'full') {
+      return { ...base, ...from, why: `${from.why}; ${head.why}`, action: 'expand', expand: head.expand, ...(transpose ? { transpose: [...transpose] } : {}), ...(cast ? { cast } : {}) };
     }
     const detail = `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target`;
-    return { ...skip(expand ? 'head' : 'shape', expand ? `class-count dependent head: ${detail}` : detail), ...from };
+    if (!head) return { ...skip('shape', detail), ...from };
+    return { ...skip('head', 'refuse' in head ? `${head.refuse} (${detail})` : `class-count dependent head: ${detail}`), ...from };
   });
 
   const used = new Set(entries.flatMap((e) => (e.action === 'skip' || e.action === 'keep' ? [] : [e.source, ...(e.fold ? foldSources(e.fold) : [])])));
@@ -298,52 +310,6 @@ function backboneOf(
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
 
-/**
- * An expansion when target is larger than source along exactly one axis. With class counts
- * (from --expand-classes, or 3 anchors × (5 + C) for YOLO-named heads) the axis may pack several
- * blocks, each grown by the same number of classes.
- */
-export function expansionOf(
-  source: readonly number[], target: readonly number[], classes: { from: number; to: number } | undefined, yoloName: boolean, init: InitKind,
-): ExpandSpec | undefined {
-  if (source.length !== target.length) return undefined;
-  const axes = source.map((_, i) => i).filter((i) => source[i] !== target[i]);
-  if (axes.length !== 1) return undefined;
-  const axis = axes[0]!;
-  const [s, t] = [source[axis]!, target[axis]!];
-  if (t <= s) return undefined;
-  let blocks = 1;
-  if (classes) {
-    const grow = classes.to - classes.from;
-    if (grow <= 0 || (t - s) % grow !== 0) return undefined;
-    blocks = (t - s) / grow;
-  } else if (yoloName && s % 3 === 0 && t % 3 === 0 && s / 3 > 5) {
-    blocks = 3; // YOLO heads pack 3 anchors × (5 + classes)
-  }
-  if (s % blocks !== 0 || t % blocks !== 0) return undefined;
-  return { axis, sourceSize: s, targetSize: t, blocks, init };
-}
-
-/**
- * Class counts of heads that pack one block per anchor (SSD, UltraFace: anchors × classes), when
- * several grown heads of different sizes agree: 6 → 9 and 4 → 6 are 3 and 2 anchors of 2 → 3
- * classes. A single head, or heads that disagree, infer nothing (one block, or --expand-classes).
- */
-export function inferClassCounts(shapes: readonly (readonly [readonly number[], readonly number[]])[]): { from: number; to: number } | undefined {
-  const grown = new Map<number, number>();
-  for (const [s, t] of shapes) {
-    if (s.length !== t.length) continue;
-    const axes = s.map((_, i) => i).filter((i) => s[i] !== t[i]);
-    if (axes.length === 1 && t[axes[0]!]! > s[axes[0]!]!) grown.set(s[axes[0]!]!, t[axes[0]!]!);
-  }
-  if (grown.size < 2) return undefined;
-  const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
-  const ratios = new Set([...grown].map(([s, t]) => `${s / gcd(s, t)}:${t / gcd(s, t)}`));
-  if (ratios.size !== 1) return undefined;
-  const [from, to] = [...ratios][0]!.split(':').map(Number) as [number, number];
-  return [...grown.keys()].every((s) => s >= 2 * from) ? { from, to } : undefined;
-}
-
 function summarize(entries: readonly PlanEntry[]): PlanSummary {
   const count = (action: PlanEntry['action']) => entries.filter((e) => e.action === action).length;
   const batchNorms = new Set(entries.filter((e) => e.fold).map((e) => e.fold!.scale));
@@ -351,7 +317,10 @@ function summarize(entries: readonly PlanEntry[]): PlanSummary {
   const targetParameters = parameters.reduce((n, e) => n + e.parameters, 0);
   const parametersFromSource = parameters.reduce((n, e) => {
     if (e.action === 'load' || e.action === 'fold') return n + e.parameters;
-    if (e.action === 'expand') return n + Math.round((e.parameters / e.expand!.targetSize) * e.expand!.sourceSize);
+    if (e.action === 'expand') {
+      const copiedRows = e.expand!.rows.filter((r) => r >= 0).length * e.expand!.blocks;
+      return n + Math.round((e.parameters / e.expand!.targetSize) * copiedRows);
+    }
     return n;
   }, 0);
   const skippedBy: Record<string, number> = {};
