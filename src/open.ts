@@ -16,7 +16,7 @@ export function detectFormat(path: string): string | undefined {
 export async function open(path: string, options: OpenOptions = {}): Promise<StateDict> {
   const reader = withProbe(path, (probe) => READERS.find((r) => r.match(probe)));
   if (!reader) {
-    throw invalidInput(path, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`);
+    throw invalidInput(path, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
   return reader.open(path, options);
 }

@@ -1,8 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../open.js';
 import { ExitCode, invalidInput, usageError, fromSystemError } from '../core/errors.js';
-import { pathSha256 } from '../core/file.js';
+import { pathSha256, readTextFile } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
@@ -116,7 +115,7 @@ function describe(e: PlanEntry): string {
 export function readPlan(file: string): PlanFile {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextFile(file);
   } catch (err) {
     throw fromSystemError(file, undefined, err);
   }
