@@ -3,7 +3,7 @@ import { parameterCount, type StateDict, type TensorInfo } from '../core/statedi
 import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type TreeNode } from '../ops/summary.js';
-import { formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
+import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -108,7 +108,7 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
 }
 
 function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
-  const lines = [`${dict.path}: ${headline(dict, tensors)}`];
+  const lines = [fitLine(`${dict.path}: ${headline(dict, tensors)}`, ' · ')];
   if (tree) {
     const walk = (nodes: TreeNode[], indent: string) => {
       nodes.forEach((n, i) => {
@@ -129,7 +129,8 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   const showLayout = tensors.some((t) => t.layout);
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
   const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
-  const table = newTable(head);
+  const kept = new Set(['dtype', 'shape', 'layout', 'params', 'bytes']);
+  const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : 'elide')));
   for (const t of tensors) {
     table.push([
       t.name,

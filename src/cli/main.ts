@@ -15,7 +15,7 @@ Exit codes:
   1  differences found, or a threshold not met
   2  usage error (bad option or argument)
   3  invalid or unsupported input (the message names the file and the place in it)
-  4  I/O error (missing file, permission denied)
+  4  I/O error (missing file, permission denied, a pipe or device where a file is needed)
   5  internal error (a bug: please report it; CKPT_DEBUG=1 shows the stack)`;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -10,7 +10,7 @@ import { plannedValues } from '../ops/apply.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
-import { formatShape, newTable } from './format.js';
+import { fitLine, formatShape, newTable } from './format.js';
 
 export interface FileRef {
   path: string;
@@ -92,10 +92,10 @@ async function fileRef(dict: StateDict): Promise<FileRef> {
 
 function renderPlan(plan: PlanFile): string {
   const lines = [planHeadline(plan.summary), `source: ${plan.source.path} (${plan.source.format})`, `target: ${plan.target.path} (${plan.target.format})`];
-  const table = newTable(['target tensor', 'action', 'from source', 'why / transform']);
+  const table = newTable(['target tensor', 'action', 'from source', 'why / transform'], ['elide', 'keep', 'elide', 'wrap']);
   for (const e of plan.entries) table.push([e.target, e.action, e.source ?? '', describe(e)]);
   lines.push(table.toString());
-  if (plan.unusedSource.length) lines.push(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`);
+  if (plan.unusedSource.length) lines.push(fitLine(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`, ', '));
   return `${lines.join('\n')}\n`;
 }
 
