@@ -20,7 +20,7 @@ export async function open(path: string, options: OpenOptions = {}): Promise<Sta
   const file = modelPath(path);
   const reader = readerFor(file);
   if (!reader) {
-    throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`);
+    throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
   return reader.open(file, options);
 }

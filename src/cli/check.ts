@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import { readTextFile } from '../core/file.js';
 import { formatPercent } from '../core/percent.js';
 import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
@@ -154,7 +155,7 @@ const inputSignature = (inputs: readonly ValueInfo[]) =>
 function isPlanFile(file: string): boolean {
   if (!file.endsWith('.json')) return false;
   try {
-    const head = fs.readFileSync(file, 'utf8').slice(0, 200);
+    const head = readTextFile(file).slice(0, 200);
     return head.includes('"ckpt-plan"');
   } catch {
     return false;

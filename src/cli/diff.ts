@@ -2,7 +2,7 @@ import { open } from '../open.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
 import { formatEpsilon } from '../ops/structure.js';
-import { formatInt, formatShape, progress, newTable } from './format.js';
+import { fitLine, formatInt, formatShape, progress, newTable, type Fit } from './format.js';
 
 export interface DiffCommandOptions {
   json?: boolean;
@@ -87,10 +87,12 @@ function foldSummary(r: DiffReport): string {
 }
 
 function renderDiff(r: DiffReport, values: boolean): string {
-  const out = [`A: ${r.a.path} (${r.a.format})`, `B: ${r.b.path} (${r.b.format})`, diffHeadline(r)];
+  const out = [`A: ${r.a.path} (${r.a.format})`, `B: ${r.b.path} (${r.b.format})`, fitLine(diffHeadline(r), '; ')];
+  // On a narrow terminal names give way (elided), notes wrap, shapes, dtypes and numbers stay whole.
+  const fitOf = (column: string): Fit => (column === 'name' ? 'elide' : column === 'note' || column.startsWith('candidates') ? 'wrap' : 'keep');
   const section = (title: string, head: string[], rows: (string | number)[][]) => {
     if (!rows.length) return;
-    const table = newTable(head);
+    const table = newTable(head, head.map(fitOf));
     table.push(...rows.map((row) => row.map(String)));
     out.push('', `${title} (${rows.length})`, table.toString());
   };

@@ -4,7 +4,7 @@ import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
-import { formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
+import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -121,7 +121,7 @@ function roleBreakdown(t: Totals): string {
 }
 
 function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
-  const lines = [`${dict.path}: ${headline(dict, tensors)}`];
+  const lines = [fitLine(`${dict.path}: ${headline(dict, tensors)}`, ' · ')];
   if (tree) {
     const walk = (nodes: TreeNode[], indent: string) => {
       nodes.forEach((n, i) => {
@@ -143,7 +143,8 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   const showRole = tensors.some((t) => t.role);
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
   const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
-  const table = newTable(head);
+  const kept = new Set(['dtype', 'shape', 'layout', 'role', 'params', 'bytes']);
+  const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : 'elide')));
   for (const t of tensors) {
     table.push([
       t.name,

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { CkptError, ExitCode } from '../core/errors.js';
+import { CkptError, ExitCode, type ErrorCode } from '../core/errors.js';
 import { inspectCommand } from './inspect.js';
 import { diffCommand } from './diff.js';
 import { presetsCommand, selectCommand } from './select.js';
@@ -16,7 +16,7 @@ Exit codes:
   1  differences found, or a threshold not met
   2  usage error (bad option or argument)
   3  invalid or unsupported input (the message names the file and the place in it)
-  4  I/O error (missing file, permission denied)
+  4  I/O error (missing file, permission denied, a pipe or device where a file is needed)
   5  internal error (a bug: please report it; CKPT_DEBUG=1 shows the stack)`;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -238,7 +238,35 @@ ${EXIT_CODES_HELP}
   return program;
 }
 
-/** Runs the CLI and returns the exit code; errors become one line on stderr. */
+/** A failed run as both the stderr line and the JSON error document describe it. */
+interface Failure {
+  exitCode: number;
+  code: ErrorCode;
+  message: string;
+  file?: string | undefined;
+  where?: string | undefined;
+}
+
+function failureOf(err: unknown): Failure {
+  if (err instanceof CommanderError) return { exitCode: ExitCode.usage, code: 'usage', message: err.message.replace(/^error: /, '') };
+  if (err instanceof CkptError) return { exitCode: err.exitCode, code: err.code, message: err.message, file: err.file, where: err.where };
+  return { exitCode: ExitCode.internal, code: 'internal', message: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}
+
+/**
+ * `--json` anywhere among the options (before `--`): usage errors happen before commander has
+ * parsed it, and every command's JSON output has the error document's place.
+ */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * Runs the CLI and returns the exit code; errors become one line on stderr and, with `--json`,
+ * also `{"error": {code, message, file, where, exitCode}}` on stdout (one line, so that JSON-lines
+ * output stays JSON lines).
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
@@ -246,19 +274,20 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return commandExitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
-        ? ExitCode.ok
-        : ExitCode.usage;
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)) {
+      return ExitCode.ok;
     }
-    if (err instanceof CkptError) {
-      process.stderr.write(`ckpt: ${err.message}\n`);
-      if (process.env.CKPT_DEBUG === '1') process.stderr.write(`${err.stack}\n`);
-      return err.exitCode;
+    const failure = failureOf(err);
+    // Commander has already written its usage errors (with the help that follows them).
+    if (!(err instanceof CommanderError)) {
+      const hint = err instanceof CkptError ? '' : ' (set CKPT_DEBUG=1 for details)';
+      process.stderr.write(`ckpt: ${failure.message}${hint}\n`);
+      if (process.env.CKPT_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack}\n`);
     }
-    const e = err as Error;
-    process.stderr.write(`ckpt: internal error: ${e?.message ?? String(err)} (set CKPT_DEBUG=1 for details)\n`);
-    if (process.env.CKPT_DEBUG === '1') process.stderr.write(`${e?.stack}\n`);
-    return 5;
+    if (wantsJson(argv)) {
+      const { code, message, file, where, exitCode } = failure;
+      process.stdout.write(`${JSON.stringify({ error: { code, message, file: file ?? null, where: where ?? null, exitCode } })}\n`);
+    }
+    return failure.exitCode;
   }
 }

@@ -1,8 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../open.js';
 import { CkptError, ExitCode, invalidInput, usageError, fromSystemError } from '../core/errors.js';
-import { pathSha256 } from '../core/file.js';
+import { pathSha256, readTextFile } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
@@ -13,7 +12,7 @@ import { classMapOf, formatRows, graphBlockRows, graphLayers, parseHeadRules, re
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
-import { formatShape, newTable } from './format.js';
+import { fitLine, formatShape, newTable } from './format.js';
 
 export interface FileRef {
   path: string;
@@ -140,10 +139,10 @@ async function fileRef(dict: StateDict): Promise<FileRef> {
 
 function renderPlan(plan: PlanFile): string {
   const lines = [planHeadline(plan.summary), `source: ${plan.source.path} (${plan.source.format})`, `target: ${plan.target.path} (${plan.target.format})`];
-  const table = newTable(['target tensor', 'action', 'from source', 'why / transform']);
+  const table = newTable(['target tensor', 'action', 'from source', 'why / transform'], ['elide', 'keep', 'elide', 'wrap']);
   for (const e of plan.entries) table.push([e.target, e.action, e.source ?? '', describe(e)]);
   lines.push(table.toString());
-  if (plan.unusedSource.length) lines.push(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`);
+  if (plan.unusedSource.length) lines.push(fitLine(`unused source tensors (${plan.unusedSource.length}): ${plan.unusedSource.join(', ')}`, ', '));
   if (plan.summary.kept) lines.push(`${plan.summary.kept} target constants kept as they are (--load-constants loads them from the source)`);
   return `${lines.join('\n')}\n`;
 }
@@ -167,7 +166,7 @@ function describe(e: PlanEntry): string {
 export function readPlan(file: string): PlanFile {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextFile(file);
   } catch (err) {
     throw fromSystemError(file, undefined, err);
   }

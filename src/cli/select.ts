@@ -31,7 +31,7 @@ export function presetPatterns(name: string | undefined): string[] {
 export function presetsCommand(options: { json?: boolean }): number {
   if (options.json) process.stdout.write(`${JSON.stringify(PRESETS, null, 2)}\n`);
   else {
-    const table = newTable(['preset', 'excluded heads (regex at the start of any dotted part of the name)']);
+    const table = newTable(['preset', 'excluded heads (regex at the start of any dotted part of the name)'], ['elide', 'wrap']);
     for (const [name, patterns] of Object.entries(PRESETS)) table.push([name, patterns.join(', ')]);
     process.stdout.write(`${table.toString()}\n`);
   }

@@ -29,13 +29,16 @@ export class RandomAccessFile {
   static open(file: string, blockSize = 8 * 1024): RandomAccessFile {
     let fd: number;
     try {
-      fd = fs.openSync(file, 'r');
+      // Non-blocking: opening a FIFO without a writer would otherwise wait forever, before the
+      // check below could refuse it.
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (err) {
       throw fromSystemError(file, undefined, err);
     }
     try {
       const stat = fs.fstatSync(fd);
-      if (stat.isDirectory()) throw ioError(file, undefined, 'is a directory, expected a file');
+      refuseNonRegular(file, stat);
+      if (stat.size === 0) refuseHiddenContent(file, fd);
       return new RandomAccessFile(file, fd, stat.size, blockSize);
     } catch (err) {
       fs.closeSync(fd);
@@ -116,6 +119,52 @@ export class RandomAccessFile {
     } catch (err) {
       throw fromSystemError(this.path, `offset ${position}`, err);
     }
+  }
+}
+
+/** What a path that is neither a regular file nor a folder is, for messages. */
+function kindOf(stat: fs.Stats): string {
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * ckpt reads checkpoints by random access and by size, which pipes, sockets and devices do not
+ * offer: they are refused (exit 4) rather than read, or waited on forever.
+ */
+export function refuseNonRegular(file: string, stat: fs.Stats): void {
+  if (stat.isDirectory()) throw ioError(file, undefined, 'is a directory, expected a file', 'is-a-directory');
+  if (!stat.isFile()) {
+    throw ioError(file, undefined, `is ${kindOf(stat)}; ckpt reads checkpoints by random access: save it to a regular file first`, 'not-a-regular-file');
+  }
+}
+
+/**
+ * A file of size 0 is empty, unless it is a pseudo-file (/proc, /sys) whose size says nothing:
+ * reading one byte tells them apart, and surfaces a read error (EIO) as the I/O error it is.
+ */
+function refuseHiddenContent(file: string, fd: number): void {
+  let n: number;
+  try {
+    n = fs.readSync(fd, Buffer.alloc(1), 0, 1, 0);
+  } catch (err) {
+    throw fromSystemError(file, 'offset 0', err);
+  }
+  if (n > 0) {
+    throw ioError(file, undefined, 'reports a size of 0 but has content (a /proc or /sys pseudo-file?); ckpt reads regular files', 'not-a-regular-file');
+  }
+}
+
+/** A whole small text file (a JSON index, a checkpoint list), refused like every input when it is not a regular file. */
+export function readTextFile(file: string): string {
+  const raf = RandomAccessFile.open(file);
+  try {
+    return new TextDecoder().decode(raf.size === 0 ? new Uint8Array(0) : raf.read(0, raf.size, 'text'));
+  } finally {
+    raf.close();
   }
 }
 

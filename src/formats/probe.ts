@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { RandomAccessFile } from '../core/file.js';
+import { RandomAccessFile, refuseNonRegular } from '../core/file.js';
 import { fromSystemError } from '../core/errors.js';
 import { isZip, readZipDirectory, type ZipEntry } from '../core/zip.js';
 import type { Probe } from './types.js';
@@ -17,6 +17,8 @@ export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
   if (stat.isDirectory()) {
     return use({ path, isDirectory: true, size: 0, head: new Uint8Array(0) });
   }
+  // Before any open: opening a device can have effects, and opening a FIFO waits for a writer.
+  refuseNonRegular(path, stat);
   const file = RandomAccessFile.open(path);
   try {
     const head = file.size === 0 ? new Uint8Array(0) : file.read(0, Math.min(HEAD_BYTES, file.size), 'header');

@@ -2,6 +2,10 @@ import { resolve } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { invalidInput } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
+import { hdf5Reason } from './messages.js';
+
+/** Re-exported for the writer, which reports HDF5 failures the same way. */
+export { hdf5Reason };
 
 /**
  * h5wasm, wrapped for a reader: HDF5's error stack becomes one exception (not a dump on stderr),
@@ -20,22 +24,30 @@ async function ready(): Promise<Module> {
     module.activate_throwing_error_handler();
     // HDF5 opens other files by itself (external links, external raw storage): in this reading
     // thread, every open of a file that is not the model is refused at the file-system layer.
-    const fsLayer = (module as unknown as { FS: { open: (path: string, ...rest: unknown[]) => unknown } }).FS;
+    const fsLayer = (module as unknown as { FS: { open: (path: string, flags: unknown, ...rest: unknown[]) => unknown } }).FS;
     const open = fsLayer.open.bind(fsLayer);
-    fsLayer.open = (path: string, ...rest: unknown[]) => {
-      if (!allowedFiles.has(resolve(path))) throw new Error(`refusing to open '${path}': not the model file`);
-      return open(path, ...rest);
+    fsLayer.open = (path: string, flags: unknown, ...rest: unknown[]) => {
+      if (allowedFiles.has(resolve(path)) || isErrorStackFile(path, flags)) return open(path, flags, ...rest);
+      if (PLUGIN_FOLDER.test(path)) throw new Error('needs an HDF5 plugin (a compression filter or file driver) that ckpt does not have; the file is corrupt or was written with that plugin');
+      throw new Error(`refusing to open '${path}': not the model file`);
     };
   }
   return module;
 }
 
-/** The most specific line of an HDF5 error stack ("truncated file: eof = …"). */
-export function hdf5Reason(err: unknown): string {
-  const text = String((err as Error)?.message ?? err);
-  const lines = [...text.matchAll(/#\d+: .* in (\w+)\(\): (.*)/g)];
-  return lines.length ? lines[lines.length - 1]![2]!.trim() : text.split('\n')[0]!;
+/** Where HDF5 looks for plugins (filters, file drivers): a folder of the machine that built h5wasm (`/__w/libhdf5-wasm/…/lib/plugin`). */
+const PLUGIN_FOLDER = /\/lib\/plugin(\/|$)/;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+
+/**
+ * h5wasm turns HDF5's error stack into an exception through a file from tmpfile(): a new file
+ * created exclusively (so it cannot be an existing file's content) under the fixed name pattern.
+ */
+function isErrorStackFile(path: string, flags: unknown): boolean {
+  return /^\/tmp\/tmpfile_\w{6}$/.test(path) && typeof flags === 'number' && (flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL);
 }
+
 
 export type H5Group = InstanceType<typeof h5wasm.Group>;
 export type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
@@ -97,6 +109,11 @@ function refuseExternalLinks(h5: H5, path: string): void {
   }
 }
 
+/** An object's path as messages show it: h5wasm's paths already start with '/'. */
+function placeOf(obj: H5Group | H5Dataset): string {
+  return obj.path.startsWith('/') ? obj.path : `/${obj.path}`;
+}
+
 export function isGroup(obj: unknown): obj is H5Group {
   return obj instanceof h5wasm.Group;
 }
@@ -109,7 +126,7 @@ export function keysOf(h5: H5, group: H5Group): string[] {
   try {
     return group.keys();
   } catch (err) {
-    throw invalidInput(h5.label, `/${group.path}`, `cannot list: ${hdf5Reason(err)}`);
+    throw invalidInput(h5.label, placeOf(group), `cannot list: ${hdf5Reason(err)}`);
   }
 }
 
@@ -119,7 +136,7 @@ export function attribute(h5: H5, obj: H5Group | H5Dataset, name: string): unkno
     const attrs = obj.attrs as Record<string, { value: unknown }>;
     return name in attrs ? attrs[name]!.value : undefined;
   } catch (err) {
-    throw invalidInput(h5.label, `/${obj.path} attribute '${name}'`, `cannot be read: ${hdf5Reason(err)}`);
+    throw invalidInput(h5.label, `${placeOf(obj)} attribute '${name}'`, `cannot be read: ${hdf5Reason(err)}`);
   }
 }
 
@@ -133,7 +150,7 @@ export function nameList(h5: H5, obj: H5Group | H5Dataset, name: string): string
     if (typeof value === 'string') return [value];
     if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
     if (ArrayBuffer.isView(value) && value.byteLength === 0) return [];
-    throw invalidInput(h5.label, `/${obj.path} attribute '${where}'`, 'expected a list of names (strings)');
+    throw invalidInput(h5.label, `${placeOf(obj)} attribute '${where}'`, 'expected a list of names (strings)');
   };
   const direct = attribute(h5, obj, name);
   if (direct !== undefined) return one(direct, name);
@@ -166,9 +183,9 @@ export function datasetInfo(h5: H5, dataset: H5Dataset): DatasetInfo {
     metadata = dataset.metadata as typeof metadata;
     shape = dataset.shape ?? [];
   } catch (err) {
-    throw invalidInput(h5.label, `/${dataset.path}`, `cannot be read: ${hdf5Reason(err)}`);
+    throw invalidInput(h5.label, placeOf(dataset), `cannot be read: ${hdf5Reason(err)}`);
   }
-  const where = `/${dataset.path}`;
+  const where = placeOf(dataset);
   if (metadata.vlen) throw invalidInput(h5.label, where, 'variable-length datasets are not weights');
   if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, width: 1 };
   const key = dtype.replace(/^>/, '<');

@@ -11,6 +11,7 @@ import type { FormatReader, Probe } from '../types.js';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import type { DatasetInfo } from './hdf5.js';
+import { hdf5Reason } from './messages.js';
 import type { Reply, Request } from './worker.js';
 import { roleFromName } from '../../core/roles.js';
 
@@ -178,7 +179,7 @@ class Hdf5Worker {
         resolve: (reply) => {
           clearTimeout(timer);
           if (reply.ok) resolve(reply);
-          else reject(new CkptError(reply.error.exitCode as ExitCodeValue, reply.error.file, reply.error.where, reply.error.detail));
+          else reject(new CkptError(reply.error.exitCode as ExitCodeValue, reply.error.file, reply.error.where, reply.error.detail, reply.error.code));
         },
         reject: (err) => {
           clearTimeout(timer);
@@ -190,7 +191,7 @@ class Hdf5Worker {
   }
 
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(new CkptError(ExitCode.invalidInput, this.label, 'HDF5', `the HDF5 reader failed: ${err.message}`));
+    for (const p of this.pending.values()) p.reject(new CkptError(ExitCode.invalidInput, this.label, 'HDF5', `the HDF5 reader failed: ${hdf5Reason(err)}`));
     this.pending.clear();
   }
 }

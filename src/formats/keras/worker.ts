@@ -1,5 +1,6 @@
+import './quiet-console.js';
 import { parentPort } from 'node:worker_threads';
-import { CkptError } from '../../core/errors.js';
+import { CkptError, type ErrorCode } from '../../core/errors.js';
 import type { OpenOptions } from '../../core/statedict.js';
 import { closeHdf5, datasetInfo, getObject, isDataset, openHdf5, readDataset, type DatasetInfo, type H5 } from './hdf5.js';
 import { listWeights, type Found } from './listing.js';
@@ -16,7 +17,7 @@ export type Request =
 
 export type Reply =
   | { id: number; ok: true; listing?: { found: Found[]; infos: DatasetInfo[]; metadata: Record<string, unknown> }; bytes?: Uint8Array }
-  | { id: number; ok: false; error: { exitCode: number; file?: string; where?: string; detail: string } };
+  | { id: number; ok: false; error: { exitCode: number; code?: ErrorCode; file?: string; where?: string; detail: string } };
 
 let h5: H5 | undefined;
 
@@ -43,7 +44,7 @@ parentPort!.on('message', (request: Request) => {
       const e = err instanceof CkptError ? err : undefined;
       parentPort!.postMessage({
         id: request.id, ok: false,
-        error: e ? { exitCode: e.exitCode, file: e.file, where: e.where, detail: e.detail } : { exitCode: 5, detail: String((err as Error)?.stack ?? err) },
+        error: e ? { exitCode: e.exitCode, code: e.code, file: e.file, where: e.where, detail: e.detail } : { exitCode: 5, detail: String((err as Error)?.stack ?? err) },
       } satisfies Reply);
     },
   );

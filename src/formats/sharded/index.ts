@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveInsideFolder } from '../../core/file.js';
+import { readTextFile, resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { hiddenTensorCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
@@ -96,7 +96,7 @@ function readWeightMap(index: string, fail: (where: string | undefined, detail: 
   try {
     const size = fs.statSync(index).size;
     if (size > MAX_INDEX) throw fail(undefined, `${size} bytes is more than the ${MAX_INDEX} bytes ckpt parses as a shard index`);
-    text = fs.readFileSync(index, 'utf8');
+    text = readTextFile(index);
   } catch (err) {
     throw fromSystemError(index, undefined, err);
   }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveInsideFolder } from '../../core/file.js';
+import { readTextFile, resolveInsideFolder } from '../../core/file.js';
 import { CkptError, ExitCode, fromSystemError, invalidInput, ioError } from '../../core/errors.js';
 
 /**
@@ -59,7 +59,7 @@ function latestPrefix(checkpointFile: string): string {
   let text: string;
   try {
     if (fs.statSync(checkpointFile).size > MAX_CHECKPOINT_FILE) throw invalidInput(checkpointFile, undefined, `larger than ${MAX_CHECKPOINT_FILE} bytes; expected a short text file`);
-    text = fs.readFileSync(checkpointFile, 'utf8');
+    text = readTextFile(checkpointFile);
   } catch (err) {
     throw fromSystemError(checkpointFile, undefined, err);
   }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
+import { readTextFile } from '../../core/file.js';
 import type { Probe } from '../types.js';
 
 /** model.json is parsed whole: cap it so that a huge or hostile file is refused, not loaded. */
@@ -20,7 +21,7 @@ export function readModelJson(file: string): unknown {
   try {
     const size = fs.statSync(file).size;
     if (size > MAX_MODEL_JSON) throw invalidInput(file, undefined, `${size} bytes is more than the ${MAX_MODEL_JSON} bytes ckpt parses as a model.json`);
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextFile(file);
   } catch (err) {
     throw fromSystemError(file, undefined, err);
   }
