@@ -64,8 +64,12 @@ export function fitLine(line: string, separator: string): string {
   return lines.join('\n');
 }
 
-/** How a column gives way when a table is wider than the terminal: `keep` for short values that an ellipsis would falsify (shapes, counts). */
-export type Fit = 'elide' | 'wrap' | 'keep';
+/**
+ * How a column gives way when a table is wider than the terminal: `keep` for short values that an
+ * ellipsis would falsify (shapes, counts); `optional` is elided like a name and, when the table
+ * still does not fit, left out with a note (what `--json` or a pipe shows in full).
+ */
+export type Fit = 'elide' | 'wrap' | 'keep' | 'optional';
 
 /**
  * The one table style of the CLI: compact, no colours (output is often piped or logged). On a
@@ -81,8 +85,8 @@ export function newTable(head: string[], fits: Fit[] = []): Table.Table {
   const render = table.toString.bind(table);
   table.toString = () => {
     const columns = terminalColumns();
-    if (columns !== undefined) fitTable(table, columns, fits);
-    return render();
+    const left = columns === undefined ? [] : fitTable(table, columns, fits);
+    return left.length ? `${render()}\n${fitLine(`(not shown, to fit the terminal: ${left.join(', ')}; piped or --json shows every column)`, ' ')}` : render();
   };
   return table;
 }
@@ -104,21 +108,36 @@ const MIN_PROSE = 16;
 /** A name elided to fewer characters loses what tells it apart: narrower, it is wrapped instead. */
 const MIN_ELIDED = 20;
 
-function fitTable(table: Table.Table, columns: number, fits: Fit[]): void {
+/** Narrows the table's cells to the terminal; returns the headers of the optional columns left out. */
+function fitTable(table: Table.Table, columns: number, fits: Fit[]): string[] {
   const head = (table.options.head ?? []) as Cell[];
   const rows = [head, ...(table as unknown as Cell[][])];
   const count = Math.max(...rows.map((row) => row.length));
+  const kinds = Array.from({ length: count }, (_, i): Fit => fits[i] ?? 'elide');
   const natural = Array.from({ length: count }, (_, i) => Math.max(0, ...rows.map((row) => (i < row.length ? widthOf(textOf(row[i]!)) : 0))));
   // Each column has a space of padding on both sides and a border on its right; one border on the left.
-  const widths = fittedWidths(natural, columns - 1 - 3 * count, natural.map((_, i) => fits[i] ?? 'elide'));
+  const budget = (n: number) => columns - 1 - 3 * n;
+  const sum = (widths: number[]) => widths.reduce((a, b) => a + b, 0);
+  // Optional columns go before names would be elided below what tells them apart.
+  const left: number[] = [];
+  const kept = <T>(list: readonly T[]) => list.filter((_, k) => !left.includes(k));
+  const fitted = (lowest: number) => fittedWidths(kept(natural), budget(count - left.length), kept(kinds), lowest);
+  for (let i = 0; i < count && sum(fitted(MIN_ELIDED)) > budget(count - left.length); i++) {
+    if (kinds[i] === 'optional') left.push(i);
+  }
+  const narrowed = fitted(MIN_COLUMN);
+  const widths = natural.map((w, k) => (left.includes(k) ? w : narrowed[k - left.filter((l) => l < k).length]!));
   for (let i = 0; i < count; i++) {
-    if (natural[i]! <= widths[i]!) continue;
+    if (left.includes(i) || natural[i]! <= widths[i]!) continue;
     const texts = rows.map((row) => (i < row.length ? textOf(row[i]!) : ''));
-    const narrowed = keepApart(texts, texts.map((text) => narrow(text, widths[i]!, fits[i] ?? 'elide')), widths[i]!);
+    const narrowed = keepApart(texts, texts.map((text) => narrow(text, widths[i]!, kinds[i]!)), widths[i]!);
     rows.forEach((row, r) => {
       if (i < row.length) row[i] = withText(row[i]!, narrowed[r]!);
     });
   }
+  const names = left.map((i) => textOf(head[i]!));
+  for (const row of rows) for (const i of [...left].reverse()) if (i < row.length) row.splice(i, 1);
+  return names;
 }
 
 /**
@@ -161,17 +180,18 @@ function elideAround(text: string, width: number, at: number): string {
  * (wrapping loses nothing) down to MIN_PROSE, then names down to MIN_ELIDED, then both further.
  * Kept columns never narrow.
  */
-function fittedWidths(natural: number[], budget: number, fits: Fit[]): number[] {
+function fittedWidths(natural: number[], budget: number, fits: Fit[], lowest = MIN_COLUMN): number[] {
   const sum = (widths: number[]) => widths.reduce((a, b) => a + b, 0);
   const narrowed = (from: number[], which: Fit, floor: number) => {
-    const capped = (cap: number) => from.map((w, i) => (fits[i] === which || (which === 'elide' && fits[i] === 'wrap') ? Math.min(w, cap) : w));
+    const gives = (fit: Fit) => fit === which || (which === 'elide' && (fit === 'wrap' || fit === 'optional'));
+    const capped = (cap: number) => from.map((w, i) => (gives(fits[i]!) ? Math.min(w, cap) : w));
     let cap = Math.max(...from);
     while (cap > floor && sum(capped(cap)) > budget) cap--;
     return capped(cap);
   };
   let widths = natural;
   for (const [which, floor] of [['wrap', MIN_PROSE], ['elide', MIN_ELIDED], ['elide', MIN_COLUMN]] as const) {
-    if (sum(widths) <= budget) break;
+    if (sum(widths) <= budget || floor < lowest) break;
     widths = narrowed(widths, which, floor);
   }
   return widths;

@@ -143,8 +143,8 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   const showRole = tensors.some((t) => t.role);
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
   const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
-  const kept = new Set(['dtype', 'shape', 'layout', 'role', 'params', 'bytes']);
-  const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : 'elide')));
+  const kept = new Set(['dtype', 'shape', 'role', 'params', 'bytes']);
+  const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : column === 'source' || column === 'layout' ? 'optional' : 'elide')));
   for (const t of tensors) {
     table.push([
       t.name,
