@@ -52,3 +52,36 @@ export function writeOnnxPair(dir, totalMiB) {
   writeBigOnnx(b, totalMiB, 0x3e);
   return { a, b };
 }
+
+const message = (field, ...parts) => {
+  const body = Buffer.concat(parts);
+  return Buffer.concat([bytesField(field, body.length), body]);
+};
+const varintField = (field, value) => Buffer.concat([tag(field, 0), varint(value)]);
+/** ValueInfoProto of a float32 [1, width] tensor. */
+const floatRow = (field, name, width) => message(field, stringField(1, name), message(2, message(1, varintField(1, 1), message(2, message(1, varintField(1, 1)), message(1, varintField(1, width))))));
+
+/**
+ * A runnable model: x [1, widths[0]] through one MatMul per layer by a square widths[i] × widths[i]
+ * weight named name(i), every value fill(i) (consecutive widths must be equal where a layer follows
+ * another of its width: a chain of blocks). Streamed, never held in memory.
+ */
+export function writeMatMulChain(file, { widths, name, fill }) {
+  const nodes = [];
+  let x = 'x';
+  widths.forEach((_, i) => {
+    nodes.push(message(1, stringField(1, x), stringField(1, name(i)), stringField(2, `h${i}`), stringField(3, `layer${i}.MatMul`), stringField(4, 'MatMul')));
+    x = `h${i}`;
+  });
+  const head = Buffer.concat([...nodes, stringField(2, 'chain'), floatRow(11, 'x', widths[0]), floatRow(12, x, widths[widths.length - 1])]);
+  const initHead = (i) => Buffer.concat([varintField(1, widths[i]), varintField(1, widths[i]), varintField(2, 1), stringField(8, name(i)), bytesField(9, widths[i] * widths[i] * 4)]);
+  const initLength = (i) => initHead(i).length + widths[i] * widths[i] * 4;
+  const graphLength = head.length + widths.reduce((n, _, i) => n + bytesField(5, initLength(i)).length + initLength(i), 0);
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, Buffer.concat([varintField(1, 8), stringField(2, 'ckpt-bench'), message(8, varintField(2, 17)), bytesField(7, graphLength), head]));
+  widths.forEach((width, i) => {
+    fs.writeSync(fd, Buffer.concat([bytesField(5, initLength(i)), initHead(i)]));
+    fs.writeSync(fd, Buffer.from(new Float32Array(width * width).fill(fill(i)).buffer));
+  });
+  fs.closeSync(fd);
+}

@@ -6,41 +6,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bytesField, stringField, tag, varint } from './big-onnx.js';
+import { writeMatMulChain } from './big-onnx.js';
 import { measure } from './measure.js';
 
 const layers = Number(process.argv[2] ?? 17);
 const WIDTH = 4096;
 
-const message = (field, ...parts) => {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([bytesField(field, body.length), body]);
-};
-const varintField = (field, value) => Buffer.concat([tag(field, 0), varint(value)]);
-/** ValueInfoProto of a float32 [1, WIDTH] tensor. */
-const floatRow = (field, name) => message(field, stringField(1, name), message(2, message(1, varintField(1, 1), message(2, message(1, varintField(1, 1)), message(1, varintField(1, WIDTH))))));
-
-/** x [1, 4096] → MatMul by `layers` 4096×4096 weights; every weight holds `fill`, the last one `lastFill`. */
-function writeChain(file, fill, lastFill) {
-  const nodes = [];
-  let x = 'x';
-  for (let i = 0; i < layers; i++) {
-    nodes.push(message(1, stringField(1, x), stringField(1, `w${i}`), stringField(2, `h${i}`), stringField(3, `layer${i}.MatMul`), stringField(4, 'MatMul')));
-    x = `h${i}`;
-  }
-  const head = Buffer.concat([...nodes, stringField(2, 'chain'), floatRow(11, 'x'), floatRow(12, x)]);
-  const bytes = WIDTH * WIDTH * 4;
-  const initHead = (i) => Buffer.concat([varintField(1, WIDTH), varintField(1, WIDTH), varintField(2, 1), stringField(8, `w${i}`), bytesField(9, bytes)]);
-  const initLength = (i) => initHead(i).length + bytes;
-  const graphLength = head.length + Array.from({ length: layers }, (_, i) => bytesField(5, initLength(i)).length + initLength(i)).reduce((n, l) => n + l, 0);
-  const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, Buffer.concat([varintField(1, 8), stringField(2, 'ckpt-bench'), message(8, varintField(2, 17)), bytesField(7, graphLength), head]));
-  for (let i = 0; i < layers; i++) {
-    fs.writeSync(fd, Buffer.concat([bytesField(5, initLength(i)), initHead(i)]));
-    fs.writeSync(fd, Buffer.from(new Float32Array(WIDTH * WIDTH).fill(i === layers - 1 ? lastFill : fill).buffer));
-  }
-  fs.closeSync(fd);
-}
+const writeChain = (file, fill, lastFill) =>
+  writeMatMulChain(file, { widths: Array(layers).fill(WIDTH), name: (i) => `w${i}`, fill: (i) => (i === layers - 1 ? lastFill : fill) });
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
