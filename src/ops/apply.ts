@@ -3,6 +3,7 @@ import { fromFloat64, toFloat64, transpose, transposeBytes } from '../core/decod
 import type { TensorInfo } from '../core/statedict.js';
 import type { PlanEntry } from './plan.js';
 import { foldedValues } from './fold.js';
+import { seededRandom } from '../core/random.js';
 
 /**
  * The values a plan gives one target tensor, as little-endian bytes of the target dtype.
@@ -73,18 +74,12 @@ async function initialValues(init: 'target' | 'zeros' | 'normal', target: Tensor
 
 /** N(0, std²) from a seeded generator (mulberry32 + Box–Muller), so applying a plan is repeatable. */
 export function normalValues(count: number, std: number, seed: number): Float64Array {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
+  const random = seededRandom(seed);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform()));
-    const theta = 2 * Math.PI * uniform();
+    // 1 − u lies in (0, 1]: the logarithm stays finite.
+    const r = Math.sqrt(-2 * Math.log(1 - random()));
+    const theta = 2 * Math.PI * random();
     out[i] = std * r * Math.cos(theta);
     if (i + 1 < count) out[i + 1] = std * r * Math.sin(theta);
   }

@@ -4,6 +4,7 @@ import { numelOf } from '../core/dtype.js';
 import { numpyReader } from '../formats/numpy/index.js';
 import { loadOrt } from './session.js';
 import type * as Ort from 'onnxruntime-node';
+import { seededRandom } from '../core/random.js';
 
 /**
  * The inputs of one forward pass, shared by `check` and `compare`: generated from a fixed seed for
@@ -124,18 +125,6 @@ function resolvedShape(meta: InputMetadata, symbols: ReadonlyMap<string, number>
   return meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' ? symbols.get(d) ?? 1 : 1));
 }
 
-/** mulberry32: a small seeded generator, so the same seed gives the same inputs on every run. */
-export function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Generated values: floats uniform in [0, 1); integers 0 or 1 (an index valid for any axis of
  * length ≥ 2, and a mask either way); booleans true or false — all from the seed.
@@ -143,7 +132,7 @@ export function seededUniform(seed: number): () => number {
 export function generatedTensor(ort: typeof Ort, type: string, shape: number[], seed: number, label: string, name: string): OrtTensor {
   const count = numelOf(shape);
   if (count === undefined) throw usageError(`input '${name}': shape [${shape.join(', ')}] is too large`);
-  const next = seededUniform(seed);
+  const next = seededRandom(seed);
   const floats = () => Float64Array.from({ length: count }, next);
   const bits = () => Array.from({ length: count }, () => (next() < 0.5 ? 0 : 1));
   if (type === 'float16' || type === 'float32' || type === 'float64') return tensorOf(ort, type, fromFloat64(floats(), type), shape);

@@ -1,6 +1,7 @@
 import type * as Ort from 'onnxruntime-node';
 import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js';
 import type { Trainable } from './graph.js';
+import { seededRandom } from '../core/random.js';
 
 /**
  * Runs generated training graphs with onnxruntime-node: minibatches packed `stepsPerCall` at a
@@ -48,17 +49,7 @@ export interface Examples {
   count: number;
 }
 
-/** mulberry32, so splits and shuffles repeat with the same --seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../core/random.js';
 
 function shuffled(indices: number[], random: () => number): number[] {
   const out = indices.slice();
