@@ -302,3 +302,29 @@ describe('structure building blocks', () => {
     assert.equal(sorted.isAfter('features.10.weight', 'features.2.weight'), true);
   });
 });
+
+describe('a generated name no layer covers', () => {
+  test('a PRelu slope of one name, read at the same place in two different exports, pairs; elsewhere it does not', async () => {
+    const { encodeModel, float32Tensor } = await import('../src/formats/onnx/build.js');
+    const dir = tempDir();
+    const model = (convWeight: string, slopeReader: 'PRelu' | 'Mul') => encodeModel({
+      graphName: 'prelu',
+      nodes: [
+        { op: 'Conv', inputs: ['x', convWeight], outputs: ['c'] },
+        { op: slopeReader, inputs: ['c', '55'], outputs: ['y'] },
+      ],
+      initializers: [float32Tensor(convWeight, [4, 3, 1, 1], new Float32Array(12).fill(1)), float32Tensor('55', [4, 1, 1], new Float32Array(4).fill(0.25))],
+      inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 2, 2] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: [1, 4, 2, 2] }],
+    });
+    const [a, b, c] = ['a.onnx', 'b.onnx', 'c.onnx'].map((f) => path.join(dir, f));
+    fs.writeFileSync(a, model('12', 'PRelu'));
+    fs.writeFileSync(b, model('13', 'PRelu'));
+    fs.writeFileSync(c, model('13', 'Mul'));
+    const slope = (r: ReturnType<typeof plan>) => r.plan.entries.find((e: any) => e.target === '55');
+    const same = slope(plan([a, b]));
+    assert.equal(same.action, 'load');
+    assert.match(same.why, /^graph position: same name, read by PRelu#1 as input 1 in both graphs/);
+    assert.notEqual(slope(plan([a, c])).action, 'load');
+  });
+});
