@@ -151,6 +151,9 @@ ${EXIT_CODES_HELP}`)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(applyCommand));
 
+  // check and compare feed models the same way.
+  const inputOption = () => new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect);
+  const shapeOption = () => new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect);
   const INPUTS_HELP = `
 Inputs: generated from a fixed seed (floats uniform in [0, 1), integers 0 or 1, booleans), unless
 given with --input; dynamic dims are 1 unless set with --shape or fixed by another input sharing
@@ -161,8 +164,8 @@ the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 
     .description('Pre-flight: load an ONNX model (or a plan applied to its target) in onnxruntime-node, run one forward pass, check every output is finite. For a plan whose source is an ONNX model of the same graph, the old classes\' outputs must also equal the source\'s.')
     .argument('<model>', 'MODEL.onnx, or plan.json')
     .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
-    .addOption(new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect))
-    .addOption(new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect))
+    .addOption(shapeOption())
+    .addOption(inputOption())
     .option('--min-loaded <fraction>', 'for a plan: fail (exit 1) below this fraction of parameters loaded (default 0.9)')
     .option('--atol <x>', 'for a plan: absolute tolerance of the output comparison with the source (default 1e-5)')
     .option('--rtol <x>', 'for a plan: relative tolerance of the output comparison (default 1e-4)')
@@ -181,8 +184,8 @@ ${EXIT_CODES_HELP}
     .argument('<b>', 'second model (B.onnx; rtol scales with its values)')
     .option('--atol <x>', 'absolute tolerance (default 1e-5)')
     .option('--rtol <x>', 'relative tolerance (default 1e-4): equal when |A−B| ≤ atol + rtol·|B|')
-    .addOption(new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect))
-    .addOption(new Option('--shape <name=dims>', 'input shape for dynamic dims, e.g. images=1x3x320x320 (repeatable)').argParser(collect))
+    .addOption(inputOption())
+    .addOption(shapeOption())
     .option('--seed <n>', 'seed of the generated inputs (default 0)')
     .option('--class-map <old:new|plan.json>', "compare a grown class head on the old classes only: OLD:NEW class counts (e.g. 90:92; packed heads such as YOLO's 3 × (5 + C) are split in blocks), or a plan's expansions")
     .option('--bisect', 'when outputs differ, name the first node whose output diverges (both graphs must have the same op sequence)')

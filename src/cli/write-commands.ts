@@ -1,6 +1,6 @@
 import { open } from '../open.js';
 import { CkptError, ExitCode, invalidInput, usageError } from '../core/errors.js';
-import { dtypeBits } from '../core/dtype.js';
+import { dtypeBits, sameShape } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
 import { parseRenameRule, renameCounting, type RenameOptions } from '../ops/rename.js';
@@ -139,8 +139,7 @@ async function convertIntoOnnx(input: string, graph: string, output: string, jso
     const rows: { target: string; source: string; note: string }[] = [];
     for (const pair of alignment.pairs) {
       const { a, b, permutation } = pair;
-      const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-      if (!sameShape && !permutation) continue;
+      if (!sameShape(a.shape, b.shape) && !permutation) continue;
       if (a.dtype !== b.dtype) throw invalidInput(input, a.source, `dtype ${a.dtype} does not match ${b.dtype} of '${b.source}' in ${graph}`);
       const width = dtypeBits(a.dtype) / 8;
       edits.set(b, {

@@ -59,3 +59,10 @@ export function byteLengthOf(dtype: DType, numel: number): number {
   if (bits % 8 === 0) return numel * (bits / 8);
   return Math.ceil((numel * bits) / 8);
 }
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** `[3,3,16,32]`: a shape in messages and plan entries. */
+export const shapeText = (shape: readonly number[]): string => `[${shape.join(',')}]`;

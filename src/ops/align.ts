@@ -1,4 +1,5 @@
 import type { TensorInfo } from '../core/statedict.js';
+import { sameShape } from '../core/dtype.js';
 import { isGeneratedName } from '../core/names.js';
 
 /**
@@ -62,7 +63,6 @@ function isDottedSuffix(long: string, short: string): boolean {
   return long === short || long.endsWith(`.${short}`);
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * The permutation taking A's layout to B's, when the two differ only by layout: from the

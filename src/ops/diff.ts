@@ -1,5 +1,6 @@
 import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import type { DType } from '../core/dtype.js';
+import { isParameter } from '../core/roles.js';
+import { sameShape, type DType } from '../core/dtype.js';
 import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
 import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
 import { foldedValues } from './fold.js';
@@ -105,9 +106,7 @@ export interface ConstantsReport {
   differing: { name: string; a: string; b: string }[];
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-const isConstant = (t: TensorInfo) => t.role === 'constant';
 
 interface DiffPair {
   a: TensorInfo;
@@ -123,7 +122,7 @@ interface DiffPair {
  * BatchNorm where one side has it and the other has it folded into the layer before.
  */
 function pairTensors(a: StateDict, b: StateDict): { pairs: DiffPair[]; onlyInA: TensorInfo[]; onlyInB: TensorInfo[]; ambiguous: DiffReport['ambiguous'] } {
-  const [tensorsA, tensorsB] = [a.tensors.filter((t) => !isConstant(t)), b.tensors.filter((t) => !isConstant(t))];
+  const [tensorsA, tensorsB] = [a.tensors.filter(isParameter), b.tensors.filter(isParameter)];
   const alignment = alignTensors(tensorsA, tensorsB);
   const pairs: DiffPair[] = alignment.pairs.map((p) => ({ ...p }));
   const paired = new Set(pairs.flatMap((p) => [p.a, p.b]));
@@ -200,7 +199,7 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
     shapeMismatches,
     dtypeMismatches,
     valueDifferences,
-    constants: compareConstants(a.tensors.filter(isConstant), b.tensors.filter(isConstant)),
+    constants: compareConstants(a.tensors.filter((t) => !isParameter(t)), b.tensors.filter((t) => !isParameter(t))),
     generatedNames: { a: learnedOnlyInA.filter((t) => isGeneratedName(t.name)).length, b: learnedOnlyInB.filter((t) => isGeneratedName(t.name)).length },
     valuesCompared: options.values === true,
     equal,

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import { toFloat64 } from '../core/decode.js';
+import { shapeText } from '../core/dtype.js';
 import { fromSystemError, invalidInput, usageError } from '../core/errors.js';
 import type { StateDict } from '../core/statedict.js';
 import { graphNodesOf } from '../formats/onnx/index.js';
@@ -195,9 +197,7 @@ export async function graphBlockRows(dict: StateDict): Promise<Map<string, numbe
   for (const reshape of nodes.filter((n) => n.opType === 'Reshape')) {
     const shapeTensor = byFileName.get(reshape.inputs[1] ?? '');
     if (!shapeTensor || shapeTensor.dtype !== 'int64' || shapeTensor.shape.length !== 1) continue;
-    const bytes = await shapeTensor.read();
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const dims = Array.from({ length: bytes.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+    const dims = Array.from(toFloat64(await shapeTensor.read(), 'int64'));
     let node = producer.get(reshape.inputs[0] ?? '');
     const weights: string[] = [];
     while (node && ['Transpose', 'Identity', 'Add'].includes(node.opType)) {
@@ -280,7 +280,7 @@ export function headPlanner(candidates: readonly HeadCandidate[], options: HeadO
     const rule = matching.find((r) => ruleFits(c, r.layout, options.classMap && counts)) ?? matching[0];
     const axes = axesToDecide(c, options.classMap && counts, rule?.layout);
     if (axes.length === 0) return undefined;
-    if (axes.length > 1) return { refuse: `several axes of ${fmt(c.targetShape)} fit the class counts; state the layout with --head` };
+    if (axes.length > 1) return { refuse: `several axes of ${shapeText(c.targetShape)} fit the class counts; state the layout with --head` };
     const axis = axes[0]!;
     const [s, t] = [c.sourceShape[axis]!, c.targetShape[axis]!];
     const fromGraph = graphBlocks(c, axis, options);
@@ -419,6 +419,5 @@ function graphBlocks(c: HeadCandidate, axis: number, options: HeadOptions): { bl
 
 /** Tensors of one layer share the name up to the last dot. */
 const layerOf = (name: string) => name.replace(/\.[^.]+$/, '');
-const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);

@@ -1,4 +1,5 @@
-import type { DType } from '../core/dtype.js';
+import { sameShape, shapeText, type DType } from '../core/dtype.js';
+import { isParameter } from '../core/roles.js';
 import { isFloat } from '../core/decode.js';
 import { parameterCount, type TensorInfo, type TensorRole } from '../core/statedict.js';
 import { usageError } from '../core/errors.js';
@@ -149,7 +150,7 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
   const excludedBy = (t: TensorInfo) => exclude.find((p) => p.test(t.name));
   // Constants take no part in matching unless asked: a source's Reshape shape or anchor priors
   // are never evidence for, nor values of, the target's.
-  const matchable = (t: TensorInfo) => !excludedBy(t) && (options.loadConstants || t.role !== 'constant');
+  const matchable = (t: TensorInfo) => !excludedBy(t) && (options.loadConstants || isParameter(t));
   const [sourceMatchable, targetMatchable] = [source.filter(matchable), target.filter(matchable)];
   const alignment = alignTensors(sourceMatchable, targetMatchable);
   const sourceByName = new Map(source.map((s) => [s.name, s]));
@@ -209,7 +210,7 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
       ({ ...base, action: 'skip', skip: { reason, detail, ...extra } });
     const pattern = excludedBy(t);
     if (pattern) return skip('excluded', `excluded by ${pattern.text}`, { pattern: pattern.text });
-    if (t.role === 'constant' && !options.loadConstants) return keepConstant(base, t, sourceByName.get(t.name));
+    if (!isParameter(t) && !options.loadConstants) return keepConstant(base, t, sourceByName.get(t.name));
     if (mode === 'classification' && !inBackbone(t)) return skip('not-backbone', 'after the backbone (classification mode loads the feature extractor only)');
     const pair = pairs.get(t);
     if (!pair) {
@@ -231,7 +232,7 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     }
     const permutation = pair.permutation ?? layoutPermutation(s, t);
     if (pair.fold) {
-      if (!sameShape(s.shape, t.shape) && !permutation) return { ...skip('shape', `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target (BatchNorm fold)`), ...from };
+      if (!sameShape(s.shape, t.shape) && !permutation) return { ...skip('shape', `shape ${shapeText(s.shape)} in source, ${shapeText(t.shape)} in target (BatchNorm fold)`), ...from };
       return { ...base, ...from, action: 'fold', fold: foldSpec(pair.fold), ...(permutation ? { transpose: [...permutation] } : {}), ...(cast ? { cast } : {}) };
     }
     const head = headOf({ target: t.name, source: s.name, sourceShape: inTargetLayout(s, t), targetShape: t.shape });
@@ -243,7 +244,7 @@ export function makePlan(sourceModel: readonly TensorInfo[] | ModelView, targetM
     if (head && 'expand' in head && mode !== 'detection' && mode !== 'full') {
       return { ...base, ...from, why: `${from.why}; ${head.why}`, action: 'expand', expand: head.expand, ...(transpose ? { transpose: [...transpose] } : {}), ...(cast ? { cast } : {}) };
     }
-    const detail = `shape ${fmt(s.shape)} in source, ${fmt(t.shape)} in target`;
+    const detail = `shape ${shapeText(s.shape)} in source, ${shapeText(t.shape)} in target`;
     if (!head) return { ...skip('shape', detail), ...from };
     return { ...skip('head', 'refuse' in head ? `${head.refuse} (${detail})` : `class-count dependent head: ${detail}`), ...from };
   });
@@ -261,7 +262,7 @@ function keepConstant(base: PlanEntry, t: TensorInfo, namesake: TensorInfo | und
     ? 'not in source'
     : sameShape(namesake.shape, t.shape) && namesake.dtype === t.dtype
       ? `source has one of that name, shape and dtype (values not compared)`
-      : `source differs (${namesake.dtype} ${fmt(namesake.shape)})`;
+      : `source differs (${namesake.dtype} ${shapeText(namesake.shape)})`;
   return { ...base, action: 'keep', keep: { reason: 'constant', detail: `kept: ${what}; ${source}` } };
 }
 
@@ -307,13 +308,11 @@ function backboneOf(
   return (t) => !heads.some((h) => layer(h.name) === layer(t.name)) && !order.isAfter(t.name, head.name);
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
 
 function summarize(entries: readonly PlanEntry[]): PlanSummary {
   const count = (action: PlanEntry['action']) => entries.filter((e) => e.action === action).length;
   const batchNorms = new Set(entries.filter((e) => e.fold).map((e) => e.fold!.scale));
-  const parameters = entries.filter((e) => e.role !== 'constant');
+  const parameters = entries.filter(isParameter);
   const targetParameters = parameters.reduce((n, e) => n + e.parameters, 0);
   const parametersFromSource = parameters.reduce((n, e) => {
     if (e.action === 'load' || e.action === 'fold') return n + e.parameters;

@@ -1,4 +1,5 @@
 import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { sameShape, shapeText } from '../core/dtype.js';
 import { isFloat } from '../core/decode.js';
 import { isGeneratedName } from '../core/names.js';
 import type { GraphNode } from '../formats/onnx/model.js';
@@ -248,8 +249,6 @@ export function moduleOrder(names: readonly string[]): { rank: Map<string, numbe
 /** ε as people write it: 1e-5, also for the float32 value of an ONNX attribute. */
 export const formatEpsilon = (epsilon: number) => Number(epsilon.toPrecision(6)).toExponential();
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
 
 /** How well two layers fit at the same place: same weight shape (or layout transpose) 4, one axis grown or shrunk 1, else 0. */
 function fit(s: Layer, t: Layer): number {
@@ -364,7 +363,7 @@ export function matchStructure(source: ModelView, target: ModelView, options: St
     `${l.op}${l.bn ? ' + BatchNorm' : ''} ${l.at} (${where} ${layers.indexOf(l) + 1}/${layers.length})`;
   for (const [s, t] of aligned.pairs) {
     if (!options.accept(s, t)) continue;
-    const why = `graph position: ${position(sourceLayers, s, source.graph?.length ? 'graph layer' : 'module')} ↔ ${position(targetLayers, t, target.graph?.length ? 'graph layer' : 'module')}; compared op, order, weight shape ${fmt(t.weight.shape)}`;
+    const why = `graph position: ${position(sourceLayers, s, source.graph?.length ? 'graph layer' : 'module')} ↔ ${position(targetLayers, t, target.graph?.length ? 'graph layer' : 'module')}; compared op, order, weight shape ${shapeText(t.weight.shape)}`;
     const add = (a: TensorInfo | undefined, b: TensorInfo | undefined) => {
       if (a && b && !paired.has(a) && !paired.has(b)) pairs.push({ source: a, target: b, why });
     };
