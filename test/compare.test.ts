@@ -330,3 +330,29 @@ test('the float16 tiny GPT-2 runs in check (float16 and int32 inputs generated)'
   assert.deepEqual(report.outputs[0], { name: 'logits', dtype: 'float16', shape: [1, 1, 1000], finite: true, nonFinite: 0 });
   assert.deepEqual(report.outputs[1].shape, [2, 1, 4, 4, 8], 'past_seq_len 3 bound from past_0 for every past input');
 });
+
+test('check plan.json compares old classes where the plan put them: a background row moved last', () => {
+  const dir = tempDir();
+  const head = (classes: number, seed: number) => encodeModel({
+    graphName: 'head',
+    nodes: [{ op: 'Conv', inputs: ['x', 'head.weight', 'head.bias'], outputs: ['y'] }],
+    initializers: [
+      float32Tensor('head.weight', [classes, 3, 1, 1], Float32Array.from({ length: classes * 3 }, (_, i) => seed + i)),
+      float32Tensor('head.bias', [classes], Float32Array.from({ length: classes }, (_, i) => seed - i)),
+    ],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 2, 2] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [1, classes, 2, 2] }],
+  });
+  const [source, target, plan] = ['source.onnx', 'target.onnx', 'plan.json'].map((f) => path.join(dir, f));
+  fs.writeFileSync(source, head(3, 1));
+  fs.writeFileSync(target, head(4, 50));
+  const planned = runCli(['plan', source, target, '--head', 'head=background-last', '--expand-classes', '2:3', '-o', plan]);
+  assert.equal(planned.status, 0, planned.stderr);
+  assert.deepEqual(JSON.parse(fs.readFileSync(plan, 'utf8')).entries[0].expand.rows, [0, 1, -1, 2]);
+  // 9 of 12 head parameters come from the source: below the default --min-loaded 0.9.
+  const r = runCli(['check', '--json', '--ep', 'cpu', '--min-loaded', '0.7', plan]);
+  assert.equal(r.status, 0, r.stdout);
+  const out = json(r.stdout).sourceComparison.result.outputs[0];
+  assert.deepEqual(out.columns.rows, [0, 1, -1, 2]);
+  assert.deepEqual([out.compared, out.maxAbs], [3 * 4, 0]);
+});

@@ -54,8 +54,8 @@ export function parseClassMap(text: string): ClassMap {
 export function classMapOfPlan(plan: { entries: readonly PlanEntry[] }): ClassMap {
   // A weight and its bias grow alike: one expansion each, once.
   const distinct = new Map(plan.entries.filter((e) => e.action === 'expand').map((e) => {
-    const { sourceSize, targetSize, blocks } = e.expand!;
-    return [`${sourceSize}:${targetSize}:${blocks}`, { sourceSize, targetSize, blocks }];
+    const { sourceSize, targetSize, blocks, rows } = e.expand!;
+    return [`${sourceSize}:${targetSize}:${blocks}:${rows}`, { sourceSize, targetSize, blocks, rows }];
   }));
   return { expansions: [...distinct.values()] };
 }

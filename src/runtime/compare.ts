@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { sameShape } from '../core/dtype.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { invalidInput, usageError } from '../core/errors.js';
@@ -16,11 +17,16 @@ import type * as Ort from 'onnxruntime-node';
  * whose output diverges.
  */
 
-/** A grown axis: `blocks` blocks of sourceSize/blocks values each became targetSize/blocks, old values first. */
+/**
+ * A grown axis: `blocks` blocks of sourceSize/blocks values each became targetSize/blocks, old
+ * values first — or where `rows` says (a plan's row map: for each row of a target block, the
+ * source row it came from, -1 for a new class).
+ */
 export interface Expansion {
   sourceSize: number;
   targetSize: number;
   blocks: number;
+  rows?: readonly number[];
 }
 
 /** Old → new class counts (`90:92`), or the expansions of a plan (their exact axis sizes). */
@@ -43,12 +49,14 @@ export interface CompareOptions extends InputOptions {
 export const DEFAULT_ATOL = 1e-5;
 export const DEFAULT_RTOL = 1e-4;
 
-/** Which values of a class output are compared: each block's first oldBlock values along `axis`. */
+/** Which values of a class output are compared: each block's first oldBlock values along `axis`, or those `rows` maps. */
 export interface OldColumns {
   axis: number;
   blocks: number;
   oldBlock: number;
   newBlock: number;
+  /** Present where old classes moved (a class map, a background row last): B's row j of a block holds A's row rows[j], -1 none. */
+  rows?: number[];
 }
 
 export interface OutputComparison {
@@ -185,12 +193,12 @@ export function compareTensors(name: string, x: OrtTensor | undefined, y: OrtTen
   if (!x || !y) return { ...base, equal: false, problem: `only in ${x ? 'A' : 'B'}` };
   if (x.type !== y.type) return { ...base, dtype: `${x.type} / ${y.type}`, equal: false, problem: `dtype ${x.type} in A, ${y.type} in B` };
   if (x.type === 'string') {
-    const same = x.dims.join() === y.dims.join() && (x.data as string[]).every((s, i) => s === (y.data as string[])[i]);
+    const same = sameShape(x.dims, y.dims) && (x.data as string[]).every((s, i) => s === (y.data as string[])[i]);
     return { ...base, compared: x.size, cosine: same ? 1 : 0, outside: same ? 0 : 1, equal: same };
   }
-  const sameShape = x.dims.length === y.dims.length && x.dims.every((d, i) => d === y.dims[i]);
-  const columns = sameShape ? undefined : oldColumns(base.shapeA, base.shapeB, tolerance.classMap);
-  if (!sameShape && !columns) {
+  const shapesMatch = sameShape(x.dims, y.dims);
+  const columns = shapesMatch ? undefined : oldColumns(base.shapeA, base.shapeB, tolerance.classMap);
+  if (!shapesMatch && !columns) {
     const why = tolerance.classMap ? 'shapes differ and the class map does not explain it' : 'shapes differ (a grown class head? --class-map OLD:NEW)';
     return { ...base, equal: false, problem: why };
   }
@@ -210,14 +218,19 @@ export function oldColumns(shapeA: readonly number[], shapeB: readonly number[],
   const sourceSize = shapeA[axis]!;
   const targetSize = shapeB[axis]!;
   let blocks: number | undefined;
+  let rows: readonly number[] | undefined;
   if ('expansions' in classMap) {
-    blocks = classMap.expansions.find((e) => e.sourceSize === sourceSize && e.targetSize === targetSize)?.blocks;
+    const expansion = classMap.expansions.find((e) => e.sourceSize === sourceSize && e.targetSize === targetSize);
+    blocks = expansion?.blocks;
+    rows = expansion?.rows;
   } else {
     const grown = (targetSize - sourceSize) / (classMap.to - classMap.from);
     if (Number.isInteger(grown) && grown >= 1 && sourceSize / grown >= classMap.from) blocks = grown;
   }
   if (blocks === undefined || sourceSize % blocks !== 0 || targetSize % blocks !== 0) return undefined;
-  return { axis, blocks, oldBlock: sourceSize / blocks, newBlock: targetSize / blocks };
+  const [oldBlock, newBlock] = [sourceSize / blocks, targetSize / blocks];
+  const inOrder = !rows || rows.every((from, j) => from === (j < oldBlock ? j : -1));
+  return { axis, blocks, oldBlock, newBlock, ...(inOrder ? {} : { rows: [...rows!] }) };
 }
 
 interface Differences {
@@ -259,14 +272,16 @@ function differences(
     for (let i = 0; i < x.length; i++) add(x[i]!, y[i]!);
   } else {
     const { axis, blocks, oldBlock, newBlock } = columns;
+    const rows = columns.rows ?? Array.from({ length: newBlock }, (_, j) => (j < oldBlock ? j : -1));
     const outer = shapeA.slice(0, axis).reduce((n, d) => n * d, 1);
     const inner = shapeA.slice(axis + 1).reduce((n, d) => n * d, 1);
     const sizeA = shapeA[axis]!;
     const sizeB = shapeB[axis]!;
     for (let o = 0; o < outer; o++) {
       for (let k = 0; k < blocks; k++) {
-        for (let c = 0; c < oldBlock; c++) {
-          const rowA = (o * sizeA + k * oldBlock + c) * inner;
+        for (let c = 0; c < newBlock; c++) {
+          if (rows[c]! < 0) continue;
+          const rowA = (o * sizeA + k * oldBlock + rows[c]!) * inner;
           const rowB = (o * sizeB + k * newBlock + c) * inner;
           for (let i = 0; i < inner; i++) add(x[rowA + i]!, y[rowB + i]!);
         }
