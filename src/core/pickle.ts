@@ -490,7 +490,7 @@ function rawUnicodeEscape(text: string): string {
  * (what a reader knows) decides what is read; this only decides what is refused even when reading
  * leniently.
  */
-const CODE_MODULES = /^(os|posix|nt|subprocess|sys|runpy|importlib|imp|pickle|_pickle|cPickle|marshal|shutil|socket|pty|ctypes|code|codeop|webbrowser|multiprocessing|asyncio|pdb|bdb|commands|popen2|ftplib|httplib|http|urllib|urllib2|requests|telnetlib|smtplib|tempfile|glob|io|_io|types|inspect|timeit|distutils|setuptools|pip|platform|signal|threading|_thread|operator|functools|dill|torch\.hub|torch\.jit|torch\.package)(\.|$)/;
+const CODE_MODULES = /^(os|posix|nt|subprocess|sys|runpy|importlib|imp|pickle|_pickle|cPickle|marshal|shutil|socket|pty|ctypes|code|codeop|webbrowser|multiprocessing|asyncio|pdb|bdb|commands|popen2|ftplib|httplib|http|urllib|urllib2|requests|telnetlib|smtplib|tempfile|glob|io|_io|types|inspect|timeit|distutils|setuptools|pip|platform|signal|threading|_thread|operator|functools|dill|torch\.hub|torch\.jit(?!\._pickle)|torch\.package)(\.|$)/;
 const CODE_BUILTINS = new Set(['eval', 'exec', 'execfile', 'compile', 'open', 'file', '__import__', 'getattr', 'setattr', 'delattr', 'globals', 'locals', 'vars', 'input', 'raw_input', 'breakpoint', 'apply', 'reload']);
 
 /** Why a global runs code when Python unpickles it, or undefined when it is not one of those. */

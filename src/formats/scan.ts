@@ -169,7 +169,7 @@ class Found {
       reason = `loading would run ${list(codeGlobals)}`;
     } else if (this.torchscript) {
       verdict = 'unsafe';
-      reason = 'a TorchScript archive: torch.jit.load runs its code/, and torch.load(weights_only=True) refuses it';
+      reason = `a TorchScript archive: torch.jit.load compiles and runs its ${this.code.length} code/ files, and torch.load(weights_only=True) refuses it`;
     } else if (this.code.length) {
       verdict = 'unsafe';
       reason = `it carries code that loading runs: ${this.code[0]!.what}`;
@@ -286,6 +286,7 @@ function parseJson(text: string, file: string, where: string): unknown {
 
 /** Lambda layers hold Python bytecode Keras runs; classes from outside Keras need the user's code. */
 function kerasConfig(config: unknown, where: string, found: Found): void {
+  found.note('the Keras model config has no Lambda layers and no classes from outside Keras');
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (!node || typeof node !== 'object') return;
