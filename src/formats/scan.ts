@@ -5,6 +5,7 @@ import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry
 import { hasNpyMagic, MAX_HEADER, parseDictLiteral, preambleLength } from './numpy/header.js';
 import { NUMPY_ALLOWED } from './numpy/pickled.js';
 import { STORAGE_DTYPES, TORCH_DTYPES } from './pytorch/tensors.js';
+import { hasLegacyMagic } from './pytorch/index.js';
 
 /**
  * What a file would make Python (or Keras) run or import when it is loaded, read without running
@@ -106,7 +107,7 @@ export async function scanFile(path: string, options: ScanOptions = {}): Promise
     const found = new Found(new Set(options.allow ?? []));
     let kind: string;
     if (isZip(head)) kind = await scanZip(raf, found);
-    else if (isLegacyTorch(head)) {
+    else if (hasLegacyMagic(head)) {
       kind = 'pytorch-legacy';
       scanPickles(raf, 0, raf.size, '', found, 5);
     } else if (hasNpyMagic(head)) {
@@ -191,8 +192,6 @@ function list(names: readonly string[]): string {
   return names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
 }
 
-const LEGACY_HEAD = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-const isLegacyTorch = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
 const isHdf5 = (head: Uint8Array) => head.length >= 8 && head[0] === 0x89 && String.fromCharCode(...head.subarray(1, 4)) === 'HDF';
 /** PROTO (protocol 2+), or the opcodes a protocol 0/1 pickle starts with: MARK, GLOBAL, EMPTY_DICT/LIST/TUPLE. */
 const isPickleStart = (head: Uint8Array) => (head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5) || (head.length > 1 && [0x28, 0x63, 0x7d, 0x5d, 0x29].includes(head[0]!));

@@ -21,7 +21,7 @@ const LEGACY_HEAD = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20,
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
+export const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
 /** torch < 0.4 wrote a tar archive (`sys_info`, `pickle`, `storages`, `tensors` members). */
 const isTar = (head: Uint8Array) => head.length > 262 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar';
 
