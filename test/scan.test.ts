@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ZipWriter } from '../src/core/zip.js';
 import { scanFile } from '../src/formats/scan.js';
+import { CkptError } from '../src/core/errors.js';
+import { seededRandom } from '../src/core/random.js';
 import { runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
 import { bytes, f32, op, pickleFile, statePickle, tensorCall, torchLegacy, torchZip } from './pickle-fixtures.js';
@@ -185,4 +187,32 @@ print(json.dumps(loads))
     assert.deepEqual({ ...verdicts }, { 'state.pth': 'safe', 'legacy.pth': 'safe', 'whole.pth': 'unsafe', 'namespace.pth': 'allowlist', 'numpy.pth': 'allowlist' });
     for (const [name, loaded] of Object.entries(loads)) assert.equal(verdicts[name] === 'safe', loaded, `${name}: torch.load(weights_only=True) ${loaded ? 'loads' : 'refuses'} it`);
   });
+});
+
+describe('mutation fuzz: scan never crashes or hangs on damaged files', () => {
+  const ITERATIONS = Number(process.env.CKPT_FUZZ_ITERATIONS ?? 300);
+  const bases: [string, () => string][] = [
+    ['zip', () => torchZip(statePickle([['w', weight], ['args', bytes(op.global('argparse', 'Namespace'), op.emptyTuple, [0x81], op.emptyDict, op.build)]]), { 'data/0': f32([1, 2]) })],
+    ['legacy', () => torchLegacy(statePickle([['w', weight]]), [['0', 2, f32([1, 2])]])],
+    ['protocol 0', () => pickleFile(bytes("(dp0\nS'lr'\np1\nF0.1\nsS'n'\nI3\nsS'f'\nccollections\nOrderedDict\np2\n(tRp3\ns."), 'p0.pkl')],
+  ];
+  for (const [name, make] of bases) {
+    test(`${name}: ${ITERATIONS} mutated files give a report or an exit-3/4 error`, async () => {
+      const base = fs.readFileSync(make());
+      assert.deepEqual((await scan(make())).report.incomplete, [], 'the base file reads to the end');
+      const random = seededRandom(name.length * 7919);
+      const target = path.join(tempDir(), `fuzz-${name}`);
+      for (let i = 0; i < ITERATIONS; i++) {
+        const b = Buffer.from(base);
+        for (let k = 0; k < 1 + Math.floor(random() * 4); k++) b[Math.floor(random() * b.length)] = Math.floor(random() * 256);
+        fs.writeFileSync(target, random() < 0.2 ? b.subarray(0, Math.floor(random() * b.length)) : b);
+        try {
+          const { report } = await scan(target);
+          assert.ok(['safe', 'allowlist', 'unsafe'].includes(report.verdict));
+        } catch (err) {
+          assert.ok(err instanceof CkptError && (err.exitCode === 3 || err.exitCode === 4), String(err));
+        }
+      }
+    });
+  }
 });
