@@ -62,7 +62,9 @@ class Tiny(torch.nn.Module):
 tiny = Tiny()
 torch.save(tiny, f'{out}/whole-model.pth')
 expected['whole-model'] = listing(tiny.state_dict())
-torch.save({'state_dict': net.state_dict(), 'args': argparse.Namespace(lr=0.1, arch='tiny')}, f'{out}/namespace.pth')
+class AttributeDict(dict):  # as Lightning pickles hyper-parameters: a dict subclass, items set after NEWOBJ
+    pass
+torch.save({'state_dict': net.state_dict(), 'args': argparse.Namespace(lr=0.1, arch='tiny'), 'hyper_parameters': AttributeDict(lr=0.1, layers=[1, 2])}, f'{out}/namespace.pth')
 torch.save(torch.arange(6.0).reshape(2, 3), f'{out}/one-tensor.pth')
 torch.save({'s': torch.eye(3).to_sparse()}, f'{out}/sparse.pth')
 torch.save({'q': torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8)}, f'{out}/quantized.pth')
@@ -178,12 +180,12 @@ print(json.dumps({'keys': list(d), 'epoch': d['epoch'], 'arch': d['arch'], 'miss
     assert.match(r.stderr, /whole-model\.pth: member 'whole-model\/data\.pkl', pickle offset \d+: global '__main__\.Tiny' is not allowed \(strict pickle reading\)/);
   });
 
-  test("hyper-parameters as an argparse Namespace: the tensors open, with a warning naming it on stderr", () => {
+  test("hyper-parameters as an argparse Namespace and a dict subclass: the tensors open, with a warning naming them on stderr", () => {
     const r = runCli(['inspect', '--json', path.join(dir, 'namespace.pth')]);
     assert.equal(r.status, 0, r.stderr);
     const listed = JSON.parse(r.stdout) as { metadata: { opaqueGlobals: string[] }; tensors: { name: string }[] };
-    assert.deepEqual(listed.metadata.opaqueGlobals, ['argparse.Namespace']);
-    assert.equal(listed.tensors[0]!.name, '0.weight');
-    assert.match(r.stderr, /ckpt: warning: .*namespace\.pth: read argparse\.Namespace as opaque values/);
+    assert.deepEqual(listed.metadata.opaqueGlobals, ['argparse.Namespace', '__main__.AttributeDict']);
+    assert.deepEqual(listed.tensors.map((t) => t.name), ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked', '3.weight', '3.bias']);
+    assert.match(r.stderr, /ckpt: warning: .*namespace\.pth: read argparse\.Namespace, __main__\.AttributeDict as opaque values/);
   });
 });
