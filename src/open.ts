@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
+import { isArchiveName } from './core/archive.js';
+import { hubModelUrl, inFolder, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
 import type { OpenOptions, StateDict } from './core/statedict.js';
 import type { FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
@@ -55,8 +57,13 @@ const NOT_A_MODEL = /\.pdiparams\.info$/;
  * the one model file in it. A folder with several is refused, naming them.
  */
 function modelPath(path: string): string {
+  if (isHubId(path)) return modelPath(hubModelUrl(path));
+  if (isUrl(path) && isArchiveName(new URL(path).pathname)) return modelPath(`${path}!`);
+  if (!isLocalPath(path)) return locationIsFolder(path) ? modelInFolder(path, listFolder(path).map((name) => inFolder(path, name))) : path;
   const stat = statOrUndefined(path);
   if (!stat) return statOrUndefined(`${path}.index`)?.isFile() ? `${path}.index` : path;
+  // An archive no reader takes as a model (a .tar of weights, a zipped TF.js model) is looked into like a folder.
+  if (stat.isFile() && isArchiveName(path) && !readerFor(path)) return modelPath(`${path}!`);
   if (!stat.isDirectory() || readerFor(path)) return path;
   let entries: fs.Dirent[];
   try {
@@ -65,7 +72,13 @@ function modelPath(path: string): string {
     return path; // the reader's own error names the folder
   }
   // Regular files only: a FIFO or device in the folder is never opened.
-  const files = entries.filter((e) => e.isFile() && !NOT_A_MODEL.test(e.name)).map((e) => nodePath.join(path, e.name)).sort();
+  return modelInFolder(path, entries.filter((e) => e.isFile()).map((e) => nodePath.join(path, e.name)));
+}
+
+/** The one model among a folder's files (a manifest before the shards it names); the folder itself when none is. */
+function modelInFolder(path: string, all: string[]): string {
+  if (readerFor(path)) return path;
+  const files = all.filter((file) => !NOT_A_MODEL.test(file)).sort();
   if (files.length > MAX_FOLDER_FILES) {
     throw invalidInput(path, undefined, `a folder of ${files.length} files is not searched for a model; name the model file`);
   }
@@ -82,7 +95,7 @@ function modelPath(path: string): string {
   const candidates = manifests.length ? manifests : models;
   if (candidates.length === 1) return candidates[0]!.file;
   if (candidates.length > 1) {
-    throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file)}: ${m.reader.name}`).join(', ')}); name the one to open`);
+    throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file.replace(/^.*!/, ''))}: ${m.reader.name}`).join(', ')}); name the one to open`);
   }
   return path;
 }
