@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
-import { isArchiveName } from './core/archive.js';
+import { archiveSoleFolder, isArchiveName } from './core/archive.js';
 import { hubModelUrl, inFolder, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
 import type { OpenOptions, StateDict } from './core/statedict.js';
 import type { FormatReader } from './formats/types.js';
@@ -59,7 +59,13 @@ const NOT_A_MODEL = /\.pdiparams\.info$/;
 function modelPath(path: string): string {
   if (isHubId(path)) return modelPath(hubModelUrl(path));
   if (isUrl(path) && isArchiveName(new URL(path).pathname)) return modelPath(`${path}!`);
-  if (!isLocalPath(path)) return locationIsFolder(path) ? modelInFolder(path, listFolder(path).map((name) => inFolder(path, name))) : path;
+  if (!isLocalPath(path)) {
+    if (!locationIsFolder(path)) return path;
+    // An archive of one folder (`tar -c model/`) is looked into that folder.
+    const archive = path.endsWith('!') ? archiveSoleFolder(path.slice(0, -1)) : undefined;
+    if (archive) return modelPath(`${path}${archive}`);
+    return modelInFolder(path, listFolder(path).map((name) => inFolder(path, name)));
+  }
   const stat = statOrUndefined(path);
   if (!stat) return statOrUndefined(`${path}.index`)?.isFile() ? `${path}.index` : path;
   // An archive no reader takes as a model (a .tar of weights, a zipped TF.js model) is looked into like a folder.

@@ -26,13 +26,20 @@ export interface ServerConfig {
   etagChangesAfter?: number;
   /** Paths answered this long after the request (to test timeouts). */
   slow?: { path: string; ms: number };
-  /** Requests under /redirect/… answered with a redirect to this base URL + the rest. */
+  /** Every request but the API's answered with a redirect to the same path under this base URL (a CDN). */
   redirectTo?: string;
   /** The Hugging Face API: /api/models/{repo}/tree/{rev} lists files under root/{repo}; /{repo}/resolve/{rev}/{file} serves them. */
   hub?: boolean;
 }
 
-export interface LoggedRequest { method: string; url: string; range?: string; authorization?: string }
+export interface LoggedRequest {
+  method: string;
+  url: string;
+  range?: string;
+  authorization?: string;
+  /** Body bytes the server got to write before the client stopped reading. */
+  sent?: number;
+}
 
 export interface TestServer {
   url: string;
@@ -64,7 +71,13 @@ function serve(config: ServerConfig): void {
   const matches = (pattern: string | undefined, url: string) => pattern !== undefined && new RegExp(pattern).test(url);
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    log.push({ method: req.method ?? '', url, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    const entry: LoggedRequest = { method: req.method ?? '', url, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
+    log.push(entry);
+    const write = res.write.bind(res);
+    res.write = ((chunk: Buffer, ...rest: never[]) => {
+      entry.sent = (entry.sent ?? 0) + chunk.length;
+      return write(chunk, ...rest);
+    }) as typeof res.write;
     const delay = (config.latencyMs ?? 0) + (config.slow && matches(config.slow.path, url) ? config.slow.ms : 0);
     setTimeout(() => answer(req, res, url), delay);
   });
@@ -74,9 +87,7 @@ function serve(config: ServerConfig): void {
     for (const [pattern, status] of Object.entries(config.statuses ?? {})) {
       if (new RegExp(pattern).test(url)) return void res.writeHead(status).end(`status ${status}`);
     }
-    if (config.redirectTo && url.startsWith('/redirect/')) {
-      return void res.writeHead(302, { location: `${config.redirectTo}/${url.slice('/redirect/'.length)}` }).end();
-    }
+    if (config.redirectTo && !url.startsWith('/api/')) return void res.writeHead(302, { location: `${config.redirectTo}${url}` }).end();
     let relative = decodeURIComponent(url.split('?')[0]!);
     if (config.hub) {
       const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/[^/]+\/?(.*)$/.exec(relative);

@@ -11,6 +11,7 @@ import { doctorCommand } from './doctor.js';
 import { finetuneCommand } from './finetune.js';
 import { scanCommand } from './scan.js';
 import { setOpenDefaults } from '../open.js';
+import { addRemoteOptions, reportTransfer } from './remote-options.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(`ckpt: ${text.replace(/^error: /, '')}`) })
     .option('--strict-pickle', 'pickle-based files (PyTorch, Paddle): refuse any global outside the tensor and container types, as torch.load(weights_only=True) does, instead of reading it as an opaque value')
     .hook('preAction', (command) => setOpenDefaults({ strictPickle: Boolean(command.opts().strictPickle) }));
+  addRemoteOptions(program);
 
   program
     .command('inspect')
@@ -289,6 +291,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     commandExitCode = ExitCode.ok;
     await program.parseAsync(argv, { from: 'user' });
+    reportTransfer();
     return commandExitCode;
   } catch (err) {
     if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)) {

@@ -165,6 +165,13 @@ export function archiveFolderFiles(archiveLocation: string, folder: string): str
     .sort();
 }
 
+/** The one folder holding every member (an archive of `model/…`), if there is one. */
+export function archiveSoleFolder(archiveLocation: string): string | undefined {
+  const tops = new Set([...loadArchive(archiveLocation).members.keys()].map((name) => (name.includes('/') ? name.slice(0, name.indexOf('/')) : '')));
+  const [only] = tops;
+  return tops.size === 1 && only ? only : undefined;
+}
+
 /** A window of another source: a stored archive member. */
 class MemberSource extends ByteSource {
   constructor(label: string, private readonly base: ByteSource, private readonly start: number, size: number, private readonly ownsBase = false) {

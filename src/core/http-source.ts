@@ -57,9 +57,11 @@ function hubToken(): string | undefined {
 /** What every remote command reports: requests made, bytes fetched, of how much. */
 export const transfer = { requests: 0, bytes: 0, cachedBytes: 0, objects: new Map<string, number>() };
 
-/** `read 34 KiB of 13.5 GB in 3 requests`, or undefined when nothing remote was read. */
+let summaryShown = false;
+/** `read 34 KiB of 13.5 GiB in 3 requests`, once (the first caller shows it), or undefined when nothing remote was read. */
 export function transferSummary(): string | undefined {
-  if (transfer.objects.size === 0) return undefined;
+  if (transfer.objects.size === 0 || summaryShown) return undefined;
+  summaryShown = true;
   const total = [...transfer.objects.values()].reduce((a, b) => a + b, 0);
   const cached = transfer.cachedBytes ? ` (+${humanBytes(transfer.cachedBytes)} from the cache)` : '';
   return `read ${humanBytes(transfer.bytes)} of ${humanBytes(total)} in ${transfer.requests} request${transfer.requests === 1 ? '' : 's'}${cached}`;

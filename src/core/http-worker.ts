@@ -150,7 +150,7 @@ async function fetchRange(req: HttpRequest, start: number, length: number, out: 
   const wantedEnd = Math.min(start + length, total ?? start + length) - 1;
   if (!range || range.start !== start || range.end !== wantedEnd || total === undefined || (expect.size !== undefined && total !== expect.size)) {
     res.destroy();
-    throw new Final(`the server answered bytes ${header(res, 'content-range') ?? '(no Content-Range)'} to a request for bytes ${start}-${wantedEnd}${expect.size !== undefined ? `/${expect.size}` : ''}`, status, 'bad-range');
+    throw new Final(`the server answered Content-Range '${header(res, 'content-range') ?? ''}' to a request for bytes ${start}-${wantedEnd}${expect.size !== undefined ? `/${expect.size}` : ''}`, status, 'bad-range');
   }
   const n = wantedEnd - start + 1;
   await readBody(res, out, at, n, counters, req.timeoutMs);

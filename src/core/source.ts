@@ -43,7 +43,9 @@ export abstract class ByteSource {
     // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
     const out = Buffer.allocUnsafeSlow(length);
     const view = new Uint8Array(out.buffer, out.byteOffset, length);
-    if (length > 0) this.fetch(view, offset);
+    const cached = this.cached(offset, length);
+    if (cached) view.set(cached);
+    else if (length > 0) this.fetch(view, offset);
     return view;
   }
 
@@ -54,11 +56,8 @@ export abstract class ByteSource {
 
   /** A short range through the block cache (a direct read when larger than the largest block). */
   bytesAt(offset: number, length: number, what = 'data'): Uint8Array {
-    for (const block of this.blocks) {
-      if (offset >= block.start && offset + length <= block.start + block.bytes.length) {
-        return block.bytes.subarray(offset - block.start, offset - block.start + length);
-      }
-    }
+    const cached = this.cached(offset, length);
+    if (cached) return cached;
     if (length > this.maxBlock) return this.read(offset, length, what);
     if (offset < 0 || offset + length > this.size) {
       if (length === 1) throw invalidInput(this.path, `offset ${offset}`, `unexpected end of file (size ${this.size}; truncated?)`);
@@ -66,6 +65,15 @@ export abstract class ByteSource {
     }
     const block = this.fill(offset, length);
     return block.subarray(0, length);
+  }
+
+  private cached(offset: number, length: number): Uint8Array | undefined {
+    for (const block of this.blocks) {
+      if (offset >= block.start && offset + length <= block.start + block.bytes.length) {
+        return block.bytes.subarray(offset - block.start, offset - block.start + length);
+      }
+    }
+    return undefined;
   }
 
   /** Bytes already fetched (the answer that opened a remote file), kept as a block. */
