@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromSystemError, invalidInput, ioError } from './errors.js';
 import { ByteSource, shortRead } from './source.js';
-import { isLocalPath, openLocation, siblingLocation } from './location.js';
+import { isLocalPath, locationSha256, openLocation, siblingLocation } from './location.js';
 
 const MAX_READ = 1 << 30;
 
@@ -178,6 +178,7 @@ export function relativeParts(modelFile: string, relative: string, where: string
  * contents in sorted order. Plans record it so a stale plan is refused.
  */
 export async function pathSha256(target: string): Promise<string> {
+  if (!isLocalPath(target)) return locationSha256(target);
   const { createHash } = await import('node:crypto');
   const hash = createHash('sha256');
   const files = fs.statSync(target).isDirectory()

@@ -167,6 +167,11 @@ export class HttpSource extends ByteSource {
 
   close(): void {}
 
+  /** The version the server gave (ETag, else Last-Modified), with the size: what identifies this file's content. */
+  get version(): string {
+    return `${this.validator.etag ?? this.validator.lastModified ?? ''}\n${this.size}`;
+  }
+
   protected fetch(out: Uint8Array, position: number): void {
     if (this.cache?.read(position, out)) {
       transfer.cachedBytes += out.length;

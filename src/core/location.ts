@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalidInput, usageError } from './errors.js';
 import { LocalFile } from './file.js';
-import { downloadToTemporary, downloadWanted, fetchText, hubEndpoint, HttpSource, isNoRangeError, remoteSize } from './http-source.js';
+import { displayUrl, downloadToTemporary, downloadWanted, fetchText, hubEndpoint, HttpSource, isNoRangeError, remoteSize, temporaryFolder } from './http-source.js';
 import { archiveFolderFiles, archiveMember, archiveMemberSize, isArchiveFolder, splitArchiveLocation } from './archive.js';
 import type { ByteSource } from './source.js';
 
@@ -144,4 +145,43 @@ export function listFolder(location: string): string[] {
 export function inFolder(folder: string, name: string): string {
   if (splitArchiveLocation(folder)) return folder.endsWith('!') ? `${folder}${name}` : `${folder}/${name}`;
   return path.join(folder, name);
+}
+
+/**
+ * A local path for a location, for the libraries that read files themselves (onnxruntime, h5wasm):
+ * the path itself when local, else the whole file copied to a temporary file (streamed), saying so.
+ */
+export function localCopy(location: string, why: string): string {
+  if (isLocalPath(location)) return location;
+  const url = isHubId(location) ? hubModelUrl(location) : location;
+  process.stderr.write(`ckpt: ${isUrl(url) ? displayUrl(url) : url}: ${why} reads local files: copying it whole to a temporary file\n`);
+  if (isUrl(url)) return downloadToTemporary(url);
+  const source = openLocation(url);
+  const out = path.join(fs.mkdtempSync(path.join(temporaryFolder(), 'copy-')), path.basename(url.replace(/^.*!/, '')));
+  const fd = fs.openSync(out, 'w', 0o600);
+  try {
+    for (let at = 0; at < source.size; at += COPY_CHUNK) fs.writeSync(fd, source.read(at, Math.min(COPY_CHUNK, source.size - at), 'copy'));
+  } finally {
+    fs.closeSync(fd);
+    source.close();
+  }
+  return out;
+}
+const COPY_CHUNK = 8 << 20;
+
+/**
+ * SHA-256 naming the content at a non-local location, for plans that must notice a changed
+ * source: a remote file's URL, ETag and size (hashing it would mean downloading it); an archive
+ * member's bytes.
+ */
+export function locationSha256(location: string): string {
+  const hash = createHash('sha256');
+  const source = openLocation(location);
+  try {
+    if (source instanceof HttpSource) hash.update(`${location}\n${source.version}`);
+    else for (let at = 0; at < source.size; at += COPY_CHUNK) hash.update(source.read(at, Math.min(COPY_CHUNK, source.size - at), 'hash'));
+  } finally {
+    source.close();
+  }
+  return hash.digest('hex');
 }
