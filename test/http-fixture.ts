@@ -39,6 +39,8 @@ export interface LoggedRequest {
   authorization?: string;
   /** Body bytes the server got to write before the client stopped reading. */
   sent?: number;
+  /** The client's port: requests on one kept-alive connection share it. */
+  clientPort?: number;
 }
 
 export interface TestServer {
@@ -71,7 +73,7 @@ function serve(config: ServerConfig): void {
   const matches = (pattern: string | undefined, url: string) => pattern !== undefined && new RegExp(pattern).test(url);
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    const entry: LoggedRequest = { method: req.method ?? '', url, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
+    const entry: LoggedRequest = { method: req.method ?? '', url, clientPort: req.socket.remotePort ?? 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
     log.push(entry);
     const write = res.write.bind(res);
     res.write = ((chunk: Buffer, ...rest: never[]) => {

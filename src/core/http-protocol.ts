@@ -1,6 +1,8 @@
 /** What the main thread and the HTTP worker say to each other through shared memory. */
 export interface HttpRequest {
-  op: 'range' | 'get' | 'download' | 'inflate';
+  op: 'range' | 'get' | 'download' | 'inflate' | 'sizes';
+  /** sizes: the files to size. */
+  urls?: string[];
   url: string;
   /** `Bearer …`, sent only to `authOrigin`, never after a redirect to another host. */
   authorization?: string;
@@ -35,6 +37,7 @@ export interface HttpResult {
   status?: number | undefined;
   kind?: 'no-range' | 'denied' | 'not-found' | 'changed' | 'bad-range' | undefined;
   requests?: number;
+  sizes?: number[];
   bytes?: number;
 }
 

@@ -136,7 +136,8 @@ export class HttpSource extends ByteSource {
   private readonly cache: RangeCache | undefined;
 
   private constructor(original: string, size: number, private readonly validator: { etag?: string; lastModified?: string }, finalUrl: string) {
-    super(original, size, 16 * 1024, 4 << 20);
+    // Small first blocks: a walk that jumps over payloads (ONNX initializers) fetches little at each stop.
+    super(original, size, 2 * 1024, 4 << 20);
     this.url = finalUrl;
     this.cache = options.cache === false || validator.etag === undefined ? undefined : RangeCache.open(original, validator.etag);
   }
@@ -196,11 +197,25 @@ export function fetchText(url: string, maxBytes: number, label = displayUrl(url)
 
 /** The size of a remote file, from a one-byte range request. */
 export function remoteSize(url: string): number {
-  const known = opened.get(url)?.size ?? transfer.objects.get(url);
+  const known = remoteKnownSize(url);
   if (known !== undefined) return known;
   const result = call({ op: 'range', url, start: 0, length: 1 }, new SharedArrayBuffer(1), displayUrl(url));
   transfer.objects.set(url, result.size ?? 0);
   return result.size ?? 0;
+}
+
+/** Sizes of many remote files, asked in parallel (a TF.js model's shards); each answer names the file that failed. */
+export function remoteSizes(urls: string[]): number[] {
+  const unknown = urls.filter((url) => remoteKnownSize(url) === undefined);
+  if (unknown.length > 1) {
+    const result = call({ op: 'sizes', url: unknown[0]!, urls: unknown, start: 0, length: 0 }, new SharedArrayBuffer(0), `${displayUrl(unknown[0]!)} (and ${unknown.length - 1} more)`);
+    unknown.forEach((url, i) => transfer.objects.set(url, result.sizes![i]!));
+  }
+  return urls.map((url) => remoteSize(url));
+}
+
+function remoteKnownSize(url: string): number | undefined {
+  return opened.get(url)?.size ?? transfer.objects.get(url);
 }
 
 let tempFolder: string | undefined;

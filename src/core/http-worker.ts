@@ -92,10 +92,9 @@ function header(res: http.IncomingMessage, name: string): string | undefined {
 }
 
 /** Reads a body into `out` at `at`, exactly `length` bytes; a shorter or longer body is an error. */
-function readBody(res: http.IncomingMessage, out: Uint8Array, at: number, length: number, counters: Counters, timeoutMs: number): Promise<void> {
+function readBody(res: http.IncomingMessage, out: Uint8Array, at: number, length: number, counters: Counters): Promise<void> {
   return new Promise((resolve, reject) => {
     let done = 0;
-    res.socket?.setTimeout(timeoutMs, () => res.destroy(new Transient(`the body stalled for ${timeoutMs} ms`)));
     res.on('data', (chunk: Buffer) => {
       if (done + chunk.length > length) {
         res.destroy();
@@ -153,7 +152,7 @@ async function fetchRange(req: HttpRequest, start: number, length: number, out: 
     throw new Final(`the server answered Content-Range '${header(res, 'content-range') ?? ''}' to a request for bytes ${start}-${wantedEnd}${expect.size !== undefined ? `/${expect.size}` : ''}`, status, 'bad-range');
   }
   const n = wantedEnd - start + 1;
-  await readBody(res, out, at, n, counters, req.timeoutMs);
+  await readBody(res, out, at, n, counters);
   // Later requests go straight to where the redirects led (the Hub's CDN), while it answers.
   state.url = url;
   state.validator = { size: total, ...validator };
@@ -191,6 +190,23 @@ async function handleRange(req: HttpRequest, data: Uint8Array, counters: Counter
   };
   await Promise.all(Array.from({ length: Math.min(req.parallel, parts.length) }, worker));
   return { ok: true, received: req.length, ...state.validator, finalUrl: state.url };
+}
+
+/** The sizes of many files at once (TF.js shards), with one-byte range requests in parallel. */
+async function handleSizes(req: HttpRequest, counters: Counters): Promise<HttpResult> {
+  const sizes: number[] = new Array(req.urls!.length);
+  let next = 0;
+  const one = new Uint8Array(1);
+  const worker = async () => {
+    while (next < sizes.length) {
+      const i = next++;
+      const state: { url: string; validator?: Validator } = { url: req.urls![i]! };
+      await withRetries(req, () => fetchRange(req, 0, 1, one, 0, {}, counters, state));
+      sizes[i] = state.validator!.size!;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(req.parallel, sizes.length) }, worker));
+  return { ok: true, sizes };
 }
 
 /** A whole small body (a JSON listing), capped. */
@@ -242,7 +258,6 @@ async function handleDownload(req: HttpRequest, counters: Counters): Promise<Htt
     let shown = 0;
     try {
       await new Promise<void>((resolve, reject) => {
-        res.socket?.setTimeout(req.timeoutMs, () => res.destroy(new Transient(`the body stalled for ${req.timeoutMs} ms`)));
         res.on('data', (chunk: Buffer) => {
           fs.writeSync(fd, chunk);
           done += chunk.length;
@@ -293,6 +308,7 @@ parentPort!.on('message', (req: HttpRequest) => {
   const work = req.op === 'range' ? handleRange(req, data, counters)
     : req.op === 'get' ? handleGet(req, data, counters)
       : req.op === 'inflate' ? handleInflate(req)
+        : req.op === 'sizes' ? handleSizes(req, counters)
         : handleDownload(req, counters);
   work.then(
     (result) => writeResult(control, { ...result, requests: counters.requests, bytes: counters.bytes }),

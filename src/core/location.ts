@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalidInput, usageError } from './errors.js';
-import { LocalFile } from './file.js';
-import { displayUrl, downloadToTemporary, downloadWanted, fetchText, hubEndpoint, HttpSource, isNoRangeError, remoteSize, temporaryFolder } from './http-source.js';
+import { LocalFile, relativeParts } from './file.js';
+import { displayUrl, downloadToTemporary, downloadWanted, fetchText, hubEndpoint, HttpSource, isNoRangeError, remoteSize, remoteSizes, temporaryFolder } from './http-source.js';
 import { archiveFolderFiles, archiveMember, archiveMemberSize, isArchiveFolder, splitArchiveLocation } from './archive.js';
 import type { ByteSource } from './source.js';
 
@@ -44,6 +44,19 @@ export function locationSize(location: string): number {
   const archive = splitArchiveLocation(location);
   if (archive) return archiveMemberSize(archive.archive, archive.member);
   return remoteSize(location);
+}
+
+/**
+ * Asks the sizes of a remote model's sibling files (TF.js shards) all at once, so that sizing them
+ * one by one afterwards costs no request. Errors are left to the one-by-one calls, which name the file.
+ */
+export function prefetchSizes(modelFile: string, names: string[]): void {
+  if (!isUrl(modelFile) && !isHubId(modelFile)) return;
+  try {
+    remoteSizes(names.map((name) => siblingLocation(modelFile, relativeParts(modelFile, name, 'shard'), 'shard')));
+  } catch {
+    // Reported by the caller's own reads.
+  }
 }
 
 /** Whether a location is a folder (a remote URL never is: HTTP has no listing). */
