@@ -170,6 +170,26 @@ async function withRetries<T>(req: HttpRequest, attempt: () => Promise<T>): Prom
   }
 }
 
+/** Runs `task(0 … count−1)`, at most `parallel` at once. */
+async function inParallel(count: number, parallel: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, lane));
+}
+
+/** A GET that must answer 200 with the whole file. */
+async function getWhole(req: HttpRequest, counters: Counters): Promise<http.IncomingMessage> {
+  const { res, url } = await get(req, req.url, {}, counters);
+  const status = res.statusCode ?? 0;
+  if (status !== 200) {
+    res.resume();
+    throw statusError(status, url);
+  }
+  return res;
+}
+
 async function handleRange(req: HttpRequest, data: Uint8Array, counters: Counters): Promise<HttpResult> {
   const state: { url: string; validator?: Validator } = { url: req.url };
   const expect: Validator = req.expect ?? {};
@@ -177,47 +197,30 @@ async function handleRange(req: HttpRequest, data: Uint8Array, counters: Counter
     const n = await withRetries(req, () => fetchRange(req, req.start, req.length, data, 0, expect, counters, state));
     return { ok: true, received: n, ...state.validator, finalUrl: state.url };
   }
-  // A large read: parts in parallel, at most `parallel` at once.
-  const parts: number[] = [];
-  for (let at = 0; at < req.length; at += PART) parts.push(at);
-  let next = 0;
-  const worker = async () => {
-    while (next < parts.length) {
-      const at = parts[next++]!;
-      const length = Math.min(PART, req.length - at);
-      await withRetries(req, () => fetchRange(req, req.start + at, length, data, at, expect, counters, state));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(req.parallel, parts.length) }, worker));
+  // A large read: parts in parallel.
+  await inParallel(Math.ceil(req.length / PART), req.parallel, async (i) => {
+    const at = i * PART;
+    await withRetries(req, () => fetchRange(req, req.start + at, Math.min(PART, req.length - at), data, at, expect, counters, state));
+  });
   return { ok: true, received: req.length, ...state.validator, finalUrl: state.url };
 }
 
 /** The sizes of many files at once (TF.js shards), with one-byte range requests in parallel. */
 async function handleSizes(req: HttpRequest, counters: Counters): Promise<HttpResult> {
   const sizes: number[] = new Array(req.urls!.length);
-  let next = 0;
   const one = new Uint8Array(1);
-  const worker = async () => {
-    while (next < sizes.length) {
-      const i = next++;
-      const state: { url: string; validator?: Validator } = { url: req.urls![i]! };
-      await withRetries(req, () => fetchRange(req, 0, 1, one, 0, {}, counters, state));
-      sizes[i] = state.validator!.size!;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(req.parallel, sizes.length) }, worker));
+  await inParallel(sizes.length, req.parallel, async (i) => {
+    const state: { url: string; validator?: Validator } = { url: req.urls![i]! };
+    await withRetries(req, () => fetchRange(req, 0, 1, one, 0, {}, counters, state));
+    sizes[i] = state.validator!.size!;
+  });
   return { ok: true, sizes };
 }
 
 /** A whole small body (a JSON listing), capped. */
 async function handleGet(req: HttpRequest, data: Uint8Array, counters: Counters): Promise<HttpResult> {
   return withRetries(req, async () => {
-    const { res, url } = await get(req, req.url, {}, counters);
-    const status = res.statusCode ?? 0;
-    if (status !== 200) {
-      res.resume();
-      throw statusError(status, url);
-    }
+    const res = await getWhole(req, counters);
     const declared = Number(header(res, 'content-length') ?? NaN);
     if (declared > data.length) {
       res.destroy();
@@ -245,12 +248,7 @@ async function handleGet(req: HttpRequest, data: Uint8Array, counters: Counters)
 /** The whole object streamed to a file (bounded memory), with progress on a terminal. */
 async function handleDownload(req: HttpRequest, counters: Counters): Promise<HttpResult> {
   return withRetries(req, async () => {
-    const { res, url } = await get(req, req.url, {}, counters);
-    const status = res.statusCode ?? 0;
-    if (status !== 200) {
-      res.resume();
-      throw statusError(status, url);
-    }
+    const res = await getWhole(req, counters);
     const validator = checkUnchanged(res, req.expect ?? {});
     const total = Number(header(res, 'content-length') ?? NaN);
     const fd = fs.openSync(req.file!, 'w', 0o600);
@@ -265,7 +263,7 @@ async function handleDownload(req: HttpRequest, counters: Counters): Promise<Htt
           if (req.progress && done - shown >= 16 << 20) {
             shown = done;
             // Written straight to the terminal: the main thread is blocked while this runs.
-            fs.writeSync(2, `\rckpt: downloading ${req.label ?? url}: ${(done / 2 ** 20).toFixed(0)} MiB${Number.isFinite(total) ? ` of ${(total / 2 ** 20).toFixed(0)} MiB` : ''}`);
+            fs.writeSync(2, `\rckpt: downloading ${req.label ?? req.url}: ${(done / 2 ** 20).toFixed(0)} MiB${Number.isFinite(total) ? ` of ${(total / 2 ** 20).toFixed(0)} MiB` : ''}`);
           }
         });
         res.on('end', () => (Number.isFinite(total) && done !== total ? reject(new Transient(`the body ended after ${done} of ${total} bytes`)) : resolve()));
