@@ -122,6 +122,16 @@ try {
     console.log(`  local:  ${local.ms.toFixed(0)} ms, read ${mib(local.bytesRead)}`);
     console.log(`  by URL: ${remote.ms.toFixed(0)} ms, ${requests} requests on ${connections} connection${connections === 1 ? '' : 's'}, ${mib(bytes)} transferred (${((100 * bytes) / size).toFixed(4)}% of the model)`);
   }
+  // One 86 MiB tensor's values: fetched as 8 MiB parts, four at a time.
+  const dict = await open(`${server.url}/llm/model.safetensors.index.json`);
+  const tensor = dict.tensors.find((t) => t.name === 'model.layers.0.mlp.up_proj.weight');
+  const before = { requests: transfer.requests, bytes: transfer.bytes, log: (await server.requests()).length };
+  const start = process.hrtime.bigint();
+  await tensor.read();
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const log = (await server.requests()).slice(before.log);
+  console.log(`values of ${tensor.name} (${mib(tensor.byteLength)}) by URL: ${ms.toFixed(0)} ms, ${transfer.requests - before.requests} requests on ${new Set(log.map((r) => r.clientPort)).size} connections, ${mib(transfer.bytes - before.bytes)} transferred`);
+  await dict.close();
 } finally {
   await server.stop();
   fs.rmSync(dir, { recursive: true, force: true });
