@@ -8,6 +8,7 @@ import { resolveInsideFolder } from '../src/core/file.js';
 import { open } from '../src/index.js';
 import { parseHubId } from '../src/core/location.js';
 import { SAMPLES, runCli, tempDir } from './helpers.js';
+import { python, pythonHas } from './python.js';
 import { startServer, type ServerConfig, type TestServer } from './http-fixture.js';
 
 /** A safetensors file of float32 tensors `name → values`, optionally with a padded header (to need several requests). */
@@ -256,6 +257,15 @@ describe('archives', () => {
     const missing = ckpt(['inspect', `${path.join(root, 'tfjs.tar')}!nothing.json`]);
     assert.equal(missing.status, 4);
     assert.match(missing.stderr, /no such member in the archive/);
+  });
+
+  test('a zipped TF.js model (deflated members, inflated to a temporary file) reads as the folder does, locally and by URL', { skip: !pythonHas('zipfile') && 'needs python3 zipfile' }, async () => {
+    const s = await server();
+    const zip = path.join(root, 'tfjs.zip');
+    python('import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:\n    for f in sorted(os.listdir(sys.argv[2])): z.write(os.path.join(sys.argv[2], f), f)', zip, path.join(root, 'tfjs'));
+    const expected = await contents(path.join(root, 'tfjs'));
+    assert.deepEqual(await contents(zip), expected);
+    assert.deepEqual(await contents(`${s.url}/tfjs.zip`), expected);
   });
 
   test('members named with .. are not in the archive\'s listing', () => {
