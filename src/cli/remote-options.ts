@@ -6,6 +6,8 @@ import { configureRemote, transferSummary } from '../core/http-source.js';
  * command: set on the program, so they are accepted before or after the command name.
  */
 export function addRemoteOptions(program: Command): void {
+  // Listed in every command's help, under "Global Options".
+  program.configureHelp({ ...program.configureHelp(), showGlobalOptions: true });
   program
     .addOption(new Option('--download', 'when a server does not support range requests, fetch the whole file to a temporary file (never into memory)'))
     .addOption(new Option('--token-file <file>', 'Hugging Face token file (default: $HF_TOKEN); sent only to the Hub endpoint, never printed'))

@@ -32,7 +32,10 @@ export function openLocation(location: string): ByteSource {
   try {
     return HttpSource.open(location);
   } catch (err) {
-    if (isNoRangeError(err) && downloadWanted()) return LocalFile.open(downloadToTemporary(location));
+    if (isNoRangeError(err) && downloadWanted()) {
+      process.stderr.write(`ckpt: ${displayUrl(location)}: the server does not support range requests: downloading the whole file to a temporary file (--download)\n`);
+      return LocalFile.open(downloadToTemporary(location));
+    }
     throw err;
   }
 }
