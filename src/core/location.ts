@@ -150,11 +150,16 @@ function only(list: string[]): string | undefined {
   return list.length === 1 ? list[0] : undefined;
 }
 
-/** The file names in a folder: a local folder or one inside an archive. */
+/** The names in a folder: a local folder (entries of any kind, refused by name when opened) or one inside an archive (files). */
 export function listFolder(location: string): string[] {
   const archive = splitArchiveLocation(location);
   if (archive) return archiveFolderFiles(archive.archive, archive.member);
-  return fs.readdirSync(location, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
+  return fs.readdirSync(location).sort();
+}
+
+/** Whether a folder holds an entry of this name (locally of any kind: a FIFO there is then refused by name when opened). */
+export function folderHas(folder: string, name: string): boolean {
+  return isLocalPath(folder) ? fs.existsSync(path.join(folder, name)) : listFolder(folder).includes(name);
 }
 
 /** `folder` joined with `name`, for any kind of folder location. */

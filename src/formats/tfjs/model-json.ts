@@ -1,6 +1,6 @@
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { readTextFile } from '../../core/file.js';
-import { inFolder, listFolder, locationIsFolder, locationSize } from '../../core/location.js';
+import { folderHas, inFolder, locationIsFolder, locationSize } from '../../core/location.js';
 import type { Probe } from '../types.js';
 
 /** model.json is parsed whole: cap it so that a huge or hostile file is refused, not loaded. */
@@ -41,7 +41,7 @@ const MANIFEST_START = /^\[\s*\{/;
  * first bytes when their keys show; otherwise (keys past the head) by parsing the file, within the cap.
  */
 export function looksLikeTfjs(probe: Probe): boolean {
-  if (probe.isDirectory) return listFolder(probe.path).includes('model.json');
+  if (probe.isDirectory) return folderHas(probe.path, 'model.json');
   const head = new TextDecoder().decode(probe.head).trimStart();
   if (head.startsWith('{') && MODEL_KEY.test(head)) return true;
   if (MANIFEST_START.test(head) && head.includes('"paths"') && head.includes('"weights"')) return true;
