@@ -215,6 +215,20 @@ print(json.dumps({k: (json.loads(v) if k.endswith('_config') else v) for k, v in
     assert.deepEqual(hashes(out), hashes(source));
   });
 
+  test('apply into a Keras target writes the target\'s model config and version, with the source\'s values', { skip: NO_H5PY }, () => {
+    const dir = tempDir();
+    const target = path.join(CORPUS, 'keras-h5/keras3-legacy-h5-adam/model.h5');
+    const plan = path.join(dir, 'plan.json');
+    assert.equal(runCli(['plan', path.join(CORPUS, 'keras-v3/keras311-mlp-15cls-small/your_model2.keras'), target, '-o', plan]).status, 0);
+    const r = runCli(['apply', plan, '-o', path.join(dir, 'applied.h5')]);
+    assert.equal(r.status, 0, r.stderr);
+    const attrs = (file: string) => python(`
+import h5py, sys
+f = h5py.File(sys.argv[1])
+print(f.attrs['keras_version'], f.attrs['model_config'] == h5py.File(sys.argv[2]).attrs['model_config'])`, file, target).trim();
+    assert.equal(attrs(path.join(dir, 'applied.h5')), '3.1.1 True');
+  });
+
   test('.weights.h5 output is in the Keras 3 layout and reads back with the same values', { skip: NO_H5PY }, () => {
     const source = path.join(CORPUS, 'keras-h5/keras3-legacy-h5-adam/model.h5');
     const out = path.join(tempDir(), 'model.weights.h5');
