@@ -223,9 +223,9 @@ print(json.dumps({k: (json.loads(v) if k.endswith('_config') else v) for k, v in
     const r = runCli(['apply', plan, '-o', path.join(dir, 'applied.h5')]);
     assert.equal(r.status, 0, r.stderr);
     const attrs = (file: string) => python(`
-import h5py, sys
-f = h5py.File(sys.argv[1])
-print(f.attrs['keras_version'], f.attrs['model_config'] == h5py.File(sys.argv[2]).attrs['model_config'])`, file, target).trim();
+import h5py, json, sys
+config = lambda file: json.loads(h5py.File(file).attrs['model_config'])
+print(h5py.File(sys.argv[1]).attrs['keras_version'], config(sys.argv[1]) == config(sys.argv[2]))`, file, target).trim();
     assert.equal(attrs(path.join(dir, 'applied.h5')), '3.1.1 True');
   });
 
