@@ -179,6 +179,17 @@ describe('Keras corpus models → TF.js layers models', { skip: !HAS_CORPUS && '
     });
   }
 
+  test('nsfwjs MobileNetV2 (a tfjs 1.x layers model) → .keras → TF.js predicts exactly what the original does', async () => {
+    const dir = tempDir();
+    const source = path.join(CORPUS, 'tfjs/nsfwjs-mobilenet_v2/model.json');
+    convert(source, path.join(dir, 'model.keras'));
+    convert(path.join(dir, 'model.keras'), path.join(dir, 'back', 'model.json'));
+    const input = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 1);
+    const original = await tf.loadLayersModel(folderHandler(path.dirname(source)));
+    const roundTripped = await tf.loadLayersModel(folderHandler(path.join(dir, 'back')));
+    assert.deepEqual(predict(roundTripped, input), predict(original, input));
+  });
+
   test('SSD7 (save_weights, no config) becomes weights named as tfjs-layers looks them up, said to be weights-only', async () => {
     const out = path.join(tempDir(), 'ssd7');
     const note = convert(path.join(CORPUS, 'keras-h5/ssd7-2cls-weights/ssd7_weights.h5'), path.join(out, 'model.json'));
