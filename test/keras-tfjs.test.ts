@@ -113,6 +113,13 @@ describe('TF.js layers model → Keras (.h5, .keras) → TF.js: the model surviv
     await saveTfjs(functionalCnn(), path.join(dir, 'tfjs'));
     convert(path.join(dir, 'tfjs'), path.join(dir, 'model.h5'));
     convert(path.join(dir, 'tfjs'), path.join(dir, 'model.keras'));
+    // A Keras 2 full model rewritten as .h5 keeps its config and version.
+    convert(path.join(dir, 'model.h5'), path.join(dir, 'again.h5'));
+    const kept = python(`
+import h5py, sys
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+print(all(a.attrs[k] == b.attrs[k] for k in ['model_config', 'keras_version', 'backend']) and set(a.attrs) == set(b.attrs))`, path.join(dir, 'model.h5'), path.join(dir, 'again.h5'));
+    assert.equal(kept.trim(), 'True');
     const seen = JSON.parse(python(`
 import h5py, json, sys, zipfile, io
 f = h5py.File(sys.argv[1])
@@ -152,7 +159,8 @@ describe('Keras corpus models → TF.js layers models', { skip: !HAS_CORPUS && '
     test(`${model}: tf.loadLayersModel loads it and predicts what the Keras weights compute`, async () => {
       const file = path.join(CORPUS, model);
       const out = path.join(tempDir(), 'tfjs');
-      convert(file, path.join(out, 'model.json'));
+      convert(file, `${out}/`); // a folder: a TF.js model
+
       const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
       assert.equal(json.format, 'layers-model');
       const loaded = await tf.loadLayersModel(folderHandler(out));
