@@ -61,6 +61,17 @@ export interface StateDict {
   close(): Promise<void>;
   /** Bytes read from disk so far, where the reader counts them (benchmarks, listing tests). */
   bytesRead?(): number;
+  /** The Keras model the file describes (a Keras full model, a TF.js layers model): writers keep it. */
+  readonly kerasModel?: KerasModelInfo;
+}
+
+/** A Keras model's own description, as its file holds it. */
+export interface KerasModelInfo {
+  /** `{class_name, config}`: Keras 2 / tfjs-layers style, or Keras 3 style (with `module`). */
+  readonly config: Record<string, unknown>;
+  readonly trainingConfig?: unknown;
+  readonly kerasVersion?: string;
+  readonly backend?: string;
 }
 
 export interface OpenOptions {

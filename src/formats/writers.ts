@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { usageError } from '../core/errors.js';
 import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
@@ -58,10 +59,19 @@ const onnxWriter: FormatWriter = {
 
 export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter];
 
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The writer for an output: `--to` if given, else the output's extension, else (a name without
- * one, such as a TF.js folder) the input's format when `inputFormat` is given. An extension no
- * writer knows is refused rather than written in some other format under that name.
+ * The writer for an output: `--to` if given, else the output's extension, else TF.js for a folder
+ * (an existing one, or a name ending in `/`), else the input's format when `inputFormat` is
+ * given. An extension no writer knows is refused rather than written in some other format under
+ * that name.
  */
 export function chooseWriter(out: string, to: string | undefined, inputFormat: string | undefined): FormatWriter {
   const known = `formats: ${WRITERS.map((w) => w.format).join(', ')}; extensions: ${WRITERS.flatMap((w) => w.extensions).join(' ')}`;
@@ -74,6 +84,9 @@ export function chooseWriter(out: string, to: string | undefined, inputFormat: s
     if (ext) {
       writer = WRITERS.find((w) => w.extensions.includes(ext));
       if (!writer) throw usageError(`${out}: no writer for '${ext}' files; name the output with a known extension or choose --to (${known})`);
+    } else if (out.endsWith('/') || isFolder(out)) {
+      // A folder holds a TF.js model (model.json and its shards); no other writer writes one.
+      writer = WRITERS.find((w) => w.format === 'tfjs')!;
     } else {
       if (inputFormat === undefined) throw usageError(`${out}: no extension to choose the output format from; choose --to (${known})`);
       writer = WRITERS.find((w) => w.format === inputFormat);

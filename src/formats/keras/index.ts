@@ -116,8 +116,16 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
       layerCount: listed.layerCount,
       ...(listed.optimizerTensors ? { optimizerTensors: listed.optimizerTensors } : {}),
     };
+    const kerasModel = listed.modelConfig
+      ? {
+          config: listed.modelConfig as Record<string, unknown>,
+          ...(listed.trainingConfig ? { trainingConfig: listed.trainingConfig } : {}),
+          ...(typeof kerasVersion === 'string' ? { kerasVersion } : {}),
+          ...(typeof listed.backend === 'string' ? { backend: listed.backend } : {}),
+        }
+      : undefined;
     return {
-      format: 'keras', path: file, metadata, tensors,
+      format: 'keras', path: file, metadata, tensors, ...(kerasModel ? { kerasModel } : {}),
       close: async () => {
         await worker.close();
         cleanup();

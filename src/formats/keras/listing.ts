@@ -26,6 +26,9 @@ export interface Listing {
   layerCount: number;
   /** Optimizer weights left out because `--all` was not given. */
   optimizerTensors?: number;
+  /** The model config (`model_config`, or a .keras file's config.json) and `training_config`, for writers. */
+  modelConfig?: Record<string, unknown>;
+  trainingConfig?: unknown;
 }
 
 function stringAttribute(h5: H5, group: H5Group, name: string): string | undefined {
@@ -51,10 +54,21 @@ export function listWeights(h5: H5, options: OpenOptions, zipConfig: unknown): L
   if (rootKeys.includes('model_weights') || nameList(h5, root, 'layer_names') !== undefined) {
     const full = rootKeys.includes('model_weights');
     const config = parseConfig(h5, stringAttribute(h5, root, 'model_config'), '/ attribute model_config');
-    return legacyListing(h5, full ? 'model_weights' : '', options, config, { kind: full ? 'keras-h5-model' : 'keras-h5-weights', kerasVersion, backend });
+    const listing = legacyListing(h5, full ? 'model_weights' : '', options, config, { kind: full ? 'keras-h5-model' : 'keras-h5-weights', kerasVersion, backend });
+    if (!config?.class_name || !config.config) return listing;
+    // A training config that is not JSON is left behind rather than failing the read.
+    let trainingConfig: unknown;
+    try {
+      trainingConfig = JSON.parse(stringAttribute(h5, root, 'training_config') ?? 'null') ?? undefined;
+    } catch {
+      trainingConfig = undefined;
+    }
+    return { ...listing, modelConfig: config, ...(trainingConfig ? { trainingConfig } : {}) };
   }
   if (rootKeys.includes('layers') || rootKeys.includes('vars') || rootKeys.includes('_layer_checkpoint_dependencies')) {
-    return keras3Listing(h5, options, zipConfig as Record<string, unknown> | undefined, { kind: zipConfig ? 'keras3-zip' : 'keras3-weights', kerasVersion, backend });
+    const config = zipConfig as Record<string, unknown> | undefined;
+    const listing = keras3Listing(h5, options, config, { kind: zipConfig ? 'keras3-zip' : 'keras3-weights', kerasVersion, backend });
+    return config?.class_name && config.config ? { ...listing, modelConfig: config } : listing;
   }
   throw invalidInput(h5.label, '/', 'an HDF5 file, but not a Keras one: no model_weights group, layer_names attribute or layers group');
 }

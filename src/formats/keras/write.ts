@@ -1,10 +1,13 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { CkptError, usageError } from '../../core/errors.js';
-import { writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
+import { writeAll, writeAtomic, writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
-import type { StateDict } from '../../core/statedict.js';
+import type { KerasModelInfo, StateDict } from '../../core/statedict.js';
+import { ZipWriter } from '../../core/zip.js';
+import { modelPlan, realKerasVersion, toKeras3Config, type PlannedLayer } from '../keras-model.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { hdf5Reason } from './hdf5.js';
 
@@ -48,89 +51,194 @@ export function kerasLocation(name: string): { layer: string; weight: string } {
   return { layer, weight: `${layer}/${name.slice(dot + 1)}:0` };
 }
 
+/** Where each tensor goes in a Keras 2 layout file: layer groups in order, each with its weight names. */
+type LegacyLayers = Map<string, { weight: string; tensor: OutputTensor }[]>;
+
 /**
- * A Keras HDF5 file in the layout Keras 2's `load_weights` reads: `layer_names` in the order the
- * tensors come, each layer's `weight_names`, datasets at `<layer>/<weight>`. When the input carries
- * a Keras topology (a Keras or TF.js layers model), it is kept as `model_config` in the full-model
- * layout (`model_weights/…`), which `load_weights` reads too. Written atomically (`writeAtomicByName`).
+ * Keras output in the layout of its name: `.keras` a Keras 3 zip (config.json, metadata.json,
+ * model.weights.h5), `.weights.h5` Keras 3's `layers/<path>/vars/<i>`, other names the HDF5
+ * layout Keras 2 and Keras 3's legacy loader read — a full model (`model_config`,
+ * `training_config`, `keras_version`, `backend` of the input, layers in config order) when the
+ * input is a Keras or TF.js layers model and the tensors are all of its weights, else a
+ * `save_weights` file. Written atomically.
  */
 export async function writeKeras(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
   if (bad) throw usageError(`Keras HDF5 output cannot store '${bad.name}' (${bad.tensor.dtype})`);
-  const notes: string[] = [];
-  const modelConfig = topologyOf(source);
-  const layers = new Map<string, { weight: string; tensor: OutputTensor }[]>();
+  const orderLayouts = new Set(tensors.map((t) => t.tensor.layout).filter((l) => l && /^O/.test(l)));
+  const layoutNotes = orderLayouts.size
+    ? [`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`]
+    : [];
+  const lower = out.toLowerCase();
+  if (lower.endsWith('.keras')) {
+    const { plan, model, problem } = modelPlan(source, tensors, '.keras');
+    if (!plan || !model) throw usageError(`${out}: a .keras file is a whole model, but ${problem}; write .weights.h5 or .h5 for the weights alone`);
+    await writeKerasZip(out, plan, model);
+    return layoutNotes;
+  }
+  if (lower.endsWith('.weights.h5')) {
+    const { plan, notes } = modelPlan(source, tensors, 'Keras 3 weights');
+    await h5wasm.ready;
+    await writeAtomicByName(out, (temp) => writeKeras3Weights(temp, plan ? keras3FromPlan(plan) : keras3FromNames(tensors, notes)));
+    return [...notes, ...layoutNotes];
+  }
+  const { plan, model, notes } = modelPlan(source, tensors, 'Keras HDF5');
+  await h5wasm.ready;
+  await writeAtomicByName(out, (temp) => writeLegacy(temp, plan ? legacyFromPlan(plan, source) : legacyFromNames(tensors), plan ? model : undefined, source));
+  if (!model && source.format === 'tfjs') notes.push(`weights-only Keras HDF5: ${source.metadata.format === 'graph-model' ? 'a TF.js graph model has no Keras model config' : 'the TF.js input has no model topology'}`);
+  return [...notes, ...layoutNotes];
+}
+
+/** Keras 2 layer groups from the tensors' names, in the order they come. */
+function legacyFromNames(tensors: readonly OutputTensor[]): LegacyLayers {
+  const layers: LegacyLayers = new Map();
   for (const t of tensors) {
     // Keras 3 paths (`layers/dense/vars/0`) carry no Keras 2 names: use the canonical name.
     const { layer, weight } = kerasLocation(/\/vars\/\d+$/.test(t.name) ? t.tensor.name : t.name);
     layers.set(layer, [...(layers.get(layer) ?? []), { weight, tensor: t }]);
   }
-  const orderLayouts = new Set(tensors.map((t) => t.tensor.layout).filter((l) => l && /^O/.test(l)));
-  if (orderLayouts.size) notes.push(`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`);
-
-  await h5wasm.ready;
-  await writeAtomicByName(out, async (temp) => {
-    const file = new h5wasm.File(temp, 'w');
-    try {
-      const base = modelConfig ? file.create_group('model_weights') : file;
-      const stamp = (g: typeof base) => {
-        g.create_attribute('layer_names', [...layers.keys()]);
-        g.create_attribute('backend', 'tensorflow');
-        g.create_attribute('keras_version', '2.15.0');
-      };
-      stamp(base);
-      if (modelConfig) {
-        file.create_attribute('model_config', JSON.stringify(modelConfig));
-        file.create_attribute('backend', 'tensorflow');
-        file.create_attribute('keras_version', '2.15.0');
-      }
-      for (const [layer, weights] of layers) {
-        const group = base.create_group(layer);
-        // A layer without weights stores an empty list; Keras writes an empty float64 array.
-        group.create_attribute('weight_names', weights.map((w) => w.weight));
-        for (const w of weights) {
-          await yieldToSignals();
-          const bytes = await w.tensor.tensor.read();
-          const storage = STORAGE[w.tensor.tensor.dtype]!;
-          const parts = w.weight.split('/');
-          let parent = group;
-          for (const part of parts.slice(0, -1)) parent = (parent.get(part) as typeof group | null) ?? parent.create_group(part);
-          parent.create_dataset({ name: parts[parts.length - 1]!, data: storage.array(bytes) as never, shape: [...w.tensor.tensor.shape], dtype: storage.dtype });
-        }
-      }
-    } catch (err) {
-      try {
-        file.close();
-      } catch {
-        // already failing: the temporary file is removed by writeAtomicByName
-      }
-      if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
-      throw new Error(hdf5Reason(err));
-    }
-    file.close();
-  });
-  return notes;
+  return layers;
 }
 
-/** A Keras model config to keep: a Keras file's, or a TF.js layers model's topology. */
-function topologyOf(source: StateDict): Record<string, unknown> | undefined {
-  try {
-    if (source.format === 'tfjs') {
-      const file = fs.statSync(source.path).isDirectory() ? path.join(source.path, 'model.json') : source.path;
-      const json = JSON.parse(fs.readFileSync(file, 'utf8'));
-      const topology = json?.modelTopology;
-      const config = topology?.model_config ?? topology;
-      return config?.class_name && config?.config ? config : undefined;
+/**
+ * Keras 2 layer groups from the model: every top-level layer in config order (weightless ones
+ * with an empty list, as Keras writes them); a Keras HDF5 input keeps its weight names.
+ */
+function legacyFromPlan(plan: readonly PlannedLayer[], source: StateDict): LegacyLayers {
+  const layers: LegacyLayers = new Map();
+  const sequential = source.kerasModel?.config.class_name === 'Sequential';
+  for (const { layer, weights } of plan) {
+    // A Sequential's InputLayer is not one of its layers (Keras leaves it out of layer_names).
+    if (sequential && layer.className === 'InputLayer' && layer.topLevel === layer.name) continue;
+    const group = layers.get(layer.topLevel) ?? [];
+    layers.set(layer.topLevel, group);
+    for (const w of weights) {
+      const kept = source.format === 'keras' && w.tensor.name === w.tensor.tensor.source && !/\/vars\/\d+$/.test(w.tensor.name);
+      group.push({ weight: kept ? kerasLocation(w.tensor.name).weight : `${layer.name}/${w.weight}:0`, tensor: w.tensor });
     }
-  } catch {
-    return undefined;
   }
-  return undefined;
+  return layers;
+}
+
+type H5File = InstanceType<typeof h5wasm.File>;
+type H5Group = InstanceType<typeof h5wasm.Group>;
+
+const KERAS_BACKENDS = new Set(['tensorflow', 'theano', 'cntk', 'jax', 'torch', 'numpy']);
+
+async function writeLegacy(temp: string, layers: LegacyLayers, model: KerasModelInfo | undefined, source: StateDict): Promise<void> {
+  const file = new h5wasm.File(temp, 'w');
+  await closingOnError(file, async () => {
+    const kerasVersion = realKerasVersion(source.kerasModel?.kerasVersion ?? (source.format === 'keras' ? String(source.metadata.kerasVersion ?? '') : undefined)) ?? '2.15.0';
+    const backend = source.kerasModel?.backend ?? (source.format === 'keras' ? source.metadata.backend : undefined);
+    const stamp = (g: H5File | H5Group) => {
+      g.create_attribute('backend', typeof backend === 'string' && KERAS_BACKENDS.has(backend) ? backend : 'tensorflow');
+      g.create_attribute('keras_version', kerasVersion);
+    };
+    const base = model ? file.create_group('model_weights') : file;
+    base.create_attribute('layer_names', [...layers.keys()]);
+    stamp(base);
+    if (model) {
+      file.create_attribute('model_config', JSON.stringify(model.config));
+      // A TF.js training config is tfjs's own (camelCase optimizer settings): only Keras's is kept.
+      if (model.trainingConfig && source.format === 'keras') file.create_attribute('training_config', JSON.stringify(model.trainingConfig));
+      stamp(file);
+    }
+    for (const [layer, weights] of layers) {
+      const group = base.create_group(layer);
+      // A layer without weights stores an empty list; Keras writes an empty float64 array.
+      group.create_attribute('weight_names', weights.length ? weights.map((w) => w.weight) : new Float64Array(0));
+      for (const w of weights) await writeDataset(group, w.weight, w.tensor);
+    }
+  });
+}
+
+/** Keras 3 object paths (`layers/dense/vars`) and each one's variables in order. */
+type Keras3Layers = Map<string, OutputTensor[]>;
+
+function keras3FromPlan(plan: readonly PlannedLayer[]): Keras3Layers {
+  // A Sequential's InputLayer is not one of its layers in Keras 3, and has no variables anyway.
+  return new Map(plan.filter((p) => p.layer.className !== 'InputLayer').map((p) => [p.layer.keras3Path, p.weights.map((w) => w.tensor)]));
+}
+
+/** Without a model config: Keras 3 paths kept, other names grouped by layer, with a note. */
+function keras3FromNames(tensors: readonly OutputTensor[], notes: string[]): Keras3Layers {
+  const layers: Keras3Layers = new Map();
+  let guessed = false;
+  for (const t of tensors) {
+    const kept = /^(.*)\/vars\/\d+$/.exec(t.name);
+    const path = kept ? kept[1]! : `layers/${kerasLocation(t.name).layer}`;
+    guessed ||= !kept;
+    layers.set(path, [...(layers.get(path) ?? []), t]);
+  }
+  if (guessed) notes.push("Keras 3 weights without a model config: each layer's path is its layer name; Keras 3 loads them only where that is the path it derives from the layer's class (dense, dense_1…)");
+  return layers;
+}
+
+async function writeKeras3Weights(temp: string, layers: Keras3Layers): Promise<void> {
+  const file = new h5wasm.File(temp, 'w');
+  await closingOnError(file, async () => {
+    file.create_group('vars');
+    for (const [path, tensors] of layers) {
+      let group: H5Group | H5File = file;
+      for (const part of [...path.split('/'), 'vars']) group = (group.get(part) as H5Group | null) ?? group.create_group(part);
+      for (const [i, t] of tensors.entries()) await writeDataset(group as H5Group, String(i), t);
+    }
+  });
+}
+
+/** A `.keras` zip as Keras 3 saves one: metadata.json, config.json, model.weights.h5 (built in a private temporary folder). */
+async function writeKerasZip(out: string, plan: readonly PlannedLayer[], model: KerasModelInfo): Promise<void> {
+  await h5wasm.ready;
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-keras-'));
+  try {
+    const weights = path.join(folder, 'model.weights.h5');
+    await writeKeras3Weights(weights, keras3FromPlan(plan));
+    const version = model.kerasVersion?.startsWith('3.') ? model.kerasVersion : KERAS3_VERSION;
+    const saved = new Date().toISOString().replace('T', '@').slice(0, 19);
+    await writeAtomic(out, (fd) => {
+      const zip = new ZipWriter((bytes) => writeAll(fd, bytes));
+      zip.add('metadata.json', [Buffer.from(JSON.stringify({ keras_version: version, date_saved: saved }))]);
+      zip.add('config.json', [Buffer.from(JSON.stringify(toKeras3Config(model.config)))]);
+      zip.addFile('model.weights.h5', weights);
+      zip.finish();
+    });
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** The Keras version a `.keras` file made from a Keras 2 or TF.js model states: the first whose format it follows. */
+const KERAS3_VERSION = '3.0.0';
+
+async function writeDataset(group: H5Group, weight: string, t: OutputTensor): Promise<void> {
+  await yieldToSignals();
+  const bytes = await t.tensor.read();
+  const storage = STORAGE[t.tensor.dtype]!;
+  const parts = weight.split('/');
+  let parent = group;
+  for (const part of parts.slice(0, -1)) parent = (parent.get(part) as H5Group | null) ?? parent.create_group(part);
+  parent.create_dataset({ name: parts[parts.length - 1]!, data: storage.array(bytes) as never, shape: [...t.tensor.shape], dtype: storage.dtype });
+}
+
+/** Runs `write`, closing the file after it; an HDF5 failure becomes one message (the temporary is removed by the caller). */
+async function closingOnError(file: H5File, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    try {
+      file.close();
+    } catch {
+      // already failing
+    }
+    if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
+    throw new Error(hdf5Reason(err));
+  }
+  file.close();
 }
 
 export const kerasWriter: FormatWriter = {
   format: 'keras',
-  extensions: ['.h5', '.hdf5'],
+  extensions: ['.h5', '.hdf5', '.keras'],
   async write(out, tensors, source) {
     const notes = await writeKeras(out, tensors, source);
     return { format: 'keras', notes };

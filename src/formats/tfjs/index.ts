@@ -3,7 +3,7 @@ import { resolveInsideFolder } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
-import type { Layout, Metadata, OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
+import type { KerasModelInfo, Layout, Metadata, OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader } from '../types.js';
 import { KERNEL_LAYOUTS, layerClasses } from '../keras-layers.js';
 import { dequantize } from './dequantize.js';
@@ -66,9 +66,11 @@ async function openTfjs(input: string, options: OpenOptions): Promise<StateDict>
     return { role: roleFromName(name, dtype), roleFrom: classes.has(l.entry.name.split('/').slice(-2)[0] ?? '') ? 'config' : 'names' };
   };
   const tensors = listed.map((l, i) => tensorInfo(file, l, names[i]!, layoutOf(l.entry.name, classes), roleOf(l, names[i]!)));
+  const kerasModel = kind === 'layers-model' ? kerasModelOf(model) : undefined;
   return {
     format: 'tfjs',
     path: input,
+    ...(kerasModel ? { kerasModel } : {}),
     metadata: { ...metadataOf(kind, model, groups, located.length), ...(listed.length < located.length ? { optimizerTensors: located.length - listed.length } : {}) },
     tensors,
     // Shards are opened per read, so nothing stays open.
@@ -188,6 +190,20 @@ function layoutOf(source: string, classes: ReadonlyMap<string, string>): Layout 
   // A separable convolution's second kernel is a 1×1 convolution.
   if (weight === 'pointwise_kernel' && className === 'SeparableConv2D') return 'HWIO';
   return undefined;
+}
+
+/** A layers model's Keras config (`modelTopology.model_config`, or the topology itself in old files). */
+function kerasModelOf(model: ModelJson & { trainingConfig?: unknown }): KerasModelInfo | undefined {
+  const topology = model.modelTopology ?? {};
+  const config = (topology.model_config ?? topology) as Record<string, unknown>;
+  if (typeof config?.class_name !== 'string' || typeof config.config !== 'object' || config.config === null) return undefined;
+  const trainingConfig = topology.training_config ?? model.trainingConfig;
+  return {
+    config,
+    ...(trainingConfig ? { trainingConfig } : {}),
+    ...(typeof topology.keras_version === 'string' ? { kerasVersion: topology.keras_version } : {}),
+    ...(typeof topology.backend === 'string' ? { backend: topology.backend } : {}),
+  };
 }
 
 function metadataOf(kind: string, model: ModelJson, groups: readonly ManifestGroup[], weights: number): Metadata {

@@ -6,6 +6,7 @@ import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { TFJS_DTYPES } from './manifest.js';
 import { modelJsonPath, readModelJson } from './model-json.js';
+import { modelPlan, realKerasVersion, toLayersConfig } from '../keras-model.js';
 
 /** The converter's default shard size: tensors are cut across shard files at this boundary. */
 export const SHARD_BYTES = 4 * 1024 * 1024;
@@ -18,7 +19,7 @@ export const SHARD_BYTES = 4 * 1024 * 1024;
  * temporaries, then renamed into place together with model.json in one synchronous step (signals
  * wait for it); only then are the old model's shards removed. Returns model.json and the shards.
  */
-export async function writeTfjs(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+export async function writeTfjs(out: string, tensors: readonly OutputTensor[], model: Record<string, unknown> | unknown[]): Promise<string[]> {
   const bad = tensors.find((t) => !(t.tensor.dtype in TFJS_DTYPES) || t.tensor.dtype === 'string');
   if (bad) throw usageError(`TF.js weights are float32, int32, bool or complex64; '${bad.name}' is ${bad.tensor.dtype} (convert it first)`);
   const folder = out.toLowerCase().endsWith('.json') ? path.dirname(out) : out;
@@ -42,7 +43,6 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], s
   const shardCount = Math.max(1, Math.ceil(total / SHARD_BYTES));
   const names = Array.from({ length: shardCount }, (_, i) => `group${group}-shard${i + 1}of${shardCount}.bin`);
   const manifest = [{ paths: names, weights: tensors.map((t) => ({ name: t.name, shape: [...t.tensor.shape], dtype: t.tensor.dtype })) }];
-  const model = source.format === 'tfjs' ? keptModelJson(source) : {};
   const text = JSON.stringify(Array.isArray(model) ? manifest : { ...model, weightsManifest: manifest });
 
   const shards: Temporary[] = [];
@@ -106,11 +106,40 @@ function keptModelJson(source: StateDict): Record<string, unknown> | unknown[] {
   return json;
 }
 
+/**
+ * What model.json says besides the manifest, and the tensors in manifest order: a Keras model
+ * (a Keras file with its config, a TF.js layers model) becomes a layers model whose weights are
+ * named `layer/weight` as tfjs-layers looks them up; when the tensors are not the whole model
+ * (a strip, a filter), the topology is left out and a note says so. Graph models are kept as they are.
+ */
+export function tfjsModel(tensors: readonly OutputTensor[], source: StateDict): { json: Record<string, unknown> | unknown[]; tensors: readonly OutputTensor[]; notes: string[] } {
+  const kept = source.format === 'tfjs' ? keptModelJson(source) : {};
+  const { plan, model, notes } = modelPlan(source, tensors, 'TF.js weights');
+  if (plan && model) {
+    if (source.format === 'tfjs') return { json: kept, tensors, notes };
+    const topology = {
+      ...(realKerasVersion(model.kerasVersion) ? { keras_version: model.kerasVersion } : {}),
+      backend: 'tensorflow',
+      model_config: toLayersConfig(model.config),
+      ...(model.trainingConfig ? { training_config: model.trainingConfig } : {}),
+    };
+    const named = plan.flatMap((p) => p.weights.map((w) => ({ name: `${p.layer.name}/${w.weight}`, tensor: w.tensor.tensor })));
+    return { json: { format: 'layers-model', generatedBy: `keras v${model.kerasVersion ?? 'unknown'}`, convertedBy: 'ckpt', modelTopology: topology }, tensors: named, notes };
+  }
+  // Keras weights keep their Keras names (`conv1/kernel`), as tensorflowjs_converter writes them.
+  const named = source.format === 'keras' ? tensors.map((t) => ({ ...t, name: t.name.replace(/\./g, '/') })) : tensors;
+  if (!model || Array.isArray(kept)) return { json: kept, tensors: named, notes };
+  // Weights-only: no topology and no layers-model format, so tfjs cannot mistake it for the model.
+  const { modelTopology: _topology, format: _format, ...rest } = kept;
+  return { json: rest, tensors: named, notes };
+}
+
 export const tfjsWriter: FormatWriter = {
   format: 'tfjs',
   extensions: ['.json'],
   async write(out, tensors, source) {
-    const files = await writeTfjs(out, tensors, source);
-    return { format: 'tfjs', notes: [`wrote ${files.length - 1} shard(s) beside ${path.basename(files[0]!)}`] };
+    const model = tfjsModel(tensors, source);
+    const files = await writeTfjs(out, model.tensors, model.json);
+    return { format: 'tfjs', notes: [...model.notes, `wrote ${files.length - 1} shard(s) beside ${path.basename(files[0]!)}`] };
   },
 };
