@@ -7,6 +7,7 @@ import type { DType } from '../../core/dtype.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { hdf5Reason } from './hdf5.js';
+import { castTensor } from '../../ops/cast.js';
 
 type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
 
@@ -20,7 +21,6 @@ const typed = (of: TypedArrayOf) => (b: Uint8Array) => {
 const STORAGE: Partial<Record<DType, { array: (b: Uint8Array) => ArrayBufferView; dtype: string }>> = {
   float32: { array: typed(Float32Array), dtype: '<f' },
   float64: { array: typed(Float64Array), dtype: '<d' },
-  float16: { array: typed(Uint16Array), dtype: '<e' },
   int8: { array: typed(Int8Array), dtype: '<b' },
   int16: { array: typed(Int16Array), dtype: '<h' },
   int32: { array: typed(Int32Array), dtype: '<i' },
@@ -54,10 +54,11 @@ export function kerasLocation(name: string): { layer: string; weight: string } {
  * a Keras topology (a Keras or TF.js layers model), it is kept as `model_config` in the full-model
  * layout (`model_weights/…`), which `load_weights` reads too. Written atomically (`writeAtomicByName`).
  */
-export async function writeKeras(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+export async function writeKeras(out: string, given: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+  const notes: string[] = [];
+  const tensors = widenHalves(given, notes);
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
   if (bad) throw usageError(`Keras HDF5 output cannot store '${bad.name}' (${bad.tensor.dtype})`);
-  const notes: string[] = [];
   const modelConfig = topologyOf(source);
   const layers = new Map<string, { weight: string; tensor: OutputTensor }[]>();
   for (const t of tensors) {
@@ -110,6 +111,17 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
     file.close();
   });
   return notes;
+}
+
+/**
+ * h5wasm cannot create 16-bit float datasets (neither float16 nor bfloat16), so those tensors are
+ * written as float32: every value exactly, twice the bytes; Keras casts to the layer's dtype policy
+ * on load.
+ */
+function widenHalves(tensors: readonly OutputTensor[], notes: string[]): OutputTensor[] {
+  const halves = tensors.filter((t) => t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16');
+  if (halves.length) notes.push(`${halves.length} float16/bfloat16 tensor(s) written as float32, every value exact (the HDF5 library ckpt uses cannot create 16-bit float datasets)`);
+  return tensors.map((t) => (t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16' ? { ...t, tensor: castTensor(t.tensor, 'float32') } : t));
 }
 
 /** A Keras model config to keep: a Keras file's, or a TF.js layers model's topology. */
