@@ -95,7 +95,9 @@ export async function writeSharded(
   const weightMap: Record<string, string> = {};
   shards.forEach((shard, i) => shard.forEach((t) => (weightMap[t.name] = names[i]!)));
   const totalSize = tensors.reduce((n, t) => n + t.tensor.byteLength, 0);
-  const index = `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2)}\n`;
+  // Keys sorted as transformers' json.dumps(sort_keys=True) writes them, entry by entry: a JS object would put integer-like names first.
+  const entries = Object.keys(weightMap).sort().map((name) => `    ${JSON.stringify(name)}: ${JSON.stringify(weightMap[name])}`);
+  const index = `{\n  "metadata": {\n    "total_size": ${totalSize}\n  },\n  "weight_map": {\n${entries.join(',\n')}\n  }\n}\n`;
   const members: SetMember[] = [
     ...shards.map((shard, i) => ({ path: path.join(folder, names[i]!), write: writerFor(shard) })),
     { path: indexPath, write: (fd: number) => writeAll(fd, Buffer.from(index)) },

@@ -122,7 +122,7 @@ function storageNotes(stored: readonly StoredWeight[]): string[] {
   for (const w of stored) if (w.change) byChange.set(w.change, [...(byChange.get(w.change) ?? []), w.entry.name]);
   const kept = stored.filter((w) => w.entry.quantization && !w.change).length;
   return [
-    ...[...byChange].map(([change, names]) => `${names.length} weight(s) ${change}${change.startsWith('quantized') ? '' : ' (TF.js has no other type for them)'}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}`),
+    ...[...byChange].map(([change, names]) => `${names.length} weight(s) ${change}${change.includes('→') ? ' (TF.js has no other type for them)' : ''}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}`),
     ...(kept ? [`${kept} weight(s) keep the input's quantization (--quantize none writes them as float32)`] : []),
   ];
 }
