@@ -5,10 +5,10 @@ import { transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
 import { parseRenameRule, renameCounting, type RenameOptions } from '../ops/rename.js';
 import { alignTensors } from '../ops/align.js';
-import { chooseWriter, writeWithOptions } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, externalDataOptions, writeWithOptions } from '../formats/writers.js';
 import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { isStandardOutput } from '../core/atomic.js';
-import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
+import { rewriteOnnx, type RewriteOptions, type TensorEdit } from '../formats/onnx/write.js';
 import { formatInt, newTable } from './format.js';
 
 export interface RenameCommandOptions extends WriteCommandOptions {
@@ -109,7 +109,10 @@ export async function convertCommand(input: string, output: string, options: Con
   const writeOptions = writeOptionsFrom(options);
   const dict = await open(input);
   try {
-    if (options.graph) return await convertIntoOnnx(dict.path, options.graph, output, options.json === true);
+    if (options.graph) {
+      checkWriteOptions(chooseWriter(output, 'onnx', undefined), writeOptions);
+      return await convertIntoOnnx(dict.path, options.graph, output, options.json === true, externalDataOptions(writeOptions));
+    }
     const writer = chooseWriter(output, options.to, undefined);
     if (writer.format === 'onnx' && dict.format !== 'onnx') {
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
@@ -132,7 +135,7 @@ export async function convertCommand(input: string, output: string, options: Con
  * as `diff` aligns them, layout transposes (Keras [in,out] → ONNX [out,in], HWIO → OIHW) are
  * applied, and graph weights with no counterpart keep their values. Dtypes must agree.
  */
-async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean): Promise<number> {
+async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean, writeOptions: RewriteOptions): Promise<number> {
   const source = await open(input);
   const target = await open(graph);
   try {
@@ -152,16 +155,18 @@ async function convertIntoOnnx(input: string, graph: string, output: string, jso
       rows.push({ target: b.name, source: a.name, note: permutation ? `transposed (${permutation.join(',')})` : '' });
     }
     if (edits.size === 0) throw invalidInput(input, undefined, `no tensor matches a weight of ${graph}`);
-    await rewriteOnnx(target.path, edits, output);
+    const report = await rewriteOnnx(target.path, edits, output, writeOptions);
     const kept = target.tensors.filter((t) => !edits.has(t)).map((t) => t.name);
     const unused = source.tensors.filter((t) => !rows.some((r) => r.source === t.name)).map((t) => t.name);
-    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous }, null, 2)}\n`);
+    const notes = report.externalData ? [report.externalData] : [];
+    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous, notes }, null, 2)}\n`);
     else {
       const table = newTable(['ONNX weight', 'from', 'note']);
       table.push(...rows.map((r) => [r.target, r.source, r.note]));
       const lines = [`convert: ${input} → ${output} (weights of ${graph}): replaced ${rows.length} of ${target.tensors.length}`, table.toString()];
       if (kept.length) lines.push(`kept from the graph (no match): ${kept.join(', ')}`);
       if (unused.length) lines.push(`unused from the input: ${unused.join(', ')}`);
+      lines.push(...notes.map((n) => `note: ${n}`));
       process.stdout.write(`${lines.join('\n')}\n`);
     }
     return ExitCode.ok;
