@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { measure } from './measure.js';
+import { startSafetensors } from './big-safetensors.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 const TENSOR = 64 * 1024 * 1024;
@@ -12,13 +13,7 @@ const TENSOR = 64 * 1024 * 1024;
 /** A safetensors file of `count` float32 tensors of 64 MiB, streamed (never in memory at once). */
 function writeBigSafetensors(file, count) {
   const entries = Array.from({ length: count }, (_, i) => `"layers.${i}.weight":{"dtype":"F32","shape":[${TENSOR / 4}],"data_offsets":[${i * TENSOR},${(i + 1) * TENSOR}]}`);
-  let header = Buffer.from(`{${entries.join(',')}}`);
-  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
-  const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, length);
-  fs.writeSync(fd, header);
+  const { fd } = startSafetensors(file, `{${entries.join(',')}}`);
   const values = Float32Array.from({ length: TENSOR / 4 }, (_, i) => Math.sin(i) * 0.05);
   for (let i = 0; i < count; i++) fs.writeSync(fd, new Uint8Array(values.buffer));
   fs.closeSync(fd);

@@ -85,12 +85,12 @@ export async function writeSharded(
   const shards = planShards(tensors, maxBytes);
   const indexPath = `${out}.index.json`;
   const stale = existingSet(indexPath);
+  const folder = path.dirname(out);
+  fs.mkdirSync(folder, { recursive: true });
   if (shards.length === 1) {
     await writeFileSet(out, [{ path: out, write: writerFor(shards[0]!) }], stale);
     return [`everything fits in one shard of ${maxBytes} bytes: wrote ${path.basename(out)} without an index`];
   }
-  const folder = path.dirname(out);
-  fs.mkdirSync(folder, { recursive: true });
   const names = shards.map((_, i) => shardFileName(out, i, shards.length));
   const weightMap: Record<string, string> = {};
   shards.forEach((shard, i) => shard.forEach((t) => (weightMap[t.name] = names[i]!)));
