@@ -12,6 +12,7 @@ import { finetuneCommand } from './finetune.js';
 import { scanCommand } from './scan.js';
 import { setOpenDefaults } from '../open.js';
 import { addRemoteOptions, reportTransfer } from './remote-options.js';
+import { addWriteOptions } from './write-options.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -80,8 +81,7 @@ export function buildProgram(): Command {
 
   for (const mode of ['strip', 'filter'] as const) {
     const option = mode === 'strip' ? 'exclude' : 'include';
-    program
-      .command(mode)
+    addWriteOptions(program.command(mode))
       .description(mode === 'strip'
         ? 'Write the checkpoint without the selected tensors (ONNX: removed weights become graph inputs).'
         : 'Write the checkpoint with only the selected tensors (ONNX: removed weights become graph inputs).')
@@ -100,8 +100,7 @@ ${EXIT_CODES_HELP}`)
       .action(run((input: string, options: object) => selectCommand(mode, input, options)));
   }
 
-  program
-    .command('rename')
+  addWriteOptions(program.command('rename'))
     .description('Write the checkpoint with renamed tensors; shows old → new. Rules apply to the canonical names (as inspect shows them, and strip and filter match them). Two tensors ending with one name is an error.')
     .argument('<in>', 'input checkpoint')
     .addOption(new Option('--rename <rule>', "'FROM=>TO': FROM a regular expression, TO may use $1 groups (repeatable, applied in order)").argParser(collect))
@@ -115,8 +114,7 @@ ${EXIT_CODES_HELP}`)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(renameCommand));
 
-  program
-    .command('convert')
+  addWriteOptions(program.command('convert'))
     .description('Write the checkpoint in another format, or put its weights into an existing ONNX model (--graph).')
     .argument('<in>', 'input checkpoint')
     .argument('<out>', 'output file (written atomically)')
@@ -147,8 +145,7 @@ ${EXIT_CODES_HELP}`)
 ${EXIT_CODES_HELP}`)
     .action(run(planCommand));
 
-  program
-    .command('apply')
+  addWriteOptions(program.command('apply'))
     .description('Write the plan\'s TARGET with the planned weights in place (refuses a stale plan).')
     .argument('<plan>', 'plan.json from ckpt plan')
     .option('-o, --output <out>', 'output file (written atomically)')

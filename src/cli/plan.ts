@@ -10,7 +10,9 @@ import { foldedEntryValues, plannedValues } from '../ops/apply.js';
 import { formatEpsilon, modelView } from '../ops/structure.js';
 import { classMapOf, formatRows, graphBlockRows, graphLayers, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
-import { chooseWriter } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, externalDataOptions, writeWithOptions, type WriteOptions } from '../formats/writers.js';
+import type { DtypeOptions } from '../ops/cast.js';
+import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { presetPatterns } from './select.js';
 import { isLocalPath } from '../core/location.js';
 import { fitLine, formatShape, newTable } from './format.js';
@@ -185,7 +187,7 @@ export function readPlan(file: string): PlanFile {
 }
 
 /** Applies a plan file: refuses a stale plan, then writes TARGET with the planned weights to `out`. */
-export async function applyPlanFile(planPath: string, out: string): Promise<{ written: number; format: string }> {
+export async function applyPlanFile(planPath: string, out: string, writeOptions: WriteOptions & DtypeOptions = {}): Promise<{ written: number; format: string; notes: string[] }> {
   const plan = readPlan(planPath);
   for (const side of ['source', 'target'] as const) {
     const ref = plan[side];
@@ -218,16 +220,17 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       }
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));
-        await rewriteOnnx(target.path, edits, out);
-        return { written: planned.size, format: 'onnx' };
+        checkWriteOptions(chooseWriter(out, 'onnx', undefined), writeOptions);
+        const report = await rewriteOnnx(target.path, edits, out, externalDataOptions(writeOptions));
+        return { written: planned.size, format: 'onnx', notes: report.externalData ? [report.externalData] : [] };
       }
       const writer = chooseWriter(out, undefined, target.format);
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
         return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read } : t };
       });
-      const report = await writer.write(out, tensors, target);
-      return { written: planned.size, format: report.format };
+      const report = await writeWithOptions(writer, out, tensors, target, writeOptions);
+      return { written: planned.size, format: report.format, notes: report.notes };
     } finally {
       await target.close();
     }
@@ -245,15 +248,15 @@ function checkRowMap(planPath: string, entry: PlanEntry): void {
   if (!fits) throw invalidInput(planPath, `entry '${entry.target}'`, `expand.rows does not fit ${x.blocks} block(s) of ${x.sourceSize} → ${x.targetSize} rows; make the plan again`);
 }
 
-export async function applyCommand(planPath: string, options: { output?: string; force?: boolean; json?: boolean }): Promise<number> {
+export async function applyCommand(planPath: string, options: { output?: string; force?: boolean; json?: boolean } & WriteCommandOptions): Promise<number> {
   if (!options.output) throw usageError('apply needs -o OUT');
   const plan = readPlan(planPath);
   if (plan.summary.fullModeFailed && !options.force) {
     const notLoaded = plan.summary.targetTensors - plan.summary.loaded;
     throw new CkptError(ExitCode.differs, planPath, 'summary', `made with --mode full, but ${notLoaded} target tensor(s) do not load as they are (${planHeadline(plan.summary)}); --force applies it anyway`);
   }
-  const result = await applyPlanFile(planPath, options.output);
-  const summary = { plan: planPath, output: options.output, format: result.format, tensorsWritten: result.written, headline: planHeadline(plan.summary) };
-  process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `apply: wrote ${options.output} (${result.format}): ${planHeadline(plan.summary)}\n`);
+  const result = await applyPlanFile(planPath, options.output, writeOptionsFrom(options));
+  const summary = { plan: planPath, output: options.output, format: result.format, tensorsWritten: result.written, headline: planHeadline(plan.summary), notes: result.notes };
+  process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `apply: wrote ${options.output} (${result.format}): ${planHeadline(plan.summary)}\n${result.notes.map((n) => `note: ${n}\n`).join('')}`);
   return ExitCode.ok;
 }

@@ -3,11 +3,12 @@ import { CkptError, ExitCode, usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { commaHint, countMatches, nearestNames, parsePatterns } from '../ops/select.js';
 import { PRESETS } from '../ops/presets.js';
-import { chooseWriter } from '../formats/writers.js';
+import { chooseWriter, writeWithOptions } from '../formats/writers.js';
+import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { formatInt, formatShape, newTable } from './format.js';
 import { totals } from '../ops/summary.js';
 
-export interface SelectCommandOptions {
+export interface SelectCommandOptions extends WriteCommandOptions {
   exclude?: string[];
   include?: string[];
   preset?: string;
@@ -47,6 +48,7 @@ export async function selectCommand(mode: 'strip' | 'filter', input: string, opt
   const patterns = parsePatterns(texts);
   if (patterns.length === 0) throw usageError(`${mode} needs at least one ${mode === 'strip' ? '--exclude' : '--include'} pattern or --preset`);
   if (!options.dryRun && !options.output) throw usageError(`${mode} needs -o OUT (or --dry-run)`);
+  const writeOptions = writeOptionsFrom(options);
   const dict = await open(input);
   try {
     const key = (t: TensorInfo) => (options.matchSource ? t.source : t.name);
@@ -68,7 +70,7 @@ export async function selectCommand(mode: 'strip' | 'filter', input: string, opt
     if (!options.dryRun) {
       const writer = chooseWriter(options.output!, options.to, dict.format);
       const sameFormat = writer.format === dict.format;
-      const report = await writer.write(options.output!, kept.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
+      const report = await writeWithOptions(writer, options.output!, kept.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict, writeOptions);
       notes = report.notes;
       format = report.format;
     }

@@ -5,12 +5,13 @@ import { transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
 import { parseRenameRule, renameCounting, type RenameOptions } from '../ops/rename.js';
 import { alignTensors } from '../ops/align.js';
-import { chooseWriter } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, externalDataOptions, writeWithOptions } from '../formats/writers.js';
+import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { isStandardOutput } from '../core/atomic.js';
-import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
+import { rewriteOnnx, type RewriteOptions, type TensorEdit } from '../formats/onnx/write.js';
 import { formatInt, newTable } from './format.js';
 
-export interface RenameCommandOptions {
+export interface RenameCommandOptions extends WriteCommandOptions {
   rename?: string[];
   stripPrefix?: string[];
   addPrefix?: string;
@@ -32,6 +33,7 @@ export async function renameCommand(input: string, options: RenameCommandOptions
     throw usageError('rename needs --rename FROM=>TO, --strip-prefix or --add-prefix');
   }
   if (!options.dryRun && !options.output) throw usageError('rename needs -o OUT (or --dry-run)');
+  const writeOptions = writeOptionsFrom(options);
   const dict = await open(input);
   try {
     const writer = options.dryRun && !options.output ? undefined : chooseWriter(options.output!, options.to, dict.format);
@@ -53,7 +55,7 @@ export async function renameCommand(input: string, options: RenameCommandOptions
     const written = dict.tensors.map((t, i) => (sameFormat ? inFileSpelling(t, renamings[i]!.to) : renamings[i]!.to));
     let notes: string[] = [];
     if (writer && !options.dryRun) {
-      notes = (await writer.write(options.output!, dict.tensors.map((t, i) => ({ name: written[i]!, tensor: t })), dict)).notes;
+      notes = (await writeWithOptions(writer, options.output!, dict.tensors.map((t, i) => ({ name: written[i]!, tensor: t })), dict, writeOptions)).notes;
     }
     const changed = renamings.map((r, i) => ({ ...r, written: written[i]! })).filter((r) => r.from !== r.to);
     if (options.json) {
@@ -96,7 +98,7 @@ function inFileSpelling(t: TensorInfo, renamed: string): string {
   return t.source.endsWith(t.name) ? t.source.slice(0, t.source.length - t.name.length) + renamed : renamed;
 }
 
-export interface ConvertCommandOptions {
+export interface ConvertCommandOptions extends WriteCommandOptions {
   to?: string;
   graph?: string;
   json?: boolean;
@@ -104,15 +106,19 @@ export interface ConvertCommandOptions {
 
 /** `ckpt convert IN OUT`: into another format, or into an existing ONNX model's weights (--graph). */
 export async function convertCommand(input: string, output: string, options: ConvertCommandOptions): Promise<number> {
+  const writeOptions = writeOptionsFrom(options);
   const dict = await open(input);
   try {
-    if (options.graph) return await convertIntoOnnx(dict.path, options.graph, output, options.json === true);
+    if (options.graph) {
+      checkWriteOptions(chooseWriter(output, 'onnx', undefined), writeOptions);
+      return await convertIntoOnnx(dict.path, options.graph, output, options.json === true, externalDataOptions(writeOptions));
+    }
     const writer = chooseWriter(output, options.to, undefined);
     if (writer.format === 'onnx' && dict.format !== 'onnx') {
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
     }
     const sameFormat = writer.format === dict.format;
-    const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
+    const report = await writeWithOptions(writer, output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict, writeOptions);
     const written = report.written ?? dict.tensors.length;
     const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
     // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
@@ -129,7 +135,7 @@ export async function convertCommand(input: string, output: string, options: Con
  * as `diff` aligns them, layout transposes (Keras [in,out] → ONNX [out,in], HWIO → OIHW) are
  * applied, and graph weights with no counterpart keep their values. Dtypes must agree.
  */
-async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean): Promise<number> {
+async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean, writeOptions: RewriteOptions): Promise<number> {
   const source = await open(input);
   const target = await open(graph);
   try {
@@ -149,16 +155,18 @@ async function convertIntoOnnx(input: string, graph: string, output: string, jso
       rows.push({ target: b.name, source: a.name, note: permutation ? `transposed (${permutation.join(',')})` : '' });
     }
     if (edits.size === 0) throw invalidInput(input, undefined, `no tensor matches a weight of ${graph}`);
-    await rewriteOnnx(target.path, edits, output);
+    const report = await rewriteOnnx(target.path, edits, output, writeOptions);
     const kept = target.tensors.filter((t) => !edits.has(t)).map((t) => t.name);
     const unused = source.tensors.filter((t) => !rows.some((r) => r.source === t.name)).map((t) => t.name);
-    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous }, null, 2)}\n`);
+    const notes = report.externalData ? [report.externalData] : [];
+    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous, notes }, null, 2)}\n`);
     else {
       const table = newTable(['ONNX weight', 'from', 'note']);
       table.push(...rows.map((r) => [r.target, r.source, r.note]));
       const lines = [`convert: ${input} → ${output} (weights of ${graph}): replaced ${rows.length} of ${target.tensors.length}`, table.toString()];
       if (kept.length) lines.push(`kept from the graph (no match): ${kept.join(', ')}`);
       if (unused.length) lines.push(`unused from the input: ${unused.join(', ')}`);
+      lines.push(...notes.map((n) => `note: ${n}`));
       process.stdout.write(`${lines.join('\n')}\n`);
     }
     return ExitCode.ok;

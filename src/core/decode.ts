@@ -1,4 +1,7 @@
 import { dtypeBits, type DType } from './dtype.js';
+import { numberToBfloat16, numberToHalf } from './cast.js';
+
+export { numberToHalf } from './cast.js';
 
 /** float16 bits → number (IEEE 754 half precision). */
 export function halfToNumber(h: number): number {
@@ -101,32 +104,6 @@ export function transposeBytes(bytes: Uint8Array, shape: readonly number[], perm
   return out;
 }
 
-/** number → float16 bits, rounding to nearest even (as numpy and onnx do). */
-export function numberToHalf(value: number): number {
-  const f32 = new Float32Array([value]);
-  const bits = new Uint32Array(f32.buffer)[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  let mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  const e = exponent - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - e;
-    let half = mantissa >> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    const midpoint = 1 << (shift - 1);
-    if (rest > midpoint || (rest === midpoint && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mantissa >> 13);
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
-
 const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['float64', 'float32', 'float16', 'bfloat16']);
 
 export function isFloat(dtype: DType): boolean {
@@ -138,18 +115,12 @@ export function fromFloat64(values: Float64Array, dtype: DType): Uint8Array {
   const width = dtype === 'float64' ? 8 : dtype === 'float32' ? 4 : 2;
   const out = new Uint8Array(values.length * width);
   const view = new DataView(out.buffer);
-  const scratch = new DataView(new ArrayBuffer(4));
   values.forEach((v, i) => {
     if (dtype === 'float64') view.setFloat64(i * 8, v, true);
     else if (dtype === 'float32') view.setFloat32(i * 4, v, true);
     else if (dtype === 'float16') view.setUint16(i * 2, numberToHalf(v), true);
-    else if (dtype === 'bfloat16') {
-      scratch.setFloat32(0, v, false);
-      const bits = scratch.getUint32(0, false);
-      // Round to nearest even on the dropped 16 bits; NaN stays NaN.
-      const rounded = Number.isNaN(v) ? (bits >>> 16) | 0x40 : (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
-      view.setUint16(i * 2, rounded & 0xffff, true);
-    } else throw new Error(`cannot encode ${dtype} from numbers`);
+    else if (dtype === 'bfloat16') view.setUint16(i * 2, numberToBfloat16(v), true);
+    else throw new Error(`cannot encode ${dtype} from numbers`);
   });
   return out;
 }

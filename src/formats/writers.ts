@@ -2,13 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { usageError } from '../core/errors.js';
 import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import { rewriteOnnx, type TensorEdit } from './onnx/write.js';
+import { rewriteOnnx, type RewriteOptions, type TensorEdit } from './onnx/write.js';
 import { numpyWriter } from './numpy/write.js';
 import { tfjsWriter } from './tfjs/write.js';
 import { kerasWriter } from './keras/write.js';
 import { safetensorsWriter } from './safetensors/write.js';
 import { pytorchWriter } from './pytorch/write.js';
 import { paddleWriter } from './paddle/write.js';
+import { applyDtype, type DtypeOptions } from '../ops/cast.js';
+import type { QuantizeRule } from './tfjs/quantize.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -24,6 +26,22 @@ export interface WriteReport {
   readonly written?: number;
 }
 
+/** How to write, beyond which tensors: options only some writers take (`FormatWriter.takes`). */
+export interface WriteOptions {
+  /** TF.js: weights to quantize, and how (`--quantize`); `none` drops the input's quantization. */
+  quantize?: readonly QuantizeRule[];
+  /** safetensors, PyTorch: Hugging Face shards of at most this many bytes, with an index. */
+  shardSize?: number;
+  /** ONNX: weights in an external data file beside the model, or one file per tensor. */
+  externalData?: 'one-file' | 'per-tensor';
+  /** ONNX: the largest model written inline; above it external data is used (protobuf's 2 GiB; tests lower it). */
+  inlineLimit?: number;
+}
+
+const OPTION_FLAGS: Record<keyof WriteOptions, string> = {
+  quantize: '--quantize', shardSize: '--shard-size', externalData: '--external-data', inlineLimit: 'inlineLimit',
+};
+
 export interface FormatWriter {
   readonly format: string;
   /** File extensions that select this writer for an output path. */
@@ -34,7 +52,11 @@ export interface FormatWriter {
    * Writes `tensors` to `out` atomically, streaming one tensor at a time. `source` is the state
    * dict they come from (the ONNX writer rewrites its file losslessly).
    */
-  write(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<WriteReport>;
+  write(out: string, tensors: readonly OutputTensor[], source: StateDict, options?: WriteOptions): Promise<WriteReport>;
+  /** The WriteOptions it takes; the others are refused for it. */
+  readonly takes?: readonly (keyof WriteOptions)[];
+  /** Whether `--dtype` can be applied: ONNX graphs type the values their weights feed, so it cannot. */
+  readonly castsDtypes?: false;
 }
 
 /** ONNX output keeps the source model and removes the weights not written (they become inputs). */
@@ -42,17 +64,20 @@ const onnxWriter: FormatWriter = {
   format: 'onnx',
   extensions: ['.onnx'],
   holdsStrings: true,
-  async write(out, tensors, source) {
+  takes: ['externalData', 'inlineLimit'],
+  castsDtypes: false,
+  async write(out, tensors, source, options = {}) {
     if (source.format !== 'onnx') {
       throw usageError(`writing ONNX needs an ONNX model to put the weights in; '${source.path}' is ${source.format}`);
     }
     const kept = new Set(tensors.map((t) => t.tensor));
     const renames = new Map(tensors.filter((t) => t.name !== t.tensor.source).map((t) => [t.tensor.source, t.name]));
     const edits = new Map<TensorInfo, TensorEdit>(source.tensors.filter((t) => !kept.has(t)).map((t) => [t, { kind: 'remove' }]));
-    const report = await rewriteOnnx(source.path, edits, out, { renames });
+    const report = await rewriteOnnx(source.path, edits, out, { renames, ...externalDataOptions(options) });
     const notes = report.newInputs.length
       ? [`${report.newInputs.length} removed weight(s) became graph inputs so the model stays valid: ${report.newInputs.join(', ')}`]
       : [];
+    if (report.externalData) notes.push(report.externalData);
     return { format: 'onnx', notes };
   },
 };
@@ -104,10 +129,10 @@ export function chooseWriter(out: string, to: string | undefined, inputFormat: s
 function announcingWhatIsLeftOut(writer: FormatWriter): FormatWriter {
   return {
     ...writer,
-    async write(out, tensors, source) {
+    async write(out, tensors, source, options) {
       const strings = writer.holdsStrings ? [] : tensors.filter((t) => t.tensor.dtype === 'string');
       const written = strings.length ? tensors.filter((t) => t.tensor.dtype !== 'string') : tensors;
-      const report = await writer.write(out, written, source);
+      const report = await writer.write(out, written, source, options);
       const hidden = hiddenTensorCount(source);
       return {
         ...report,
@@ -120,4 +145,37 @@ function announcingWhatIsLeftOut(writer: FormatWriter): FormatWriter {
       };
     },
   };
+}
+
+export function externalDataOptions(options: WriteOptions): Pick<RewriteOptions, 'externalData' | 'inlineLimit'> {
+  return {
+    ...(options.externalData ? { externalData: options.externalData } : {}),
+    ...(options.inlineLimit !== undefined ? { inlineLimit: options.inlineLimit } : {}),
+  };
+}
+
+/** Refuses options the writer cannot honour (never silently ignored). */
+export function checkWriteOptions(writer: Pick<FormatWriter, 'format' | 'takes' | 'castsDtypes'>, options: WriteOptions & DtypeOptions): void {
+  const { dtype, keepDtype: _, ...writeOptions } = options;
+  for (const key of Object.keys(writeOptions) as (keyof WriteOptions)[]) {
+    if (writeOptions[key] !== undefined && !writer.takes?.includes(key)) throw usageError(`${OPTION_FLAGS[key]} does not apply to ${writer.format} output`);
+  }
+  if (dtype && writer.castsDtypes === false) {
+    throw usageError(`--dtype does not apply to ${writer.format} output: its graph types what each weight feeds (use onnxconverter-common's float16 conversion, which inserts Casts)`);
+  }
+}
+
+/**
+ * Writes `tensors` with `--dtype` applied and the write options checked against what the writer
+ * takes (an option it cannot honour is a usage error, never silently ignored); the cast's notes
+ * come first.
+ */
+export async function writeWithOptions(
+  writer: FormatWriter, out: string, tensors: readonly OutputTensor[], source: StateDict, options: WriteOptions & DtypeOptions = {},
+): Promise<WriteReport> {
+  const { dtype, keepDtype, ...writeOptions } = options;
+  checkWriteOptions(writer, options);
+  const cast = applyDtype(tensors, { ...(dtype ? { dtype } : {}), ...(keepDtype ? { keepDtype } : {}) });
+  const report = await writer.write(out, cast.tensors, source, writeOptions);
+  return { ...report, notes: [...cast.notes, ...report.notes] };
 }

@@ -246,7 +246,8 @@ function statsFloat32(va: Float32Array, vb: Float32Array, atol: number, rtol: nu
     }
     sumAbs += d;
     maxAbs = d > maxAbs ? d : maxAbs;
-    outside += d > atol + rtol * Math.abs(y) ? 1 : 0;
+    // An infinity on one side only is a difference, whatever the tolerance (rtol·∞ would excuse it).
+    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0;
   }
   return { maxAbs, sumAbs, dot, normA, normB, within: outside === 0 };
 }
@@ -264,7 +265,8 @@ function statsFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: nu
     }
     sumAbs += d;
     maxAbs = d > maxAbs ? d : maxAbs;
-    outside += d > atol + rtol * Math.abs(y) ? 1 : 0;
+    // An infinity on one side only is a difference, whatever the tolerance (rtol·∞ would excuse it).
+    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0;
   }
   return { maxAbs, sumAbs, dot, normA, normB, within: outside === 0 };
 }

@@ -10,6 +10,7 @@ import { ZipWriter } from '../../core/zip.js';
 import { modelPlan, realKerasVersion, toKeras3Config, type PlannedLayer } from '../keras-model.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { hdf5Reason } from './hdf5.js';
+import { castTensor } from '../../ops/cast.js';
 
 type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
 
@@ -23,7 +24,6 @@ const typed = (of: TypedArrayOf) => (b: Uint8Array) => {
 const STORAGE: Partial<Record<DType, { array: (b: Uint8Array) => ArrayBufferView; dtype: string }>> = {
   float32: { array: typed(Float32Array), dtype: '<f' },
   float64: { array: typed(Float64Array), dtype: '<d' },
-  float16: { array: typed(Uint16Array), dtype: '<e' },
   int8: { array: typed(Int8Array), dtype: '<b' },
   int16: { array: typed(Int16Array), dtype: '<h' },
   int32: { array: typed(Int32Array), dtype: '<i' },
@@ -62,13 +62,16 @@ type LegacyLayers = Map<string, { weight: string; tensor: OutputTensor }[]>;
  * input is a Keras or TF.js layers model and the tensors are all of its weights, else a
  * `save_weights` file. Written atomically.
  */
-export async function writeKeras(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+export async function writeKeras(out: string, given: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+  const widened: string[] = [];
+  const tensors = widenHalves(given, widened);
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
   if (bad) throw usageError(`Keras HDF5 output cannot store '${bad.name}' (${bad.tensor.dtype})`);
   const orderLayouts = new Set(tensors.map((t) => t.tensor.layout).filter((l) => l && /^O/.test(l)));
-  const layoutNotes = orderLayouts.size
-    ? [`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`]
-    : [];
+  const layoutNotes = [
+    ...widened,
+    ...(orderLayouts.size ? [`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`] : []),
+  ];
   const lower = out.toLowerCase();
   if (lower.endsWith('.keras')) {
     const { plan, model, problem } = modelPlan(source, tensors, '.keras');
@@ -87,6 +90,17 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
   await writeAtomicByName(out, (temp) => writeLegacy(temp, plan ? legacyFromPlan(plan, source) : legacyFromNames(tensors), plan ? model : undefined, source));
   if (!model && source.format === 'tfjs') notes.push(`weights-only Keras HDF5: ${source.metadata.format === 'graph-model' ? 'a TF.js graph model has no Keras model config' : 'the TF.js input has no model topology'}`);
   return [...notes, ...layoutNotes];
+}
+
+/**
+ * h5wasm cannot create 16-bit float datasets (neither float16 nor bfloat16), so those tensors are
+ * written as float32: every value exactly, twice the bytes; Keras casts to the layer's dtype policy
+ * on load.
+ */
+function widenHalves(tensors: readonly OutputTensor[], notes: string[]): OutputTensor[] {
+  const halves = tensors.filter((t) => t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16');
+  if (halves.length) notes.push(`${halves.length} float16/bfloat16 tensor(s) written as float32, every value exact (the HDF5 library ckpt uses cannot create 16-bit float datasets)`);
+  return tensors.map((t) => (t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16' ? { ...t, tensor: castTensor(t.tensor, 'float32') } : t));
 }
 
 /** Keras 2 layer groups from the tensors' names, in the order they come. */

@@ -7,7 +7,9 @@ import { byteLengthOf, type DType } from '../../core/dtype.js';
 import type { TensorInfo } from '../../core/statedict.js';
 import { fields, WIRE_BYTES, type Field, type Range } from './wire.js';
 import { ONNX_DTYPE_NUMBER } from './dtypes.js';
-import { locationOf } from './index.js';
+import { locationOf, MAX_ONNX_FILE } from './index.js';
+import { writeFileSet, type SetMember } from '../../core/fileset.js';
+import { EXTERNAL_SIZE_THRESHOLD, externalDataFiles, placeExternalData, type ExternalPlace, type ExternalTensor } from './external-write.js';
 import { MAX_GRAPH_DEPTH } from './model.js';
 
 /**
@@ -19,12 +21,14 @@ import { MAX_GRAPH_DEPTH } from './model.js';
  */
 export type TensorEdit =
   | { kind: 'remove' }
-  | { kind: 'replace'; dtype: DType; shape: readonly number[]; read: () => Promise<Uint8Array> };
+  | { kind: 'replace'; dtype: DType; shape: readonly number[]; read: () => Promise<Uint8Array>; external?: ExternalPlace };
 
 /** What the writer produced, for the command's report. */
 export interface RewriteReport {
   /** Removed tensors that became graph inputs so the model stays valid. */
   newInputs: string[];
+  /** What went to external data, and why, when any did. */
+  externalData?: string;
 }
 
 type Piece =
@@ -49,6 +53,10 @@ export interface RewriteOptions {
   renames?: ReadonlyMap<string, string>;
   /** Tensors to expose as extra graph outputs (feature extraction for fine-tuning). */
   extraOutputs?: readonly string[];
+  /** Weights of 1 KiB or more go to external data: one `<model>.data` file, or one file per tensor. */
+  externalData?: 'one-file' | 'per-tensor';
+  /** A model larger than this inline is written with external data (protobuf's limit; tests lower it). */
+  inlineLimit?: number;
 }
 
 export async function rewriteOnnx(
@@ -70,15 +78,56 @@ export async function rewriteOnnx(
   await inlineMovedExternalData(sourcePath, outPath, byOffset);
   const file = RandomAccessFile.open(sourcePath);
   try {
-    const rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
-    const pieces = rewriter.model();
-    await writeAtomic(outPath, async (fd) => {
-      for (const piece of pieces) await emit(file, fd, piece);
-    });
-    return { newInputs: rewriter.newInputs };
+    let rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
+    let pieces = rewriter.model();
+    const inlineSize = pieces.reduce((n, p) => n + lengthOf(p), 0);
+    const limit = options.inlineLimit ?? MAX_ONNX_FILE;
+    const layout = options.externalData ?? (inlineSize > limit ? 'one-file' : undefined);
+    if (!layout) {
+      await writeAtomic(outPath, async (fd) => {
+        for (const piece of pieces) await emit(file, fd, piece);
+      });
+      return { newInputs: rewriter.newInputs };
+    }
+    const external = await moveToExternalData(sourcePath, outPath, byOffset, renames, layout);
+    rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
+    pieces = rewriter.model();
+    const model = { path: outPath, write: async (fd: number) => { for (const piece of pieces) await emit(file, fd, piece); } };
+    await writeFileSet(outPath, [...external.files, model]);
+    const where = layout === 'one-file' ? `${path.basename(outPath)}.data` : 'one file per tensor';
+    const why = options.externalData ? '' : ` because the model would be ${inlineSize} bytes inline, over the ${limit === MAX_ONNX_FILE ? "2 GiB protobuf limit no tool can load past" : `${limit}-byte inline limit`}`;
+    return { newInputs: rewriter.newInputs, externalData: `${external.count} weight(s) written as external data (${where}, beside the model)${why}` };
   } finally {
     file.close();
   }
+}
+
+/**
+ * Turns every initializer of at least 1 KiB (and every one already external) into an edit whose
+ * TensorProto points into external data, placed as onnx's save_model places it. Removed tensors
+ * stay removed; replaced ones keep their new values.
+ */
+async function moveToExternalData(
+  sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
+  renames: ReadonlyMap<string, string>, layout: 'one-file' | 'per-tensor',
+): Promise<{ files: SetMember[]; count: number }> {
+  const { openOnnx } = await import('./index.js');
+  const dict = await openOnnx(sourcePath);
+  const chosen: { offset: number; tensor: TensorInfo; edit: Extract<TensorEdit, { kind: 'replace' }>; external: ExternalTensor }[] = [];
+  for (const tensor of dict.tensors) {
+    const location = locationOf(tensor)!;
+    if (tensor.origin !== 'initializer' || tensor.dtype === 'string') continue;
+    const hit = byOffset.get(location.offset);
+    if (hit?.edit.kind === 'remove') continue;
+    const edit = hit?.edit ?? { kind: 'replace' as const, dtype: tensor.dtype, shape: tensor.shape, read: () => tensor.read() };
+    const byteLength = byteLengthOfEdit(edit);
+    if (byteLength < EXTERNAL_SIZE_THRESHOLD && !location.external) continue;
+    const name = renames.get(tensor.source) ?? tensor.source;
+    chosen.push({ offset: location.offset, tensor: hit?.tensor ?? tensor, edit, external: { name, byteLength, read: edit.read } });
+  }
+  const places = placeExternalData(outPath, chosen.map((c) => c.external), layout);
+  chosen.forEach((c, i) => byOffset.set(c.offset, { tensor: c.tensor, edit: { ...c.edit, external: places[i]! } }));
+  return { files: externalDataFiles(outPath, chosen.map((c) => c.external), places), count: chosen.length };
 }
 
 /**
@@ -290,10 +339,12 @@ class Rewriter {
 /** A fresh TensorProto: dims, data_type, name, raw_data — in field-number order. */
 function tensorProto(name: string, edit: Extract<TensorEdit, { kind: 'replace' }>): Piece[] {
   const length = byteLengthOfEdit(edit);
-  return [
-    { bytes: Buffer.concat([...edit.shape.map((d) => varintField(1, d)), varintField(2, ONNX_DTYPE_NUMBER[edit.dtype]), keyBytes(8, name)]) },
-    { field: 9, children: [{ length, read: edit.read }] },
-  ];
+  const head: Piece = { bytes: Buffer.concat([...edit.shape.map((d) => varintField(1, d)), varintField(2, ONNX_DTYPE_NUMBER[edit.dtype]), keyBytes(8, name)]) };
+  if (!edit.external) return [head, { field: 9, children: [{ length, read: edit.read }] }];
+  // external_data (13) entries, then data_location (14) = EXTERNAL.
+  const entry = (key: string, value: string): Piece => ({ field: 13, children: [{ bytes: Buffer.concat([keyBytes(1, key), keyBytes(2, value)]) }] });
+  const { location, offset, length: stored } = edit.external;
+  return [head, entry('location', location), entry('offset', String(offset)), entry('length', String(stored)), { bytes: varintField(14, 1) }];
 }
 
 function byteLengthOfEdit(edit: Extract<TensorEdit, { kind: 'replace' }>): number {

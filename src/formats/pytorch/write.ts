@@ -7,6 +7,7 @@ import { ZipWriter } from '../../core/zip.js';
 import { nestNames, type NameTree } from '../../core/names.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { STORAGE_DTYPES } from './tensors.js';
+import { writeSharded } from '../sharded/write.js';
 
 /** The typed `torch.<X>Storage` class of each dtype torch can hold (the reader's table, inverted). */
 const STORAGE: Partial<Record<DType, string>> = Object.fromEntries(
@@ -82,10 +83,15 @@ function encodeDataPkl(tensors: readonly OutputTensor[], values: Readonly<Record
  * read and written one at a time.
  */
 export async function writePytorch(out: string, tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>> = {}): Promise<void> {
+  await writeAtomic(out, pytorchWriterFor(tensors, values));
+}
+
+/** The function that writes `tensors` as one torch.save file to a descriptor (a shard, or the whole file). */
+export function pytorchWriterFor(tensors: readonly OutputTensor[], values: Readonly<Record<string, PickleValue>> = {}): (fd: number) => Promise<void> {
   const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
   if (bad) throw usageError(`PyTorch cannot store '${bad.name}' (${bad.tensor.dtype}); torch has no such storage type`);
   const pkl = encodeDataPkl(tensors, values);
-  await writeAtomic(out, async (fd) => {
+  return async (fd) => {
     const zip = new ZipWriter((bytes) => writeAll(fd, bytes), 64);
     zip.add('archive/data.pkl', [pkl]);
     zip.add('archive/byteorder', [Buffer.from('little')]);
@@ -97,16 +103,23 @@ export async function writePytorch(out: string, tensors: readonly OutputTensor[]
     }
     zip.add('archive/version', [Buffer.from('3\n')]);
     zip.finish();
-  });
+  };
 }
 
 export const pytorchWriter: FormatWriter = {
   format: 'pytorch',
   extensions: ['.pt', '.pth', '.bin'],
-  async write(out, tensors, source) {
+  takes: ['shardSize'],
+  async write(out, tensors, source, options = {}) {
     // From a torch file, its plain values come along and its nesting is kept (names joined by /).
     const fromTorch = source.format === 'pytorch';
     const values = fromTorch ? ((source.metadata.values ?? {}) as Record<string, PickleValue>) : {};
+    if (options.shardSize !== undefined) {
+      // Hugging Face shards are flat state dicts: plain values have no place in them.
+      const left = Object.keys(values);
+      const notes = await writeSharded(out, tensors, options.shardSize, (shard) => pytorchWriterFor(shard));
+      return { format: 'pytorch', notes: [...notes, ...(left.length ? [`plain values not written (shards hold tensors only): ${left.join(', ')}`] : [])] };
+    }
     await writePytorch(out, tensors, values);
     return { format: 'pytorch', notes: [] };
   },

@@ -2,6 +2,7 @@ import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { SAFETENSORS_DTYPES } from './index.js';
+import { writeSharded } from '../sharded/write.js';
 
 const CODE: Record<string, string> = Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([code, dtype]) => [dtype, code]));
 
@@ -10,6 +11,12 @@ const CODE: Record<string, string> = Object.fromEntries(Object.entries(SAFETENSO
  * header padded with spaces to a multiple of 8; one tensor in memory at a time.
  */
 export async function writeSafetensors(out: string, tensors: readonly OutputTensor[], metadata: Record<string, string> = {}): Promise<void> {
+  const write = safetensorsWriterFor(tensors, metadata);
+  await writeAtomic(out, write);
+}
+
+/** The function that writes `tensors` as one safetensors file to a descriptor (a shard, or the whole file). */
+export function safetensorsWriterFor(tensors: readonly OutputTensor[], metadata: Record<string, string> = {}): (fd: number) => Promise<void> {
   const bad = tensors.find((t) => !CODE[t.tensor.dtype]);
   if (bad) throw usageError(`safetensors cannot store '${bad.name}' (${bad.tensor.dtype})`);
   // Built entry by entry: a JS object would put integer-like names ("664") first.
@@ -25,7 +32,7 @@ export async function writeSafetensors(out: string, tensors: readonly OutputTens
   const headerBytes = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(headerBytes.length));
-  await writeAtomic(out, async (fd) => {
+  return async (fd) => {
     writeAll(fd, length);
     writeAll(fd, headerBytes);
     for (const t of tensors) {
@@ -34,14 +41,18 @@ export async function writeSafetensors(out: string, tensors: readonly OutputTens
       if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
       writeAll(fd, bytes);
     }
-  });
+  };
 }
 
 export const safetensorsWriter: FormatWriter = {
   format: 'safetensors',
   extensions: ['.safetensors'],
-  async write(out, tensors, source) {
+  takes: ['shardSize'],
+  async write(out, tensors, source, options = {}) {
     const kept = source.format === 'safetensors' ? (source.metadata.metadata as Record<string, string>) : { format: 'pt' };
+    if (options.shardSize !== undefined) {
+      return { format: 'safetensors', notes: await writeSharded(out, tensors, options.shardSize, (shard) => safetensorsWriterFor(shard, kept)) };
+    }
     await writeSafetensors(out, tensors, kept);
     return { format: 'safetensors', notes: [] };
   },

@@ -1,3 +1,4 @@
+import { float16BitsToFloat32Bits } from '../../core/cast.js';
 import type { ManifestEntry } from './manifest.js';
 
 /**
@@ -26,26 +27,4 @@ export function dequantize(entry: ManifestEntry, stored: Uint8Array, numel: numb
     for (let i = 0; i < numel; i++) out[i] = word(i) * scale + min;
   }
   return new Uint8Array(out.buffer);
-}
-
-/**
- * IEEE half → single, as bits. Exactly tfjs-core's table-driven conversion: subnormal halves become
- * normal floats, infinities stay infinite and NaNs keep their payload (shifted into place, not
- * quieted), which going through a JS number would lose.
- */
-export function float16BitsToFloat32Bits(half: number): number {
-  const sign = (half & 0x8000) << 16;
-  const exponent = (half >> 10) & 0x1f;
-  const mantissa = half & 0x3ff;
-  if (exponent === 0x1f) return (sign | 0x7f800000 | (mantissa << 13)) >>> 0;
-  if (exponent !== 0) return (sign | ((exponent + 112) << 23) | (mantissa << 13)) >>> 0;
-  if (mantissa === 0) return sign >>> 0;
-  // Subnormal: shift the mantissa up until its leading bit becomes the implicit one.
-  let m = mantissa;
-  let e = 113;
-  while ((m & 0x400) === 0) {
-    m <<= 1;
-    e--;
-  }
-  return (sign | (e << 23) | ((m & 0x3ff) << 13)) >>> 0;
 }

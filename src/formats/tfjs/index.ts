@@ -7,6 +7,7 @@ import type { KerasModelInfo, Layout, Metadata, OpenOptions, StateDict, TensorIn
 import type { FormatReader } from '../types.js';
 import { KERNEL_LAYOUTS, layerClasses } from '../keras-layers.js';
 import { dequantize } from './dequantize.js';
+import { recordStoredForm } from './quantize.js';
 import { modelKind, storedBytes, TFJS_DTYPES, validateManifest, type ManifestEntry, type ManifestGroup } from './manifest.js';
 import { looksLikeTfjs, modelJsonPath, readModelJson } from './model-json.js';
 import { ShardGroup, shardSize, type Shard } from './shards.js';
@@ -136,7 +137,7 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
   const dtype = TFJS_DTYPES[entry.dtype]!;
   const numel = numelOf(entry.shape)!;
   const what = `weight '${entry.name}'`;
-  return {
+  const info: TensorInfo = {
     name,
     source: entry.name,
     dtype,
@@ -155,6 +156,8 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
       return splitStrings(file, entry.name, shards.read(offset, stored, what), numel);
     },
   };
+  if (entry.quantization) recordStoredForm(info, entry.quantization, async () => shards.read(offset, stored, what));
+  return info;
 }
 
 interface GraphDefNode { name?: unknown; op?: unknown; input?: unknown }

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { outputTarget, syncFolder, Temporary, writeAll, yieldToSignals } from '../../core/atomic.js';
-import { fromSystemError, ioError, usageError } from '../../core/errors.js';
+import { fromSystemError, ioError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { TFJS_DTYPES } from './manifest.js';
+import { storedWeight, type QuantizeRule, type StoredWeight } from './quantize.js';
 import { modelJsonPath, readModelJson } from './model-json.js';
 import { modelPlan, realKerasVersion, toLayersConfig } from '../keras-model.js';
 
@@ -19,9 +19,10 @@ export const SHARD_BYTES = 4 * 1024 * 1024;
  * temporaries, then renamed into place together with model.json in one synchronous step (signals
  * wait for it); only then are the old model's shards removed. Returns model.json and the shards.
  */
-export async function writeTfjs(out: string, tensors: readonly OutputTensor[], model: Record<string, unknown> | unknown[]): Promise<string[]> {
-  const bad = tensors.find((t) => !(t.tensor.dtype in TFJS_DTYPES) || t.tensor.dtype === 'string');
-  if (bad) throw usageError(`TF.js weights are float32, int32, bool or complex64; '${bad.name}' is ${bad.tensor.dtype} (convert it first)`);
+export async function writeTfjs(
+  out: string, tensors: readonly OutputTensor[], model: Record<string, unknown> | unknown[], source: StateDict, quantize: readonly QuantizeRule[] = [],
+): Promise<{ files: string[]; stored: StoredWeight[] }> {
+  const stored = tensors.map((t) => storedWeight(t.name, t.tensor, quantize, source.path));
   const folder = out.toLowerCase().endsWith('.json') ? path.dirname(out) : out;
   const jsonPath = out.toLowerCase().endsWith('.json') ? out : path.join(folder, 'model.json');
   let entries: string[];
@@ -39,21 +40,20 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], m
   const oldShards = shardsOf(json.path);
   let group = 1;
   while (entries.some((e) => e.startsWith(`group${group}-`))) group++;
-  const total = tensors.reduce((n, t) => n + t.tensor.byteLength, 0);
+  const total = stored.reduce((n, w) => n + w.storedLength, 0);
   const shardCount = Math.max(1, Math.ceil(total / SHARD_BYTES));
   const names = Array.from({ length: shardCount }, (_, i) => `group${group}-shard${i + 1}of${shardCount}.bin`);
-  const manifest = [{ paths: names, weights: tensors.map((t) => ({ name: t.name, shape: [...t.tensor.shape], dtype: t.tensor.dtype })) }];
-  const text = JSON.stringify(Array.isArray(model) ? manifest : { ...model, weightsManifest: manifest });
+  const manifest = [{ paths: names, weights: stored.map((w) => w.entry) }];
 
   const shards: Temporary[] = [];
   let jsonTemp: Temporary | undefined;
   try {
     // Tensors are cut across shards at SHARD_BYTES; one tensor's bytes in memory at a time.
     let filled = SHARD_BYTES;
-    for (const t of tensors) {
+    for (const w of stored) {
       await yieldToSignals();
-      const bytes = await t.tensor.read();
-      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
+      const bytes = await w.read();
+      if (bytes.length !== w.storedLength) throw new Error(`'${w.entry.name}' read ${bytes.length} bytes, expected ${w.storedLength}`);
       for (let at = 0; at < bytes.length;) {
         if (filled === SHARD_BYTES) {
           shards.at(-1)?.finish();
@@ -68,6 +68,8 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], m
     }
     if (shards.length === 0) shards.push(new Temporary(out, path.join(folder, names[0]!)));
     shards.at(-1)!.finish();
+    // Quantization parameters are known once the weights are written.
+    const text = JSON.stringify(Array.isArray(model) ? manifest : { ...model, weightsManifest: manifest });
     jsonTemp = new Temporary(out, json.path);
     writeAll(jsonTemp.descriptor, Buffer.from(text));
     jsonTemp.finish(json.mode);
@@ -81,7 +83,7 @@ export async function writeTfjs(out: string, tensors: readonly OutputTensor[], m
   }
   for (const name of oldShards.filter((n) => !names.includes(n))) fs.rmSync(path.join(folder, name), { force: true });
   syncFolder(folder);
-  return [jsonPath, ...names.map((n) => path.join(folder, n))];
+  return { files: [jsonPath, ...names.map((n) => path.join(folder, n))], stored };
 }
 
 /** The shard files an existing model.json names in its own folder; none when it is absent or unreadable. */
@@ -137,9 +139,21 @@ export function tfjsModel(tensors: readonly OutputTensor[], source: StateDict): 
 export const tfjsWriter: FormatWriter = {
   format: 'tfjs',
   extensions: ['.json'],
-  async write(out, tensors, source) {
+  takes: ['quantize'],
+  async write(out, tensors, source, options = {}) {
     const model = tfjsModel(tensors, source);
-    const files = await writeTfjs(out, model.tensors, model.json);
-    return { format: 'tfjs', notes: [...model.notes, `wrote ${files.length - 1} shard(s) beside ${path.basename(files[0]!)}`] };
+    const { files, stored } = await writeTfjs(out, model.tensors, model.json, source, options.quantize);
+    return { format: 'tfjs', notes: [...model.notes, `wrote ${files.length - 1} shard(s) beside ${path.basename(files[0]!)}`, ...storageNotes(stored)] };
   },
 };
+
+/** What was converted or quantized on the way into TF.js, grouped: `3 weight(s) int64 → int32: a, b, c`. */
+function storageNotes(stored: readonly StoredWeight[]): string[] {
+  const byChange = new Map<string, string[]>();
+  for (const w of stored) if (w.change) byChange.set(w.change, [...(byChange.get(w.change) ?? []), w.entry.name]);
+  const kept = stored.filter((w) => w.entry.quantization && !w.change).length;
+  return [
+    ...[...byChange].map(([change, names]) => `${names.length} weight(s) ${change}${change.includes('→') ? ' (TF.js has no other type for them)' : ''}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}`),
+    ...(kept ? [`${kept} weight(s) keep the input's quantization (--quantize none writes them as float32)`] : []),
+  ];
+}
