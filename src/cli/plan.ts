@@ -223,7 +223,7 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
       const writer = chooseWriter(out, undefined, target.format);
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
-        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read } : t };
+        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read, stored: undefined } : t };
       });
       const report = await writer.write(out, tensors, target);
       return { written: planned.size, format: report.format };

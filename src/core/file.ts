@@ -60,14 +60,27 @@ export class RandomAccessFile {
     }
     // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
     const out = Buffer.allocUnsafeSlow(length);
+    this.readInto(offset, out, what);
+    return new Uint8Array(out.buffer, out.byteOffset, length);
+  }
+
+  /**
+   * Fills `target` with the bytes at `offset` (exactly `target.length` of them), or an error naming
+   * `what` when the file is shorter: `read` without a fresh buffer, for streaming through a reused one.
+   */
+  readInto<T extends Uint8Array>(offset: number, target: T, what = 'data'): T {
+    const length = target.length;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
+      throw invalidInput(this.path, `offset ${offset}`, `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`);
+    }
     let done = 0;
     while (done < length) {
       // One read call takes at most 2 GiB − 1 bytes.
-      const n = this.readSyncAt(out, done, Math.min(MAX_READ, length - done), offset + done);
+      const n = this.readSyncAt(target, done, Math.min(MAX_READ, length - done), offset + done);
       if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
       done += n;
     }
-    return new Uint8Array(out.buffer, out.byteOffset, length);
+    return target;
   }
 
   /** One byte through the block cache; for header walkers. */
@@ -110,7 +123,7 @@ export class RandomAccessFile {
     this.blockStart = offset;
   }
 
-  private readSyncAt(buf: Buffer, at: number, length: number, position: number): number {
+  private readSyncAt(buf: Uint8Array, at: number, length: number, position: number): number {
     if (this.fd === undefined) throw ioError(this.path, undefined, 'file is closed');
     try {
       const n = fs.readSync(this.fd, buf, at, length, position);

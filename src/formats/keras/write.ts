@@ -1,12 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import h5wasm from 'h5wasm/node';
 import { CkptError, usageError } from '../../core/errors.js';
 import { writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { hdf5Reason } from './hdf5.js';
+import { hdf5Reason } from './messages.js';
 
 type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
 
@@ -68,6 +67,8 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
   const orderLayouts = new Set(tensors.map((t) => t.tensor.layout).filter((l) => l && /^O/.test(l)));
   if (orderLayouts.size) notes.push(`weights keep their layout (${[...orderLayouts].join(', ')}); Keras expects HWIO kernels and [in,out] Dense kernels — transpose with \`ckpt plan\` into a Keras-layout target`);
 
+  // Loaded here, not at start-up: h5wasm costs a tenth of a second that only HDF5 output needs.
+  const h5wasm = (await import('h5wasm/node')).default;
   await h5wasm.ready;
   await writeAtomicByName(out, async (temp) => {
     const file = new h5wasm.File(temp, 'w');
