@@ -12,7 +12,8 @@ import { compareSideBySide, median } from './measure.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 const rounds = Number(process.argv[3] ?? 3);
-const ckpt = (...args) => [process.execPath, ['bin/ckpt.js', ...args]];
+// CKPT_BENCH_BIN=/other/checkout/bin/ckpt.js measures another build (before/after figures).
+const ckpt = (...args) => [process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', ...args]];
 const mib = (n) => `${(n / 1048576).toFixed(0)} MiB`;
 const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
