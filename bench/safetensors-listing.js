@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { printListing, readWholeFile, timeListing } from './listing.js';
+import { writeSafetensorsHeader } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
 const CHUNK = 8 * 1024 * 1024;
@@ -26,13 +27,8 @@ try {
     add(`model.layers.${layer}.input_layernorm.weight`, 'F32', [1024], 4);
     add(`model.layers.${layer}.step`, 'I64', [], 8);
   }
-  let header = Buffer.from(`{"__metadata__":{"format":"pt"},${entries.join(',')}}`);
-  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
   const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, length);
-  fs.writeSync(fd, header);
+  const headerLength = writeSafetensorsHeader(fd, ['"__metadata__":{"format":"pt"}', ...entries]);
   const chunk = Buffer.alloc(CHUNK, 0x3c);
   for (let left = offset; left > 0; left -= CHUNK) fs.writeSync(fd, chunk, 0, Math.min(CHUNK, left));
   fs.closeSync(fd);
@@ -40,7 +36,7 @@ try {
 
   const fullRead = readWholeFile(file);
   const listing = await timeListing(file);
-  printListing({ label: 'safetensors', about: `, ${header.length} B header`, size, fullRead, listing });
+  printListing({ label: 'safetensors', about: `, ${headerLength} B header`, size, fullRead, listing });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -15,6 +15,17 @@ export function pairLayout(totalMiB, smallCount = 276) {
   return tensors;
 }
 
+/** Writes the length and the JSON header (entries `"name":{…}`, padded to 8 bytes) at the start of `fd`. */
+export function writeSafetensorsHeader(fd, entries) {
+  let header = Buffer.from(`{${entries.join(',')}}`);
+  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  fs.writeSync(fd, length);
+  fs.writeSync(fd, header);
+  return header.length;
+}
+
 /** Writes a safetensors file of float32 vectors; `fill(index, values, from)` fills a piece of tensor `index`. */
 export function writeSafetensors(file, tensors, fill) {
   let offset = 0;
@@ -23,13 +34,8 @@ export function writeSafetensors(file, tensors, fill) {
     offset += t.bytes;
     return e;
   });
-  let header = Buffer.from(`{${entries.join(',')}}`);
-  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
   const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, length);
-  fs.writeSync(fd, header);
+  writeSafetensorsHeader(fd, entries);
   const piece = new Float32Array(4 * 1024 * 1024);
   const bytes = Buffer.from(piece.buffer);
   tensors.forEach((t, index) => {

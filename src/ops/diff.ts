@@ -6,7 +6,7 @@ import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
 import { foldedValues } from './fold.js';
 import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
-import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, type PairStats, type StoredPair } from './value-stats.js';
+import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
 import { ComparePool, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
 
 export interface DiffOptions {
@@ -238,8 +238,6 @@ function foldNote(side: 'a' | 'b', f: FoldSource): FoldNote {
   return { side, part: f.part, batchNorm: f.bn.scale.name.replace(/\.[^.]+$/, ''), epsilon: f.bn.epsilon, epsilonFrom: f.bn.epsilonFrom };
 }
 
-const toF64 = (v: Float32Array | Float64Array): Float64Array => (v instanceof Float64Array ? v : Float64Array.from(v));
-
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
@@ -276,7 +274,7 @@ async function compareValues(pair: DiffPair, options: DiffOptions): Promise<Valu
   const bitIdentical = a.dtype === b.dtype && !pair.permutation && !pair.fold && bytesEqual(bytesA, bytesB);
   if (!isNumeric(a.dtype) || !isNumeric(b.dtype)) return { bitIdentical, withinTolerance: bitIdentical };
   const numbersA = await sideValues(pair, 'a', bytesA);
-  const va = pair.permutation ? transpose(toF64(numbersA), a.shape, pair.permutation) : numbersA;
+  const va = pair.permutation ? transpose(toFloat64Array(numbersA), a.shape, pair.permutation) : numbersA;
   const vb = await sideValues(pair, 'b', bytesB);
   const acc = new Float64Array(ACC_LENGTH);
   accumulate(va, vb, atol, rtol, acc);

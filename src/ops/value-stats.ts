@@ -34,7 +34,7 @@ export function accumulate(va: FloatArray, vb: FloatArray, atol: number, rtol: n
   }
 }
 
-const toFloat64Array = (v: FloatArray): Float64Array => (v instanceof Float64Array ? v : Float64Array.from(v));
+export const toFloat64Array = (v: FloatArray): Float64Array => (v instanceof Float64Array ? v : Float64Array.from(v));
 
 // Two copies of each loop, each over a single array type, so V8 keeps them monomorphic
 // (about 3 ns per element pair for the fast loop, against 4 with the NaN branch and 12 deoptimized).
