@@ -22,7 +22,21 @@ export async function open(path: string, options: OpenOptions = {}): Promise<Sta
   if (!reader) {
     throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
-  return reader.open(file, options);
+  const settings = { ...openDefaults, ...options };
+  const dict = await reader.open(file, settings);
+  const opaque = dict.metadata.opaqueGlobals;
+  if (Array.isArray(opaque) && opaque.length) {
+    const warn = settings.onWarning ?? ((message: string) => process.stderr.write(`ckpt: warning: ${message}\n`));
+    warn(`${file}: read ${opaque.join(', ')} as opaque values, without running anything; tensors outside them opened (--strict-pickle refuses such files; \`ckpt scan\` tells whether torch.load(weights_only=True) loads it)`);
+  }
+  return dict;
+}
+
+let openDefaults: OpenOptions = {};
+
+/** Options every later `open` starts from (the CLI's global `--strict-pickle`); a call's own options win. */
+export function setOpenDefaults(defaults: OpenOptions): void {
+  openDefaults = { ...defaults };
 }
 
 function readerFor(path: string): FormatReader | undefined {

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CkptError, ExitCode, type ErrorCode } from '../core/errors.js';
+import { setOpenDefaults } from '../open.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -43,7 +44,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`ckpt: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(`ckpt: ${text.replace(/^error: /, '')}`) })
+    .option('--strict-pickle', 'pickle-based files (PyTorch, Paddle): refuse any global outside the tensor and container types, as torch.load(weights_only=True) does, instead of reading it as an opaque value')
+    .hook('preAction', (command) => setOpenDefaults({ strictPickle: Boolean(command.opts().strictPickle) }));
 
   program
     .command('inspect')
@@ -223,6 +226,16 @@ ${EXIT_CODES_HELP}
     .option('--json', 'JSON lines (the default when stdout is not a terminal): start, one per epoch, then a summary')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(later(() => import('./finetune.js'), 'finetuneCommand')));
+
+  program
+    .command('scan')
+    .description('List every global and module a pickle (PyTorch, Paddle, NumPy object arrays), TorchScript archive or Keras model would import or run when loaded, with a verdict: safe to load with torch.load(weights_only=True) or not, and why. Reads without running anything. Exit 0 safe, 1 otherwise.')
+    .argument('<path>', 'the file to scan')
+    .addOption(new Option('--allow <global>', 'trust this global, as torch.serialization.add_safe_globals does (repeatable; module.Name)').argParser(collect))
+    .option('--allow-data', 'exit 0 when the only globals beyond torch\'s are plain data types (numpy arrays, argparse Namespace…)')
+    .option('--json', 'print the report as JSON: {path, kind, pickles, globals:[{name, category, count, where, why}], code, incomplete, verdict, reason}')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(later(() => import('./scan.js'), 'scanCommand')));
 
   program
     .command('doctor')
