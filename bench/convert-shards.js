@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { measure } from './measure.js';
-import { startSafetensors } from './big-safetensors.js';
+import { writeSafetensorsHeader } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 const TENSOR = 64 * 1024 * 1024;
@@ -13,7 +13,8 @@ const TENSOR = 64 * 1024 * 1024;
 /** A safetensors file of `count` float32 tensors of 64 MiB, streamed (never in memory at once). */
 function writeBigSafetensors(file, count) {
   const entries = Array.from({ length: count }, (_, i) => `"layers.${i}.weight":{"dtype":"F32","shape":[${TENSOR / 4}],"data_offsets":[${i * TENSOR},${(i + 1) * TENSOR}]}`);
-  const { fd } = startSafetensors(file, `{${entries.join(',')}}`);
+  const fd = fs.openSync(file, 'w');
+  writeSafetensorsHeader(fd, entries);
   const values = Float32Array.from({ length: TENSOR / 4 }, (_, i) => Math.sin(i) * 0.05);
   for (let i = 0; i < count; i++) fs.writeSync(fd, new Uint8Array(values.buffer));
   fs.closeSync(fd);

@@ -14,3 +14,46 @@ export function measure(code, args) {
   const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)?.[1] ?? 0) * 1024;
   return { ms, rss, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * Runs a command under /usr/bin/time: wall seconds, CPU seconds (user + system) and peak RSS in
+ * bytes. CPU time says how much work a command does even on a busy machine, where wall time
+ * also counts waiting for a core or the disk.
+ */
+export function timeCommand(command, args, { okStatus = [0] } = {}) {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIMED %U %S %M', command, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const wall = Number(process.hrtime.bigint() - start) / 1e9;
+  if (!okStatus.includes(r.status)) throw new Error(`${command} ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const [, user, system, rssKiB] = /TIMED (\S+) (\S+) (\d+)/.exec(r.stderr) ?? [];
+  return { wall, cpu: Number(user) + Number(system), rss: Number(rssKiB) * 1024, stdout: r.stdout };
+}
+
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * Times each case's ckpt command and its reference `rounds` times, interleaved (ckpt, reference,
+ * ckpt, …) so both see the same machine, and prints medians and the ckpt ÷ reference ratios.
+ */
+export function compareSideBySide(cases, rounds) {
+  const results = cases.map(() => ({ ckpt: [], reference: [] }));
+  for (let round = 0; round < rounds; round++) {
+    cases.forEach((c, i) => {
+      c.before?.();
+      results[i].ckpt.push(timeCommand(...c.ckpt));
+      c.between?.();
+      results[i].reference.push(timeCommand(...c.reference));
+      c.after?.();
+    });
+  }
+  const pad = (s, n) => String(s).padEnd(n);
+  const s = (x) => `${x.toFixed(2)} s`;
+  console.log(`${pad('case', 34)} ${pad('ckpt wall (cpu)', 20)} ${pad('reference wall (cpu)', 22)} ratio wall  ratio cpu  goal`);
+  cases.forEach((c, i) => {
+    const pick = (runs, key) => median(runs.map((r) => r[key]));
+    const [cw, cc, rw, rc] = [pick(results[i].ckpt, 'wall'), pick(results[i].ckpt, 'cpu'), pick(results[i].reference, 'wall'), pick(results[i].reference, 'cpu')];
+    console.log(`${pad(c.label, 34)} ${pad(`${s(cw)} (${s(cc)})`, 20)} ${pad(`${s(rw)} (${s(rc)})`, 22)} ${pad(`${(cw / rw).toFixed(2)}×`, 11)} ${pad(`${(cc / rc).toFixed(2)}×`, 10)} ${typeof c.goal === 'number' ? `≤ ${c.goal}×` : c.goal}  [${c.reference[0]}${c.referenceNote ? `: ${c.referenceNote}` : ''}]`);
+    c.report?.(results[i]);
+  });
+  return results;
+}

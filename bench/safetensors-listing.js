@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { printListing, readWholeFile, timeListing } from './listing.js';
-import { startSafetensors } from './big-safetensors.js';
+import { writeSafetensorsHeader } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
 const CHUNK = 8 * 1024 * 1024;
@@ -27,7 +27,8 @@ try {
     add(`model.layers.${layer}.input_layernorm.weight`, 'F32', [1024], 4);
     add(`model.layers.${layer}.step`, 'I64', [], 8);
   }
-  const { fd, headerLength } = startSafetensors(file, `{"__metadata__":{"format":"pt"},${entries.join(',')}}`);
+  const fd = fs.openSync(file, 'w');
+  const headerLength = writeSafetensorsHeader(fd, ['"__metadata__":{"format":"pt"}', ...entries]);
   const chunk = Buffer.alloc(CHUNK, 0x3c);
   for (let left = offset; left > 0; left -= CHUNK) fs.writeSync(fd, chunk, 0, Math.min(CHUNK, left));
   fs.closeSync(fd);

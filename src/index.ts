@@ -1,6 +1,6 @@
 /** The ckpt library: open any supported checkpoint as one normalized state dict. */
 export { open, detectFormat } from './open.js';
-export type { StateDict, TensorInfo, TensorOrigin, TensorRole, RoleEvidence, Layout, Metadata, OpenOptions } from './core/statedict.js';
+export type { StateDict, TensorInfo, TensorOrigin, TensorRole, RoleEvidence, Layout, Metadata, OpenOptions, StoredBytes } from './core/statedict.js';
 export { parameterCount } from './core/statedict.js';
 export { DTYPE_BITS, byteLengthOf, numelOf, isDType, type DType } from './core/dtype.js';
 export { CkptError, ExitCode } from './core/errors.js';

@@ -86,15 +86,19 @@ describe('safetensors reader', () => {
     assert.match(runCli(['inspect', '--hash', f]).stdout, /decoder\.embed .*│ encoder\.embed\s+│/);
   });
 
-  test('a tensor over the 4 GiB one Node.js buffer holds lists, and reading it is a clear error, not a crash', () => {
+  test('a tensor over the 4 GiB one Node.js buffer holds lists, and reading it whole is a clear error, not a crash', async () => {
     // A sparse file: the 5 GiB of zeros take no disk space.
     const numel = 5 * 2 ** 28;
     const f = file({ big: { dtype: 'F32', shape: [numel], data_offsets: [0, numel * 4] } }, new Uint8Array(0));
     fs.truncateSync(f, fs.statSync(f).size + numel * 4);
     assert.equal(runCli(['inspect', f]).status, 0);
-    const r = runCli(['inspect', '--hash', f]);
-    assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stderr, /tensor 'big' is 5368709120 bytes; ckpt reads one tensor at a time and Node\.js holds at most \d+ bytes in one buffer/);
+    const dict = await open(f);
+    try {
+      // Hashing, comparing and writing stream it in chunks instead (hash.test.ts).
+      await assert.rejects(dict.tensors[0]!.read(), /tensor 'big' is 5368709120 bytes; ckpt reads one tensor at a time and Node\.js holds at most \d+ bytes in one buffer/);
+    } finally {
+      await dict.close();
+    }
   });
 
   test('convert writes what it reads back, in order, with the same values', () => {

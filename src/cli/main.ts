@@ -1,15 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CkptError, ExitCode, type ErrorCode } from '../core/errors.js';
-import { inspectCommand } from './inspect.js';
-import { diffCommand } from './diff.js';
-import { presetsCommand, selectCommand } from './select.js';
-import { convertCommand, renameCommand } from './write-commands.js';
-import { applyCommand, planCommand } from './plan.js';
-import { checkCommand } from './check.js';
-import { compareCommand } from './compare.js';
-import { doctorCommand } from './doctor.js';
-import { finetuneCommand } from './finetune.js';
-import { scanCommand } from './scan.js';
 import { setOpenDefaults } from '../open.js';
 import { addRemoteOptions, reportTransfer } from './remote-options.js';
 import { addWriteOptions } from './write-options.js';
@@ -31,6 +21,13 @@ function run<A extends unknown[]>(action: (...args: A) => Promise<number | void>
   return async (...args: A) => {
     commandExitCode = (await action(...args)) ?? ExitCode.ok;
   };
+}
+
+type Action = (...args: never[]) => Promise<number | void> | number | void;
+
+/** A command's module, loaded when the command runs: start-up pays only for the command used. */
+function later<M extends Record<K, Action>, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return async (...args: Parameters<M[K]>) => (await load())[name](...args);
 }
 
 const SELECTION_HELP = `
@@ -64,7 +61,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--filter <pattern>', 'only tensors whose name matches (repeatable; regex at the start, re:, glob:, =exact)').argParser(collect))
     .option('--all', 'also list optimizer state and other non-model tensors')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(inspectCommand));
+    .action(run(later(() => import('./inspect.js'), 'inspectCommand')));
 
   program
     .command('diff')
@@ -77,7 +74,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the full report as JSON')
     .option('--all', 'include optimizer state and other non-model tensors')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(diffCommand));
+    .action(run(later(() => import('./diff.js'), 'diffCommand')));
 
   for (const mode of ['strip', 'filter'] as const) {
     const option = mode === 'strip' ? 'exclude' : 'include';
@@ -97,7 +94,7 @@ export function buildProgram(): Command {
       .option('--json', 'print the report as JSON')
       .addHelpText('after', `${SELECTION_HELP}
 ${EXIT_CODES_HELP}`)
-      .action(run((input: string, options: object) => selectCommand(mode, input, options)));
+      .action(run(async (input: string, options: object) => (await import('./select.js')).selectCommand(mode, input, options)));
   }
 
   addWriteOptions(program.command('rename'))
@@ -112,7 +109,7 @@ ${EXIT_CODES_HELP}`)
     .option('--dry-run', 'only show the renaming')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(renameCommand));
+    .action(run(later(() => import('./write-commands.js'), 'renameCommand')));
 
   addWriteOptions(program.command('convert'))
     .description('Write the checkpoint in another format, or put its weights into an existing ONNX model (--graph).')
@@ -122,7 +119,7 @@ ${EXIT_CODES_HELP}`)
     .option('--graph <model.onnx>', 'replace the initializers of this ONNX model with the matching input tensors (layout transposes applied)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(convertCommand));
+    .action(run(later(() => import('./write-commands.js'), 'convertCommand')));
 
   program
     .command('plan')
@@ -143,7 +140,7 @@ ${EXIT_CODES_HELP}`)
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', `${SELECTION_HELP}
 ${EXIT_CODES_HELP}`)
-    .action(run(planCommand));
+    .action(run(later(() => import('./plan.js'), 'planCommand')));
 
   addWriteOptions(program.command('apply'))
     .description('Write the plan\'s TARGET with the planned weights in place (refuses a stale plan).')
@@ -152,7 +149,7 @@ ${EXIT_CODES_HELP}`)
     .option('--force', 'apply a plan made with --mode full even though some tensors do not load (refused otherwise, exit 1)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(applyCommand));
+    .action(run(later(() => import('./plan.js'), 'applyCommand')));
 
   // check and compare feed models the same way.
   const inputOption = () => new Option('--input <name=value>', 'input values: NAME=VALUE (a scalar filling the input), NAME=V1,V2,… or NAME=FILE.npy (repeatable)').argParser(collect);
@@ -178,7 +175,7 @@ the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 
     .addHelpText('after', `${INPUTS_HELP}
 ${EXIT_CODES_HELP}
   6  check: the file is not an ONNX model (convert it first)`)
-    .action(run(checkCommand));
+    .action(run(later(() => import('./check.js'), 'checkCommand')));
 
   program
     .command('compare')
@@ -199,7 +196,7 @@ ${EXIT_CODES_HELP}
     .addHelpText('after', `${INPUTS_HELP}
 ${EXIT_CODES_HELP}
   6  compare: a file is not an ONNX model (convert it first)`)
-    .action(run(compareCommand));
+    .action(run(later(() => import('./compare.js'), 'compareCommand')));
 
   program
     .command('finetune')
@@ -227,7 +224,7 @@ ${EXIT_CODES_HELP}
     .option('--steps-per-call <n>', 'optimizer steps per onnxruntime call, inside one ONNX Loop (default 64)')
     .option('--json', 'JSON lines (the default when stdout is not a terminal): start, one per epoch, then a summary')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(finetuneCommand));
+    .action(run(later(() => import('./finetune.js'), 'finetuneCommand')));
 
   program
     .command('scan')
@@ -237,19 +234,19 @@ ${EXIT_CODES_HELP}
     .option('--allow-data', 'exit 0 when the only globals beyond torch\'s are plain data types (numpy arrays, argparse Namespace…)')
     .option('--json', 'print the report as JSON: {path, kind, pickles, globals:[{name, category, count, where, why}], code, incomplete, verdict, reason}')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(run(scanCommand));
+    .action(run(later(() => import('./scan.js'), 'scanCommand')));
 
   program
     .command('doctor')
     .description('Node and onnxruntime-node versions, the execution providers that load, the GPU, and what to do when CUDA is not usable.')
     .option('--json', 'print as JSON')
-    .action(run(doctorCommand));
+    .action(run(later(() => import('./doctor.js'), 'doctorCommand')));
 
   program
     .command('presets')
     .description("List the --preset names: PaddleDetection's heads to exclude when the dataset changes.")
     .option('--json', 'print as JSON')
-    .action(run(presetsCommand));
+    .action(run(later(() => import('./select.js'), 'presetsCommand')));
 
   return program;
 }

@@ -227,7 +227,7 @@ export async function applyPlanFile(planPath: string, out: string, writeOptions:
       const writer = chooseWriter(out, undefined, target.format);
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
-        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read } : t };
+        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read, stored: undefined } : t };
       });
       const report = await writeWithOptions(writer, out, tensors, target, writeOptions);
       return { written: planned.size, format: report.format, notes: report.notes };

@@ -91,3 +91,15 @@ export function fromSystemError(file: string, where: string | undefined, err: un
   const known = e?.code === undefined ? undefined : SYSTEM_ERRORS[e.code];
   return known ? ioError(file, where, known.reason, known.code) : ioError(file, where, e?.message ?? String(err));
 }
+
+/** An error as a worker thread posts it back: plain data, so a CkptError keeps its exit code, code and place. */
+export interface PostedError { exitCode: number; code?: ErrorCode; file?: string; where?: string; detail: string }
+
+export function postableError(err: unknown): PostedError {
+  if (err instanceof CkptError) return { exitCode: err.exitCode, code: err.code, file: err.file, where: err.where, detail: err.detail };
+  return { exitCode: ExitCode.internal, detail: String((err as Error)?.stack ?? err) };
+}
+
+export function fromPostedError(e: PostedError): CkptError {
+  return new CkptError(e.exitCode as ExitCodeValue, e.file, e.where, e.detail, e.code);
+}

@@ -42,15 +42,28 @@ export abstract class ByteSource {
     }
     // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
     const out = Buffer.allocUnsafeSlow(length);
-    const view = new Uint8Array(out.buffer, out.byteOffset, length);
-    const cached = this.cached(offset, length);
-    if (cached) view.set(cached);
-    else if (length > 0) this.fetch(view, offset);
-    return view;
+    return this.readInto(offset, new Uint8Array(out.buffer, out.byteOffset, length), what);
   }
 
-  /** One byte through the block cache; for header walkers. */
+  /**
+   * Fills `target` with the bytes at `offset` (exactly `target.length` of them), or an error naming
+   * `what` when the source is shorter: `read` without a fresh buffer, for streaming through a reused one.
+   */
+  readInto<T extends Uint8Array>(offset: number, target: T, what = 'data'): T {
+    const length = target.length;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
+      throw invalidInput(this.path, `offset ${offset}`, `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`);
+    }
+    const cached = this.cached(offset, length);
+    if (cached) target.set(cached);
+    else if (length > 0) this.fetch(target, offset);
+    return target;
+  }
+
+  /** One byte through the block cache; for header walkers (the newest block first, without a view). */
   byteAt(offset: number): number {
+    const newest = this.blocks[0];
+    if (newest && offset >= newest.start && offset < newest.start + newest.bytes.length) return newest.bytes[offset - newest.start]!;
     return this.bytesAt(offset, 1)[0]!;
   }
 

@@ -1,4 +1,5 @@
 import type { DType } from './dtype.js';
+import type { RandomAccessFile } from './file.js';
 
 /** Where a tensor lives in its file. */
 export type TensorOrigin =
@@ -47,6 +48,17 @@ export interface TensorInfo {
   read(): Promise<Uint8Array>;
   /** The elements of a string tensor, as stored bytes. Throws for other dtypes. */
   readStrings(): Promise<Uint8Array[]>;
+  /**
+   * Where the values lie as `read()` would return them, when the file stores them so (one
+   * contiguous little-endian range): lets hashing and comparing stream them in chunks.
+   */
+  readonly stored?: StoredBytes;
+}
+
+/** `byteLength` bytes of a tensor's values at `offset` in `file`, stored exactly as `read()` returns them. */
+export interface StoredBytes {
+  readonly file: RandomAccessFile;
+  readonly offset: number;
 }
 
 export type Metadata = Record<string, unknown>;

@@ -1,3 +1,4 @@
+import { LocalFile } from '../core/file.js';
 import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { isParameter } from '../core/roles.js';
 import { sameShape, type DType } from '../core/dtype.js';
@@ -6,6 +7,8 @@ import { alignTensors, layoutPermutation, type MatchReason } from './align.js';
 import { foldedValues } from './fold.js';
 import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
+import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
+import { ComparePool, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
 
 export interface DiffOptions {
   /** Compare values too (reads every matched tensor pair, one pair at a time). */
@@ -14,6 +17,8 @@ export interface DiffOptions {
   rtol?: number;
   /** Called after each compared pair (progress). */
   onPair?: () => void;
+  /** Worker threads comparing stored tensors; by default every core when there is enough to compare. Results are the same either way. */
+  threads?: number;
 }
 
 /**
@@ -154,23 +159,28 @@ export async function diffStateDicts(a: StateDict, b: StateDict, options: DiffOp
   const userTolerance = options.atol !== undefined || options.rtol !== undefined;
   const foldTolerance = userTolerance ? { atol: options.atol ?? 0, rtol: options.rtol ?? 0 } : FOLD_TOLERANCE;
   const matched: PairReport[] = [];
-  for (const pair of pairs) {
-    const report: PairReport = {
-      a: pair.a.name,
-      b: pair.b.name,
-      reason: pair.reason,
-      shapeA: [...pair.a.shape],
-      shapeB: [...pair.b.shape],
-      dtypeA: pair.a.dtype,
-      dtypeB: pair.b.dtype,
-      ...(pair.permutation ? { transpose: [...pair.permutation] } : {}),
-      ...(pair.why ? { why: pair.why } : {}),
-      ...(pair.fold ? { fold: foldNote(pair.fold.side, pair.fold.source) } : {}),
-    };
-    const comparable = sameShape(pair.a.shape, pair.b.shape) || pair.permutation;
-    if (options.values && comparable) report.values = await compareValues(pair, pair.fold ? { ...options, ...foldTolerance } : options);
-    options.onPair?.();
-    matched.push(report);
+  const stored = options.values ? storedComparisons(pairs, options) : undefined;
+  try {
+    for (const pair of pairs) {
+      const report: PairReport = {
+        a: pair.a.name,
+        b: pair.b.name,
+        reason: pair.reason,
+        shapeA: [...pair.a.shape],
+        shapeB: [...pair.b.shape],
+        dtypeA: pair.a.dtype,
+        dtypeB: pair.b.dtype,
+        ...(pair.permutation ? { transpose: [...pair.permutation] } : {}),
+        ...(pair.why ? { why: pair.why } : {}),
+        ...(pair.fold ? { fold: foldNote(pair.fold.side, pair.fold.source) } : {}),
+      };
+      const comparable = sameShape(pair.a.shape, pair.b.shape) || pair.permutation;
+      if (options.values && comparable) report.values = await (stored?.get(pair) ?? compareValues(pair, pair.fold ? { ...options, ...foldTolerance } : options));
+      options.onPair?.();
+      matched.push(report);
+    }
+  } finally {
+    await stored?.close();
   }
   // An integer tensor on one side only is a step counter or a graph constant, not a learned weight.
   const integer = (t: TensorInfo) => isNumeric(t.dtype) && !isFloat(t.dtype);
@@ -229,50 +239,6 @@ function foldNote(side: 'a' | 'b', f: FoldSource): FoldNote {
   return { side, part: f.part, batchNorm: f.bn.scale.name.replace(/\.[^.]+$/, ''), epsilon: f.bn.epsilon, epsilonFrom: f.bn.epsilonFrom };
 }
 
-interface Stats { maxAbs: number; sumAbs: number; dot: number; normA: number; normB: number; within: boolean }
-
-// Two copies of one branch-free loop, each over a single array type, so V8 keeps them
-// monomorphic and fast (about 4 ns per element here, against 20 with branches and mixed types).
-function statsFloat32(va: Float32Array, vb: Float32Array, atol: number, rtol: number): Stats {
-  let maxAbs = 0, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = 0;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
-    const x = va[i]!, y = vb[i]!;
-    dot += x * y; normA += x * x; normB += y * y;
-    const d = Math.abs(x - y);
-    if (d !== d) {
-      if (x === x || y === y) outside++; // NaN on one side only; NaN on both counts as equal
-      continue;
-    }
-    sumAbs += d;
-    maxAbs = d > maxAbs ? d : maxAbs;
-    // An infinity on one side only is a difference, whatever the tolerance (rtol·∞ would excuse it).
-    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0;
-  }
-  return { maxAbs, sumAbs, dot, normA, normB, within: outside === 0 };
-}
-
-function statsFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: number): Stats {
-  let maxAbs = 0, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = 0;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
-    const x = va[i]!, y = vb[i]!;
-    dot += x * y; normA += x * x; normB += y * y;
-    const d = Math.abs(x - y);
-    if (d !== d) {
-      if (x === x || y === y) outside++; // NaN on one side only; NaN on both counts as equal
-      continue;
-    }
-    sumAbs += d;
-    maxAbs = d > maxAbs ? d : maxAbs;
-    // An infinity on one side only is a difference, whatever the tolerance (rtol·∞ would excuse it).
-    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0;
-  }
-  return { maxAbs, sumAbs, dot, normA, normB, within: outside === 0 };
-}
-
-const toF64 = (v: Float32Array | Float64Array): Float64Array => (v instanceof Float64Array ? v : Float64Array.from(v));
-
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
@@ -309,16 +275,70 @@ async function compareValues(pair: DiffPair, options: DiffOptions): Promise<Valu
   const bitIdentical = a.dtype === b.dtype && !pair.permutation && !pair.fold && bytesEqual(bytesA, bytesB);
   if (!isNumeric(a.dtype) || !isNumeric(b.dtype)) return { bitIdentical, withinTolerance: bitIdentical };
   const numbersA = await sideValues(pair, 'a', bytesA);
-  const va = pair.permutation ? transpose(toF64(numbersA), a.shape, pair.permutation) : numbersA;
+  const va = pair.permutation ? transpose(toFloat64Array(numbersA), a.shape, pair.permutation) : numbersA;
   const vb = await sideValues(pair, 'b', bytesB);
-  const { maxAbs, sumAbs, dot, normA, normB, within } =
-    va instanceof Float32Array && vb instanceof Float32Array ? statsFloat32(va, vb, atol, rtol) : statsFloat64(toF64(va), toF64(vb), atol, rtol);
+  const acc = new Float64Array(ACC_LENGTH);
+  accumulate(va, vb, atol, rtol, acc);
+  return valueStats({ bitIdentical, acc }, va.length);
+}
+
+function valueStats({ bitIdentical, acc }: PairStats, elements: number): ValueStats {
+  const [normA, normB, dot] = [acc[Acc.NormA]!, acc[Acc.NormB]!, acc[Acc.Dot]!];
   const denominator = Math.sqrt(normA) * Math.sqrt(normB);
   return {
     bitIdentical,
-    maxAbsDiff: maxAbs,
-    meanAbsDiff: va.length ? sumAbs / va.length : 0,
+    maxAbsDiff: acc[Acc.MaxAbs]!,
+    meanAbsDiff: elements ? acc[Acc.SumAbs]! / elements : 0,
     cosine: denominator > 0 ? dot / denominator : normA === normB ? 1 : 0,
-    withinTolerance: within,
+    withinTolerance: acc[Acc.Outside] === 0,
   };
+}
+
+/**
+ * A pair whose values can be compared straight from the files in chunks (memory bounded by the
+ * chunk, whatever the tensors' size), on a worker thread where there are many: same float dtype,
+ * stored as-is on both sides, no transpose or fold.
+ */
+function storedPair(pair: DiffPair, options: DiffOptions): StoredPair | undefined {
+  const { a, b } = pair;
+  if (pair.permutation || pair.fold || !a.stored || !b.stored || a.dtype !== b.dtype || a.byteLength !== b.byteLength) return undefined;
+  if (a.dtype !== 'float32' && a.dtype !== 'float64') return undefined;
+  return { a: a.stored, b: b.stored, byteLength: a.byteLength, dtype: a.dtype, atol: options.atol ?? 0, rtol: options.rtol ?? 0 };
+}
+
+const elementCount = (t: TensorInfo) => t.shape.reduce((n, d) => n * d, 1);
+const pairNames = (pair: DiffPair): [string, string] => [`tensor '${pair.a.source}'`, `tensor '${pair.b.source}'`];
+
+/**
+ * Starts comparing every stored pair at once, on `threads` workers when there are enough bytes to
+ * pay for them, else one pair at a time on this thread as each is asked for.
+ */
+function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { get(pair: DiffPair): Promise<ValueStats> | undefined; close(): Promise<void> } {
+  const stored = new Map<DiffPair, StoredPair>();
+  for (const pair of pairs) {
+    const s = sameShape(pair.a.shape, pair.b.shape) ? storedPair(pair, options) : undefined;
+    if (s) stored.set(pair, s);
+  }
+  const bytes = [...stored.values()].reduce((n, s) => n + 2 * s.byteLength, 0);
+  // Workers open the files again by path: only local files, never a URL or an archive member.
+  const local = [...stored.values()].every((s) => s.a.file instanceof LocalFile && s.b.file instanceof LocalFile);
+  const threads = local ? options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1) : 1;
+  if (threads <= 1 || stored.size === 0) {
+    const buffers = pairBuffers();
+    return {
+      get: (pair) => {
+        const s = stored.get(pair);
+        return s && Promise.resolve(valueStats(compareStored(s, buffers, pairNames(pair)), elementCount(pair.a)));
+      },
+      close: async () => {},
+    };
+  }
+  const pool = new ComparePool(Math.min(threads, stored.size));
+  const running = new Map<DiffPair, Promise<ValueStats>>();
+  for (const [pair, s] of stored) {
+    const result = pool.compare(s, pairNames(pair)).then((stats) => valueStats(stats, elementCount(pair.a)));
+    result.catch(() => {}); // awaited in order later; a failure before then must not go unhandled
+    running.set(pair, result);
+  }
+  return { get: (pair) => running.get(pair), close: () => pool.close() };
 }

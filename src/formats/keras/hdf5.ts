@@ -171,12 +171,14 @@ export interface DatasetInfo {
   dtype: DType;
   shape: number[];
   width: number;
+  /** Stored in one piece (not chunked): read in slabs of rows, each as cheap as the whole. */
+  contiguous: boolean;
 }
 
 /** dtype and shape of a dataset; h5py's bool (an HDF5 enum of int8) reads as bool. */
 export function datasetInfo(h5: H5, dataset: H5Dataset): DatasetInfo {
   let dtype: string;
-  let metadata: { type: number; size: number; littleEndian: boolean; vlen: boolean };
+  let metadata: { type: number; size: number; littleEndian: boolean; vlen: boolean; chunks: number[] | null };
   let shape: number[];
   try {
     dtype = String(dataset.dtype);
@@ -187,12 +189,15 @@ export function datasetInfo(h5: H5, dataset: H5Dataset): DatasetInfo {
   }
   const where = placeOf(dataset);
   if (metadata.vlen) throw invalidInput(h5.label, where, 'variable-length datasets are not weights');
-  if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, width: 1 };
+  const contiguous = metadata.chunks === null;
+  if (metadata.type === 8 && metadata.size === 1) return { dtype: 'bool', shape, width: 1, contiguous };
   const key = dtype.replace(/^>/, '<');
   const known = DTYPES[key];
   if (!known) throw invalidInput(h5.label, where, `dataset type ${dtype} (HDF5 class ${metadata.type}) is not a numeric weight`);
-  return { dtype: known, shape, width: metadata.size };
+  return { dtype: known, shape, width: metadata.size, contiguous };
 }
+
+const SLAB_BYTES = 4 << 20;
 
 /** The dataset's values as little-endian bytes, read raw (h5wasm's `.value` cannot read float16). */
 export async function readDataset(h5: H5, path: string, info: DatasetInfo): Promise<Uint8Array> {
@@ -200,11 +205,26 @@ export async function readDataset(h5: H5, path: string, info: DatasetInfo): Prom
   const count = info.shape.reduce((n, d) => n * d, 1);
   const bytes = count * info.width;
   if (bytes === 0) return new Uint8Array(0);
-  const pointer = m._malloc(bytes);
+  // A contiguous dataset comes in slabs of rows through one small buffer on the WASM heap, which
+  // would otherwise grow to the largest tensor (and never shrink) beside the copy handed out.
+  const rows = info.contiguous && info.shape.length > 0 ? info.shape[0]! : 1;
+  const rowBytes = bytes / rows;
+  const step = Math.max(1, Math.floor(SLAB_BYTES / rowBytes));
+  const pointer = m._malloc(Math.min(rows, step) * rowBytes);
   try {
-    m.get_dataset_data(h5.file.file_id, path, null, null, null, BigInt(pointer));
-    // HDF5 converts to the native (little-endian) order on read, big-endian datasets included.
-    return m.HEAPU8.slice(pointer, pointer + bytes);
+    if (rows === 1) {
+      m.get_dataset_data(h5.file.file_id, path, null, null, null, BigInt(pointer));
+      // HDF5 converts to the native (little-endian) order on read, big-endian datasets included.
+      return m.HEAPU8.slice(pointer, pointer + bytes);
+    }
+    const out = new Uint8Array(bytes);
+    const rest = info.shape.slice(1).map(BigInt);
+    for (let row = 0; row < rows; row += step) {
+      const count = Math.min(step, rows - row);
+      m.get_dataset_data(h5.file.file_id, path, [BigInt(count), ...rest], [BigInt(row), ...rest.map(() => 0n)], info.shape.map(() => 1n), BigInt(pointer));
+      out.set(m.HEAPU8.subarray(pointer, pointer + count * rowBytes), row * rowBytes);
+    }
+    return out;
   } catch (err) {
     throw invalidInput(h5.label, `/${path}`, `cannot be read: ${hdf5Reason(err)}`);
   } finally {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import h5wasm from 'h5wasm/node';
+import type H5wasm from 'h5wasm/node';
 import { CkptError, usageError } from '../../core/errors.js';
 import { writeAll, writeAtomic, writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
@@ -9,8 +9,15 @@ import type { KerasModelInfo, StateDict } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
 import { modelPlan, realKerasVersion, toKeras3Config, type PlannedLayer } from '../keras-model.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { hdf5Reason } from './hdf5.js';
+import { hdf5Reason } from './messages.js';
 import { castTensor } from '../../ops/cast.js';
+
+// Loaded on first write, not at start-up: h5wasm costs a tenth of a second that only HDF5 output needs.
+let h5wasm: typeof H5wasm;
+async function loadH5wasm(): Promise<void> {
+  h5wasm ??= (await import('h5wasm/node')).default;
+  await h5wasm.ready;
+}
 
 type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
 
@@ -81,12 +88,12 @@ export async function writeKeras(out: string, given: readonly OutputTensor[], so
   }
   if (lower.endsWith('.weights.h5')) {
     const { plan, notes } = modelPlan(source, tensors, 'Keras 3 weights');
-    await h5wasm.ready;
+    await loadH5wasm();
     await writeAtomicByName(out, (temp) => writeKeras3Weights(temp, plan ? keras3FromPlan(plan) : keras3FromNames(tensors, notes)));
     return [...notes, ...layoutNotes];
   }
   const { plan, model, notes } = modelPlan(source, tensors, 'Keras HDF5');
-  await h5wasm.ready;
+  await loadH5wasm();
   await writeAtomicByName(out, (temp) => writeLegacy(temp, plan ? legacyFromPlan(plan, source) : legacyFromNames(tensors), plan ? model : undefined, source));
   if (!model && source.format === 'tfjs') notes.push(`weights-only Keras HDF5: ${source.metadata.format === 'graph-model' ? 'a TF.js graph model has no Keras model config' : 'the TF.js input has no model topology'}`);
   return [...notes, ...layoutNotes];
@@ -202,7 +209,7 @@ async function writeKeras3Weights(temp: string, layers: Keras3Layers): Promise<v
 
 /** A `.keras` zip as Keras 3 saves one: metadata.json, config.json, model.weights.h5 (built in a private temporary folder). */
 async function writeKerasZip(out: string, plan: readonly PlannedLayer[], model: KerasModelInfo): Promise<void> {
-  await h5wasm.ready;
+  await loadH5wasm();
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-keras-'));
   try {
     const weights = path.join(folder, 'model.weights.h5');

@@ -1,4 +1,5 @@
-import onnxProto from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type onnxProto from 'onnx-proto';
 import type { DType } from '../../core/dtype.js';
 import { ONNX_DTYPE_NUMBER } from './dtypes.js';
 
@@ -7,7 +8,9 @@ import { ONNX_DTYPE_NUMBER } from './dtypes.js';
  * onnx-proto. It is for models written from scratch only: onnx-proto knows the ONNX 1.10 schema
  * and drops newer fields, so existing models are never decoded and re-encoded through it.
  */
-const { onnx } = onnxProto;
+let loaded: typeof onnxProto.onnx | undefined;
+/** onnx-proto (protobuf.js, CommonJS) on first use: loading it costs more than all of start-up, and only model building needs it. */
+const onnxSchema = (): typeof onnxProto.onnx => (loaded ??= (createRequire(import.meta.url)('onnx-proto') as typeof onnxProto).onnx);
 
 export type AttributeValue =
   | number | number[] | string
@@ -55,7 +58,7 @@ export function float32Tensor(name: string, shape: readonly number[], values: Fl
 }
 
 function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
+  const T = onnxSchema().AttributeProto.AttributeType;
   if (typeof value === 'number') {
     return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
   }
@@ -97,6 +100,7 @@ function graphProto(spec: GraphSpec): onnxProto.onnx.IGraphProto {
 }
 
 export function encodeModel(spec: ModelSpec): Uint8Array {
+  const onnx = onnxSchema();
   const model = onnx.ModelProto.create({
     irVersion: spec.irVersion ?? 8,
     producerName: spec.producerName ?? 'ckpt',

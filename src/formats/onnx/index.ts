@@ -60,6 +60,7 @@ export async function openOnnx(file: string): Promise<StateDict> {
         ...(fromGraph ? { role: fromGraph, roleFrom: 'graph' as const } : { role: roleFromName(t.source, p.dtype), roleFrom: 'names' as const }),
         read: async () => p.read(),
         readStrings: async () => p.readStrings(),
+        ...(p.stored ? { stored: p.stored } : {}),
       };
       locations.set(info, { offset: t.proto.at, scope: t.scope, external: t.proto.dataLocation === 1 });
       return info;

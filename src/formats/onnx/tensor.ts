@@ -3,6 +3,7 @@ import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
 import { locationSize } from '../../core/location.js';
 import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { invalidInput } from '../../core/errors.js';
+import type { StoredBytes } from '../../core/statedict.js';
 import {
   expectWire, fields, readRepeatedVarints, readString,
   WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT,
@@ -28,6 +29,8 @@ export interface TensorPayload {
   readonly dtype: DType;
   readonly shape: number[];
   readonly byteLength: number;
+  /** raw_data: the values as-is in the file, for streaming. */
+  readonly stored?: StoredBytes;
   read(): Uint8Array;
   readStrings(): Uint8Array[];
 }
@@ -193,7 +196,7 @@ export function resolveTensor(ctx: ResolveContext, t: TensorProtoInfo, what: str
     if (length !== byteLength) {
       throw invalidInput(file.path, where, `${what}: raw_data is ${length} bytes, expected ${byteLength} for ${dtype} [${shape.join(',')}]`);
     }
-    return { dtype, shape, byteLength, read: () => file.read(raw.start, length, `${what}: raw_data`), readStrings: notString };
+    return { dtype, shape, byteLength, stored: { file, offset: raw.start }, read: () => file.read(raw.start, length, `${what}: raw_data`), readStrings: notString };
   }
 
   if (typedFields.length === 0) {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RandomAccessFile } from '../../core/file.js';
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
+import { chunkBuffer } from '../../core/chunks.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { byteLengthOf, type DType } from '../../core/dtype.js';
 import type { TensorInfo } from '../../core/statedict.js';
@@ -381,12 +382,15 @@ function lengthOf(piece: Piece): number {
 }
 
 const COPY_CHUNK = 16 * 1024 * 1024;
+/** One buffer for every copied range: no fresh 16 MiB per chunk for the allocator and page faults. */
+let copyBuffer: Buffer | undefined;
 
 async function emit(file: RandomAccessFile, fd: number, piece: Piece): Promise<void> {
   if ('copy' in piece) {
+    copyBuffer ??= chunkBuffer(COPY_CHUNK);
     for (let at = piece.copy.start; at < piece.copy.end; at += COPY_CHUNK) {
       await yieldToSignals();
-      writeAll(fd, file.read(at, Math.min(COPY_CHUNK, piece.copy.end - at)));
+      writeAll(fd, file.readInto(at, copyBuffer.subarray(0, Math.min(COPY_CHUNK, piece.copy.end - at))));
     }
   } else if ('bytes' in piece) {
     writeAll(fd, piece.bytes);

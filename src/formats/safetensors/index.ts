@@ -116,6 +116,7 @@ async function openSafetensors(file: string): Promise<StateDict> {
       name: names[i]!, source: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, origin: 'weight',
       ...roleByName(names[i]!, e.dtype),
       read: async () => raf.read(dataStart + e.begin, e.end - e.begin, `tensor '${e.name}'`),
+      stored: { file: raf, offset: dataStart + e.begin },
       readStrings: async () => {
         throw invalidInput(file, `tensor '${e.name}'`, `is ${e.dtype}, not strings`);
       },

@@ -1,14 +1,19 @@
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
+import { chunkBuffer, tensorChunks } from '../../core/chunks.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { SAFETENSORS_DTYPES } from './index.js';
 import { writeSharded } from '../sharded/write.js';
+
+/** Chunks larger than for reading: fewer write calls, memory still bounded. */
+const WRITE_CHUNK = 8 << 20;
 
 const CODE: Record<string, string> = Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([code, dtype]) => [dtype, code]));
 
 /**
  * safetensors in the reference writer's layout: tensors in the given order, contiguous, the
- * header padded with spaces to a multiple of 8; one tensor in memory at a time.
+ * header padded with spaces to a multiple of 8; one tensor in memory at a time, or one chunk where
+ * the source stores its values as-is.
  */
 export async function writeSafetensors(out: string, tensors: readonly OutputTensor[], metadata: Record<string, string> = {}): Promise<void> {
   const write = safetensorsWriterFor(tensors, metadata);
@@ -35,11 +40,15 @@ export function safetensorsWriterFor(tensors: readonly OutputTensor[], metadata:
   return async (fd) => {
     writeAll(fd, length);
     writeAll(fd, headerBytes);
+    const buffer = chunkBuffer(WRITE_CHUNK);
     for (const t of tensors) {
       await yieldToSignals();
-      const bytes = await t.tensor.read();
-      if (bytes.length !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${bytes.length} bytes, expected ${t.tensor.byteLength}`);
-      writeAll(fd, bytes);
+      let written = 0;
+      for await (const chunk of tensorChunks(t.tensor, buffer)) {
+        writeAll(fd, chunk);
+        written += chunk.length;
+      }
+      if (written !== t.tensor.byteLength) throw new Error(`'${t.name}' read ${written} bytes, expected ${t.tensor.byteLength}`);
     }
   };
 }

@@ -1,0 +1,64 @@
+// Benchmark: ckpt against a reference tool on the same bytes, measured side by side in one run
+// (interleaved rounds, medians; warm page cache): `diff --values` against numpy over memmaps,
+// `inspect --hash` against `openssl dgst -sha256`, start-up against `node -e 0`, `convert` and
+// `strip` against `cp` + `sync`; peak RSS of the writes against the largest tensor.
+// Usage: npm run build && node bench/speed.js [MiB per model, 1088] [rounds, 3]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { writeSafetensors, writeSafetensorsPair } from './safetensors-pair.js';
+import { compareSideBySide, median } from './measure.js';
+
+const totalMiB = Number(process.argv[2] ?? 1088);
+const rounds = Number(process.argv[3] ?? 3);
+// CKPT_BENCH_BIN=/other/checkout/bin/ckpt.js measures another build (before/after figures).
+const ckpt = (...args) => [process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', ...args]];
+const mib = (n) => `${(n / 1048576).toFixed(0)} MiB`;
+const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
+try {
+  const { a, b, tensors } = writeSafetensorsPair(dir, totalMiB);
+  const largest = Math.max(...tensors.map((t) => t.bytes));
+  const tiny = path.join(dir, 'tiny.safetensors');
+  writeSafetensors(tiny, [{ name: 'weight', bytes: 1024 }, { name: 'bias', bytes: 64 }], (_, out) => out.fill(0.5));
+  const inputBytes = fs.statSync(a).size + fs.statSync(b).size;
+  // Warm: every measurement below reads from the page cache.
+  for (const f of [a, b]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const out = path.join(dir, 'out.safetensors');
+  const removeOut = () => fs.rmSync(out, { force: true });
+  console.log(`two float32 safetensors models of ${mib(fs.statSync(a).size)}, ${tensors.length} tensors each (largest ${mib(largest)}); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds`);
+
+  const cases = [
+    ...(hasNumpy ? [{
+      label: 'diff --values (safetensors)', goal: 1.0,
+      ckpt: [...ckpt('diff', '--values', '--json', a, b), { okStatus: [1] }],
+      reference: ['/usr/bin/python3', ['bench/diff-reference.py', a, b]], referenceNote: 'numpy over memmaps',
+      report: (r) => console.log(`  ckpt diff --values reads ${(inputBytes / 2 ** 30 / median(r.ckpt.map((x) => x.wall))).toFixed(2)} GiB/s of input (goal ≥ 2), peak RSS ${mib(median(r.ckpt.map((x) => x.rss)))}; numpy's ${mib(median(r.reference.map((x) => x.rss)))}`),
+    }] : []),
+    { label: 'inspect --hash (safetensors)', goal: 1.2, ckpt: ckpt('inspect', '--hash', '--json', a), reference: ['openssl', ['dgst', '-sha256', a]] },
+    { label: 'start-up: inspect tiny safetensors', goal: 2.0, ckpt: ckpt('inspect', tiny), reference: [process.execPath, ['-e', '0']] },
+    { label: 'start-up: inspect tiny ONNX', goal: 2.0, ckpt: ckpt('inspect', 'samples/detector-90.onnx'), reference: [process.execPath, ['-e', '0']] },
+    {
+      label: 'Keras HDF5 listing (tiny .h5)', goal: '(fixed cost ≤ 0.1 s)',
+      ckpt: ckpt('inspect', 'samples/detector-90.h5'), reference: ckpt('inspect', 'samples/detector-90.onnx'), referenceNote: 'the same listing of ONNX',
+      report: (r) => console.log(`  HDF5 fixed cost beyond start-up: ${(median(r.ckpt.map((x) => x.wall)) - median(r.reference.map((x) => x.wall))).toFixed(3)} s wall, ${(median(r.ckpt.map((x) => x.cpu)) - median(r.reference.map((x) => x.cpu))).toFixed(3)} s cpu`),
+    },
+    ...['convert', 'strip'].map((command) => ({
+      label: `${command} → safetensors`, goal: 2.0,
+      ckpt: ckpt(...(command === 'convert' ? ['convert', a, out] : ['strip', a, '--exclude', '=layers.0.bias', '-o', out])),
+      between: removeOut,
+      reference: ['sh', ['-c', 'cp "$0" "$1" && sync "$1"', a, out]], referenceNote: 'cp + sync',
+      after: removeOut,
+      report: (r) => {
+        const rss = median(r.ckpt.map((x) => x.rss));
+        console.log(`  peak RSS ${mib(rss)}: ${(rss / largest).toFixed(2)}× the largest tensor (goal ≤ 2× + 100 MiB = ${mib(2 * largest + 100 * 1048576)})`);
+      },
+    })),
+  ];
+  if (!hasNumpy) console.log('diff --values: skipped, /usr/bin/python3 has no numpy');
+  compareSideBySide(cases, rounds);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

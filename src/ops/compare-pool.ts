@@ -1,0 +1,94 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CkptError, ExitCode, fromPostedError, type PostedError } from '../core/errors.js';
+import type { PairStats, StoredPair } from './value-stats.js';
+
+export interface CompareRequest {
+  id: number;
+  a: { path: string; offset: number };
+  b: { path: string; offset: number };
+  byteLength: number;
+  dtype: StoredPair['dtype'];
+  atol: number;
+  rtol: number;
+  what: [string, string];
+}
+
+export type CompareReply =
+  | { id: number; ok: true; bitIdentical: boolean; acc: Float64Array }
+  | { id: number; ok: false; error: PostedError };
+
+/** Below this many bytes to compare, starting threads costs more than it saves. */
+export const POOL_MIN_BYTES = 64 << 20;
+
+/** Threads for comparing: every core, up to the four that memory bandwidth keeps busy. */
+export const poolThreads = (): number => Math.min(availableParallelism(), 4);
+
+/**
+ * Worker threads that compare stored tensor pairs (compareStored), one whole pair per request so
+ * results are the same as on the main thread, pair for pair. Requests wait in order for a free worker.
+ */
+export class ComparePool {
+  private readonly idle: Worker[] = [];
+  private readonly queue: { request: CompareRequest; settle: Settle }[] = [];
+  private readonly pending = new Map<number, { worker: Worker; settle: Settle }>();
+  private next = 0;
+
+  constructor(threads: number) {
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(new URL('./compare-worker.js', import.meta.url));
+      worker.on('message', (reply: CompareReply) => this.done(worker, reply));
+      worker.on('error', (err) => this.failAll(err));
+      worker.on('exit', () => this.failAll(new Error('a compare worker stopped')));
+      this.idle.push(worker);
+    }
+  }
+
+  compare(pair: StoredPair, what: [string, string]): Promise<PairStats> {
+    const request: CompareRequest = {
+      id: this.next++,
+      a: { path: pair.a.file.path, offset: pair.a.offset },
+      b: { path: pair.b.file.path, offset: pair.b.offset },
+      byteLength: pair.byteLength, dtype: pair.dtype, atol: pair.atol, rtol: pair.rtol, what,
+    };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, settle: { resolve, reject } });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    const workers = [...this.idle, ...[...this.pending.values()].map((p) => p.worker)];
+    this.idle.length = 0;
+    this.queue.length = 0;
+    this.pending.clear();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.idle.length && this.queue.length) {
+      const worker = this.idle.pop()!;
+      const { request, settle } = this.queue.shift()!;
+      this.pending.set(request.id, { worker, settle });
+      worker.postMessage(request);
+    }
+  }
+
+  private done(worker: Worker, reply: CompareReply): void {
+    const entry = this.pending.get(reply.id);
+    this.pending.delete(reply.id);
+    this.idle.push(worker);
+    if (reply.ok) entry?.settle.resolve({ bitIdentical: reply.bitIdentical, acc: reply.acc });
+    else entry?.settle.reject(fromPostedError(reply.error));
+    this.dispatch();
+  }
+
+  private failAll(err: Error): void {
+    const failure = new CkptError(ExitCode.internal, undefined, undefined, `comparing values in a worker thread failed: ${err.message}`);
+    for (const p of [...this.pending.values(), ...this.queue]) p.settle.reject(failure);
+    this.pending.clear();
+    this.queue.length = 0;
+  }
+}
+
+interface Settle { resolve: (stats: PairStats) => void; reject: (err: Error) => void }
