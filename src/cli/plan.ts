@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { open } from '../open.js';
 import { CkptError, ExitCode, invalidInput, usageError, fromSystemError } from '../core/errors.js';
 import { pathSha256, readTextFile } from '../core/file.js';
-import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { withValues, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { writeAtomic, writeAll } from '../core/atomic.js';
 import { parsePatterns } from '../ops/select.js';
 import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
@@ -227,7 +227,7 @@ export async function applyPlanFile(planPath: string, out: string, writeOptions:
       const writer = chooseWriter(out, undefined, target.format);
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
-        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read, stored: undefined } : t };
+        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? withValues(t, { read }) : t };
       });
       const report = await writeWithOptions(writer, out, tensors, target, writeOptions);
       return { written: planned.size, format: report.format, notes: report.notes };

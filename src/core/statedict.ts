@@ -61,6 +61,14 @@ export interface StoredBytes {
   readonly offset: number;
 }
 
+/**
+ * `tensor` with other values (a cast, a transpose, planned weights): what tied it to its bytes in
+ * the file no longer holds, so streaming readers and writers cannot copy the old bytes instead.
+ */
+export function withValues(tensor: TensorInfo, changes: Partial<TensorInfo> & Pick<TensorInfo, 'read'>): TensorInfo {
+  return { ...tensor, stored: undefined, ...changes };
+}
+
 export type Metadata = Record<string, unknown>;
 
 export interface StateDict {

@@ -1,7 +1,7 @@
 import { byteLengthOf, numelOf, type DType } from '../core/dtype.js';
 import { castFloats, isCastableFloat } from '../core/cast.js';
 import { usageError } from '../core/errors.js';
-import type { TensorInfo } from '../core/statedict.js';
+import { withValues, type TensorInfo } from '../core/statedict.js';
 import { parsePatterns, type Pattern } from './select.js';
 
 /** The dtypes `--dtype` writes floating tensors as. */
@@ -26,12 +26,11 @@ export function parseDtypeOptions(dtype: string | undefined, keep: readonly stri
 /** The tensor with its values cast to another float dtype when read; nothing is read before. */
 export function castTensor(tensor: TensorInfo, dtype: DType): TensorInfo {
   if (tensor.dtype === dtype) return tensor;
-  return {
-    ...tensor,
+  return withValues(tensor, {
     dtype,
     byteLength: byteLengthOf(dtype, numelOf(tensor.shape)!),
     read: async () => castFloats(await tensor.read(), tensor.dtype, dtype),
-  };
+  });
 }
 
 /**
