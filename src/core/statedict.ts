@@ -1,4 +1,5 @@
 import type { DType } from './dtype.js';
+import type { TensorEncoding } from './encoding.js';
 
 /** Where a tensor lives in its file. */
 export type TensorOrigin =
@@ -40,6 +41,11 @@ export interface TensorInfo {
   readonly layout?: Layout;
   readonly role?: TensorRole;
   readonly roleFrom?: RoleEvidence;
+  /**
+   * How the file stores the values when that is not `dtype` elementwise (GGUF blocks, affine
+   * integers): `dtype`, `byteLength` and `read()` are then the dequantized view.
+   */
+  readonly encoding?: TensorEncoding;
   /**
    * The values as little-endian bytes of `dtype`, row-major, sub-byte types packed low bits first.
    * Reads this one tensor only. Throws for string tensors (use `readStrings`).
