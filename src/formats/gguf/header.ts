@@ -39,6 +39,8 @@ export interface GgufHeader {
   readonly version: number;
   readonly alignment: number;
   readonly dataOffset: number;
+  /** Where the key-value section lies in the file (a GGUF writer copies it whole). */
+  readonly keyValues: { readonly start: number; readonly end: number; readonly count: number };
   /** Key-values in file order; long arrays summarized. */
   readonly values: Map<string, GgufValue>;
   /** Each key's value type, as gguf_dump shows it. */
@@ -112,6 +114,7 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
   };
   const values = new Map<string, GgufValue>();
   const valueTypes = new Map<string, string>();
+  const keyValuesStart = at;
   for (let i = 0; i < kvCount; i++) {
     const keyAt = at;
     const key = string(`key ${i}`);
@@ -138,6 +141,7 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
       valueTypes.set(key, VALUE_TYPES[type]!);
     }
   }
+  const keyValues = { start: keyValuesStart, end: at, count: kvCount };
   const alignmentValue = values.get('general.alignment') ?? 32;
   if (typeof alignmentValue !== 'number' || !Number.isInteger(alignmentValue) || alignmentValue <= 0 || (alignmentValue & (alignmentValue - 1)) !== 0) {
     throw fail(0, `general.alignment must be a power of two, not ${String(alignmentValue)}`);
@@ -182,7 +186,7 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
     const next = sorted[i + 1];
     if (next && t.offset + t.byteLength > next.offset) throw invalidInput(file.path, `tensor '${next.name}'`, `data at offset ${next.offset} overlaps '${t.name}' (${t.offset}..${t.offset + t.byteLength})`);
   });
-  return { version, alignment, dataOffset, values, valueTypes, tensors };
+  return { version, alignment, dataOffset, keyValues, values, valueTypes, tensors };
 }
 
 /** 64-bit integers as numbers where exact, bigints beyond. */
