@@ -9,6 +9,7 @@ import { safetensorsWriter } from './safetensors/write.js';
 import { pytorchWriter } from './pytorch/write.js';
 import { paddleWriter } from './paddle/write.js';
 import { ggufWriter } from './gguf/write.js';
+import { tfliteWriter } from './tflite/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -57,7 +58,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, ggufWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, ggufWriter, tfliteWriter];
 
 /**
  * The writer for an output: `--to` if given, else the output's extension, else (a name without

@@ -75,7 +75,8 @@ export const ggufWriter: FormatWriter = {
   extensions: ['.gguf'],
   async write(out, tensors: readonly OutputTensor[], source) {
     const outputs = tensors.map(({ name, tensor }): GgufOutput => {
-      const blocks = tensor.encoding && source.format === 'gguf' ? ggmlTypeByName(tensor.encoding.stored) : undefined;
+      // Blocks are copied only where the values are the source's own: new values are written as their dtype.
+      const blocks = tensor.encoding && source.format === 'gguf' && source.tensors.includes(tensor) ? ggmlTypeByName(tensor.encoding.stored) : undefined;
       if (blocks) return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
       const type = ggmlTypeOfDType(tensor.dtype);
       if (!type) throw usageError(`GGUF cannot store '${name}' (${tensor.dtype}); ggml has f32, f16, bf16, f64 and i8–i64 (convert --dtype float16 casts floats)`);
