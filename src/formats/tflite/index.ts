@@ -84,6 +84,7 @@ async function openTflite(file: string): Promise<StateDict> {
       subgraphs: model.subgraphNames,
       operators: [...new Set(model.opcodes)],
       ...(Object.keys(model.metadataBuffers).length ? { metadata: Object.keys(model.metadataBuffers) } : {}),
+      ...(Object.keys(model.dynamicShapes).length ? { dynamicShapes: model.dynamicShapes } : {}),
     };
     return { format: 'tflite', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {

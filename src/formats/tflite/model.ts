@@ -73,6 +73,8 @@ export interface TfliteModel {
   readonly opcodes: readonly string[];
   /** Model.metadata entries by name (buffer indexes: not tensors). */
   readonly metadataBuffers: Readonly<Record<string, number>>;
+  /** shape_signature of tensors with a dynamic dimension (-1), by name. */
+  readonly dynamicShapes: Readonly<Record<string, readonly number[]>>;
 }
 
 export function readTfliteModel(file: RandomAccessFile): TfliteModel {
@@ -125,6 +127,7 @@ export function readTfliteModel(file: RandomAccessFile): TfliteModel {
   return {
     version, ...(description ? { description } : {}), subgraphNames: subgraphs.map((sg, s) => sg.string(4, 'subgraph name') ?? `subgraph${s}`),
     tensors, buffers, operators, opcodes, metadataBuffers,
+    dynamicShapes: Object.fromEntries(tensors.filter((t) => t.shapeSignature?.includes(-1)).map((t) => [t.name, t.shapeSignature!])),
   };
 }
 
