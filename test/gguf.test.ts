@@ -10,6 +10,7 @@ import { pythonHas, python } from './python.js';
 import { encodeKeyValues, referenceBlocks, writeSampleGguf } from './gguf-fixtures.js';
 import { writeGguf } from '../src/formats/gguf/write.js';
 import { ggmlType } from '../src/core/ggml.js';
+import type { TensorInfo } from '../src/core/statedict.js';
 
 const dir = tempDir('ckpt-gguf-');
 const sample = path.join(dir, 'tiny.gguf');
@@ -160,4 +161,27 @@ test(`${ITERATIONS} mutated GGUF files each load or fail with exit 3`, async () 
     const outcome = await loadOutcome(file);
     assert.ok(outcome === 'ok' || outcome === 3, `iteration ${i}: exit ${outcome}`);
   }
+});
+
+test('llama.cpp names pair with the Hugging Face names of the same llama model (diff --values through the float view)', async () => {
+  const hf = path.join(dir, 'hf.safetensors');
+  const dict = await open(sample);
+  const entries: [string, TensorInfo][] = [['model.embed_tokens.weight', dict.tensors[0]!], ['model.norm.weight', dict.tensors[1]!], ['model.layers.0.self_attn.q_proj.weight', dict.tensors[2]!], ['model.layers.0.self_attn.k_proj.weight', dict.tensors[3]!], ['model.layers.0.mlp.down_proj.weight', dict.tensors[4]!]];
+  try {
+    const values = await Promise.all(entries.map(async ([, t]) => Buffer.from(await t.read())));
+    let offset = 0;
+    const header: Record<string, unknown> = {};
+    entries.forEach(([name, t], i) => {
+      header[name] = { dtype: t.dtype === 'float16' ? 'F16' : 'F32', shape: t.shape, data_offsets: [offset, offset + values[i]!.length] };
+      offset += values[i]!.length;
+    });
+    const json = Buffer.from(JSON.stringify(header));
+    fs.writeFileSync(hf, Buffer.concat([Buffer.from(BigUint64Array.from([BigInt(json.length)]).buffer), json, ...values]));
+  } finally {
+    await dict.close();
+  }
+  const r = runCli(['diff', '--values', '--json', sample, hf]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const report = JSON.parse(r.stdout) as { onlyInA: unknown[]; onlyInB: unknown[] };
+  assert.deepEqual([report.onlyInA.length, report.onlyInB.length], [0, 0]);
 });

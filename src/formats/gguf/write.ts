@@ -84,7 +84,8 @@ export const ggufWriter: FormatWriter = {
       return { name, shape: tensor.shape, type, byteLength: tensor.byteLength, read: () => tensor.read() };
     });
     await writeGguf(out, outputs, keyValuesOf(source));
-    return { format: 'gguf', notes: [] };
+    const requantize = tensors.filter(({ tensor }) => tensor.encoding && !source.tensors.includes(tensor)).map(({ name }) => name);
+    return { format: 'gguf', notes: requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize again with llama.cpp's llama-quantize (${requantize.join(', ')})`] : [] };
   },
 };
 
