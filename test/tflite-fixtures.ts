@@ -135,12 +135,17 @@ export interface ModelSpec {
   subgraphs: { name: string; tensors: TensorSpec[]; operators: { opcode: number; inputs: number[]; outputs: number[] }[] }[];
   /** Builtin codes of the operator codes table. */
   opcodes: number[];
-  /** Buffer contents; `external` ones go after the flatbuffer at offset/size (as in models over 2 GB). */
-  buffers: ({ data: Uint8Array } | { external: Uint8Array } | undefined)[];
+  /**
+   * Buffer contents; `external` ones go after the flatbuffer at offset/size (as in models over
+   * 2 GB), `externalLength` ones too, their bytes left to the caller (benchmarks write zeros).
+   */
+  buffers: ({ data: Uint8Array } | { external: Uint8Array } | { externalLength: number } | undefined)[];
 }
 
-/** A TFLite model file: the flatbuffer, then any external buffers (each 16-byte aligned). */
-export function buildTflite(spec: ModelSpec): Buffer {
+const externalLength = (b: ModelSpec['buffers'][number]) => (b && 'external' in b ? b.external.length : b && 'externalLength' in b ? b.externalLength : undefined);
+
+/** The flatbuffer of a TFLite model and where its external buffers go (each 16-byte aligned, after it). */
+export function tfliteLayout(spec: ModelSpec): { flatbuffer: Buffer; external: { at: number; length: number; bytes?: Uint8Array }[] } {
   const tensor = (t: TensorSpec): Node => ({
     table: [
       ints(t.shape), i8(t.type), u32(t.buffer), { ref: { string: t.name } },
@@ -161,7 +166,7 @@ export function buildTflite(spec: ModelSpec): Buffer {
         { ref: { string: sg.name } },
       ] })) } },
       { ref: { string: 'ckpt test model' } },
-      { ref: { tables: spec.buffers.map((b, i) => (b && 'data' in b ? { table: [{ ref: { bytes: b.data } }] } : b ? { table: [undefined, { scalar: 'u64', value: externalAt[i]! }, { scalar: 'u64', value: b.external.length }] } : { table: [] })) } },
+      { ref: { tables: spec.buffers.map((b, i) => (b && 'data' in b ? { table: [{ ref: { bytes: b.data } }] } : b ? { table: [undefined, { scalar: 'u64', value: externalAt[i]! }, { scalar: 'u64', value: externalLength(b)! }] } : { table: [] })) } },
     ],
   });
   const first = build(spec.buffers.map(() => 2));
@@ -169,16 +174,26 @@ export function buildTflite(spec: ModelSpec): Buffer {
   let at = Math.ceil(first.length / 16) * 16;
   for (const b of spec.buffers) {
     externalAt.push(at);
-    if (b && 'external' in b) at = Math.ceil((at + b.external.length) / 16) * 16;
+    const length = externalLength(b);
+    if (length !== undefined) at = Math.ceil((at + length) / 16) * 16;
   }
-  const flat = build(externalAt);
-  const parts: Buffer[] = [flat];
-  let size = flat.length;
-  spec.buffers.forEach((b, i) => {
-    if (!b || !('external' in b)) return;
-    parts.push(Buffer.alloc(externalAt[i]! - size), Buffer.from(b.external));
-    size = externalAt[i]! + b.external.length;
+  const flatbuffer = build(externalAt);
+  const external = spec.buffers.flatMap((b, i) => {
+    const length = externalLength(b);
+    return length === undefined ? [] : [{ at: externalAt[i]!, length, ...(b && 'external' in b ? { bytes: b.external } : {}) }];
   });
+  return { flatbuffer, external };
+}
+
+/** A TFLite model file: the flatbuffer, then any external buffers. */
+export function buildTflite(spec: ModelSpec): Buffer {
+  const { flatbuffer, external } = tfliteLayout(spec);
+  const parts: Buffer[] = [flatbuffer];
+  let size = flatbuffer.length;
+  for (const e of external) {
+    parts.push(Buffer.alloc(e.at - size), Buffer.from(e.bytes ?? new Uint8Array(e.length)));
+    size = e.at + e.length;
+  }
   return Buffer.concat(parts);
 }
 

@@ -1,21 +1,41 @@
 import type { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 
+/** Pages of the file kept while walking: tables, vectors and strings lie scattered through the flatbuffer. */
+const PAGE = 64 * 1024;
+const MAX_PAGES = 1024;
+
 /**
- * A read-only FlatBuffers walker over a file, through its block cache: tables are found by their
+ * A read-only FlatBuffers walker over a file, through a page cache: tables are found by their
  * vtables, vectors and strings by their offsets, and every position is checked against the file
- * before it is read, so a damaged file fails with its offset rather than reading elsewhere.
+ * before it is read, so a damaged file fails with its offset rather than reading elsewhere. Only
+ * the pages holding structure are read, never the weights' bytes.
  */
 export class FlatBuffer {
+  private readonly pages = new Map<number, Uint8Array>();
+
   constructor(readonly file: RandomAccessFile) {}
 
   private fail(at: number, what: string): never {
     throw invalidInput(this.file.path, `offset ${at}`, what);
   }
 
-  private view(at: number, n: number, what: string): DataView {
+  /** `n` bytes at `at`, from the cached page that holds them (or read directly when they span pages). */
+  bytes(at: number, n: number, what: string): Uint8Array {
     if (!Number.isSafeInteger(at) || at < 0 || at + n > this.file.size) this.fail(at, `${what} lies outside the file (${this.file.size} bytes; truncated or damaged?)`);
-    const b = this.file.bytesAt(at, n, what);
+    const page = Math.floor(at / PAGE);
+    if (Math.floor((at + n - 1) / PAGE) !== page || n === 0) return this.file.read(at, n, what);
+    let bytes = this.pages.get(page);
+    if (!bytes) {
+      if (this.pages.size >= MAX_PAGES) this.pages.clear();
+      bytes = this.file.read(page * PAGE, Math.min(PAGE, this.file.size - page * PAGE), what);
+      this.pages.set(page, bytes);
+    }
+    return bytes.subarray(at - page * PAGE, at - page * PAGE + n);
+  }
+
+  private view(at: number, n: number, what: string): DataView {
+    const b = this.bytes(at, n, what);
     return new DataView(b.buffer, b.byteOffset, n);
   }
 
@@ -94,25 +114,26 @@ export class Table {
     return Array.from({ length: v.length }, (_, i) => this.fb.table(this.fb.follow(v.start + 4 * i), `${what} ${i}`));
   }
 
+  /** A vector of little-endian numbers, read at once into a typed array. */
+  private numbers<T extends Int32Array | Float32Array | BigInt64Array>(index: number, make: (buffer: ArrayBuffer) => T, width: number, what: string): T | undefined {
+    const v = this.vector(index, width, what);
+    return v ? make(Uint8Array.from(this.fb.bytes(v.start, v.length * width, what)).buffer) : undefined;
+  }
+
   ints(index: number, what: string): number[] {
-    const v = this.vector(index, 4, what);
-    return v ? Array.from({ length: v.length }, (_, i) => this.fb.i32(v.start + 4 * i)) : [];
+    return Array.from(this.numbers(index, (b) => new Int32Array(b), 4, what) ?? []);
   }
 
   floats(index: number, what: string): number[] {
-    const v = this.vector(index, 4, what);
-    return v ? Array.from({ length: v.length }, (_, i) => this.fb.f32(v.start + 4 * i)) : [];
+    return Array.from(this.numbers(index, (b) => new Float32Array(b), 4, what) ?? []);
   }
 
   longs(index: number, what: string): number[] {
-    const v = this.vector(index, 8, what);
-    return v ? Array.from({ length: v.length }, (_, i) => this.fb.i64(v.start + 8 * i)) : [];
+    return Array.from(this.numbers(index, (b) => new BigInt64Array(b), 8, what) ?? [], Number);
   }
 
   string(index: number, what: string): string | undefined {
     const v = this.vector(index, 1, what);
-    if (!v) return undefined;
-    const bytes = v.length <= 8192 ? this.fb.file.bytesAt(v.start, v.length, what) : this.fb.file.read(v.start, v.length, what);
-    return new TextDecoder().decode(bytes);
+    return v ? new TextDecoder().decode(this.fb.bytes(v.start, v.length, what)) : undefined;
   }
 }
