@@ -12,6 +12,8 @@ export const GGUF_MAGIC = 0x46554747; // 'GGUF' little-endian
 export const VALUE_TYPES = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64'] as const;
 export type ValueTypeName = (typeof VALUE_TYPES)[number];
 
+const SCALAR_WIDTHS: Partial<Record<ValueTypeName, number>> = { uint8: 1, int8: 1, bool: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8 };
+
 /** A long array (a tokenizer's vocabulary) is kept as its length and first elements. */
 export const ARRAY_KEPT = 16;
 
@@ -129,9 +131,20 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
       const length = u64(`length of '${key}'`);
       if (length > file.size - at) throw fail(elementAt, `'${key}' claims ${length} elements, more than the file holds`);
       const first: unknown[] = [];
-      for (let j = 0; j < length; j++) {
-        const v = scalar(elementType, elementAt);
-        if (j < ARRAY_KEPT) first.push(v);
+      for (let j = 0; j < Math.min(length, ARRAY_KEPT); j++) first.push(scalar(elementType, elementAt));
+      // The rest is skipped, not decoded: strings by their lengths, numbers by their width.
+      const width = SCALAR_WIDTHS[of];
+      if (width !== undefined) {
+        const rest = (length - first.length) * width;
+        if (at + rest > file.size) throw fail(at, `'${key}' runs past the end of the file (${file.size} bytes; truncated?)`);
+        at += rest;
+      } else {
+        for (let j = first.length; j < length; j++) {
+          const start = at;
+          const n = u64(`length of string ${j} of '${key}'`);
+          if (n > file.size - at) throw fail(start, `string ${j} of '${key}' runs past the end of the file`);
+          at += n;
+        }
       }
       values.set(key, length <= ARRAY_KEPT ? first : { type: 'array', of, length, first });
       valueTypes.set(key, `array[${of}]`);
