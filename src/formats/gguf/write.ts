@@ -85,7 +85,14 @@ export const ggufWriter: FormatWriter = {
     });
     await writeGguf(out, outputs, keyValuesOf(source));
     const requantize = tensors.filter(({ tensor }) => tensor.encoding && !source.tensors.includes(tensor)).map(({ name }) => name);
-    return { format: 'gguf', notes: requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize again with llama.cpp's llama-quantize (${requantize.join(', ')})`] : [] };
+    const scalars = tensors.filter(({ tensor }) => tensor.shape.length === 0).map(({ name }) => name);
+    return {
+      format: 'gguf',
+      notes: [
+        ...(requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize again with llama.cpp's llama-quantize (${requantize.join(', ')})`] : []),
+        ...(scalars.length ? [`${scalars.length} scalar(s) written with shape [1]: a ggml tensor has at least one dimension (${scalars.join(', ')})`] : []),
+      ],
+    };
   },
 };
 
