@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CORPUS, HAS_CORPUS, expectedListings, tempDir } from './helpers.js';
 import { READERS, open, tensorSha256 } from '../src/index.js';
 import { WRITERS, chooseWriter } from '../src/formats/writers.js';
+import type { TensorInfo } from '../src/core/statedict.js';
 
 /**
  * Every corpus file whose format ckpt writes goes read → write (same format, and safetensors) →
@@ -14,12 +16,14 @@ import { WRITERS, chooseWriter } from '../src/formats/writers.js';
 const writable = new Set(WRITERS.map((w) => w.format));
 const readable = new Set(READERS.map((r) => r.name));
 const FAMILY: Record<string, string> = { npz: 'numpy' };
-const EXTENSION: Record<string, string> = { onnx: '.onnx', keras: '.h5', tfjs: '', numpy: '.npz', safetensors: '.safetensors', pytorch: '.pt', paddle: '.pdparams' };
+const EXTENSION: Record<string, string> = { onnx: '.onnx', keras: '.h5', tfjs: '', numpy: '.npz', safetensors: '.safetensors', pytorch: '.pt', paddle: '.pdparams', gguf: '.gguf', tflite: '.tflite' };
 
 async function essentials(file: string) {
   const dict = await open(file);
   try {
-    return await Promise.all(dict.tensors.map(async (t) => [t.dtype, t.shape, await tensorSha256(t)]));
+    // Quantized tensors (TFLite int8, GGUF blocks) compare through their float view: what another format stores.
+    const hash = async (t: TensorInfo) => (t.encoding ? createHash('sha256').update(await t.read()).digest('hex') : tensorSha256(t));
+    return await Promise.all(dict.tensors.map(async (t) => [t.dtype, t.shape, await hash(t)]));
   } finally {
     await dict.close();
   }

@@ -5,6 +5,7 @@ import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
 import { transferSummary } from '../core/http-source.js';
+import { storedByteLength, typeLabel } from '../core/encoding.js';
 import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
@@ -27,6 +28,8 @@ export interface TensorJson {
   role?: string;
   roleFrom?: string;
   group?: string;
+  /** An encoded tensor: `dtype` and `sha256` are of the stored form, the values read as `dequantized`. */
+  encoding?: { label: string; dequantized: string; scale?: number[]; zeroPoint?: number[]; axis?: number };
   sha256?: string;
   /** With --hash: an earlier tensor with the same dtype, shape and values. */
   sameAs?: string;
@@ -62,16 +65,22 @@ export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): Ten
   return {
     name: t.name,
     source: t.source,
-    dtype: t.dtype,
+    dtype: t.encoding?.stored ?? t.dtype,
     shape: [...t.shape],
-    byteLength: t.byteLength,
+    byteLength: storedByteLength(t),
     origin: t.origin,
     ...(t.layout ? { layout: t.layout } : {}),
     ...(t.role ? { role: t.role, roleFrom: t.roleFrom } : {}),
     ...(t.group && t.group !== 'model' ? { group: t.group } : {}),
+    ...(t.encoding ? { encoding: encodingJson(t) } : {}),
     ...(sha256 ? { sha256 } : {}),
     ...(sameAs ? { sameAs } : {}),
   };
+}
+
+function encodingJson(t: TensorInfo): NonNullable<TensorJson['encoding']> {
+  const e = t.encoding!;
+  return { label: e.label, dequantized: t.dtype, ...(e.affine ? { scale: [...e.affine.scale], zeroPoint: [...e.affine.zeroPoint], axis: e.affine.axis } : {}) };
 }
 
 function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
@@ -129,7 +138,7 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
         const last = i === nodes.length - 1;
         const branch = indent + (last ? '└─ ' : '├─ ');
         if (n.tensor) {
-          lines.push(`${branch}${n.name}  ${n.tensor.dtype} ${formatShape(n.tensor.shape)}  ${formatInt(n.parameters)}`);
+          lines.push(`${branch}${n.name}  ${typeLabel(n.tensor)} ${formatShape(n.tensor.shape)}  ${formatInt(n.parameters)}`);
         } else {
           lines.push(`${branch}${n.name}  (${formatInt(n.tensors)} tensors, ${formatInt(n.parameters)} params, ${formatBytes(n.bytes)})`);
           walk(n.children, indent + (last ? '   ' : '│  '));
@@ -150,13 +159,13 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
     table.push([
       t.name,
       ...(showSource ? [t.source === t.name ? '' : t.source] : []),
-      t.dtype,
+      typeLabel(t),
       formatShape(t.shape),
       ...(showLayout ? [t.layout ?? ''] : []),
       ...(showRole ? [t.role ?? ''] : []),
       // A constant's values are not parameters: its size is in the shape and bytes columns.
       { hAlign: 'right' as const, content: isParameter(t) ? formatInt(parameterCount(t)) : '–' },
-      { hAlign: 'right' as const, content: formatBytes(t.byteLength) },
+      { hAlign: 'right' as const, content: formatBytes(storedByteLength(t)) },
       ...(hashes ? [hashes.get(t) ?? ''] : []),
       ...(same.size ? [same.get(t) ?? ''] : []),
     ]);

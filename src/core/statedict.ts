@@ -1,5 +1,6 @@
 import type { DType } from './dtype.js';
 import type { RandomAccessFile } from './file.js';
+import type { TensorEncoding } from './encoding.js';
 
 /** Where a tensor lives in its file. */
 export type TensorOrigin =
@@ -42,6 +43,11 @@ export interface TensorInfo {
   readonly role?: TensorRole;
   readonly roleFrom?: RoleEvidence;
   /**
+   * How the file stores the values when that is not `dtype` elementwise (GGUF blocks, affine
+   * integers): `dtype`, `byteLength` and `read()` are then the dequantized view.
+   */
+  readonly encoding?: TensorEncoding;
+  /**
    * The values as little-endian bytes of `dtype`, row-major, sub-byte types packed low bits first.
    * Reads this one tensor only. Throws for string tensors (use `readStrings`).
    */
@@ -63,10 +69,11 @@ export interface StoredBytes {
 
 /**
  * `tensor` with other values (a cast, a transpose, planned weights): what tied it to its bytes in
- * the file no longer holds, so streaming readers and writers cannot copy the old bytes instead.
+ * the file (where they are stored, how they are encoded) no longer holds, so streaming readers,
+ * hashes and writers cannot take the old bytes instead.
  */
 export function withValues(tensor: TensorInfo, changes: Partial<TensorInfo> & Pick<TensorInfo, 'read'>): TensorInfo {
-  return { ...tensor, stored: undefined, ...changes };
+  return { ...tensor, stored: undefined, encoding: undefined, ...changes };
 }
 
 export type Metadata = Record<string, unknown>;

@@ -11,6 +11,8 @@ import { pytorchWriter } from './pytorch/write.js';
 import { paddleWriter } from './paddle/write.js';
 import { applyDtype, type DtypeOptions } from '../ops/cast.js';
 import type { QuantizeRule } from './tfjs/quantize.js';
+import { ggufWriter } from './gguf/write.js';
+import { tfliteWriter } from './tflite/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -82,7 +84,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, ggufWriter, tfliteWriter];
 
 function isFolder(file: string): boolean {
   try {

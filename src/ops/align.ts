@@ -1,6 +1,7 @@
 import type { TensorInfo } from '../core/statedict.js';
 import { sameShape } from '../core/dtype.js';
 import { isGeneratedName } from '../core/names.js';
+import { huggingFaceName } from '../core/gguf-names.js';
 
 /**
  * Aligns the tensors of two state dicts: by canonical name, then ignoring wrapper prefixes
@@ -134,6 +135,8 @@ export function alignTensors(as: readonly TensorInfo[], bs: readonly TensorInfo[
   uniquePairs(withoutWrapperPrefix, 'prefix');
   // Another framework's conventions: Keras `kernel`/`gamma`, `_` for `.`.
   uniquePairs(conventionalName, 'convention');
+  // llama.cpp's GGUF names for the Hugging Face names of llama-family models.
+  uniquePairs((name) => conventionalName(huggingFaceName(name)), 'convention');
 
   // Unique suffix with a compatible shape, in both directions.
   const suffixCandidates = (t: TensorInfo, others: Iterable<TensorInfo>) =>

@@ -1,6 +1,7 @@
 import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { learnedParameterCount, roleSplit, type RoleSplit } from '../core/roles.js';
 import type { Pattern } from './select.js';
+import { storedByteLength } from '../core/encoding.js';
 
 export interface Totals {
   readonly tensors: number;
@@ -14,7 +15,7 @@ export function totals(tensors: readonly TensorInfo[]): Totals {
   return {
     tensors: tensors.length,
     parameters: tensors.reduce((n, t) => n + learnedParameterCount(t), 0),
-    bytes: tensors.reduce((n, t) => n + t.byteLength, 0),
+    bytes: tensors.reduce((n, t) => n + storedByteLength(t), 0),
     roles: roleSplit(tensors),
   };
 }
@@ -44,7 +45,7 @@ export function nameTree(tensors: readonly TensorInfo[]): TreeNode[] {
     let node = root;
     const add = (n: Mutable) => {
       n.parameters += learnedParameterCount(t);
-      n.bytes += t.byteLength;
+      n.bytes += storedByteLength(t);
       n.tensors += 1;
     };
     add(root);
@@ -89,7 +90,8 @@ export function sameValues(tensors: readonly TensorInfo[], hashes: ReadonlyMap<T
     const hash = hashes.get(t);
     // Equal scalars (step counters, num_batches_tracked) are coincidence, not aliases worth a column.
     if (!hash || parameterCount(t) < 2) continue;
-    const key = `${t.dtype}[${t.shape.join(',')}]${hash}`;
+    // Stored bytes are the same values only under the same encoding (TFLite scales, ggml type).
+    const key = `${t.dtype}[${t.shape.join(',')}]${hash}${t.encoding ? JSON.stringify([t.encoding.label, t.encoding.affine]) : ''}`;
     const earlier = first.get(key);
     if (earlier) same.set(t, earlier);
     else first.set(key, t.name);

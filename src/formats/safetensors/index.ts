@@ -88,6 +88,7 @@ async function openSafetensors(file: string): Promise<StateDict> {
       const e = header[name] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e !== 'object' || e === null) throw fail(where, 'expected {dtype, shape, data_offsets}');
       const dtype = typeof e.dtype === 'string' ? SAFETENSORS_DTYPES[e.dtype] : undefined;
+      if (e.dtype === 'F6_E2M3' || e.dtype === 'F6_E3M2') throw fail(where, `dtype ${e.dtype} (6-bit floats, four to three bytes) is not read: the safetensors format leaves their bit order to the producer`);
       if (!dtype) throw fail(where, `unknown dtype ${JSON.stringify(e.dtype)}`);
       const shape = e.shape;
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw fail(where, 'shape must be a list of non-negative integers');
