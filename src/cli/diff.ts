@@ -2,7 +2,8 @@ import { open } from '../open.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
 import { formatEpsilon } from '../ops/structure.js';
-import { fitLine, formatInt, formatShape, progress, newTable, type Fit } from './format.js';
+import { fitLine, formatInt, formatShape, newTable, type Fit } from './format.js';
+import { progress } from './progress.js';
 
 export interface DiffCommandOptions {
   json?: boolean;

@@ -54,6 +54,8 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object: {format, metadata, totals, tensors:[{name, source, dtype, shape, byteLength, …}]}')
     .option('--hash', 'add the SHA-256 of each tensor (little-endian bytes of its dtype, row-major); reads every tensor')
     .option('--tree', 'group tensors by dotted name prefix with parameter counts per group')
+    .option('--stats', 'per tensor: min, max, mean, std, fraction of zeros, NaN/±Inf/subnormal counts and a 32-bin histogram; reads every tensor')
+    .option('--html <file>', 'also write a self-contained HTML report (treemap by dtype, a table that filters and sorts, histograms with --stats)')
     .addOption(new Option('--filter <pattern>', 'only tensors whose name matches (repeatable; regex at the start, re:, glob:, =exact)').argParser(collect))
     .option('--all', 'also list optimizer state and other non-model tensors')
     .addHelpText('after', EXIT_CODES_HELP)

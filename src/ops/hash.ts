@@ -7,5 +7,9 @@ import type { TensorInfo } from '../core/statedict.js';
  */
 export async function tensorSha256(tensor: TensorInfo): Promise<string | undefined> {
   if (tensor.dtype === 'string') return undefined;
-  return createHash('sha256').update(await tensor.read()).digest('hex');
+  return bytesSha256(await tensor.read());
+}
+
+export function bytesSha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
