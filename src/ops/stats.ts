@@ -287,3 +287,15 @@ export function sparkline(histogram: readonly number[], width = 16): string {
   if (!(top > 0)) return ' '.repeat(merged.length);
   return merged.map((c) => (c === 0 ? ' ' : SPARKS[Math.min(SPARKS.length - 1, Math.floor((c / top) * (SPARKS.length - 1) + 0.5))])).join('');
 }
+
+/** Statistics of each numeric tensor by name, one tensor read at a time (diff --html: both sides' histograms). */
+export async function statsByName(tensors: readonly TensorInfo[], onTensor?: (t: TensorInfo) => void): Promise<Record<string, TensorStats>> {
+  const out: Record<string, TensorStats> = {};
+  const scratch = new StatsScratch();
+  for (const t of tensors) {
+    const stats = await tensorStats(t, scratch);
+    if (stats) out[t.name] = stats;
+    onTensor?.(t);
+  }
+  return out;
+}
