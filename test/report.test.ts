@@ -101,6 +101,10 @@ describe('HTML reports in headless Chromium', { skip: !browser && 'chromium is n
     const bars = [...selected.matchAll(/<rect [^>]*data-count="(\d+)"/g)].map((m) => Number(m[1]));
     assert.deepEqual(bars, json.tensors[0].stats.histogram.filter((c: number) => c > 0));
     await screenshot(page, 'inspect');
+    // The dark scheme, as a system set to dark gives it.
+    await page.send('Emulation.setEmulatedMedia', { features: [{ name: 'prefers-color-scheme', value: 'dark' }] });
+    assert.equal(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(13, 17, 23)');
+    await screenshot(page, 'inspect-dark');
     const filtered = await filter(page, 'conv1');
     assert.deepEqual(tableRows(filtered).map((row) => row.name), ['backbone.conv1.weight', 'backbone.conv1.bias']);
     assert.match(filtered, /2 of 6 rows/);

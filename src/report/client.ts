@@ -36,10 +36,12 @@ export function reportClient() {
 
   // Each command's document as rows: name, size (elements) for the treemap, a color key, table cells, histograms.
   const categories = new Map();
-  const categoryColor = (key) => {
-    if (!categories.has(key)) categories.set(key, `--c${categories.size % CATEGORY_COLORS}`);
+  /** A color per category, in order of appearance unless `fixed` names its variable (plan actions keep theirs). */
+  const categoryColor = (key, fixed) => {
+    if (!categories.has(key)) categories.set(key, (fixed && fixed[key]) || `--c${categories.size % CATEGORY_COLORS}`);
     return css(categories.get(key));
   };
+  const ACTION_COLORS = { load: '--c0', expand: '--c1', fold: '--c4', skip: '--c3', keep: '--c8' };
   /** |Δ|/|A| from 0 (green) to ≥ 1 (red) on a log scale from 1e-7. */
   const changeColor = (rel) => {
     if (rel === undefined || rel === null || Number.isNaN(rel)) return css('--c8');
@@ -103,7 +105,7 @@ export function reportClient() {
         legendTitle: 'action',
         columns: [['name', 'target tensor'], ['action', 'action'], ['source', 'from source'], ['shape', 'shape'], ['params', 'parameters'], ['why', 'why']],
         rows: d.entries.map((e) => ({
-          name: e.target, size: numel(e.shape), key: e.action, color: categoryColor(e.action),
+          name: e.target, size: numel(e.shape), key: e.action, color: categoryColor(e.action, ACTION_COLORS),
           cells: { name: e.target, action: e.action, source: e.source || '', shape: `[${e.shape.join(', ')}]`, params: e.parameters, why: e.skip ? e.skip.detail : e.keep ? e.keep.detail : e.why || '' },
           histograms: [],
         })),
@@ -433,6 +435,8 @@ export function reportClient() {
   if (first) select(first, false);
   let resizing = 0;
   window.addEventListener('resize', () => { cancelAnimationFrame(resizing); resizing = requestAnimationFrame(drawMap); });
+  // The canvas takes its colors from the scheme: drawn again when it changes.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', drawMap);
   root.dataset.loadMs = String(Math.round(performance.now() - started));
   root.dataset.ready = 'true';
 }
