@@ -82,34 +82,42 @@ class Accumulator {
   }
 }
 
-// The two kernels per pass are the same loop on Float32Array and Float64Array, kept apart so that
-// each stays monomorphic (one array type per call site: V8 inlines the element loads).
+// The kernels run on Float64Array only (float32 chunks are widened into a reused buffer by a native
+// copy), so each call site stays monomorphic. The common case, a chunk without NaN or infinities,
+// takes the fast loops: no per-element test for them, min/max as conditional moves. A NaN or an
+// infinity shows in the chunk's sum, and that chunk alone is then read again carefully.
 
-function rangeF32(a: Accumulator, values: Float32Array): void {
-  let { min, max, sum, zeros, subnormal, finite } = a;
+/** Pass 1 without special values; false (nothing recorded) when the chunk holds one. */
+function rangeFast(a: Accumulator, values: Float64Array, length: number): boolean {
+  let min = a.min;
+  let max = a.max;
+  let sum = 0;
+  let zeros = 0;
+  let subnormal = 0;
   const tiny = a.smallestNormal;
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < length; i++) {
     const v = values[i]!;
-    // v − v is 0 for finite values, NaN for NaN and ±Infinity.
-    if (v - v !== 0) {
-      a.special(v);
-      continue;
-    }
-    finite++;
     sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    if (v === 0) zeros++;
-    else if (v < tiny && v > -tiny) subnormal++;
+    min = v < min ? v : min;
+    max = v > max ? v : max;
+    const magnitude = v < 0 ? -v : v;
+    if (magnitude < tiny) {
+      if (v === 0) zeros++;
+      else subnormal++;
+    }
   }
-  Object.assign(a, { min, max, sum, zeros, subnormal, finite, count: a.count + values.length });
+  if (!Number.isFinite(sum) || min === -Infinity || max === Infinity) return false;
+  Object.assign(a, { min, max, sum: a.sum + sum, zeros: a.zeros + zeros, subnormal: a.subnormal + subnormal, finite: a.finite + length, count: a.count + length });
+  return true;
 }
 
-function rangeF64(a: Accumulator, values: Float64Array, length: number): void {
+/** Pass 1 with a test per element: NaN and ±Infinity counted apart, left out of the rest. */
+function rangeCareful(a: Accumulator, values: Float64Array, length: number): void {
   let { min, max, sum, zeros, subnormal, finite } = a;
   const tiny = a.smallestNormal;
   for (let i = 0; i < length; i++) {
     const v = values[i]!;
+    // v − v is 0 for finite values, NaN for NaN and ±Infinity.
     if (v - v !== 0) {
       a.special(v);
       continue;
@@ -124,13 +132,13 @@ function rangeF64(a: Accumulator, values: Float64Array, length: number): void {
   Object.assign(a, { min, max, sum, zeros, subnormal, finite, count: a.count + length });
 }
 
-function spreadF32(a: Accumulator, values: Float32Array, mean: number, scale: number): void {
+/** Pass 2: squared deviations from the mean and the histogram; `careful` skips special values. */
+function spreadFast(a: Accumulator, values: Float64Array, length: number, mean: number, scale: number): void {
   let squares = a.squares;
   const { bins, min } = a;
   const last = HISTOGRAM_BINS - 1;
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < length; i++) {
     const v = values[i]!;
-    if (v - v !== 0) continue;
     const d = v - mean;
     squares += d * d;
     const bin = ((v - min) * scale) | 0;
@@ -139,7 +147,7 @@ function spreadF32(a: Accumulator, values: Float32Array, mean: number, scale: nu
   a.squares = squares;
 }
 
-function spreadF64(a: Accumulator, values: Float64Array, length: number, mean: number, scale: number): void {
+function spreadCareful(a: Accumulator, values: Float64Array, length: number, mean: number, scale: number): void {
   let squares = a.squares;
   const { bins, min } = a;
   const last = HISTOGRAM_BINS - 1;
@@ -175,41 +183,37 @@ export class StatsScratch {
 }
 
 /**
- * Statistics of little-endian values of `dtype`: float32 and float64 read in place (copied once
- * when misaligned), other dtypes decoded to float64 CHUNK elements at a time.
+ * Statistics of little-endian values of `dtype`, CHUNK elements at a time: float64 read in place
+ * (copied once when misaligned), float32 widened, other dtypes decoded, into reused buffers.
  */
 export function valueStats(bytes: Uint8Array, dtype: DType, scratch = new StatsScratch()): TensorStats {
-  const a = new Accumulator(SMALLEST_NORMAL[dtype] ?? 0);
-  if (dtype === 'float32' || dtype === 'float64') {
-    const width = dtype === 'float32' ? 4 : 8;
-    const aligned = bytes.byteOffset % width === 0 ? bytes : Uint8Array.from(bytes);
-    const length = Math.floor(aligned.byteLength / width);
-    if (dtype === 'float32') {
-      const values = new Float32Array(aligned.buffer, aligned.byteOffset, length);
-      rangeF32(a, values);
-      const scale = binScale(a);
-      spreadF32(a, values, a.sum / Math.max(1, a.finite), scale);
-    } else {
-      const values = new Float64Array(aligned.buffer, aligned.byteOffset, length);
-      rangeF64(a, values, length);
-      spreadF64(a, values, length, a.sum / Math.max(1, a.finite), binScale(a));
-    }
-    return a.result();
-  }
+  // Integers have no subnormals: below the smallest positive double only 0 is.
+  const a = new Accumulator(SMALLEST_NORMAL[dtype] ?? Number.MIN_VALUE);
   const width = elementBytes(dtype);
-  const step = CHUNK * width;
+  const aligned = bytes.byteOffset % width === 0 ? bytes : Uint8Array.from(bytes);
+  const count = Math.floor(aligned.byteLength / width);
   const eachChunk = (visit: (values: Float64Array, length: number) => void) => {
-    for (let at = 0; at < bytes.byteLength; at += step) {
-      const part = bytes.subarray(at, Math.min(bytes.byteLength, at + step));
-      const values = scratch.chunk(CHUNK);
-      const length = decodeInto(part, dtype, values, scratch);
-      visit(values, length);
+    for (let at = 0; at < count; at += CHUNK) {
+      const length = Math.min(CHUNK, count - at);
+      if (dtype === 'float64') visit(new Float64Array(aligned.buffer, aligned.byteOffset + at * 8, length), length);
+      else if (dtype === 'float32') {
+        const values = scratch.chunk(CHUNK);
+        values.set(new Float32Array(aligned.buffer, aligned.byteOffset + at * 4, length));
+        visit(values, length);
+      } else {
+        const values = scratch.chunk(CHUNK);
+        decodeInto(aligned.subarray(at * width, (at + length) * width), dtype, values, scratch);
+        visit(values, length);
+      }
     }
   };
-  eachChunk((values, length) => rangeF64(a, values, length));
+  eachChunk((values, length) => {
+    if (!rangeFast(a, values, length)) rangeCareful(a, values, length);
+  });
   const mean = a.sum / Math.max(1, a.finite);
   const scale = binScale(a);
-  eachChunk((values, length) => spreadF64(a, values, length, mean, scale));
+  const clean = a.nan + a.posInf + a.negInf === 0;
+  eachChunk((values, length) => (clean ? spreadFast : spreadCareful)(a, values, length, mean, scale));
   return a.result();
 }
 
