@@ -46,9 +46,10 @@ try {
   if (stats.status !== 0) throw new Error(`inspect exited ${stats.status}: ${stats.stderr}`);
   const rate = (ms) => `${(size / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`;
   console.log(`safetensors, ${mib(size)} MiB (${Math.ceil(totalMiB / 64)} float32 tensors of 64 MiB)`);
-  console.log(`read the file once:     ${readOnce.ms.toFixed(0)} ms  (${rate(readOnce.ms)}), peak RSS ${mib(readOnce.rss)} MiB`);
-  console.log(`ckpt inspect --stats:   ${stats.ms.toFixed(0)} ms  (${rate(stats.ms)}), peak RSS ${mib(stats.rss)} MiB`);
-  console.log(`throughput ratio (stats / plain read): ${(readOnce.ms / stats.ms).toFixed(2)}`);
+  const line = (what, m) => `${what} ${m.ms.toFixed(0)} ms wall (${rate(m.ms)}), ${m.cpuMs.toFixed(0)} ms CPU (${rate(m.cpuMs)}), peak RSS ${mib(m.rss)} MiB`;
+  console.log(line('read the file once:  ', readOnce));
+  console.log(line('ckpt inspect --stats:', stats));
+  console.log(`throughput ratio (stats / plain read): ${(readOnce.ms / stats.ms).toFixed(2)} wall, ${(readOnce.cpuMs / stats.cpuMs).toFixed(2)} CPU`);
 
   // The report of 10,000 tensors: written by inspect --stats --html, opened in Chromium.
   const many = path.join(dir, 'many.safetensors');

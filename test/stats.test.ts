@@ -9,7 +9,7 @@ import { seededRandom } from '../src/core/random.js';
 import type { TensorInfo } from '../src/core/statedict.js';
 import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { HISTOGRAM_BINS, sparkline, valueStats, type TensorStats } from '../src/ops/stats.js';
-import { progress } from '../src/cli/progress.js';
+import { progress, readProgress } from '../src/cli/progress.js';
 import { python, pythonHas } from './python.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
 
@@ -149,6 +149,20 @@ test('the progress bar draws on a terminal only, and clears itself', () => {
   const quiet = progress('statistics', 4096, 'bytes', { isTTY: false, write: (text: string) => piped.push(text) });
   quiet.tick(4096);
   quiet.done();
+  assert.deepEqual(piped, []);
+});
+
+test("a conversion's bar follows the reader's byte count, on a terminal only", async () => {
+  let read = 0;
+  const dict = { tensors: [{ byteLength: 1024 }, { byteLength: 3072 }] as TensorInfo[], bytesRead: () => read };
+  const written: string[] = [];
+  const bar = readProgress('converting', dict, { isTTY: true, write: (text: string) => written.push(text) });
+  read = 4096;
+  while (!written.some((text) => text.includes('100%'))) await new Promise((resolve) => setTimeout(resolve, 20));
+  bar.done();
+  assert.match(written.join(''), /converting █+ 100% 4\.0 KiB\/4\.0 KiB/);
+  const piped: string[] = [];
+  readProgress('converting', dict, { isTTY: false, write: (text: string) => piped.push(text) }).done();
   assert.deepEqual(piped, []);
 });
 

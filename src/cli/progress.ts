@@ -1,3 +1,4 @@
+import type { StateDict } from '../core/statedict.js';
 import { formatBytes, formatInt } from './format.js';
 
 export interface Progress {
@@ -38,6 +39,31 @@ export function progress(label: string, total: number, unit: 'items' | 'bytes' =
     },
     done() {
       if (shown) stream.write('\r\x1b[K');
+    },
+  };
+}
+
+/**
+ * A bar for work that reads a checkpoint through code that reports no progress of its own (a
+ * writer converting it): the reader's byte count, polled. Nothing runs when stderr is not a terminal.
+ */
+export function readProgress(label: string, dict: Pick<StateDict, 'tensors' | 'bytesRead'>, stream: ProgressStream = process.stderr): Progress {
+  const read = dict.bytesRead;
+  if (stream.isTTY !== true || !read) return { tick() {}, done() {} };
+  const bar = progress(label, dict.tensors.reduce((n, t) => n + t.byteLength, 0), 'bytes', stream);
+  const start = read.call(dict);
+  let seen = start;
+  const timer = setInterval(() => {
+    const now = read.call(dict);
+    bar.tick(now - seen);
+    seen = now;
+  }, REDRAW_MS);
+  timer.unref();
+  return {
+    tick() {},
+    done() {
+      clearInterval(timer);
+      bar.done();
     },
   };
 }

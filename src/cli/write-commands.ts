@@ -9,6 +9,7 @@ import { chooseWriter } from '../formats/writers.js';
 import { isStandardOutput } from '../core/atomic.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { formatInt, newTable } from './format.js';
+import { readProgress } from './progress.js';
 
 export interface RenameCommandOptions {
   rename?: string[];
@@ -112,7 +113,8 @@ export async function convertCommand(input: string, output: string, options: Con
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
     }
     const sameFormat = writer.format === dict.format;
-    const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
+    const bar = readProgress('converting', dict);
+    const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict).finally(() => bar.done());
     const written = report.written ?? dict.tensors.length;
     const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
     // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
