@@ -33,19 +33,21 @@ export function reportClient() {
     return e;
   };
   const css = (name) => getComputedStyle(root).getPropertyValue(name).trim();
+  // Colors are scheme variables (--c2) or fixed values (hsl(…)): a variable is looked up when drawn, so a scheme change recolors.
+  const cssColor = (color) => (color.startsWith('--') ? `var(${color})` : color);
 
   // Each command's document as rows: name, size (elements) for the treemap, a color key, table cells, histograms.
   const categories = new Map();
   /** A color per category, in order of appearance unless `fixed` names its variable (plan actions keep theirs). */
   const categoryColor = (key, fixed) => {
     if (!categories.has(key)) categories.set(key, (fixed && fixed[key]) || `--c${categories.size % CATEGORY_COLORS}`);
-    return css(categories.get(key));
+    return categories.get(key);
   };
   const ACTION_COLORS = { load: '--c0', expand: '--c1', fold: '--c4', skip: '--c3', keep: '--c8' };
   /** |Δ|/|A| from 0 (green) to ≥ 1 (red) on a log scale from 1e-7. */
   const changeColor = (rel) => {
-    if (rel === undefined || rel === null || Number.isNaN(rel)) return css('--c8');
-    if (rel === 0) return css('--c2');
+    if (rel === undefined || rel === null || Number.isNaN(rel)) return '--c8';
+    if (rel === 0) return '--c2';
     const t = Math.max(0, Math.min(1, (Math.log10(rel) + 7) / 7));
     return `hsl(${Math.round(120 - 120 * t)} 65% 50%)`;
   };
@@ -119,11 +121,11 @@ export function reportClient() {
         legendTitle: 'max |Δ| in units of atol + rtol (log scale)',
         columns: [['name', 'output'], ['dtype', 'dtype'], ['shape', 'shape A'], ['maxAbs', 'max |Δ|'], ['meanAbs', 'mean |Δ|'], ['cosine', 'cosine'], ['verdict', 'verdict']],
         rows: d.outputs.map((o) => ({
-          name: o.name, size: Math.max(1, numel(o.shapeA)), key: o.equal ? 'equal' : 'different', color: o.problem ? css('--c8') : o.equal ? css('--c2') : divergence(o),
+          name: o.name, size: Math.max(1, numel(o.shapeA)), key: o.equal ? 'equal' : 'different', color: o.problem ? '--c8' : o.equal ? '--c2' : divergence(o),
           cells: { name: o.name, dtype: o.dtype, shape: `[${o.shapeA.join(', ')}]`, maxAbs: o.maxAbs, meanAbs: o.meanAbs, cosine: o.cosine, verdict: o.problem || (o.equal ? 'equal' : `different (${o.outside} outside)`) },
           histograms: [],
         })),
-        scale: [['equal', css('--c2')], ['1×', divergence({ maxAbs: d.atol + d.rtol })], ['100×', divergence({ maxAbs: 100 * (d.atol + d.rtol) })], ['10⁴×', divergence({ maxAbs: 1e4 * (d.atol + d.rtol) })], ['≥ 10⁶×', divergence({ maxAbs: 1e6 * (d.atol + d.rtol) })], ['not compared', css('--c8')]],
+        scale: [['equal', '--c2'], ['1×', divergence({ maxAbs: d.atol + d.rtol })], ['100×', divergence({ maxAbs: 100 * (d.atol + d.rtol) })], ['10⁴×', divergence({ maxAbs: 1e4 * (d.atol + d.rtol) })], ['≥ 10⁶×', divergence({ maxAbs: 1e6 * (d.atol + d.rtol) })], ['not compared', '--c8']],
       };
     },
     finetune(d) {
@@ -148,8 +150,7 @@ export function reportClient() {
   else {
     const legend = $('legend');
     legend.append(el('span', {}, `${view.legendTitle}:`));
-    const items = view.scale || [...categories].map(([key, variable]) => [key, `var(${variable})`]);
-    for (const [label, color] of items) legend.append(el('span', { role: 'listitem' }, el('span', { class: 'swatch', style: `background: ${color}` }), label));
+    for (const [label, color] of view.scale || [...categories]) legend.append(el('span', { role: 'listitem' }, el('span', { class: 'swatch', style: `background: ${cssColor(color)}` }), label));
   }
 
   /** Rows grouped by dotted name parts: the treemap's hierarchy. */
@@ -221,10 +222,16 @@ export function reportClient() {
     tiles.length = 0;
     const line = css('--line');
     const fg = css('--fg');
+    const resolved = new Map();
+    const paint = (color) => {
+      if (!color.startsWith('--')) return color;
+      if (!resolved.has(color)) resolved.set(color, css(color));
+      return resolved.get(color);
+    };
     const visit = (node, x, y, w, h, depth) => {
       if (node.row) {
         tiles.push([node.row, x, y, w, h]);
-        g.fillStyle = node.row.color;
+        g.fillStyle = paint(node.row.color);
         g.fillRect(x, y, w, h);
         if (w > 3 && h > 3) { g.strokeStyle = bg; g.lineWidth = 1; g.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); }
         if (node.row === selected) { g.strokeStyle = fg; g.lineWidth = 2; g.strokeRect(x + 1, y + 1, w - 2, h - 2); }
@@ -376,7 +383,7 @@ export function reportClient() {
         const x0 = sx(s.stats.min + i * width);
         const x1 = Math.max(x0 + 1, sx(s.stats.min + (i + 1) * width));
         const h = (count / top) * (H - M.t - M.b);
-        svg.append(svgEl('rect', { x: x0, y: H - M.b - h, width: x1 - x0, height: h, fill: css(colors[k]), 'fill-opacity': finite.length > 1 ? 0.55 : 0.85, 'data-count': count }));
+        svg.append(svgEl('rect', { x: x0, y: H - M.b - h, width: x1 - x0, height: h, style: `fill: var(${colors[k]})`, 'fill-opacity': finite.length > 1 ? 0.55 : 0.85, 'data-count': count }));
       });
     });
     svg.append(svgEl('line', { class: 'axis', x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b }));
@@ -410,7 +417,7 @@ export function reportClient() {
     series.forEach((s, k) => {
       const points = epochs.filter((e) => typeof e[s.key] === 'number').map((e) => `${sx(e.epoch)},${sy(e[s.key])}`);
       if (!points.length) return;
-      svg.append(svgEl('polyline', { points: points.join(' '), fill: 'none', stroke: css(`--c${k}`), 'stroke-width': 2, 'data-series': s.key }));
+      svg.append(svgEl('polyline', { points: points.join(' '), fill: 'none', style: `stroke: var(--c${k})`, 'stroke-width': 2, 'data-series': s.key }));
       svg.append(svgEl('text', { x: M.l + k * 110, y: H - 6, style: `fill: var(--c${k})` }, s.label));
     });
     box.append(svg);
