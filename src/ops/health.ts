@@ -1,5 +1,4 @@
-import { toFloat64 } from '../core/decode.js';
-import { isFloat } from '../core/decode.js';
+import { isFloat, toFloat64 } from '../core/decode.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { graphNodesOf } from '../formats/onnx/index.js';
 import type { ExpandSpec } from './plan.js';

@@ -162,11 +162,10 @@ function spreadCareful(a: Accumulator, values: Float64Array, length: number, mea
   a.squares = squares;
 }
 
-/** Buffers reused from chunk to chunk and tensor to tensor: decoded values, bfloat16 widening, misaligned copies. */
+/** Buffers reused from chunk to chunk and tensor to tensor: decoded values, bfloat16 widening. */
 export class StatsScratch {
   private decoded = new Float64Array(0);
   private wide = new Float32Array(0);
-  private copy = new Uint8Array(0);
   chunk(length: number): Float64Array {
     if (this.decoded.length < length) this.decoded = new Float64Array(length);
     return this.decoded;
@@ -174,11 +173,6 @@ export class StatsScratch {
   float32(length: number): Float32Array {
     if (this.wide.length < length) this.wide = new Float32Array(length);
     return this.wide;
-  }
-  aligned(bytes: Uint8Array): Uint8Array {
-    if (this.copy.length < bytes.byteLength) this.copy = new Uint8Array(bytes.byteLength);
-    this.copy.set(bytes);
-    return this.copy.subarray(0, bytes.byteLength);
   }
 }
 
@@ -227,12 +221,10 @@ function halfValues(): Float64Array {
   return halfTable;
 }
 
-/** Decodes one chunk into `out` (no allocation but an aligned copy of a misaligned chunk); returns the element count. */
+/** Decodes one aligned chunk into `out` without allocating; returns the element count. */
 function decodeInto(part: Uint8Array, dtype: DType, out: Float64Array, scratch: StatsScratch): number {
-  const width = elementBytes(dtype);
-  const length = Math.floor(part.byteLength / width);
-  const bytes = part.byteOffset % width === 0 ? part : scratch.aligned(part);
-  const { buffer, byteOffset } = bytes;
+  const length = Math.floor(part.byteLength / elementBytes(dtype));
+  const { buffer, byteOffset } = part;
   switch (dtype) {
     case 'float16': {
       const table = halfValues();
