@@ -7,6 +7,8 @@ export { CkptError, ExitCode } from './core/errors.js';
 export { canonicalName, isGeneratedName } from './core/names.js';
 export { isParameter, learnedParameterCount } from './core/roles.js';
 export { tensorSha256 } from './ops/hash.js';
+export { tensorStats, valueStats, HISTOGRAM_BINS, type TensorStats } from './ops/stats.js';
+export { checkHealth, DEFAULT_MAX_ABS, type HealthProblem, type HealthReport } from './ops/health.js';
 export { parsePattern, parsePatterns, type Pattern } from './ops/select.js';
 export { READERS } from './formats/index.js';
 export type { FormatReader, Probe } from './formats/types.js';

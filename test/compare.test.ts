@@ -284,10 +284,13 @@ test('check of a plan says why outputs were not compared: a source that is not O
   assert.match(headless.stdout, /outputs not compared with the source .*: 2 target tensor\(s\) are skipped, not taken from the source, so the outputs are meant to differ/);
 });
 
-test('check of a non-ONNX checkpoint says check runs ONNX models and how to get one (exit 6)', () => {
-  const r = runCli(['check', path.join(SAMPLES, 'detector-90.h5')]);
-  assert.equal(r.status, 6);
-  assert.match(r.stderr, /a keras checkpoint; check runs ONNX models: .*ckpt convert .*--graph MODEL\.onnx.*export one/);
+test('check of a non-ONNX checkpoint checks its values without a forward pass', () => {
+  const r = runCli(['check', '--json', path.join(SAMPLES, 'detector-90.h5')]);
+  assert.equal(r.status, 0, r.stderr);
+  const report = json(r.stdout);
+  assert.match(report.notRun, /not an ONNX model/);
+  assert.equal(report.outputs, undefined);
+  assert.deepEqual([report.health.checked, report.health.problems], [6, []]);
 });
 
 test("onnxruntime's own log reaches stderr only with --verbose", () => {

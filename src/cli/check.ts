@@ -4,15 +4,17 @@ import * as path from 'node:path';
 import { ExitCode, invalidInput, usageError } from '../core/errors.js';
 import { readTextFile } from '../core/file.js';
 import { formatPercent } from '../core/percent.js';
-import { firstLine, openSession, parseProvider, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
+import { firstLine, openSession, parseProvider, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
-import { open } from '../open.js';
+import { detectFormat, open } from '../open.js';
+import { checkHealth, type HealthReport, type NewRows } from '../ops/health.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import type { GraphNode, ValueInfo } from '../formats/onnx/model.js';
 import { applyPlanFile, planBody, readPlan, type PlanFile } from './plan.js';
 import { classMapOfPlan, optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
+import { progress } from './progress.js';
 
 export interface CheckOptions {
   ep?: string;
@@ -23,6 +25,7 @@ export interface CheckOptions {
   rtol?: string;
   classMap?: string;
   verbose?: boolean;
+  maxAbs?: string;
   json?: boolean;
 }
 
@@ -36,29 +39,39 @@ export interface SourceComparison {
   result?: CompareResult;
 }
 
-export interface CheckReport {
-  model: string;
+/** One forward pass in onnxruntime-node (ONNX models only). */
+export interface ForwardPass {
   provider: 'cpu' | 'cuda';
   inputs: InputReport[];
   outputs: OutputReport[];
   milliseconds: number;
+}
+
+export interface CheckReport extends Partial<ForwardPass> {
+  model: string;
+  /** Why no forward pass ran: the checkpoint is not an ONNX model (its values are still checked). */
+  notRun?: string;
+  /** The values: non-finite, beyond --max-abs, weights that do not vary, BatchNorm variances ≤ 0. */
+  health: HealthReport;
   ok: boolean;
   plan?: { path: string; fractionLoaded: number; minLoaded: number; enough: boolean };
   sourceComparison?: SourceComparison;
 }
 
 /**
- * The pre-flight: load the model in onnxruntime-node, run one forward pass on generated (or given)
- * inputs, report output shapes and whether every value is finite. For a plan, the applied target
- * is checked, and when the plan's source is an ONNX model of the same graph, the old classes'
- * outputs must equal the source's. Exit 0 when all holds, 1 otherwise, 3 when it does not
- * load/run, 6 when the file is not an ONNX model.
+ * The pre-flight: the values of every weight and buffer are healthy (any checkpoint); an ONNX
+ * model also loads in onnxruntime-node and one forward pass on generated (or given) inputs gives
+ * finite outputs. For a plan, the applied target is checked, its expanded rows on their own too,
+ * and when the plan's source is an ONNX model of the same graph, the old classes' outputs must
+ * equal the source's. Exit 0 when all holds, 1 otherwise, 3 when it does not load/run.
  */
 export async function checkCommand(target: string, options: CheckOptions): Promise<number> {
   setOrtVerbose(options.verbose === true);
   const choice = parseProvider(options.ep);
   const inputOptions: InputOptions = { shape: options.shape, input: options.input };
   const tolerance = { atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol) };
+  const maxAbs = optionalNumber('--max-abs', options.maxAbs);
+  if (maxAbs !== undefined && !(maxAbs > 0)) throw usageError(`--max-abs must be a positive number, got '${options.maxAbs}'`);
   let model = target;
   let plan: PlanFile | undefined;
   let planInfo: CheckReport['plan'];
@@ -68,21 +81,26 @@ export async function checkCommand(target: string, options: CheckOptions): Promi
     const minLoaded = options.minLoaded === undefined ? 0.9 : Number(options.minLoaded);
     if (!(minLoaded >= 0 && minLoaded <= 1)) throw usageError(`--min-loaded must be between 0 and 1, got '${options.minLoaded}'`);
     planInfo = { path: target, fractionLoaded: plan.summary.fractionLoaded, minLoaded, enough: plan.summary.fractionLoaded >= minLoaded };
-    if (plan.target.format !== 'onnx') throw usageError(`check runs ONNX models; the plan's target ${plan.target.path} is ${plan.target.format}`);
     temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
-    model = path.join(temp, 'applied.onnx');
+    model = path.join(temp, `applied${plan.target.format === 'onnx' ? '.onnx' : path.extname(plan.target.path)}`);
     await applyPlanFile(target, model);
   } else {
     if (options.minLoaded !== undefined) throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
     if (options.atol !== undefined || options.rtol !== undefined || options.classMap !== undefined) {
       throw usageError('--atol, --rtol and --class-map apply to a plan whose source is an ONNX model (ckpt check plan.json)');
     }
-    requireOnnxModel(target, 'check');
   }
   try {
-    const report = await runCheck(model, choice, inputOptions, target);
+    const onnx = plan ? plan.target.format === 'onnx' : detectFormat(target) === 'onnx';
+    const newRows = new Map<string, NewRows>(plan?.entries.filter((e) => e.expand).map((e) => [e.target, { expand: e.expand! }]));
+    const health = await healthOf(model, { maxAbs, newRows });
+    const forward = onnx ? await runCheck(model, choice, inputOptions, target) : undefined;
+    const report: CheckReport = {
+      model: target, ...forward, ...(onnx ? {} : { notRun: 'not an ONNX model: no forward pass, values checked only' }),
+      health, ok: health.ok && (forward?.outputs.every((o) => o.finite) ?? true),
+    };
     if (planInfo) report.plan = planInfo;
-    if (plan) {
+    if (plan && onnx) {
       const classMap = options.classMap === undefined ? undefined : parseClassMap(options.classMap);
       report.sourceComparison = await compareWithSource(plan, model, choice, inputOptions, { ...tolerance, classMap });
     }
@@ -162,7 +180,19 @@ function isPlanFile(file: string): boolean {
   }
 }
 
-export async function runCheck(model: string, choice: ProviderChoice, inputOptions: InputOptions, label = model): Promise<CheckReport> {
+/** Reads every weight and buffer of MODEL once, with a progress bar on a terminal. */
+async function healthOf(model: string, options: { maxAbs?: number; newRows: Map<string, NewRows> }): Promise<HealthReport> {
+  const dict = await open(model);
+  const bar = progress('checking values', dict.tensors.reduce((n, t) => n + t.byteLength, 0), 'bytes');
+  try {
+    return await checkHealth(dict, { ...options, onTensor: (t) => bar.tick(t.byteLength) });
+  } finally {
+    bar.done();
+    await dict.close();
+  }
+}
+
+export async function runCheck(model: string, choice: ProviderChoice, inputOptions: InputOptions, label = model): Promise<ForwardPass> {
   const { session, provider } = await openSession(model, choice, label);
   try {
     const { feeds, inputs } = await makeFeeds(session, inputOptions, label);
@@ -179,7 +209,7 @@ export async function runCheck(model: string, choice: ProviderChoice, inputOptio
       const nonFinite = nonFiniteCount(tensor.type, tensor.data);
       return { name, dtype: tensor.type, shape: [...tensor.dims], finite: nonFinite === 0, nonFinite };
     });
-    return { model: label, provider, inputs, outputs, milliseconds, ok: outputs.every((o) => o.finite) };
+    return { provider, inputs, outputs, milliseconds };
   } finally {
     await session.release();
   }
@@ -198,17 +228,28 @@ function nonFiniteCount(type: string, data: unknown): number {
 
 function renderCheck(r: CheckReport): string {
   const failures = [
-    ...(r.outputs.some((o) => !o.finite) ? ['non-finite outputs'] : []),
+    ...(r.health.ok ? [] : [`${r.health.problems.length} value problem(s)`]),
+    ...(r.outputs?.some((o) => !o.finite) ? ['non-finite outputs'] : []),
     ...(r.plan && !r.plan.enough ? ['too few parameters loaded'] : []),
     ...(r.sourceComparison?.result && !r.sourceComparison.result.equal ? ["outputs differ from the source's"] : []),
   ];
   const verdict = r.ok ? 'OK' : `FAILED (${failures.join('; ')})`;
-  const lines = [`check: ${r.model}: ${verdict} — ran on ${r.provider} in ${r.milliseconds.toFixed(1)} ms`];
-  const inputs = newTable(['input', 'dtype', 'shape', 'values']);
-  inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.from === 'generated' ? 'generated' : i.from === 'file' ? 'from file' : 'given']));
-  const outputs = newTable(['output', 'dtype', 'shape', 'finite']);
-  outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
-  lines.push(inputs.toString(), outputs.toString());
+  const ran = r.provider === undefined ? r.notRun : `ran on ${r.provider} in ${r.milliseconds!.toFixed(1)} ms`;
+  const lines = [`check: ${r.model}: ${verdict} — ${ran}`];
+  if (r.inputs && r.outputs) {
+    const inputs = newTable(['input', 'dtype', 'shape', 'values']);
+    inputs.push(...r.inputs.map((i) => [i.name, i.dtype, `[${i.shape.join(', ')}]`, i.from === 'generated' ? 'generated' : i.from === 'file' ? 'from file' : 'given']));
+    const outputs = newTable(['output', 'dtype', 'shape', 'finite']);
+    outputs.push(...r.outputs.map((o) => [o.name, o.dtype, `[${o.shape.join(', ')}]`, o.finite ? 'yes' : `NO (${o.nonFinite} non-finite)`]));
+    lines.push(inputs.toString(), outputs.toString());
+  }
+  const h = r.health;
+  lines.push(`values: ${h.checked} weights and buffers read; ${h.ok ? 'all finite, within ±' + h.maxAbs.toExponential().replace('e+', 'e') + ', weights vary, variances positive' : `${h.problems.length} problem(s)`}`);
+  if (!h.ok) {
+    const problems = newTable(['tensor', 'check', 'detail'], ['elide', 'keep', 'wrap']);
+    problems.push(...h.problems.map((p) => [p.tensor, p.check, p.detail]));
+    lines.push(problems.toString());
+  }
   if (r.plan) {
     lines.push(`plan ${r.plan.path}: ${formatPercent(r.plan.fractionLoaded)} of parameters loaded (minimum ${formatPercent(r.plan.minLoaded)})${r.plan.enough ? '' : ' — BELOW THE MINIMUM'}`);
   }

@@ -4,6 +4,7 @@ import { parseProvider, setOrtVerbose } from '../runtime/session.js';
 import { readPlan } from './plan.js';
 import type { PlanEntry } from '../ops/plan.js';
 import { formatShape, newTable } from './format.js';
+import { writeReport } from '../report/index.js';
 
 export interface CompareCommandOptions {
   atol?: string;
@@ -17,6 +18,7 @@ export interface CompareCommandOptions {
   ep?: string;
   verbose?: boolean;
   json?: boolean;
+  html?: string;
 }
 
 /** `ckpt compare A.onnx B.onnx`: exit 0 when every output is equal within the tolerance, 1 otherwise. */
@@ -33,6 +35,7 @@ export async function compareCommand(a: string, b: string, options: CompareComma
     bisectBatch: optionalNumber('--bisect-batch', options.bisectBatch),
     provider: parseProvider(options.ep),
   });
+  if (options.html) await writeReport(options.html, { kind: 'compare', title: `${a} vs ${b}`, data: result });
   process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderComparison(result));
   return result.equal ? ExitCode.ok : ExitCode.differs;
 }

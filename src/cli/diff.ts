@@ -1,8 +1,12 @@
 import { open } from '../open.js';
+import type { StateDict } from '../core/statedict.js';
 import { ExitCode, usageError } from '../core/errors.js';
 import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
 import { formatEpsilon } from '../ops/structure.js';
-import { fitLine, formatInt, formatShape, progress, newTable, type Fit } from './format.js';
+import { fitLine, formatInt, formatShape, newTable, type Fit } from './format.js';
+import { progress } from './progress.js';
+import { statsByName, type TensorStats } from '../ops/stats.js';
+import { writeReport } from '../report/index.js';
 
 export interface DiffCommandOptions {
   json?: boolean;
@@ -10,6 +14,7 @@ export interface DiffCommandOptions {
   atol?: string;
   rtol?: string;
   all?: boolean;
+  html?: string;
 }
 
 function tolerance(name: string, text: string | undefined): number | undefined {
@@ -34,13 +39,25 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffCom
       const bar = progress('comparing', options.values ? Math.min(a.tensors.length, b.tensors.length) : 0);
       const report = await diffStateDicts(a, b, { values: options.values, atol, rtol, onPair: () => bar.tick() });
       bar.done();
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiff(report, options.values === true));
+      // The report's histograms need both sides' statistics: read with --html, and in --json then too (the page embeds that document).
+      const body: DiffReport & { stats?: { a: Record<string, TensorStats>; b: Record<string, TensorStats> } } = options.html ? { ...report, stats: await bothStats(a, b) } : report;
+      if (options.html) await writeReport(options.html, { kind: 'diff', title: `${pathA} vs ${pathB}`, data: body });
+      process.stdout.write(options.json ? `${JSON.stringify(body, null, 2)}\n` : renderDiff(report, options.values === true));
       return report.equal ? ExitCode.ok : ExitCode.differs;
     } finally {
       await b.close();
     }
   } finally {
     await a.close();
+  }
+}
+
+async function bothStats(a: StateDict, b: StateDict) {
+  const bar = progress('statistics', [...a.tensors, ...b.tensors].reduce((n, t) => n + t.byteLength, 0), 'bytes');
+  try {
+    return { a: await statsByName(a.tensors, (t) => bar.tick(t.byteLength)), b: await statsByName(b.tensors, (t) => bar.tick(t.byteLength)) };
+  } finally {
+    bar.done();
   }
 }
 

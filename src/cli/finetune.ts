@@ -15,6 +15,7 @@ import { splitSizes, train, type EpochReport, type TrainOptions, type TrainResul
 import { analyzeNetwork, measureShapes, networkTrainable } from '../train/network.js';
 import { denseTrainable, type Loss, type Trainable, type TrainSpec } from '../train/graph.js';
 import type { OptimizerSpec } from '../train/loop.js';
+import { writeReport } from '../report/index.js';
 
 export interface FinetuneOptions {
   data?: string;
@@ -38,6 +39,7 @@ export interface FinetuneOptions {
   ep?: string;
   stepsPerCall?: string;
   json?: boolean;
+  html?: string;
 }
 
 function numberOption(name: string, text: string | undefined, fallback: number, check: (v: number) => boolean, expected: string): number {
@@ -115,9 +117,14 @@ async function trainAndWrite(dict: StateDict, options: FinetuneOptions, s: Setti
   for (const [name, t] of job.tensors) initial[name] = await floats(t);
   const tty = process.stderr.isTTY === true && !options.json;
   const emit = (record: object) => process.stdout.write(`${JSON.stringify(record)}\n`);
-  if (!tty) emit({ event: 'start', model: dict.path, data: options.data, examples: data.count, trainable: job.trained, ep: s.provider });
-  const result = await train(job.model, { x: job.x, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) }, initial, s,
-    (r) => (tty ? process.stderr.write(`${epochLine(r, s.epochs)}\n`) : emit({ event: 'epoch', ...r })));
+  const start = { event: 'start', model: dict.path, data: options.data, examples: data.count, trainable: job.trained, ep: s.provider };
+  if (!tty) emit(start);
+  const epochs: object[] = [];
+  const result = await train(job.model, { x: job.x, count: data.count, ...(data.labels ? { labels: data.labels } : { targets: data.targets! }) }, initial, s, (r) => {
+    epochs.push({ event: 'epoch', ...r });
+    if (tty) process.stderr.write(`${epochLine(r, s.epochs)}\n`);
+    else emit(epochs[epochs.length - 1]!);
+  });
 
   const edits = new Map<TensorInfo, TensorEdit>();
   for (const [name, t] of job.tensors) {
@@ -132,6 +139,8 @@ async function trainAndWrite(dict: StateDict, options: FinetuneOptions, s: Setti
     accuracy: result.final.validationAccuracy, accuracyOld: result.final.accuracyOld, accuracyNew: result.final.accuracyNew,
     frozenOldClasses: options.freezeOldClasses === true,
   };
+  // The report's data: the JSON lines, gathered.
+  if (options.html) await writeReport(options.html, { kind: 'finetune', title: dict.path, data: { start, epochs, summary } });
   if (tty) process.stdout.write(`finetune: wrote ${options.output} — ${job.describe(result)}\n`);
   else emit(summary);
   return ExitCode.ok;

@@ -21,26 +21,6 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** Progress on stderr, only when a person is watching (a TTY); silent in CI and pipes. */
-export function progress(label: string, total: number): { tick(): void; done(): void } {
-  const tty = process.stderr.isTTY === true && total > 0;
-  let count = 0;
-  let last = 0;
-  return {
-    tick() {
-      count++;
-      const now = Date.now();
-      if (tty && (now - last > 100 || count === total)) {
-        last = now;
-        process.stderr.write(`\r${label} ${count}/${total}`);
-      }
-    },
-    done() {
-      if (tty) process.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
 /**
  * A line of `separator`-joined parts broken into lines no wider than the terminal (continuations
  * indented); unchanged when piped. A single part wider than the terminal stays whole (paths).

@@ -1,12 +1,16 @@
 import { open } from '../open.js';
 import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import { tensorSha256 } from '../ops/hash.js';
+import { bytesSha256 } from '../ops/hash.js';
+import { hasStats, sparkline, StatsScratch, valueStats, type TensorStats } from '../ops/stats.js';
+import { writeReport } from '../report/index.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
 import { transferSummary } from '../core/http-source.js';
 import { storedByteLength, typeLabel } from '../core/encoding.js';
-import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
+import { formatPercent } from '../core/percent.js';
+import { fitLine, formatBytes, formatInt, formatShape, newTable } from './format.js';
+import { progress } from './progress.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -14,6 +18,8 @@ export interface InspectOptions {
   tree?: boolean;
   filter?: string[];
   all?: boolean;
+  stats?: boolean;
+  html?: string;
 }
 
 /** One tensor in the `inspect --json` contract. */
@@ -33,35 +39,46 @@ export interface TensorJson {
   sha256?: string;
   /** With --hash: an earlier tensor with the same dtype, shape and values. */
   sameAs?: string;
+  /** With --stats (numeric dtypes). */
+  stats?: TensorStats;
 }
 
 export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
   const dict = await open(path, { all: options.all });
   try {
     const tensors = filterTensors(dict, parsePatterns(options.filter));
-    const hashes = options.hash ? await hashAll(tensors) : undefined;
-    const out = options.json ? renderJson(dict, tensors, hashes, options.tree) : renderText(dict, tensors, hashes, options.tree);
+    const read = options.hash || options.stats ? await readAll(tensors, options.hash === true, options.stats === true) : undefined;
+    const hashes = options.hash ? read!.hashes : undefined;
+    const body = jsonBody(dict, tensors, hashes, read?.stats, options.tree);
+    if (options.html) await writeReport(options.html, { kind: 'inspect', title: dict.path, data: body });
+    const out = options.json ? `${JSON.stringify(body, null, 2)}\n` : renderText(dict, tensors, hashes, options.tree, read?.stats);
     process.stdout.write(out);
   } finally {
     await dict.close();
   }
 }
 
-async function hashAll(tensors: readonly TensorInfo[]): Promise<Map<TensorInfo, string | undefined>> {
-  const bar = progress('hashing', tensors.length);
+/** Reads each tensor once, one at a time (memory bounded by the largest), for its hash and/or statistics. */
+async function readAll(tensors: readonly TensorInfo[], hash: boolean, stats: boolean) {
   const hashes = new Map<TensorInfo, string | undefined>();
+  const statistics = new Map<TensorInfo, TensorStats>();
+  const bar = progress(hash ? 'hashing' : 'statistics', tensors.reduce((n, t) => n + t.byteLength, 0), 'bytes');
+  const scratch = new StatsScratch();
   try {
     for (const t of tensors) {
-      hashes.set(t, await tensorSha256(t));
-      bar.tick();
+      const wanted = t.dtype !== 'string' && (hash || (stats && hasStats(t.dtype)));
+      const bytes = wanted ? await t.read() : undefined;
+      if (hash) hashes.set(t, bytes && bytesSha256(bytes));
+      if (stats && bytes && hasStats(t.dtype)) statistics.set(t, valueStats(bytes, t.dtype, scratch));
+      bar.tick(t.byteLength);
     }
   } finally {
     bar.done();
   }
-  return hashes;
+  return { hashes, stats: statistics };
 }
 
-export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): TensorJson {
+export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string, stats?: TensorStats): TensorJson {
   return {
     name: t.name,
     source: t.source,
@@ -75,6 +92,7 @@ export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): Ten
     ...(t.encoding ? { encoding: encodingJson(t) } : {}),
     ...(sha256 ? { sha256 } : {}),
     ...(sameAs ? { sameAs } : {}),
+    ...(stats ? { stats } : {}),
   };
 }
 
@@ -83,13 +101,14 @@ function encodingJson(t: TensorInfo): NonNullable<TensorJson['encoding']> {
   return { label: e.label, dequantized: t.dtype, ...(e.affine ? { scale: [...e.affine.scale], zeroPoint: [...e.affine.zeroPoint], axis: e.affine.axis } : {}) };
 }
 
-function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
+/** The `inspect --json` document (also the data of `--html`). */
+function jsonBody(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, stats: Map<TensorInfo, TensorStats> | undefined, tree?: boolean): Record<string, unknown> {
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
   const body: Record<string, unknown> = {
     format: dict.format,
     metadata: dict.metadata,
     totals: totals(tensors),
-    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t), same.get(t))),
+    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t), same.get(t), stats?.get(t))),
   };
   if (tree) {
     const toJson = (n: TreeNode): unknown =>
@@ -98,7 +117,7 @@ function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
         : { name: n.name, parameters: n.parameters, bytes: n.bytes, tensors: n.tensors, children: n.children.map(toJson) };
     body.tree = nameTree(tensors).map(toJson);
   }
-  return `${JSON.stringify(body, null, 2)}\n`;
+  return body;
 }
 
 /** The header line: what the file is and how big, before any table. */
@@ -130,7 +149,9 @@ function roleBreakdown(t: Totals): string {
   return ` (${[...part(weights.tensors, 'weight'), ...part(buffers.tensors, 'buffer'), ...part(constants.tensors, 'constant')].join(', ')})`;
 }
 
-function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
+function renderText(
+  dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean, stats?: Map<TensorInfo, TensorStats>,
+): string {
   const lines = [fitLine(`${dict.path}: ${[headline(dict, tensors), transferSummary()].filter(Boolean).join(' · ')}`, ' · ')];
   if (tree) {
     const walk = (nodes: TreeNode[], indent: string) => {
@@ -152,8 +173,11 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
   const showLayout = tensors.some((t) => t.layout);
   const showRole = tensors.some((t) => t.role);
   const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
-  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
-  const kept = new Set(['dtype', 'shape', 'role', 'params', 'bytes']);
+  // A sparkline of each histogram only on a terminal: piped output stays plain text.
+  const sparks = stats !== undefined && process.stdout.isTTY === true;
+  const statColumns = stats ? ['min', 'max', 'mean', 'std', 'zeros', 'non-finite', ...(sparks ? ['histogram'] : [])] : [];
+  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...statColumns, ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
+  const kept = new Set(['dtype', 'shape', 'role', 'params', 'bytes', ...statColumns]);
   const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : column === 'source' || column === 'layout' ? 'optional' : 'elide')));
   for (const t of tensors) {
     table.push([
@@ -166,10 +190,19 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
       // A constant's values are not parameters: its size is in the shape and bytes columns.
       { hAlign: 'right' as const, content: isParameter(t) ? formatInt(parameterCount(t)) : '–' },
       { hAlign: 'right' as const, content: formatBytes(storedByteLength(t)) },
+      ...(stats ? statCells(stats.get(t), sparks) : []),
       ...(hashes ? [hashes.get(t) ?? ''] : []),
       ...(same.size ? [same.get(t) ?? ''] : []),
     ]);
   }
   if (tensors.length) lines.push(table.toString());
   return `${lines.join('\n')}\n`;
+}
+
+/** min, max, mean, std, zeros, non-finite (and the sparkline): blank for tensors without numbers. */
+function statCells(s: TensorStats | undefined, sparks: boolean): string[] {
+  if (!s) return ['', '', '', '', '', '', ...(sparks ? [''] : [])];
+  const num = (v: number | null) => (v === null ? '–' : v === 0 ? '0' : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2));
+  const special = [[s.nan, 'NaN'], [s.posInf, '+Inf'], [s.negInf, '−Inf']].filter(([n]) => n).map(([n, what]) => `${formatInt(n as number)} ${what}`);
+  return [num(s.min), num(s.max), num(s.mean), num(s.std), formatPercent(s.zeros), special.join(', ') || '0', ...(sparks ? [sparkline(s.histogram)] : [])];
 }

@@ -58,6 +58,8 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object: {format, metadata, totals, tensors:[{name, source, dtype, shape, byteLength, …}]}')
     .option('--hash', 'add the SHA-256 of each tensor (little-endian bytes of its dtype, row-major); reads every tensor')
     .option('--tree', 'group tensors by dotted name prefix with parameter counts per group')
+    .option('--stats', 'per tensor: min, max, mean, std, fraction of zeros, NaN/±Inf/subnormal counts and a 32-bin histogram; reads every tensor')
+    .option('--html <file>', 'also write a self-contained HTML report (treemap by dtype, a table that filters and sorts, histograms with --stats)')
     .addOption(new Option('--filter <pattern>', 'only tensors whose name matches (repeatable; regex at the start, re:, glob:, =exact)').argParser(collect))
     .option('--all', 'also list optimizer state and other non-model tensors')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -73,6 +75,7 @@ export function buildProgram(): Command {
     .option('--rtol <x>', 'relative tolerance for --values (default 0): equal when |A−B| ≤ atol + rtol·|B|')
     .option('--json', 'print the full report as JSON')
     .option('--all', 'include optimizer state and other non-model tensors')
+    .option('--html <file>', 'also write a self-contained HTML report: treemap colored by |Δ|/|A|, a table that filters and sorts, overlaid histograms of A and B (reads both files)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(later(() => import('./diff.js'), 'diffCommand')));
 
@@ -137,6 +140,7 @@ ${EXIT_CODES_HELP}`)
     .option('--classes <labels...>', 'SOURCE_LABELS TARGET_LABELS (labels.txt, JSON list, or COCO JSON): copy shared classes to their new index by name, initialize new ones (after SOURCE and TARGET)')
     .option('--init <kind>', 'values of the new positions of an expanded head: target (its own, default), zeros or normal', 'target')
     .option('--load-constants', "also load graph constants (shapes, indices, anchor priors) from SOURCE; by default TARGET keeps its own")
+    .option('--html <file>', 'also write a self-contained HTML report: treemap colored by load/expand/fold/skip/keep, a table that filters and sorts')
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', `${SELECTION_HELP}
 ${EXIT_CODES_HELP}`)
@@ -161,8 +165,8 @@ the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 
 
   program
     .command('check')
-    .description('Pre-flight: load an ONNX model (or a plan applied to its target) in onnxruntime-node, run one forward pass, check every output is finite. For a plan whose source is an ONNX model of the same graph, the old classes\' outputs must also equal the source\'s.')
-    .argument('<model>', 'MODEL.onnx, or plan.json')
+    .description('Pre-flight: the values of any checkpoint (or a plan applied to its target, its expanded rows too) are healthy: finite, within --max-abs, weights of 2+ dims not all zero or constant, BatchNorm variances > 0. An ONNX model also loads in onnxruntime-node and one forward pass gives finite outputs; for a plan whose source is an ONNX model of the same graph, the old classes\' outputs must equal the source\'s.')
+    .argument('<model>', 'a checkpoint (MODEL.onnx: also run), or plan.json')
     .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
     .addOption(shapeOption())
     .addOption(inputOption())
@@ -170,11 +174,11 @@ the dim's name. bfloat16 inputs cannot be fed (onnxruntime-node has no bfloat16 
     .option('--atol <x>', 'for a plan: absolute tolerance of the output comparison with the source (default 1e-5)')
     .option('--rtol <x>', 'for a plan: relative tolerance of the output comparison (default 1e-4)')
     .option('--class-map <old:new|plan.json>', "for a plan: where the old classes are in grown outputs (default: the head layout ckpt plan infers for the two models, not the plan's own entries)")
+    .option('--max-abs <x>', 'fail when a float weight or buffer holds a value beyond ±X (default 1e10: catches uninitialized memory such as 1e37)')
     .option('--verbose', "show onnxruntime's own log")
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `${INPUTS_HELP}
-${EXIT_CODES_HELP}
-  6  check: the file is not an ONNX model (convert it first)`)
+${EXIT_CODES_HELP}`)
     .action(run(later(() => import('./check.js'), 'checkCommand')));
 
   program
@@ -192,6 +196,7 @@ ${EXIT_CODES_HELP}
     .option('--bisect-batch <n>', 'intermediate outputs exposed per run while bisecting (default 32; bounds memory)')
     .option('--ep <provider>', 'execution provider: cpu, cuda or auto (CUDA when it loads)', 'auto')
     .option('--verbose', "show onnxruntime's own log")
+    .option('--html <file>', 'also write a self-contained HTML report: outputs colored by divergence, a table that filters and sorts')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `${INPUTS_HELP}
 ${EXIT_CODES_HELP}
@@ -223,6 +228,7 @@ ${EXIT_CODES_HELP}
     .option('--ep <provider>', 'execution provider: cpu, cuda or auto', 'auto')
     .option('--steps-per-call <n>', 'optimizer steps per onnxruntime call, inside one ONNX Loop (default 64)')
     .option('--json', 'JSON lines (the default when stdout is not a terminal): start, one per epoch, then a summary')
+    .option('--html <file>', 'also write a self-contained HTML report: loss and accuracy per epoch (old and new classes apart), the epochs as a table')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(run(later(() => import('./finetune.js'), 'finetuneCommand')));
 

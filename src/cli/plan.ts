@@ -16,6 +16,7 @@ import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { presetPatterns } from './select.js';
 import { isLocalPath } from '../core/location.js';
 import { fitLine, formatShape, newTable } from './format.js';
+import { writeReport } from '../report/index.js';
 
 export interface FileRef {
   path: string;
@@ -45,6 +46,7 @@ export interface PlanCommandOptions {
   init?: string;
   loadConstants?: boolean;
   json?: boolean;
+  html?: string;
 }
 
 const MODES: readonly PlanMode[] = ['auto', 'full', 'detection', 'classification'];
@@ -90,6 +92,7 @@ export async function planCommand(sourcePath: string, targetPath: string, option
         const text = `${JSON.stringify(plan, null, 2)}\n`;
         await writeAtomic(options.output, (fd) => writeAll(fd, Buffer.from(text)));
       }
+      if (options.html) await writeReport(options.html, { kind: 'plan', title: `${sourcePath} → ${targetPath}`, data: plan });
       process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
       if (body.summary.fullModeFailed) {
         // Kept constants are the target's own by design, not a failure to load.

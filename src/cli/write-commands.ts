@@ -10,6 +10,7 @@ import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
 import { isStandardOutput } from '../core/atomic.js';
 import { rewriteOnnx, type RewriteOptions, type TensorEdit } from '../formats/onnx/write.js';
 import { formatInt, newTable } from './format.js';
+import { readProgress } from './progress.js';
 
 export interface RenameCommandOptions extends WriteCommandOptions {
   rename?: string[];
@@ -118,7 +119,8 @@ export async function convertCommand(input: string, output: string, options: Con
       throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
     }
     const sameFormat = writer.format === dict.format;
-    const report = await writeWithOptions(writer, output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict, writeOptions);
+    const bar = readProgress('converting', dict);
+    const report = await writeWithOptions(writer, output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict, writeOptions).finally(() => bar.done());
     const written = report.written ?? dict.tensors.length;
     const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
     // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.

@@ -26,3 +26,7 @@ export async function tensorSha256(tensor: TensorInfo): Promise<string | undefin
   }
   return hash.digest('hex');
 }
+
+export function bytesSha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
