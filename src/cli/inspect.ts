@@ -1,10 +1,10 @@
 import { open } from '../open.js';
 import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import { tensorSha256 } from '../ops/hash.js';
+import { hashAll, tensorJson } from '../api/inspect.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
-import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
+import { fitLine, formatBytes, formatInt, formatShape, newTable } from './format.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -12,23 +12,6 @@ export interface InspectOptions {
   tree?: boolean;
   filter?: string[];
   all?: boolean;
-}
-
-/** One tensor in the `inspect --json` contract. */
-export interface TensorJson {
-  name: string;
-  source: string;
-  dtype: string;
-  shape: number[];
-  byteLength: number;
-  origin: string;
-  layout?: string;
-  role?: string;
-  roleFrom?: string;
-  group?: string;
-  sha256?: string;
-  /** With --hash: an earlier tensor with the same dtype, shape and values. */
-  sameAs?: string;
 }
 
 export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
@@ -41,36 +24,6 @@ export async function inspectCommand(path: string, options: InspectOptions): Pro
   } finally {
     await dict.close();
   }
-}
-
-async function hashAll(tensors: readonly TensorInfo[]): Promise<Map<TensorInfo, string | undefined>> {
-  const bar = progress('hashing', tensors.length);
-  const hashes = new Map<TensorInfo, string | undefined>();
-  try {
-    for (const t of tensors) {
-      hashes.set(t, await tensorSha256(t));
-      bar.tick();
-    }
-  } finally {
-    bar.done();
-  }
-  return hashes;
-}
-
-export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string): TensorJson {
-  return {
-    name: t.name,
-    source: t.source,
-    dtype: t.dtype,
-    shape: [...t.shape],
-    byteLength: t.byteLength,
-    origin: t.origin,
-    ...(t.layout ? { layout: t.layout } : {}),
-    ...(t.role ? { role: t.role, roleFrom: t.roleFrom } : {}),
-    ...(t.group && t.group !== 'model' ? { group: t.group } : {}),
-    ...(sha256 ? { sha256 } : {}),
-    ...(sameAs ? { sameAs } : {}),
-  };
 }
 
 function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {

@@ -2,7 +2,7 @@ import { open } from '../open.js';
 import { CkptError, ExitCode, usageError } from '../core/errors.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { commaHint, countMatches, nearestNames, parsePatterns } from '../ops/select.js';
-import { PRESETS } from '../ops/presets.js';
+import { PRESETS, presetPatterns } from '../ops/presets.js';
 import { chooseWriter } from '../formats/writers.js';
 import { formatInt, formatShape, newTable } from './format.js';
 import { totals } from '../ops/summary.js';
@@ -18,14 +18,6 @@ export interface SelectCommandOptions {
   output?: string;
   to?: string;
   json?: boolean;
-}
-
-export function presetPatterns(name: string | undefined): string[] {
-  if (name === undefined) return [];
-  const patterns = PRESETS[name];
-  if (!patterns) throw usageError(`unknown preset '${name}'; presets: ${Object.keys(PRESETS).join(', ')}`);
-  // Frameworks nest heads (PaddleDetection 2.x: yolo_head.yolo_output.0.weight): match any part.
-  return patterns.map((p) => `part:${p}`);
 }
 
 export function presetsCommand(options: { json?: boolean }): number {

@@ -1,13 +1,10 @@
 import { open } from '../open.js';
-import { CkptError, ExitCode, invalidInput, usageError } from '../core/errors.js';
-import { dtypeBits, sameShape } from '../core/dtype.js';
-import { transposeBytes } from '../core/decode.js';
-import type { TensorInfo } from '../core/statedict.js';
-import { parseRenameRule, renameCounting, type RenameOptions } from '../ops/rename.js';
-import { alignTensors } from '../ops/align.js';
+import { CkptError, ExitCode, usageError } from '../core/errors.js';
+import { renameCounting } from '../ops/rename.js';
 import { chooseWriter } from '../formats/writers.js';
 import { isStandardOutput } from '../core/atomic.js';
-import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
+import { inFileSpelling, rulesOnFileNames } from '../api/rename.js';
+import { convertIntoOnnx } from '../api/convert.js';
 import { formatInt, newTable } from './format.js';
 
 export interface RenameCommandOptions {
@@ -75,27 +72,6 @@ export async function renameCommand(input: string, options: RenameCommandOptions
   }
 }
 
-/** How many file names hold what each rule looks for (a prefix anywhere, a pattern's match). */
-function rulesOnFileNames(sources: readonly string[], options: RenameOptions): Map<string, number> {
-  const hits = new Map<string, number>();
-  for (const prefix of options.stripPrefixes ?? []) hits.set(`--strip-prefix ${prefix}`, sources.filter((s) => s.includes(prefix)).length);
-  for (const rule of options.rules ?? []) {
-    const { pattern } = parseRenameRule(rule);
-    hits.set(`--rename ${rule}`, sources.filter((s) => pattern.test(s)).length);
-  }
-  return hits;
-}
-
-/**
- * The file name for a tensor's new canonical name, in its own format: unchanged when the rules
- * left it alone; else what surrounds the canonical name in the file name is kept
- * (`state_dict/module.` + new name); a file name spelled otherwise gets the canonical one.
- */
-function inFileSpelling(t: TensorInfo, renamed: string): string {
-  if (renamed === t.name) return t.source;
-  return t.source.endsWith(t.name) ? t.source.slice(0, t.source.length - t.name.length) + renamed : renamed;
-}
-
 export interface ConvertCommandOptions {
   to?: string;
   graph?: string;
@@ -121,50 +97,6 @@ export async function convertCommand(input: string, output: string, options: Con
     return ExitCode.ok;
   } finally {
     await dict.close();
-  }
-}
-
-/**
- * Puts the weights of `input` into the ONNX model `graph`, writing `output`: tensors are aligned
- * as `diff` aligns them, layout transposes (Keras [in,out] → ONNX [out,in], HWIO → OIHW) are
- * applied, and graph weights with no counterpart keep their values. Dtypes must agree.
- */
-async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean): Promise<number> {
-  const source = await open(input);
-  const target = await open(graph);
-  try {
-    if (target.format !== 'onnx') throw usageError(`--graph ${graph}: expected an ONNX model, found ${target.format}`);
-    const alignment = alignTensors(source.tensors, target.tensors);
-    const edits = new Map<TensorInfo, TensorEdit>();
-    const rows: { target: string; source: string; note: string }[] = [];
-    for (const pair of alignment.pairs) {
-      const { a, b, permutation } = pair;
-      if (!sameShape(a.shape, b.shape) && !permutation) continue;
-      if (a.dtype !== b.dtype) throw invalidInput(input, a.source, `dtype ${a.dtype} does not match ${b.dtype} of '${b.source}' in ${graph}`);
-      const width = dtypeBits(a.dtype) / 8;
-      edits.set(b, {
-        kind: 'replace', dtype: b.dtype, shape: b.shape,
-        read: async () => (permutation ? transposeBytes(await a.read(), a.shape, permutation, width) : a.read()),
-      });
-      rows.push({ target: b.name, source: a.name, note: permutation ? `transposed (${permutation.join(',')})` : '' });
-    }
-    if (edits.size === 0) throw invalidInput(input, undefined, `no tensor matches a weight of ${graph}`);
-    await rewriteOnnx(target.path, edits, output);
-    const kept = target.tensors.filter((t) => !edits.has(t)).map((t) => t.name);
-    const unused = source.tensors.filter((t) => !rows.some((r) => r.source === t.name)).map((t) => t.name);
-    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous }, null, 2)}\n`);
-    else {
-      const table = newTable(['ONNX weight', 'from', 'note']);
-      table.push(...rows.map((r) => [r.target, r.source, r.note]));
-      const lines = [`convert: ${input} → ${output} (weights of ${graph}): replaced ${rows.length} of ${target.tensors.length}`, table.toString()];
-      if (kept.length) lines.push(`kept from the graph (no match): ${kept.join(', ')}`);
-      if (unused.length) lines.push(`unused from the input: ${unused.join(', ')}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
-    return ExitCode.ok;
-  } finally {
-    await source.close();
-    await target.close();
   }
 }
 
