@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
-import type { OpenOptions, StateDict } from './core/statedict.js';
-import type { FormatReader } from './formats/types.js';
+import { disposable, type OpenedStateDict, type OpenOptions } from './core/statedict.js';
+import type { Detection, FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
 import { withProbe } from './formats/probe.js';
 
@@ -16,17 +16,25 @@ export function detectFormat(path: string): string | undefined {
  * (magic bytes, structure), never from the file name. Only metadata is read here; each tensor's
  * values are read when its `read()` is called.
  */
-export async function open(path: string, options: OpenOptions = {}): Promise<StateDict> {
+export async function open(path: string, options: OpenOptions = {}): Promise<OpenedStateDict> {
   const file = modelPath(path);
-  const reader = readerFor(file);
-  if (!reader) {
+  const found = detect(file);
+  if (!found) {
     throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
-  return reader.open(file, options);
+  return disposable(await found.reader.open(file, options, found.detection));
+}
+
+/** The reader that recognizes the file, with what its detection parsed. */
+function detect(path: string): { reader: FormatReader; detection: Detection } | undefined {
+  return withProbe(path, (probe) => {
+    const reader = READERS.find((r) => r.match(probe));
+    return reader && { reader, detection: probe.detection };
+  });
 }
 
 function readerFor(path: string): FormatReader | undefined {
-  return withProbe(path, (probe) => READERS.find((r) => r.match(probe)));
+  return detect(path)?.reader;
 }
 
 /** A folder is looked into for its model only up to this many files: a data folder is not searched. */

@@ -1,12 +1,72 @@
-import { invalidInput } from '../core/errors.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { invalidInput, usageError } from '../core/errors.js';
 import { readTextFile } from '../core/file.js';
-import { firstLine, openSession, runOptions, type ProviderChoice } from '../runtime/session.js';
+import { firstLine, openSession, requireOnnxModel, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
 import { open } from '../open.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import type { GraphNode, ValueInfo } from '../formats/onnx/model.js';
-import { classMapOfPlan, planBody, type PlanFile } from './plan.js';
+import { applyPlanFile, classMapOfPlan, planBody, readPlan, type PlanFile } from './plan.js';
+
+export interface CheckOptions {
+  /** Execution provider: cpu, cuda or auto (CUDA when it loads; the default). */
+  provider?: ProviderChoice;
+  /** Input shapes for dynamic dims, 'NAME=1x3x320x320'. */
+  shape?: readonly string[];
+  /** Input values, 'NAME=VALUE', 'NAME=V1,V2,…' or 'NAME=FILE.npy'. */
+  input?: readonly string[];
+  /** For a plan: fail below this fraction of parameters loaded (default 0.9). */
+  minLoaded?: number;
+  /** For a plan: tolerances of the output comparison with the source (defaults 1e-5 and 1e-4). */
+  atol?: number;
+  rtol?: number;
+  /** For a plan: where the old classes are in grown outputs (default: the head layout plan infers). */
+  classMap?: ClassMap;
+  /** Show onnxruntime's own log. */
+  verbose?: boolean;
+}
+
+/**
+ * The pre-flight: load the model in onnxruntime-node, run one forward pass on generated (or given)
+ * inputs, report output shapes and whether every value is finite. For a plan (plan.json or a
+ * PlanFile), the applied target is checked, and when the plan's source is an ONNX model of the
+ * same graph, the old classes' outputs must equal the source's. `ok` says whether all holds;
+ * a model that does not load or run throws.
+ */
+export async function check(model: string | PlanFile, options: CheckOptions = {}): Promise<CheckReport> {
+  setOrtVerbose(options.verbose === true);
+  const choice = options.provider ?? 'auto';
+  const inputOptions: InputOptions = { shape: options.shape && [...options.shape], input: options.input && [...options.input] };
+  const label = typeof model === 'string' ? model : 'plan';
+  const plan = typeof model !== 'string' ? model : isPlanFile(model) ? readPlan(model) : undefined;
+  if (!plan) {
+    if (options.minLoaded !== undefined) throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
+    if (options.atol !== undefined || options.rtol !== undefined || options.classMap !== undefined) {
+      throw usageError('--atol, --rtol and --class-map apply to a plan whose source is an ONNX model (ckpt check plan.json)');
+    }
+    requireOnnxModel(label, 'check');
+    return runCheck(label, choice, inputOptions, label);
+  }
+  const minLoaded = options.minLoaded ?? 0.9;
+  if (!(minLoaded >= 0 && minLoaded <= 1)) throw usageError(`--min-loaded must be between 0 and 1, got '${options.minLoaded}'`);
+  const planInfo = { path: label, fractionLoaded: plan.summary.fractionLoaded, minLoaded, enough: plan.summary.fractionLoaded >= minLoaded };
+  if (plan.target.format !== 'onnx') throw usageError(`check runs ONNX models; the plan's target ${plan.target.path} is ${plan.target.format}`);
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
+  try {
+    const applied = path.join(temp, 'applied.onnx');
+    await applyPlanFile(label, applied, plan);
+    const report = await runCheck(applied, choice, inputOptions, label);
+    report.plan = planInfo;
+    report.sourceComparison = await compareWithSource(plan, applied, choice, inputOptions, { atol: options.atol, rtol: options.rtol, classMap: options.classMap });
+    report.ok = report.ok && planInfo.enough && (report.sourceComparison.result?.equal ?? true);
+    return report;
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+  }
+}
 
 export interface OutputReport { name: string; dtype: string; shape: number[]; finite: boolean; nonFinite: number }
 
@@ -34,7 +94,7 @@ export interface CheckReport {
  * source is an ONNX model with the target's op sequence (the graph the plan's weights go into) and
  * every target tensor is loaded or expanded from it.
  */
-export async function compareWithSource(
+async function compareWithSource(
   plan: PlanFile, applied: string, choice: ProviderChoice, inputs: InputOptions, given: { atol?: number; rtol?: number; classMap?: ClassMap },
 ): Promise<SourceComparison> {
   const source = plan.source.path;
@@ -87,7 +147,7 @@ async function graphOf(model: string): Promise<{ nodes: GraphNode[]; inputs: Val
 const inputSignature = (inputs: readonly ValueInfo[]) =>
   inputs.map((i) => `${i.name} ${i.dtype ?? '?'} [${(i.shape ?? []).map((d) => (typeof d === 'number' ? d : '?')).join(',')}]`).join(', ');
 
-export function isPlanFile(file: string): boolean {
+function isPlanFile(file: string): boolean {
   if (!file.endsWith('.json')) return false;
   try {
     const head = readTextFile(file).slice(0, 200);

@@ -1,21 +1,64 @@
-import { open } from '../open.js';
-import { ExitCode, invalidInput, usageError } from '../core/errors.js';
+import { invalidInput, usageError } from '../core/errors.js';
 import { dtypeBits, sameShape } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { TensorInfo } from '../core/statedict.js';
-import { alignTensors } from '../ops/align.js';
+import { alignTensors, type Alignment } from '../ops/align.js';
+import { chooseWriter } from '../formats/writers.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
-import { newTable } from '../cli/format.js';
+import { withModel, write, type ModelInput } from './common.js';
+
+export interface ConvertOptions {
+  /** Output format (default: from the output's extension). */
+  format?: string;
+  /** An ONNX model whose initializers are replaced by the matching input tensors (layout transposes applied). */
+  graph?: string;
+}
+
+/** What `ckpt convert --json` prints for a conversion into another format. */
+export interface ConvertResult {
+  input: string;
+  output: string;
+  from: string;
+  to: string;
+  tensors: number;
+  notes: string[];
+}
+
+/** What `ckpt convert --graph --json` prints: the weights put into an existing ONNX model. */
+export interface GraphConvertResult {
+  input: string;
+  graph: string;
+  output: string;
+  replaced: { target: string; source: string; note: string }[];
+  keptFromGraph: string[];
+  unusedFromInput: string[];
+  ambiguous: Alignment['ambiguous'];
+}
+
+/** Writes the checkpoint in another format, or (with `graph`) puts its weights into an existing ONNX model. */
+export async function convert(model: ModelInput, output: string, options: ConvertOptions & { graph: string }): Promise<GraphConvertResult>;
+export async function convert(model: ModelInput, output: string, options?: ConvertOptions): Promise<ConvertResult>;
+export async function convert(model: ModelInput, output: string, options: ConvertOptions = {}): Promise<ConvertResult | GraphConvertResult> {
+  const input = typeof model === 'string' ? model : model.path;
+  if (options.graph) return convertIntoOnnx(model, options.graph, output);
+  return withModel(model, {}, async (dict) => {
+    const writer = chooseWriter(output, options.format, undefined);
+    if (writer.format === 'onnx' && dict.format !== 'onnx') {
+      throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
+    }
+    const report = await write(dict, output, writer.format);
+    return { input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes };
+  });
+}
 
 /**
- * Puts the weights of `input` into the ONNX model `graph`, writing `output`: tensors are aligned
+ * Puts the weights of `model` into the ONNX model `graph`, writing `output`: tensors are aligned
  * as `diff` aligns them, layout transposes (Keras [in,out] → ONNX [out,in], HWIO → OIHW) are
  * applied, and graph weights with no counterpart keep their values. Dtypes must agree.
  */
-export async function convertIntoOnnx(input: string, graph: string, output: string, json: boolean): Promise<number> {
-  const source = await open(input);
-  const target = await open(graph);
-  try {
+export async function convertIntoOnnx(model: ModelInput, graph: string, output: string): Promise<GraphConvertResult> {
+  const input = typeof model === 'string' ? model : model.path;
+  return withModel(model, {}, (source) => withModel(graph, {}, async (target) => {
     if (target.format !== 'onnx') throw usageError(`--graph ${graph}: expected an ONNX model, found ${target.format}`);
     const alignment = alignTensors(source.tensors, target.tensors);
     const edits = new Map<TensorInfo, TensorEdit>();
@@ -35,18 +78,6 @@ export async function convertIntoOnnx(input: string, graph: string, output: stri
     await rewriteOnnx(target.path, edits, output);
     const kept = target.tensors.filter((t) => !edits.has(t)).map((t) => t.name);
     const unused = source.tensors.filter((t) => !rows.some((r) => r.source === t.name)).map((t) => t.name);
-    if (json) process.stdout.write(`${JSON.stringify({ input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous }, null, 2)}\n`);
-    else {
-      const table = newTable(['ONNX weight', 'from', 'note']);
-      table.push(...rows.map((r) => [r.target, r.source, r.note]));
-      const lines = [`convert: ${input} → ${output} (weights of ${graph}): replaced ${rows.length} of ${target.tensors.length}`, table.toString()];
-      if (kept.length) lines.push(`kept from the graph (no match): ${kept.join(', ')}`);
-      if (unused.length) lines.push(`unused from the input: ${unused.join(', ')}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
-    return ExitCode.ok;
-  } finally {
-    await source.close();
-    await target.close();
-  }
+    return { input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous };
+  }));
 }

@@ -1,16 +1,18 @@
 import * as path from 'node:path';
 import { open } from '../open.js';
-import { invalidInput, fromSystemError } from '../core/errors.js';
+import { CkptError, ExitCode, invalidInput, fromSystemError, usageError } from '../core/errors.js';
+import { writeAtomic, writeAll } from '../core/atomic.js';
 import { pathSha256, readTextFile } from '../core/file.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { parsePatterns } from '../ops/select.js';
-import { foldSources, makePlan, parseExpandClasses, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
+import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
 import { foldedEntryValues, plannedValues } from '../ops/apply.js';
 import { modelView } from '../ops/structure.js';
 import { classMapOf, graphBlockRows, graphLayers, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
-import { chooseWriter } from '../formats/writers.js';
 import type { ClassMap } from '../runtime/compare.js';
+import { presetPatterns } from '../ops/presets.js';
+import { withModel, write, type ModelInput, type Warn } from './common.js';
 
 export interface FileRef {
   path: string;
@@ -81,9 +83,11 @@ export function readPlan(file: string): PlanFile {
   return plan;
 }
 
-/** Applies a plan file: refuses a stale plan, then writes TARGET with the planned weights to `out`. */
-export async function applyPlanFile(planPath: string, out: string): Promise<{ written: number; format: string }> {
-  const plan = readPlan(planPath);
+/**
+ * Applies a plan: refuses a stale plan, then writes TARGET with the planned weights to `out`.
+ * `planPath` names the plan in errors; the plan is read from it unless given.
+ */
+export async function applyPlanFile(planPath: string, out: string, plan = readPlan(planPath)): Promise<{ written: number; format: string }> {
   for (const side of ['source', 'target'] as const) {
     const ref = plan[side];
     const now = await pathSha256(ref.path);
@@ -118,12 +122,11 @@ export async function applyPlanFile(planPath: string, out: string): Promise<{ wr
         await rewriteOnnx(target.path, edits, out);
         return { written: planned.size, format: 'onnx' };
       }
-      const writer = chooseWriter(out, undefined, target.format);
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
-        return { name: writer.format === target.format ? t.source : t.name, tensor: read ? { ...t, read } : t };
+        return read ? { ...t, read } : t;
       });
-      const report = await writer.write(out, tensors, target);
+      const report = await write(target, out, undefined, tensors);
       return { written: planned.size, format: report.format };
     } finally {
       await target.close();
@@ -150,4 +153,110 @@ export function classMapOfPlan(plan: { entries: readonly PlanEntry[] }): ClassMa
     return [`${sourceSize}:${targetSize}:${blocks}:${rows}`, { sourceSize, targetSize, blocks, rows }];
   }));
   return { expansions: [...distinct.values()] };
+}
+
+export interface PlanOptions {
+  /** auto (default): load, expand or skip; full: everything must load; detection: all but class-count dependent heads; classification: the backbone only. */
+  mode?: PlanMode;
+  /** Never load these target tensors (patterns, see parsePattern). */
+  exclude?: readonly string[];
+  /** Exclude a preset's heads (PRESETS). */
+  preset?: string;
+  /** Classification mode: the tensors of the feature extractor. */
+  backbone?: readonly string[];
+  /** Pair every tensor not paired by name by its graph position. */
+  matchByOrder?: boolean;
+  /** Class counts of a grown head when they cannot be inferred, e.g. '90:92'. */
+  expandClasses?: string;
+  /** 'NAME=LAYOUT' rules for class-dependent tensors. */
+  heads?: readonly string[];
+  /** Label files of SOURCE and TARGET: shared classes are copied to their new index by name. */
+  classes?: readonly [string, string];
+  /** Values of the new positions of an expanded head: target (default), zeros or normal. */
+  init?: InitKind;
+  /** Also load graph constants from SOURCE. */
+  loadConstants?: boolean;
+  /** Write the plan here (atomically) as well. */
+  output?: string;
+  warn?: Warn;
+}
+
+const MODES: readonly PlanMode[] = ['auto', 'full', 'detection', 'classification'];
+
+/**
+ * Plans a partial load: for every tensor of TARGET (the model to train), load it from SOURCE
+ * (pretrained), expand it (a bigger head), or skip it, and why. The result is plan.json as
+ * `ckpt plan --json` prints it; `summary.fullModeFailed` says a full-mode plan does not load.
+ */
+export async function plan(source: ModelInput, target: ModelInput, options: PlanOptions = {}): Promise<PlanFile> {
+  const mode = options.mode ?? 'auto';
+  if (!MODES.includes(mode)) throw usageError(`--mode must be one of ${MODES.join(', ')}, got '${mode}'`);
+  const init = options.init ?? 'target';
+  if (!['target', 'zeros', 'normal'].includes(init)) throw usageError(`--init must be target, zeros or normal, got '${init}'`);
+  if (options.backbone?.length && mode !== 'classification') throw usageError('--backbone applies to --mode classification');
+  if (options.classes) {
+    if (options.classes.length !== 2) throw usageError(`--classes takes two files, SOURCE_LABELS TARGET_LABELS (got ${options.classes.length}); put it after SOURCE and TARGET`);
+    if (options.expandClasses) throw usageError('--classes gives the class counts; leave out --expand-classes');
+  }
+  const recorded: RecordedPlanOptions = {
+    mode, init, exclude: [...(options.exclude ?? []), ...presetPatterns(options.preset)], backbone: [...(options.backbone ?? [])],
+    matchByOrder: options.matchByOrder === true, loadConstants: options.loadConstants === true,
+    ...(options.expandClasses ? { expandClasses: options.expandClasses } : {}),
+    ...(options.heads?.length ? { heads: [...options.heads] } : {}),
+    ...(options.classes ? { classes: { source: path.resolve(options.classes[0]), target: path.resolve(options.classes[1]) } } : {}),
+  };
+  return withModel(source, {}, (sourceDict) => withModel(target, {}, async (targetDict) => {
+    const { body, heads } = await planBody(sourceDict, targetDict, recorded);
+    for (const rule of heads.rules!.filter((r) => !targetDict.tensors.some((t) => r.pattern.test(t.name)))) {
+      options.warn?.(`--head ${rule.text}: no target tensor matches`);
+    }
+    const classMap = heads.classMap;
+    if (classMap && !body.entries.some((e) => e.expand || e.skip?.reason === 'head') && classMap.map.some((from, j) => from !== j)) {
+      throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
+    }
+    const made: PlanFile = {
+      kind: 'ckpt-plan',
+      version: PLAN_VERSION,
+      source: await fileRef(sourceDict),
+      target: await fileRef(targetDict),
+      options: { ...recorded, ...(recorded.classes && classMap ? { classes: { ...recorded.classes, map: classMap.map } } : {}) },
+      ...body,
+    };
+    if (options.output) await savePlan(made, options.output);
+    return made;
+  }));
+}
+
+/** Writes plan.json atomically. */
+export async function savePlan(plan: PlanFile, file: string): Promise<void> {
+  const text = `${JSON.stringify(plan, null, 2)}\n`;
+  await writeAtomic(file, (fd) => writeAll(fd, Buffer.from(text)));
+}
+
+export interface ApplyOptions {
+  /** Apply a full-mode plan even though some tensors do not load (refused otherwise). */
+  force?: boolean;
+}
+
+/** What `ckpt apply --json` prints. */
+export interface ApplyResult {
+  /** The plan file, when the plan was given as one. */
+  plan: string | null;
+  output: string;
+  format: string;
+  tensorsWritten: number;
+  headline: string;
+}
+
+/** Writes the plan's TARGET with the planned weights in place to `output`; refuses a stale plan. */
+export async function applyPlan(plan: PlanFile | string, output: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const planPath = typeof plan === 'string' ? plan : undefined;
+  const planned = typeof plan === 'string' ? readPlan(plan) : plan;
+  const label = planPath ?? 'plan';
+  if (planned.summary.fullModeFailed && !options.force) {
+    const notLoaded = planned.summary.targetTensors - planned.summary.loaded;
+    throw new CkptError(ExitCode.differs, label, 'summary', `made with --mode full, but ${notLoaded} target tensor(s) do not load as they are (${planHeadline(planned.summary)}); --force applies it anyway`);
+  }
+  const result = await applyPlanFile(label, output, planned);
+  return { plan: planPath ?? null, output, format: result.format, tensorsWritten: result.written, headline: planHeadline(planned.summary) };
 }

@@ -1,12 +1,7 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ExitCode, usageError } from '../core/errors.js';
+import { ExitCode } from '../core/errors.js';
 import { formatPercent } from '../core/percent.js';
-import { parseProvider, requireOnnxModel, setOrtVerbose } from '../runtime/session.js';
-import type { InputOptions } from '../runtime/inputs.js';
-import { applyPlanFile, readPlan, type PlanFile } from '../api/plan.js';
-import { compareWithSource, isPlanFile, runCheck, type CheckReport } from '../api/check.js';
+import { parseProvider } from '../runtime/session.js';
+import { check, type CheckReport } from '../api/check.js';
 import { optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
 
@@ -22,51 +17,15 @@ export interface CheckOptions {
   json?: boolean;
 }
 
-/**
- * The pre-flight: load the model in onnxruntime-node, run one forward pass on generated (or given)
- * inputs, report output shapes and whether every value is finite. For a plan, the applied target
- * is checked, and when the plan's source is an ONNX model of the same graph, the old classes'
- * outputs must equal the source's. Exit 0 when all holds, 1 otherwise, 3 when it does not
- * load/run, 6 when the file is not an ONNX model.
- */
+/** `ckpt check MODEL.onnx|plan.json`: exit 0 when all holds, 1 otherwise, 3 when it does not load/run, 6 when not ONNX. */
 export async function checkCommand(target: string, options: CheckOptions): Promise<number> {
-  setOrtVerbose(options.verbose === true);
-  const choice = parseProvider(options.ep);
-  const inputOptions: InputOptions = { shape: options.shape, input: options.input };
-  const tolerance = { atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol) };
-  let model = target;
-  let plan: PlanFile | undefined;
-  let planInfo: CheckReport['plan'];
-  let temp: string | undefined;
-  if (isPlanFile(target)) {
-    plan = readPlan(target);
-    const minLoaded = options.minLoaded === undefined ? 0.9 : Number(options.minLoaded);
-    if (!(minLoaded >= 0 && minLoaded <= 1)) throw usageError(`--min-loaded must be between 0 and 1, got '${options.minLoaded}'`);
-    planInfo = { path: target, fractionLoaded: plan.summary.fractionLoaded, minLoaded, enough: plan.summary.fractionLoaded >= minLoaded };
-    if (plan.target.format !== 'onnx') throw usageError(`check runs ONNX models; the plan's target ${plan.target.path} is ${plan.target.format}`);
-    temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
-    model = path.join(temp, 'applied.onnx');
-    await applyPlanFile(target, model);
-  } else {
-    if (options.minLoaded !== undefined) throw usageError('--min-loaded applies to a plan (ckpt check plan.json)');
-    if (options.atol !== undefined || options.rtol !== undefined || options.classMap !== undefined) {
-      throw usageError('--atol, --rtol and --class-map apply to a plan whose source is an ONNX model (ckpt check plan.json)');
-    }
-    requireOnnxModel(target, 'check');
-  }
-  try {
-    const report = await runCheck(model, choice, inputOptions, target);
-    if (planInfo) report.plan = planInfo;
-    if (plan) {
-      const classMap = options.classMap === undefined ? undefined : parseClassMap(options.classMap);
-      report.sourceComparison = await compareWithSource(plan, model, choice, inputOptions, { ...tolerance, classMap });
-    }
-    report.ok = report.ok && (planInfo?.enough ?? true) && (report.sourceComparison?.result?.equal ?? true);
-    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report));
-    return report.ok ? ExitCode.ok : ExitCode.differs;
-  } finally {
-    if (temp) fs.rmSync(temp, { recursive: true, force: true });
-  }
+  const report = await check(target, {
+    ...options, provider: parseProvider(options.ep), minLoaded: optionalNumber('--min-loaded', options.minLoaded),
+    atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol),
+    classMap: options.classMap === undefined ? undefined : parseClassMap(options.classMap),
+  });
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report));
+  return report.ok ? ExitCode.ok : ExitCode.differs;
 }
 
 function renderCheck(r: CheckReport): string {

@@ -1,6 +1,7 @@
-import { open } from '../open.js';
-import { ExitCode, usageError } from '../core/errors.js';
-import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
+import { ExitCode } from '../core/errors.js';
+import type { DiffReport, PairReport } from '../ops/diff.js';
+import { diff } from '../api/diff.js';
+import { optionalNumber } from './compare.js';
 import { formatEpsilon } from '../ops/structure.js';
 import { fitLine, formatInt, formatShape, progress, newTable, type Fit } from './format.js';
 
@@ -12,36 +13,19 @@ export interface DiffCommandOptions {
   all?: boolean;
 }
 
-function tolerance(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) throw usageError(`${name} must be a non-negative number, got '${text}'`);
-  return value;
-}
-
 /**
  * `ckpt diff A B`: exit 0 when nothing differs in what was compared (names, shapes and dtypes;
  * values too with --values), 1 when something does.
  */
 export async function diffCommand(pathA: string, pathB: string, options: DiffCommandOptions): Promise<number> {
-  const atol = tolerance('--atol', options.atol);
-  const rtol = tolerance('--rtol', options.rtol);
-  if ((atol !== undefined || rtol !== undefined) && !options.values) throw usageError('--atol and --rtol apply to values: add --values');
-  const a = await open(pathA, { all: options.all });
-  try {
-    const b = await open(pathB, { all: options.all });
-    try {
-      const bar = progress('comparing', options.values ? Math.min(a.tensors.length, b.tensors.length) : 0);
-      const report = await diffStateDicts(a, b, { values: options.values, atol, rtol, onPair: () => bar.tick() });
-      bar.done();
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiff(report, options.values === true));
-      return report.equal ? ExitCode.ok : ExitCode.differs;
-    } finally {
-      await b.close();
-    }
-  } finally {
-    await a.close();
-  }
+  let bar: ReturnType<typeof progress> | undefined;
+  const report = await diff(pathA, pathB, {
+    values: options.values, atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol), all: options.all,
+    onProgress: (_done, total) => (bar ??= progress('comparing', total)).tick(),
+  });
+  bar?.done();
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiff(report, options.values === true));
+  return report.equal ? ExitCode.ok : ExitCode.differs;
 }
 
 const REASONS: Record<string, string> = { name: 'name', prefix: 'prefix', convention: 'convention', suffix: 'suffix', structure: 'graph position' };

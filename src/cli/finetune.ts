@@ -1,8 +1,10 @@
-import { open } from '../open.js';
-import { usageError } from '../core/errors.js';
-import { parseProvider, type ProviderChoice } from '../runtime/session.js';
+import { ExitCode, usageError } from '../core/errors.js';
+import { formatPercent } from '../core/percent.js';
+import { parseProvider } from '../runtime/session.js';
 import type { Loss } from '../train/graph.js';
-import { headJob, trainAndWrite, wholeNetworkJob, type Settings } from '../api/finetune.js';
+import type { EpochReport } from '../train/engine.js';
+import { finetune, type FinetuneSummary } from '../api/finetune.js';
+import { optionalNumber } from './compare.js';
 
 export interface FinetuneOptions {
   data?: string;
@@ -28,51 +30,41 @@ export interface FinetuneOptions {
   json?: boolean;
 }
 
-function numberOption(name: string, text: string | undefined, fallback: number, check: (v: number) => boolean, expected: string): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!check(value)) throw usageError(`${name} must be ${expected}, got '${text}'`);
-  return value;
-}
-
-export const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
-
 /**
- * `ckpt finetune MODEL.onnx --data DATA -o OUT.onnx`: trains the dense layers that end the model
- * on features computed once by the frozen rest of it (scenario a: `--train-last 1`, a new linear
- * classifier; b: `--train-last K` or `--train PATTERN`, the top layers), or every layer
- * (scenario c: `--train-all`), then writes the model with the trained weights through the
- * lossless ONNX writer.
+ * `ckpt finetune MODEL.onnx --data DATA -o OUT.onnx`: JSON lines (start, one per epoch, then a
+ * summary) when stdout is not a terminal or with --json, else a line per epoch and the verdict.
  */
 export async function finetuneCommand(modelPath: string, options: FinetuneOptions): Promise<number> {
   if (!options.data) throw usageError('finetune needs --data (a .npz with x and y, .npy with --labels, or CSV)');
   if (!options.output) throw usageError('finetune needs -o OUT.onnx');
-  const loss = (options.loss ?? 'cross-entropy') as Loss;
-  if (!['cross-entropy', 'mse'].includes(loss)) throw usageError(`--loss must be cross-entropy or mse, got '${options.loss}'`);
-  const optimizer = options.optimizer ?? 'adam';
-  if (!['sgd', 'adam'].includes(optimizer)) throw usageError(`--optimizer must be sgd or adam, got '${optimizer}'`);
-  const epochs = numberOption('--epochs', options.epochs, 10, positiveInt, 'a positive whole number');
-  const batch = numberOption('--batch', options.batch, 32, positiveInt, 'a positive whole number');
-  const lr = numberOption('--lr', options.lr, optimizer === 'adam' ? 0.001 : 0.01, (v) => v > 0 && Number.isFinite(v), 'a positive number');
-  const weightDecay = numberOption('--weight-decay', options.weightDecay, 0, (v) => v >= 0 && Number.isFinite(v), 'a number ≥ 0');
-  const momentum = numberOption('--momentum', options.momentum, 0.9, (v) => v >= 0 && v < 1, 'in [0, 1)');
-  const seed = numberOption('--seed', options.seed, 0, Number.isInteger, 'a whole number');
-  const validation = numberOption('--val-split', options.valSplit, 0.2, (v) => v >= 0 && v < 1, 'in [0, 1)');
-  const stepsPerCall = numberOption('--steps-per-call', options.stepsPerCall, 64, positiveInt, 'a positive whole number');
-  const oldClasses = options.oldClasses === undefined ? undefined : numberOption('--old-classes', options.oldClasses, 0, positiveInt, 'a positive whole number');
-  if (options.freezeOldClasses && oldClasses === undefined) throw usageError('--freeze-old-classes needs --old-classes N (the pretrained class count)');
-  const provider: ProviderChoice = parseProvider(options.ep);
-  const settings: Settings = {
-    loss, optimizer: { kind: optimizer as 'sgd' | 'adam', momentum, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay },
-    epochs, batch, lr, seed, validation, provider, stepsPerCall, oldClasses,
-  };
+  const tty = process.stderr.isTTY === true && !options.json;
+  const epochs = optionalNumber('--epochs', options.epochs);
+  const summary = await finetune(modelPath, options.data, {
+    ...options, output: options.output, trainLast: optionalNumber('--train-last', options.trainLast),
+    loss: options.loss as Loss | undefined, optimizer: options.optimizer as 'adam' | 'sgd' | undefined,
+    momentum: optionalNumber('--momentum', options.momentum), epochs, batch: optionalNumber('--batch', options.batch),
+    lr: optionalNumber('--lr', options.lr), weightDecay: optionalNumber('--weight-decay', options.weightDecay), seed: optionalNumber('--seed', options.seed),
+    validationSplit: optionalNumber('--val-split', options.valSplit), oldClasses: optionalNumber('--old-classes', options.oldClasses),
+    provider: parseProvider(options.ep), stepsPerCall: optionalNumber('--steps-per-call', options.stepsPerCall),
+    onEvent: (event) => {
+      if (!tty) process.stdout.write(`${JSON.stringify(event)}\n`);
+      else if (event.event === 'epoch') process.stderr.write(`${epochLine(event, epochs ?? 10)}\n`);
+    },
+  });
+  if (tty) process.stdout.write(`finetune: wrote ${summary.output} — ${closingWords(summary, options.trainAll === true, options.oldClasses !== undefined)}\n`);
+  return ExitCode.ok;
+}
 
-  const dict = await open(modelPath);
-  try {
-    if (dict.format !== 'onnx') throw usageError(`finetune trains ONNX models; ${modelPath} is ${dict.format}`);
-    const job = options.trainAll ? await wholeNetworkJob(dict, options, settings) : await headJob(dict, options, settings);
-    return await trainAndWrite(dict, options, settings, job);
-  } finally {
-    await dict.close();
-  }
+function epochLine(r: EpochReport, epochs: number): string {
+  const pct = (v: number | undefined) => (v === undefined ? '' : ` ${formatPercent(v)}`);
+  return `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}  val loss ${r.validationLoss?.toFixed(4) ?? '–'}  acc${pct(r.validationAccuracy)}` +
+    `${r.accuracyOld !== undefined ? `  old${pct(r.accuracyOld)}` : ''}${r.accuracyNew !== undefined ? `  new${pct(r.accuracyNew)}` : ''}  ${Math.round(r.examplesPerSecond)} ex/s`;
+}
+
+const percent = (v: number | undefined) => (v === undefined ? '–' : formatPercent(v));
+
+function closingWords(s: FinetuneSummary, trainAll: boolean, oldClasses: boolean): string {
+  if (trainAll) return `trained every layer (${s.trained.length} tensors) on ${s.provider}; validation accuracy ${percent(s.accuracy)}`;
+  return `trained ${s.trained.join(', ')} on ${s.provider}; validation accuracy ${percent(s.accuracy)}` +
+    `${oldClasses ? ` (old classes ${percent(s.accuracyOld)}, new ${percent(s.accuracyNew)})` : ''}, loss ${s.finalValidationLoss?.toFixed(4) ?? '–'}`;
 }

@@ -1,10 +1,9 @@
 import { open } from '../open.js';
-import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import { hashAll, tensorJson } from '../api/inspect.js';
-import { parsePatterns } from '../ops/select.js';
-import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
+import { hiddenTensorCount, parameterCount } from '../core/statedict.js';
+import type { Totals } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
-import { fitLine, formatBytes, formatInt, formatShape, newTable } from './format.js';
+import { inspect, type InspectResult, type TreeJson } from '../api/inspect.js';
+import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -17,37 +16,19 @@ export interface InspectOptions {
 export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
   const dict = await open(path, { all: options.all });
   try {
-    const tensors = filterTensors(dict, parsePatterns(options.filter));
-    const hashes = options.hash ? await hashAll(tensors) : undefined;
-    const out = options.json ? renderJson(dict, tensors, hashes, options.tree) : renderText(dict, tensors, hashes, options.tree);
-    process.stdout.write(out);
+    let bar: ReturnType<typeof progress> | undefined;
+    const result = await inspect(dict, { ...options, onProgress: (_done, total) => (bar ??= progress('hashing', total)).tick() });
+    bar?.done();
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderText(dict.path, result));
   } finally {
     await dict.close();
   }
 }
 
-function renderJson(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
-  const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
-  const body: Record<string, unknown> = {
-    format: dict.format,
-    metadata: dict.metadata,
-    totals: totals(tensors),
-    tensors: tensors.map((t) => tensorJson(t, hashes?.get(t), same.get(t))),
-  };
-  if (tree) {
-    const toJson = (n: TreeNode): unknown =>
-      n.tensor
-        ? { name: n.name, tensor: n.tensor.name, parameters: n.parameters, bytes: n.bytes }
-        : { name: n.name, parameters: n.parameters, bytes: n.bytes, tensors: n.tensors, children: n.children.map(toJson) };
-    body.tree = nameTree(tensors).map(toJson);
-  }
-  return `${JSON.stringify(body, null, 2)}\n`;
-}
-
 /** The header line: what the file is and how big, before any table. */
-export function headline(dict: StateDict, tensors: readonly TensorInfo[]): string {
-  const m = dict.metadata;
-  const parts = [dict.format];
+export function headline(r: Pick<InspectResult, 'format' | 'metadata' | 'totals'>): string {
+  const m = r.metadata;
+  const parts = [r.format];
   const producer = [m.producerName, m.producerVersion].filter((s) => typeof s === 'string' && s !== '').join(' ');
   if (producer) parts.push(`producer ${producer}`);
   if (typeof m.irVersion === 'number') parts.push(`IR ${m.irVersion}`);
@@ -55,12 +36,12 @@ export function headline(dict: StateDict, tensors: readonly TensorInfo[]): strin
   if (opset && opset[''] !== undefined) parts.push(`opset ${opset['']}`);
   if (typeof m.kerasVersion === 'string') parts.push(`keras ${m.kerasVersion}`);
   if (Array.isArray(m.shards)) parts.push(`${formatInt(m.shards.length)} shards (${String(m.index)})`);
-  if (dict.format === 'pytorch' && m.container === 'legacy') parts.push('legacy format (torch < 1.6)');
+  if (r.format === 'pytorch' && m.container === 'legacy') parts.push('legacy format (torch < 1.6)');
   const values = m.values as Record<string, unknown> | undefined;
   if (typeof values?.epoch === 'number') parts.push(`epoch ${values.epoch}`);
-  const t = totals(tensors);
+  const t = r.totals;
   parts.push(`${formatInt(t.tensors)} tensors${roleBreakdown(t)}`, `${formatInt(t.parameters)} parameters`, formatBytes(t.bytes));
-  const hidden = hiddenTensorCount(dict);
+  const hidden = hiddenTensorCount(r);
   if (hidden) parts.push(`${formatInt(hidden)} optimizer tensors not shown (--all)`);
   return parts.join(' · ');
 }
@@ -73,29 +54,33 @@ function roleBreakdown(t: Totals): string {
   return ` (${[...part(weights.tensors, 'weight'), ...part(buffers.tensors, 'buffer'), ...part(constants.tensors, 'constant')].join(', ')})`;
 }
 
-function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
-  const lines = [fitLine(`${dict.path}: ${headline(dict, tensors)}`, ' · ')];
-  if (tree) {
-    const walk = (nodes: TreeNode[], indent: string) => {
+function renderText(path: string, r: InspectResult): string {
+  const tensors = r.tensors;
+  const lines = [fitLine(`${path}: ${headline(r)}`, ' · ')];
+  if (r.tree) {
+    const byName = new Map(tensors.map((t) => [t.name, t]));
+    const walk = (nodes: TreeJson[], indent: string) => {
       nodes.forEach((n, i) => {
         const last = i === nodes.length - 1;
         const branch = indent + (last ? '└─ ' : '├─ ');
-        if (n.tensor) {
-          lines.push(`${branch}${n.name}  ${n.tensor.dtype} ${formatShape(n.tensor.shape)}  ${formatInt(n.parameters)}`);
+        const tensor = n.tensor === undefined ? undefined : byName.get(n.tensor);
+        if (tensor) {
+          lines.push(`${branch}${n.name}  ${tensor.dtype} ${formatShape(tensor.shape)}  ${formatInt(n.parameters)}`);
         } else {
-          lines.push(`${branch}${n.name}  (${formatInt(n.tensors)} tensors, ${formatInt(n.parameters)} params, ${formatBytes(n.bytes)})`);
-          walk(n.children, indent + (last ? '   ' : '│  '));
+          lines.push(`${branch}${n.name}  (${formatInt(n.tensors ?? 0)} tensors, ${formatInt(n.parameters)} params, ${formatBytes(n.bytes)})`);
+          walk(n.children ?? [], indent + (last ? '   ' : '│  '));
         }
       });
     };
-    walk(nameTree(tensors), '');
+    walk(r.tree, '');
     return `${lines.join('\n')}\n`;
   }
+  const hashed = tensors.some((t) => t.sha256 !== undefined);
   const showSource = tensors.some((t) => t.source !== t.name);
   const showLayout = tensors.some((t) => t.layout);
   const showRole = tensors.some((t) => t.role);
-  const same = hashes ? sameValues(tensors, hashes) : new Map<TensorInfo, string>();
-  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashes ? ['sha256'] : []), ...(same.size ? ['same values as'] : [])];
+  const showSame = tensors.some((t) => t.sameAs);
+  const head = ['name', ...(showSource ? ['source'] : []), 'dtype', 'shape', ...(showLayout ? ['layout'] : []), ...(showRole ? ['role'] : []), 'params', 'bytes', ...(hashed ? ['sha256'] : []), ...(showSame ? ['same values as'] : [])];
   const kept = new Set(['dtype', 'shape', 'role', 'params', 'bytes']);
   const table = newTable(head, head.map((column) => (kept.has(column) ? 'keep' : column === 'source' || column === 'layout' ? 'optional' : 'elide')));
   for (const t of tensors) {
@@ -109,8 +94,8 @@ function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorIn
       // A constant's values are not parameters: its size is in the shape and bytes columns.
       { hAlign: 'right' as const, content: isParameter(t) ? formatInt(parameterCount(t)) : '–' },
       { hAlign: 'right' as const, content: formatBytes(t.byteLength) },
-      ...(hashes ? [hashes.get(t) ?? ''] : []),
-      ...(same.size ? [same.get(t) ?? ''] : []),
+      ...(hashed ? [t.sha256 ?? ''] : []),
+      ...(showSame ? [t.sameAs ?? ''] : []),
     ]);
   }
   if (tensors.length) lines.push(table.toString());

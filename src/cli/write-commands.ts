@@ -1,10 +1,7 @@
-import { open } from '../open.js';
-import { CkptError, ExitCode, usageError } from '../core/errors.js';
-import { renameCounting } from '../ops/rename.js';
-import { chooseWriter } from '../formats/writers.js';
+import { ExitCode } from '../core/errors.js';
 import { isStandardOutput } from '../core/atomic.js';
-import { inFileSpelling, rulesOnFileNames } from '../api/rename.js';
-import { convertIntoOnnx } from '../api/convert.js';
+import { rename, type RenameResult } from '../api/rename.js';
+import { convert, convertIntoOnnx, type ConvertResult, type GraphConvertResult } from '../api/convert.js';
 import { formatInt, newTable } from './format.js';
 
 export interface RenameCommandOptions {
@@ -18,58 +15,26 @@ export interface RenameCommandOptions {
   json?: boolean;
 }
 
-/**
- * `ckpt rename IN -o OUT`: rules apply to the canonical names, as strip and filter match them.
- * Written in the input's format, a renamed tensor keeps what its file name has around the
- * canonical name (a training checkpoint's `state_dict/module.`); in another format it is written
- * under its new canonical name.
- */
+/** `ckpt rename IN -o OUT`: rules apply to the canonical names, as strip and filter match them. */
 export async function renameCommand(input: string, options: RenameCommandOptions): Promise<number> {
-  if (!options.rename?.length && !options.stripPrefix?.length && !options.addPrefix) {
-    throw usageError('rename needs --rename FROM=>TO, --strip-prefix or --add-prefix');
+  const result = await rename(input, {
+    ...options, rules: options.rename, stripPrefixes: options.stripPrefix, format: options.to,
+    warn: (message) => process.stderr.write(`ckpt: warning: ${message}\n`),
+  });
+  process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderRename(result));
+  return ExitCode.ok;
+}
+
+function renderRename(r: RenameResult): string {
+  const lines = [`rename: ${r.input}: ${r.output === null ? 'would rename' : `wrote ${r.output}:`} ${formatInt(r.renamed.length)} of ${formatInt(r.renamed.length + r.unchanged)} tensors renamed`];
+  if (r.renamed.length) {
+    const showWritten = r.renamed.some((x) => x.written !== x.to);
+    const table = newTable(['old name', 'new name', ...(showWritten ? ['in the file'] : [])]);
+    table.push(...r.renamed.map((x) => [x.from, x.to, ...(showWritten ? [x.written] : [])]));
+    lines.push(table.toString());
   }
-  if (!options.dryRun && !options.output) throw usageError('rename needs -o OUT (or --dry-run)');
-  const dict = await open(input);
-  try {
-    const writer = options.dryRun && !options.output ? undefined : chooseWriter(options.output!, options.to, dict.format);
-    const sameFormat = !writer || writer.format === dict.format;
-    const ruleOptions = { rules: options.rename, stripPrefixes: options.stripPrefix, addPrefix: options.addPrefix };
-    const { renamings, rules } = renameCounting(dict.tensors.map((t) => t.name), ruleOptions);
-    const unmatched = rules.filter((r) => r.matched === 0);
-    if (unmatched.length) {
-      // A rule written for the file's own names (`module.` under `state_dict/`) is told why it matched nothing.
-      const inFile = rulesOnFileNames(dict.tensors.map((t) => t.source), ruleOptions);
-      for (const r of unmatched) {
-        const why = inFile.get(r.rule) ? `: it matches ${inFile.get(r.rule)} of the file's own names, in a part the canonical names leave out` : '';
-        process.stderr.write(`ckpt: warning: ${r.rule} matched no name in ${input}; rules apply to the canonical names \`ckpt inspect\` shows${why}\n`);
-      }
-    }
-    if (unmatched.length && options.strict) {
-      throw new CkptError(ExitCode.differs, input, undefined, `--strict: ${unmatched.length} rule(s) matched nothing: ${unmatched.map((r) => r.rule).join(', ')}`);
-    }
-    const written = dict.tensors.map((t, i) => (sameFormat ? inFileSpelling(t, renamings[i]!.to) : renamings[i]!.to));
-    let notes: string[] = [];
-    if (writer && !options.dryRun) {
-      notes = (await writer.write(options.output!, dict.tensors.map((t, i) => ({ name: written[i]!, tensor: t })), dict)).notes;
-    }
-    const changed = renamings.map((r, i) => ({ ...r, written: written[i]! })).filter((r) => r.from !== r.to);
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ input, output: options.dryRun ? null : options.output, rules, renamed: changed, unchanged: renamings.length - changed.length, notes }, null, 2)}\n`);
-    } else {
-      const lines = [`rename: ${input}: ${options.dryRun ? 'would rename' : `wrote ${options.output}:`} ${formatInt(changed.length)} of ${formatInt(renamings.length)} tensors renamed`];
-      if (changed.length) {
-        const showWritten = changed.some((r) => r.written !== r.to);
-        const table = newTable(['old name', 'new name', ...(showWritten ? ['in the file'] : [])]);
-        table.push(...changed.map((r) => [r.from, r.to, ...(showWritten ? [r.written] : [])]));
-        lines.push(table.toString());
-      }
-      lines.push(...notes.map((n) => `note: ${n}`));
-      process.stdout.write(`${lines.join('\n')}\n`);
-    }
-    return ExitCode.ok;
-  } finally {
-    await dict.close();
-  }
+  lines.push(...r.notes.map((n) => `note: ${n}`));
+  return `${lines.join('\n')}\n`;
 }
 
 export interface ConvertCommandOptions {
@@ -80,23 +45,27 @@ export interface ConvertCommandOptions {
 
 /** `ckpt convert IN OUT`: into another format, or into an existing ONNX model's weights (--graph). */
 export async function convertCommand(input: string, output: string, options: ConvertCommandOptions): Promise<number> {
-  const dict = await open(input);
-  try {
-    if (options.graph) return await convertIntoOnnx(dict.path, options.graph, output, options.json === true);
-    const writer = chooseWriter(output, options.to, undefined);
-    if (writer.format === 'onnx' && dict.format !== 'onnx') {
-      throw usageError('converting to ONNX needs --graph MODEL.onnx: the model whose weights are replaced');
-    }
-    const sameFormat = writer.format === dict.format;
-    const report = await writer.write(output, dict.tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict);
-    const written = report.written ?? dict.tensors.length;
-    const summary = { input, output, from: dict.format, to: report.format, tensors: written, notes: report.notes };
-    // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
-    const reportTo = isStandardOutput(output) ? process.stderr : process.stdout;
-    reportTo.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : `convert: ${input} (${dict.format}) → ${output} (${report.format}): ${formatInt(written)} tensors\n${report.notes.map((n) => `note: ${n}\n`).join('')}`);
+  if (options.graph) {
+    const result = await convertIntoOnnx(input, options.graph, output);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderGraphConvert(result));
     return ExitCode.ok;
-  } finally {
-    await dict.close();
   }
+  const result = await convert(input, output, { format: options.to });
+  // Written to standard output (`/dev/stdout`), the model keeps it to itself: the report goes to stderr.
+  const reportTo = isStandardOutput(output) ? process.stderr : process.stdout;
+  reportTo.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderConvert(result));
+  return ExitCode.ok;
 }
 
+function renderConvert(r: ConvertResult): string {
+  return `convert: ${r.input} (${r.from}) → ${r.output} (${r.to}): ${formatInt(r.tensors)} tensors\n${r.notes.map((n) => `note: ${n}\n`).join('')}`;
+}
+
+function renderGraphConvert(r: GraphConvertResult): string {
+  const table = newTable(['ONNX weight', 'from', 'note']);
+  table.push(...r.replaced.map((x) => [x.target, x.source, x.note]));
+  const lines = [`convert: ${r.input} → ${r.output} (weights of ${r.graph}): replaced ${r.replaced.length} of ${r.replaced.length + r.keptFromGraph.length}`, table.toString()];
+  if (r.keptFromGraph.length) lines.push(`kept from the graph (no match): ${r.keptFromGraph.join(', ')}`);
+  if (r.unusedFromInput.length) lines.push(`unused from the input: ${r.unusedFromInput.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -25,6 +25,21 @@ export type TensorRole = 'weight' | 'buffer' | 'constant';
 /** Where a role was read from: the model's graph, its config, or naming conventions alone. */
 export type RoleEvidence = 'graph' | 'config' | 'names';
 
+/**
+ * Where a tensor's record sits in its file, for writers that rewrite that file in place (the
+ * lossless ONNX writer). It travels with the tensor when the tensor is wrapped (`{ ...t, read }`).
+ */
+export interface TensorLocation {
+  /** The file, as the state dict opened it. */
+  readonly file: string;
+  /** Byte offset of the tensor's record (ONNX: its TensorProto). */
+  readonly offset: number;
+  /** The subgraph or function holding it; '' for the main graph. */
+  readonly scope: string;
+  /** The values are in an external data file. */
+  readonly external: boolean;
+}
+
 export interface TensorInfo {
   /** Canonical name: dotted, framework noise such as `:0` removed, unique in its state dict. */
   readonly name: string;
@@ -40,6 +55,8 @@ export interface TensorInfo {
   readonly layout?: Layout;
   readonly role?: TensorRole;
   readonly roleFrom?: RoleEvidence;
+  /** Set by readers whose writer rewrites the file in place (ONNX). */
+  readonly location?: TensorLocation;
   /**
    * The values as little-endian bytes of `dtype`, row-major, sub-byte types packed low bits first.
    * Reads this one tensor only. Throws for string tensors (use `readStrings`).
@@ -61,6 +78,14 @@ export interface StateDict {
   close(): Promise<void>;
   /** Bytes read from disk so far, where the reader counts them (benchmarks, listing tests). */
   bytesRead?(): number;
+}
+
+/** A state dict from open(): `await using dict = await open(path)` closes it when the block ends. */
+export type OpenedStateDict = StateDict & AsyncDisposable;
+
+/** Adds `Symbol.asyncDispose` (close) to a reader's state dict. */
+export function disposable(dict: StateDict): OpenedStateDict {
+  return Object.assign(dict, { [Symbol.asyncDispose]: () => dict.close() });
 }
 
 export interface OpenOptions {

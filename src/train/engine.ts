@@ -2,6 +2,7 @@ import type * as Ort from 'onnxruntime-node';
 import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js';
 import type { Trainable } from './graph.js';
 import { seededRandom } from '../core/random.js';
+import { usageError } from '../core/errors.js';
 
 /**
  * Runs generated training graphs with onnxruntime-node: minibatches packed `stepsPerCall` at a
@@ -78,7 +79,7 @@ export async function train(
   const validation = order.slice(0, sizes.validation);
   const training = order.slice(sizes.validation);
   const batch = sizes.batch;
-  if (batch <= 0) throw new Error('no training examples');
+  if (batch <= 0) throw usageError(`no training examples: ${data.count} example(s), ${sizes.validation} held out for validation (--val-split)`);
 
   const { session: trainer, provider } = await openSession(model.trainingModel(batch), options.provider, 'training graph');
   const { session: evaluator } = await openSession(model.forwardModel(), provider, 'forward graph');

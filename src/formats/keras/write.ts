@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { CkptError, usageError } from '../../core/errors.js';
+import { CkptError, ioError, usageError } from '../../core/errors.js';
 import { writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import type { StateDict } from '../../core/statedict.js';
@@ -105,7 +105,7 @@ export async function writeKeras(out: string, tensors: readonly OutputTensor[], 
         // already failing: the temporary file is removed by writeAtomicByName
       }
       if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
-      throw new Error(hdf5Reason(err));
+      throw ioError(out, 'HDF5', hdf5Reason(err));
     }
     file.close();
   });
