@@ -10,6 +10,7 @@ import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js
 import { denseChain, type ModelLayer } from '../train/chain.js';
 import { loadDataset, type Dataset } from '../train/data.js';
 import { splitSizes, train, type TrainOptions } from '../train/engine.js';
+import type { EpochReport } from '../train/report.js';
 import { analyzeNetwork, measureShapes, networkTrainable } from '../train/network.js';
 import { denseTrainable, type Loss, type Trainable, type TrainSpec } from '../train/graph.js';
 import type { OptimizerSpec } from '../train/loop.js';
@@ -66,17 +67,7 @@ export interface FinetuneStart {
   ep: ProviderChoice;
 }
 
-/** One epoch's losses and accuracies (the training engine's EpochReport, spelled out so that the package's types need no training internals). */
-export interface FinetuneEpoch {
-  event: 'epoch';
-  epoch: number;
-  trainLoss: number;
-  validationLoss?: number;
-  validationAccuracy?: number;
-  accuracyOld?: number;
-  accuracyNew?: number;
-  examplesPerSecond: number;
-}
+export type FinetuneEpoch = { event: 'epoch' } & EpochReport;
 
 /** The last of `ckpt finetune --json`'s lines, and what finetune() returns. */
 export interface FinetuneSummary {

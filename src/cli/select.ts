@@ -1,17 +1,11 @@
 import { ExitCode } from '../core/errors.js';
 import { PRESETS } from '../ops/presets.js';
-import { select, type SelectMode, type SelectResult } from '../api/select.js';
+import { select, type SelectMode, type SelectOptions, type SelectResult } from '../api/select.js';
 import { formatInt, formatShape, newTable } from './format.js';
 
-export interface SelectCommandOptions {
+export interface SelectCommandOptions extends Omit<SelectOptions, 'patterns' | 'format' | 'warn'> {
   exclude?: string[];
   include?: string[];
-  preset?: string;
-  matchSource?: boolean;
-  strict?: boolean;
-  allowEmpty?: boolean;
-  dryRun?: boolean;
-  output?: string;
   to?: string;
   json?: boolean;
 }

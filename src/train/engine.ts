@@ -3,6 +3,7 @@ import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js
 import type { Trainable } from './graph.js';
 import { seededRandom } from '../core/random.js';
 import { usageError } from '../core/errors.js';
+import type { EpochReport } from './report.js';
 
 /**
  * Runs generated training graphs with onnxruntime-node: minibatches packed `stepsPerCall` at a
@@ -22,15 +23,7 @@ export interface TrainOptions {
   oldClasses?: number;
 }
 
-export interface EpochReport {
-  epoch: number;
-  trainLoss: number;
-  validationLoss?: number;
-  validationAccuracy?: number;
-  accuracyOld?: number;
-  accuracyNew?: number;
-  examplesPerSecond: number;
-}
+export type { EpochReport } from './report.js';
 
 export interface TrainResult {
   provider: 'cpu' | 'cuda';
