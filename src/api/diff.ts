@@ -11,6 +11,7 @@ export interface DiffOptions {
   rtol?: number;
   /** Include optimizer state and other non-model tensors (models given as paths). */
   all?: boolean;
+  /** Called after each matched pair whose values were compared. */
   onProgress?: Progress;
 }
 
@@ -23,6 +24,8 @@ export async function diff(a: ModelInput, b: ModelInput, options: DiffOptions = 
   return withModel(a, { all: options.all }, (dictA) => withModel(b, { all: options.all }, (dictB) => {
     const total = Math.min(dictA.tensors.length, dictB.tensors.length);
     let done = 0;
-    return diffStateDicts(dictA, dictB, { values: options.values, atol: options.atol, rtol: options.rtol, onPair: () => options.onProgress?.(++done, total) });
+    // Progress is worth showing only while values are read.
+    const onPair = options.values ? () => options.onProgress?.(++done, total) : undefined;
+    return diffStateDicts(dictA, dictB, { values: options.values, atol: options.atol, rtol: options.rtol, onPair });
   }));
 }
