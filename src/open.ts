@@ -3,8 +3,8 @@ import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
 import { archiveSoleFolder, isArchiveName } from './core/archive.js';
 import { hubModelUrl, inFolder, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
-import type { OpenOptions, StateDict } from './core/statedict.js';
-import type { FormatReader } from './formats/types.js';
+import { disposable, type OpenedStateDict, type OpenOptions } from './core/statedict.js';
+import type { Detection, FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
 import { withProbe } from './formats/probe.js';
 
@@ -18,14 +18,14 @@ export function detectFormat(path: string): string | undefined {
  * (magic bytes, structure), never from the file name. Only metadata is read here; each tensor's
  * values are read when its `read()` is called.
  */
-export async function open(path: string, options: OpenOptions = {}): Promise<StateDict> {
+export async function open(path: string, options: OpenOptions = {}): Promise<OpenedStateDict> {
   const file = modelPath(path);
-  const reader = readerFor(file);
-  if (!reader) {
+  const found = detect(file);
+  if (!found) {
     throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
   const settings = { ...openDefaults, ...options };
-  const dict = await reader.open(file, settings);
+  const dict = disposable(await found.reader.open(file, settings, found.detection));
   const opaque = dict.metadata.opaqueGlobals;
   if (Array.isArray(opaque) && opaque.length) {
     const warn = settings.onWarning ?? ((message: string) => process.stderr.write(`ckpt: warning: ${message}\n`));
@@ -41,8 +41,16 @@ export function setOpenDefaults(defaults: OpenOptions): void {
   openDefaults = { ...defaults };
 }
 
+/** The reader that recognizes the file, with what its detection parsed. */
+function detect(path: string): { reader: FormatReader; detection: Detection } | undefined {
+  return withProbe(path, (probe) => {
+    const reader = READERS.find((r) => r.match(probe));
+    return reader && { reader, detection: probe.detection };
+  });
+}
+
 function readerFor(path: string): FormatReader | undefined {
-  return withProbe(path, (probe) => READERS.find((r) => r.match(probe)));
+  return detect(path)?.reader;
 }
 
 /** A folder is looked into for its model only up to this many files: a data folder is not searched. */

@@ -1,8 +1,7 @@
 import { ExitCode, usageError } from '../core/errors.js';
 import { compare, describeClassMap, parseClassCounts, type ClassMap, type CompareResult, type OutputComparison } from '../runtime/compare.js';
 import { parseProvider, setOrtVerbose } from '../runtime/session.js';
-import { readPlan } from './plan.js';
-import type { PlanEntry } from '../ops/plan.js';
+import { classMapOfPlan, readPlan } from '../api/plan.js';
 import { formatShape, newTable } from './format.js';
 import { writeReport } from '../report/index.js';
 
@@ -51,16 +50,6 @@ export function optionalNumber(option: string, text: string | undefined): number
 export function parseClassMap(text: string): ClassMap {
   if (!text.endsWith('.json')) return parseClassCounts(text);
   return classMapOfPlan(readPlan(text));
-}
-
-/** The distinct expansions of a plan's entries. */
-export function classMapOfPlan(plan: { entries: readonly PlanEntry[] }): ClassMap {
-  // A weight and its bias grow alike: one expansion each, once.
-  const distinct = new Map(plan.entries.filter((e) => e.action === 'expand').map((e) => {
-    const { sourceSize, targetSize, blocks, rows } = e.expand!;
-    return [`${sourceSize}:${targetSize}:${blocks}:${rows}`, { sourceSize, targetSize, blocks, rows }];
-  }));
-  return { expansions: [...distinct.values()] };
 }
 
 export function renderComparison(r: CompareResult, title = `compare: ${r.a} vs ${r.b}`): string {

@@ -1,11 +1,10 @@
-import { open } from '../open.js';
-import type { StateDict } from '../core/statedict.js';
-import { ExitCode, usageError } from '../core/errors.js';
-import { diffStateDicts, type DiffReport, type PairReport } from '../ops/diff.js';
+import { ExitCode } from '../core/errors.js';
+import type { DiffReport, PairReport } from '../ops/diff.js';
+import { diff } from '../api/diff.js';
+import { optionalNumber } from './compare.js';
 import { formatEpsilon } from '../ops/structure.js';
 import { fitLine, formatInt, formatShape, newTable, type Fit } from './format.js';
 import { progress } from './progress.js';
-import { statsByName, type TensorStats } from '../ops/stats.js';
 import { writeReport } from '../report/index.js';
 
 export interface DiffCommandOptions {
@@ -17,48 +16,30 @@ export interface DiffCommandOptions {
   html?: string;
 }
 
-function tolerance(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) throw usageError(`${name} must be a non-negative number, got '${text}'`);
-  return value;
-}
-
 /**
  * `ckpt diff A B`: exit 0 when nothing differs in what was compared (names, shapes and dtypes;
  * values too with --values), 1 when something does.
  */
 export async function diffCommand(pathA: string, pathB: string, options: DiffCommandOptions): Promise<number> {
-  const atol = tolerance('--atol', options.atol);
-  const rtol = tolerance('--rtol', options.rtol);
-  if ((atol !== undefined || rtol !== undefined) && !options.values) throw usageError('--atol and --rtol apply to values: add --values');
-  const a = await open(pathA, { all: options.all });
-  try {
-    const b = await open(pathB, { all: options.all });
-    try {
-      const bar = progress('comparing', options.values ? Math.min(a.tensors.length, b.tensors.length) : 0);
-      const report = await diffStateDicts(a, b, { values: options.values, atol, rtol, onPair: () => bar.tick() });
-      bar.done();
-      // The report's histograms need both sides' statistics: read with --html, and in --json then too (the page embeds that document).
-      const body: DiffReport & { stats?: { a: Record<string, TensorStats>; b: Record<string, TensorStats> } } = options.html ? { ...report, stats: await bothStats(a, b) } : report;
-      if (options.html) await writeReport(options.html, { kind: 'diff', title: `${pathA} vs ${pathB}`, data: body });
-      process.stdout.write(options.json ? `${JSON.stringify(body, null, 2)}\n` : renderDiff(report, options.values === true));
-      return report.equal ? ExitCode.ok : ExitCode.differs;
-    } finally {
-      await b.close();
-    }
-  } finally {
-    await a.close();
-  }
-}
-
-async function bothStats(a: StateDict, b: StateDict) {
-  const bar = progress('statistics', [...a.tensors, ...b.tensors].reduce((n, t) => n + t.byteLength, 0), 'bytes');
-  try {
-    return { a: await statsByName(a.tensors, (t) => bar.tick(t.byteLength)), b: await statsByName(b.tensors, (t) => bar.tick(t.byteLength)) };
-  } finally {
-    bar.done();
-  }
+  let bar: ReturnType<typeof progress> | undefined;
+  let statsBar: ReturnType<typeof progress> | undefined;
+  let statsRead = 0;
+  // The report's histograms need both sides' statistics: read with --html, and in --json then too (the page embeds that document).
+  const report = await diff(pathA, pathB, {
+    values: options.values, atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol), all: options.all,
+    onProgress: (_done, total) => (bar ??= progress('comparing', total)).tick(),
+    stats: options.html !== undefined,
+    onStatsProgress: (done, total) => {
+      (statsBar ??= progress('statistics', total, 'bytes')).tick(done - statsRead);
+      statsRead = done;
+    },
+  });
+  bar?.done();
+  statsBar?.done();
+  if (options.html) await writeReport(options.html, { kind: 'diff', title: `${pathA} vs ${pathB}`, data: report });
+  const { stats: _stats, ...listed } = report;
+  process.stdout.write(options.json ? `${JSON.stringify(options.html ? report : listed, null, 2)}\n` : renderDiff(listed, options.values === true));
+  return report.equal ? ExitCode.ok : ExitCode.differs;
 }
 
 const REASONS: Record<string, string> = { name: 'name', prefix: 'prefix', convention: 'convention', suffix: 'suffix', structure: 'graph position' };

@@ -41,7 +41,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('ckpt')
-    .description('Inspect, compare and transform neural-network checkpoints (ONNX, Keras HDF5, TensorFlow.js).')
+    .description('Inspect, compare and transform neural-network checkpoints (ONNX, Keras HDF5, TensorFlow.js, PyTorch, PaddlePaddle, safetensors, TensorFlow checkpoints, NumPy).')
     .version('0.1.0')
     .showHelpAfterError()
     .addHelpText('after', EXIT_CODES_HELP)
@@ -213,7 +213,7 @@ ${EXIT_CODES_HELP}
     .option('-o, --output <out.onnx>', 'the model with the trained weights (written atomically)')
     .option('--train-last <k>', 'train the last K dense layers (default 1: a new linear classifier on frozen features)')
     .addOption(new Option('--train <pattern>', 'train the dense layers from the first whose weight matches (repeatable)').argParser(collect))
-    .option('--train-all', 'train every layer (not supported yet: says which ops the model has)')
+    .option('--train-all', 'train every layer, through a backward pass written for the model\'s ops (Conv, Gemm/MatMul, Relu, pooling, BatchNorm…; an unsupported op is named)')
     .option('--loss <loss>', 'cross-entropy (default) or mse')
     .option('--optimizer <name>', 'adam (default) or sgd (with --momentum)')
     .option('--momentum <m>', 'SGD momentum (default 0.9)')

@@ -22,6 +22,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
  * Each belongs to one exit code; README lists them.
  */
 export type ErrorCode =
+  | 'refused'
   | 'usage'
   | 'invalid-input'
   | 'unknown-format'
@@ -37,6 +38,7 @@ export type ErrorCode =
 /** The code of an error whose helper knows nothing more specific than its exit code. */
 function defaultCode(exitCode: ExitCodeValue): ErrorCode {
   switch (exitCode) {
+    case ExitCode.differs: return 'refused';
     case ExitCode.usage: return 'usage';
     case ExitCode.invalidInput: return 'invalid-input';
     case ExitCode.io: return 'io';

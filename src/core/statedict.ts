@@ -27,6 +27,21 @@ export type TensorRole = 'weight' | 'buffer' | 'constant';
 /** Where a role was read from: the model's graph, its config, or naming conventions alone. */
 export type RoleEvidence = 'graph' | 'config' | 'names';
 
+/**
+ * Where a tensor's record sits in its file, for writers that rewrite that file in place (the
+ * lossless ONNX writer). It travels with the tensor when the tensor is wrapped (`{ ...t, read }`).
+ */
+export interface TensorLocation {
+  /** The file, as the state dict opened it. */
+  readonly file: string;
+  /** Byte offset of the tensor's record (ONNX: its TensorProto). */
+  readonly offset: number;
+  /** The subgraph or function holding it; '' for the main graph. */
+  readonly scope: string;
+  /** The values are in an external data file. */
+  readonly external: boolean;
+}
+
 export interface TensorInfo {
   /** Canonical name: dotted, framework noise such as `:0` removed, unique in its state dict. */
   readonly name: string;
@@ -42,6 +57,8 @@ export interface TensorInfo {
   readonly layout?: Layout;
   readonly role?: TensorRole;
   readonly roleFrom?: RoleEvidence;
+  /** Set by readers whose writer rewrites the file in place (ONNX). */
+  readonly location?: TensorLocation;
   /**
    * How the file stores the values when that is not `dtype` elementwise (GGUF blocks, affine
    * integers): `dtype`, `byteLength` and `read()` are then the dequantized view.
@@ -99,6 +116,14 @@ export interface KerasModelInfo {
   readonly trainingConfig?: unknown;
   readonly kerasVersion?: string;
   readonly backend?: string;
+}
+
+/** A state dict from open(): `await using dict = await open(path)` closes it when the block ends. */
+export type OpenedStateDict = StateDict & AsyncDisposable;
+
+/** Adds `Symbol.asyncDispose` (close) to a reader's state dict. */
+export function disposable(dict: StateDict): OpenedStateDict {
+  return Object.assign(dict, { [Symbol.asyncDispose]: () => dict.close() });
 }
 
 export interface OpenOptions {

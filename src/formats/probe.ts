@@ -3,11 +3,19 @@ import { RandomAccessFile, refuseNonRegular } from '../core/file.js';
 import { fromSystemError } from '../core/errors.js';
 import { isLocalPath, locationIsFolder } from '../core/location.js';
 import { isZip, readZipDirectory, type ZipEntry } from '../core/zip.js';
-import type { Probe } from './types.js';
+import type { Detection, Probe } from './types.js';
 
 const HEAD_BYTES = 4096;
 
-/** Opens `path` just long enough for `use` to look at it: its first bytes, size, file, and a ZIP's directory read once. */
+/** What detection parsed, while the file still has the size it had when probed (else parsed again). */
+export function stillDetected(detection: Detection | undefined, file: RandomAccessFile): Detection | undefined {
+  return detection?.size === file.size ? detection : undefined;
+}
+
+/**
+ * Opens `path` just long enough for `use` to look at it: its first bytes, size, file, and a ZIP's
+ * directory read once; what the matching reader parsed stays in `probe.detection` for its open.
+ */
 export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
   if (isLocalPath(path)) {
     let stat: fs.Stats;
@@ -16,20 +24,22 @@ export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
     } catch (err) {
       throw fromSystemError(path, undefined, err);
     }
-    if (stat.isDirectory()) return use({ path, isDirectory: true, size: 0, head: new Uint8Array(0) });
+    if (stat.isDirectory()) return use({ path, isDirectory: true, size: 0, head: new Uint8Array(0), detection: { size: 0 } });
     // Before any open: opening a device can have effects, and opening a FIFO waits for a writer.
     refuseNonRegular(path, stat);
   } else if (locationIsFolder(path)) {
-    return use({ path, isDirectory: true, size: 0, head: new Uint8Array(0) });
+    return use({ path, isDirectory: true, size: 0, head: new Uint8Array(0), detection: { size: 0 } });
   }
   const file = RandomAccessFile.open(path);
   try {
     const head = file.size === 0 ? new Uint8Array(0) : file.read(0, Math.min(HEAD_BYTES, file.size), 'header');
+    const detection: Detection = { size: file.size };
     let directory: { entries: readonly ZipEntry[] } | { error: unknown } | undefined;
     const zipDirectory = () => {
       if (!directory) {
         try {
           directory = { entries: readZipDirectory(file) };
+          detection.zipDirectory = directory.entries;
         } catch (error) {
           directory = { error };
         }
@@ -37,7 +47,7 @@ export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
       if ('error' in directory) throw directory.error;
       return directory.entries;
     };
-    return use({ path, isDirectory: false, size: file.size, head, file, ...(isZip(head) ? { zipDirectory } : {}) });
+    return use({ path, isDirectory: false, size: file.size, head, file, detection, ...(isZip(head) ? { zipDirectory } : {}) });
   } finally {
     file.close();
   }

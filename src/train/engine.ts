@@ -2,6 +2,8 @@ import type * as Ort from 'onnxruntime-node';
 import { loadOrt, openSession, type ProviderChoice } from '../runtime/session.js';
 import type { Trainable } from './graph.js';
 import { seededRandom } from '../core/random.js';
+import { usageError } from '../core/errors.js';
+import type { EpochReport } from './report.js';
 
 /**
  * Runs generated training graphs with onnxruntime-node: minibatches packed `stepsPerCall` at a
@@ -21,15 +23,7 @@ export interface TrainOptions {
   oldClasses?: number;
 }
 
-export interface EpochReport {
-  epoch: number;
-  trainLoss: number;
-  validationLoss?: number;
-  validationAccuracy?: number;
-  accuracyOld?: number;
-  accuracyNew?: number;
-  examplesPerSecond: number;
-}
+export type { EpochReport } from './report.js';
 
 export interface TrainResult {
   provider: 'cpu' | 'cuda';
@@ -78,7 +72,7 @@ export async function train(
   const validation = order.slice(0, sizes.validation);
   const training = order.slice(sizes.validation);
   const batch = sizes.batch;
-  if (batch <= 0) throw new Error('no training examples');
+  if (batch <= 0) throw usageError(`no training examples: ${data.count} example(s), ${sizes.validation} held out for validation (--val-split)`);
 
   const { session: trainer, provider } = await openSession(model.trainingModel(batch), options.provider, 'training graph');
   const { session: evaluator } = await openSession(model.forwardModel(), provider, 'forward graph');

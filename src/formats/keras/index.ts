@@ -7,7 +7,8 @@ import { byteLengthOf, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZipEntry, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader, Probe } from '../types.js';
+import { stillDetected } from '../probe.js';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import type { DatasetInfo } from './hdf5.js';
@@ -45,11 +46,11 @@ export const kerasReader: FormatReader = {
   open: openKeras,
 };
 
-async function openKeras(file: string, options: OpenOptions): Promise<StateDict> {
+async function openKeras(file: string, options: OpenOptions, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   let zipEntries: ZipEntry[] | undefined;
   try {
-    if (isZip(raf.read(0, Math.min(4, raf.size), 'header'))) zipEntries = readZipDirectory(raf);
+    if (isZip(raf.read(0, Math.min(4, raf.size), 'header'))) zipEntries = [...(stillDetected(detection, raf)?.zipDirectory ?? readZipDirectory(raf))];
   } finally {
     if (!zipEntries) raf.close();
   }

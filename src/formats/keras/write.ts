@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type H5wasm from 'h5wasm/node';
-import { CkptError, usageError } from '../../core/errors.js';
+import { CkptError, ioError, usageError } from '../../core/errors.js';
 import { writeAll, writeAtomic, writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
 import type { DType } from '../../core/dtype.js';
 import type { KerasModelInfo, StateDict } from '../../core/statedict.js';
@@ -252,7 +252,7 @@ async function closingOnError(file: H5File, write: () => Promise<void>): Promise
       // already failing
     }
     if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
-    throw new Error(hdf5Reason(err));
+    throw ioError(file.filename, 'HDF5', hdf5Reason(err));
   }
   file.close();
 }

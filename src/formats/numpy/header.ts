@@ -1,4 +1,5 @@
 import type { DType } from '../../core/dtype.js';
+import { usageError } from '../../core/errors.js';
 
 /**
  * The `.npy` header: magic, version, a little-endian length, then a Python dict literal such as
@@ -150,7 +151,7 @@ export function parseDictLiteral(text: string, fail: (what: string) => Error): R
 /** The header bytes for writing: v1.0 when it fits, padded so data starts on a 64-byte boundary. */
 export function encodeNpyHeader(dtype: DType, shape: readonly number[]): Uint8Array {
   const descr = descrOf(dtype);
-  if (!descr) throw new Error(`.npy cannot store ${dtype}`);
+  if (!descr) throw usageError(`.npy cannot store ${dtype}; choose another format with --to`);
   const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${tuple}, }`;
   const v1 = 10 + dict.length + 1 <= 65535 + 10;

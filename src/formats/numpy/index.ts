@@ -5,9 +5,10 @@ import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
-import type { StateDict, TensorInfo } from '../../core/statedict.js';
+import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader, Probe } from '../types.js';
+import { stillDetected } from '../probe.js';
 import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
 import { roleByName } from '../../core/roles.js';
 
@@ -37,11 +38,11 @@ interface Located {
   where: string;
 }
 
-async function openNumpy(file: string): Promise<StateDict> {
+async function openNumpy(file: string, _options: OpenOptions, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   try {
     const head = raf.read(0, Math.min(raf.size, 16), 'header');
-    const located = hasNpyMagic(head) ? [locateNpy(raf, path.basename(file).replace(/\.npy$/i, ''))] : locateNpz(raf);
+    const located = hasNpyMagic(head) ? [locateNpy(raf, path.basename(file).replace(/\.npy$/i, ''))] : locateNpz(raf, stillDetected(detection, raf)?.zipDirectory);
     const names = uniqueNames(located.map((l) => ({ name: canonicalName(l.name) })));
     const tensors: TensorInfo[] = located.map((l, i) => ({
       name: names[i]!,
@@ -88,8 +89,8 @@ function locateNpy(raf: RandomAccessFile, name: string): Located {
   return { name, header, byteLength, raw: () => raf.read(header.dataOffset, byteLength, name), where: `offset ${header.dataOffset}` };
 }
 
-function locateNpz(raf: RandomAccessFile): Located[] {
-  return readZipDirectory(raf).map((entry) => locateMember(raf, entry));
+function locateNpz(raf: RandomAccessFile, directory: readonly ZipEntry[] = readZipDirectory(raf)): Located[] {
+  return directory.map((entry) => locateMember(raf, entry));
 }
 
 function locateMember(raf: RandomAccessFile, entry: ZipEntry): Located {

@@ -3,9 +3,10 @@ import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
-import type { Layout, StateDict, TensorInfo } from '../../core/statedict.js';
+import type { Layout, OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { graphRole, roleFromName, type GraphView } from '../../core/roles.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader, Probe } from '../types.js';
+import { stillDetected } from '../probe.js';
 import { looksLikeOnnx, walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
 import { resolveTensor, type TensorPayload } from './tensor.js';
 
@@ -19,27 +20,28 @@ export function graphNodesOf(dict: StateDict): GraphNode[] | undefined {
   return graphs.get(dict);
 }
 
-/** Where each listed tensor's TensorProto sits in its file, for the lossless writer. */
-const locations = new WeakMap<TensorInfo, { offset: number; scope: string; external: boolean }>();
-
-export function locationOf(tensor: TensorInfo): { offset: number; scope: string; external: boolean } | undefined {
-  return locations.get(tensor);
-}
-
 export const onnxReader: FormatReader = {
   name: 'onnx',
-  match: (probe: Probe) => probe.file !== undefined && probe.head[0] === 0x08 && looksLikeOnnx(probe.file),
+  match: (probe: Probe) => {
+    if (probe.file === undefined || probe.head[0] !== 0x08 || !looksLikeOnnx(probe.file)) return false;
+    try {
+      probe.detection.onnxModel = walkModel(probe.file);
+    } catch {
+      // open walks it again and says what is wrong
+    }
+    return true;
+  },
   open: openOnnx,
 };
 
-export async function openOnnx(file: string): Promise<StateDict> {
+export async function openOnnx(file: string, _options: OpenOptions = {}, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   try {
     if (raf.size > MAX_ONNX_FILE) {
       throw invalidInput(file, undefined, `file is ${raf.size} bytes; a single ONNX protobuf must be under 2 GiB (large models keep tensors in external data)`);
     }
     if (raf.size === 0) throw invalidInput(file, undefined, 'file is empty; expected an ONNX ModelProto');
-    const model = walkModel(raf);
+    const model = stillDetected(detection, raf)?.onnxModel ?? walkModel(raf);
     const ctx = { file: raf, folder: path.dirname(file) };
     const payloads = model.tensors.map((t) => payloadOf(ctx, t));
     const names = uniqueNames(model.tensors.map((t) => ({ name: canonicalName(t.source), scope: t.scope })));
@@ -58,11 +60,11 @@ export async function openOnnx(file: string): Promise<StateDict> {
         origin: t.origin,
         ...(layout ? { layout } : {}),
         ...(fromGraph ? { role: fromGraph, roleFrom: 'graph' as const } : { role: roleFromName(t.source, p.dtype), roleFrom: 'names' as const }),
+        location: { file, offset: t.proto.at, scope: t.scope, external: t.proto.dataLocation === 1 },
         read: async () => p.read(),
         readStrings: async () => p.readStrings(),
         ...(p.stored ? { stored: p.stored } : {}),
       };
-      locations.set(info, { offset: t.proto.at, scope: t.scope, external: t.proto.dataLocation === 1 });
       return info;
     });
     const metadata = {

@@ -8,7 +8,7 @@ import { byteLengthOf, type DType } from '../../core/dtype.js';
 import type { TensorInfo } from '../../core/statedict.js';
 import { fields, WIRE_BYTES, type Field, type Range } from './wire.js';
 import { ONNX_DTYPE_NUMBER } from './dtypes.js';
-import { locationOf, MAX_ONNX_FILE } from './index.js';
+import { MAX_ONNX_FILE } from './index.js';
 import { writeFileSet, type SetMember } from '../../core/fileset.js';
 import { EXTERNAL_SIZE_THRESHOLD, externalDataFiles, placeExternalData, type ExternalPlace, type ExternalTensor } from './external-write.js';
 import { MAX_GRAPH_DEPTH } from './model.js';
@@ -66,8 +66,8 @@ export async function rewriteOnnx(
   const renames = options.renames ?? new Map<string, string>();
   const byOffset = new Map<number, { tensor: TensorInfo; edit: TensorEdit }>();
   for (const [tensor, edit] of edits) {
-    const location = locationOf(tensor);
-    if (!location) throw invalidInput(sourcePath, undefined, `tensor '${tensor.name}' does not belong to this ONNX model`);
+    const location = tensor.location;
+    if (!location || path.resolve(location.file) !== path.resolve(sourcePath)) throw invalidInput(sourcePath, undefined, `tensor '${tensor.name}' does not belong to this ONNX model`);
     if (edit.kind === 'remove' && location.scope !== '') {
       throw invalidInput(sourcePath, location.scope, `cannot remove '${tensor.source}': it lives inside a subgraph or function; only top-level weights can become graph inputs`);
     }
@@ -116,7 +116,7 @@ async function moveToExternalData(
   const dict = await openOnnx(sourcePath);
   const chosen: { offset: number; tensor: TensorInfo; edit: Extract<TensorEdit, { kind: 'replace' }>; external: ExternalTensor }[] = [];
   for (const tensor of dict.tensors) {
-    const location = locationOf(tensor)!;
+    const location = tensor.location!;
     if (tensor.origin !== 'initializer' || tensor.dtype === 'string') continue;
     const hit = byOffset.get(location.offset);
     if (hit?.edit.kind === 'remove') continue;
@@ -146,7 +146,7 @@ async function inlineMovedExternalData(sourcePath: string, outPath: string, byOf
   const { openOnnx } = await import('./index.js');
   const dict = await openOnnx(sourcePath);
   for (const tensor of dict.tensors) {
-    const location = locationOf(tensor)!;
+    const location = tensor.location!;
     if (location.external && !byOffset.has(location.offset)) {
       byOffset.set(location.offset, { tensor, edit: { kind: 'replace', dtype: tensor.dtype, shape: tensor.shape, read: () => tensor.read() } });
     }

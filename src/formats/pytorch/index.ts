@@ -6,7 +6,8 @@ import { readPickle, PyDict, PyTuple, type PickleOptions, type PyValue } from '.
 import { byteLengthOf, dtypeBits } from '../../core/dtype.js';
 import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, readZipDirectory, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader, Probe } from '../types.js';
+import { stillDetected } from '../probe.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 import { roleByName } from '../../core/roles.js';
 
@@ -48,13 +49,13 @@ export const pytorchReader: FormatReader = {
 /** Where a storage's bytes start in the file; zip files find it on first use (a local header read per storage). */
 type StorageStart = (ref: StorageRef) => number;
 
-async function openPytorch(file: string, options: OpenOptions): Promise<StateDict> {
+async function openPytorch(file: string, options: OpenOptions, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   try {
     const head = raf.read(0, Math.min(raf.size, 512), 'header');
     if (isTar(head)) throw invalidInput(file, 'offset 0', 'a tar-based PyTorch checkpoint (torch < 0.4) is not supported; re-save it with a current torch');
     const pickleOptions: PickleOptions = { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, opaque: !options.strictPickle };
-    const opened = hasLegacyMagic(head) ? openLegacy(raf, pickleOptions) : openZip(raf, pickleOptions);
+    const opened = hasLegacyMagic(head) ? openLegacy(raf, pickleOptions) : openZip(raf, pickleOptions, stillDetected(detection, raf)?.zipDirectory);
     const named = nameTensors(opened.tensors);
     const keep = opened.tensors.map((_, i) => options.all || named[i]!.group === 'model');
     const names = uniqueNames(named.map((n) => ({ name: canonicalName(n.name) })));
@@ -104,9 +105,8 @@ interface Opened {
   checkStorage?: (record: TensorRecord, bytes: Uint8Array) => void;
 }
 
-function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions): Opened {
+function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions, entries: readonly ZipEntry[] = readZipDirectory(raf)): Opened {
   const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
-  const entries = readZipDirectory(raf);
   const pickles = dataPickles(entries);
   if (pickles.length !== 1) throw fail('zip directory', `expected one data.pkl under a single folder, found ${pickles.length}`);
   const pkl = pickles[0]!;

@@ -1,0 +1,17 @@
+/** One typed function per command; each result is what the command's `--json` prints. */
+export { write, type ModelInput, type Warn, type Progress } from './common.js';
+export { inspect, type InspectOptions, type InspectResult, type TensorJson, type TreeJson } from './inspect.js';
+export { diff, type DiffOptions } from './diff.js';
+export { select, strip, filter, type SelectMode, type SelectOptions, type SelectResult, type TensorBrief } from './select.js';
+export { rename, type RenameOptions, type RenameResult } from './rename.js';
+export { convert, convertIntoOnnx, type ConvertOptions, type ConvertResult, type GraphConvertResult } from './convert.js';
+export {
+  plan, savePlan, readPlan, applyPlan, classMapOfPlan,
+  type PlanOptions, type PlanFile, type FileRef, type RecordedPlanOptions, type ApplyOptions, type ApplyResult,
+} from './plan.js';
+export { check, type CheckOptions, type CheckReport, type OutputReport, type SourceComparison } from './check.js';
+export { compare, type CompareOptions, type CompareResult, type OutputComparison, type ClassMap } from '../runtime/compare.js';
+export {
+  finetune, finetuneEvents,
+  type FinetuneOptions, type FinetuneEvent, type FinetuneStart, type FinetuneEpoch, type FinetuneSummary,
+} from './finetune.js';
