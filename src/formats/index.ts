@@ -9,9 +9,10 @@ import { pytorchReader } from './pytorch/index.js';
 import { paddleReader } from './paddle/index.js';
 import { shardedReader } from './sharded/index.js';
 import { darknetReader } from './darknet/index.js';
+import { openvinoReader } from './openvino/index.js';
 
 /**
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [kerasReader, pytorchReader, numpyReader, safetensorsReader, shardedReader, tfjsReader, tfCheckpointReader, paddleReader, darknetReader, onnxReader];
+export const READERS: readonly FormatReader[] = [kerasReader, pytorchReader, numpyReader, safetensorsReader, shardedReader, tfjsReader, tfCheckpointReader, paddleReader, darknetReader, openvinoReader, onnxReader];
