@@ -5,7 +5,7 @@ import { tfjsReader } from './tfjs/index.js';
 import { kerasReader } from './keras/index.js';
 import { safetensorsReader } from './safetensors/index.js';
 import { tfCheckpointReader } from './tf-checkpoint/index.js';
-import { pytorchReader } from './pytorch/index.js';
+import { pytorchReader, torchscriptReader } from './pytorch/index.js';
 import { paddleReader } from './paddle/index.js';
 import { paddleInferenceReader } from './paddle/inference.js';
 import { shardedReader } from './sharded/index.js';
@@ -16,4 +16,4 @@ import { openvinoReader } from './openvino/index.js';
  * Every reader, most specific signature first. ONNX has no magic bytes and is recognized by
  * walking its protobuf structure, so it comes last.
  */
-export const READERS: readonly FormatReader[] = [kerasReader, pytorchReader, numpyReader, safetensorsReader, shardedReader, tfjsReader, tfCheckpointReader, paddleReader, paddleInferenceReader, darknetReader, openvinoReader, onnxReader];
+export const READERS: readonly FormatReader[] = [kerasReader, torchscriptReader, pytorchReader, numpyReader, safetensorsReader, shardedReader, tfjsReader, tfCheckpointReader, paddleReader, paddleInferenceReader, darknetReader, openvinoReader, onnxReader];

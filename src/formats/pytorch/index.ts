@@ -9,6 +9,7 @@ import { checkZipCrc, crc32Of, readZipDirectory, verifyStoredMember, zipDataOffs
 import type { FormatReader, Probe } from '../types.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 import { roleByName } from '../../core/roles.js';
+import { interpretScript, isTorchScript, moduleClasses, SCRIPT_PICKLE } from './torchscript.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -38,6 +39,22 @@ export const pytorchReader: FormatReader = {
     if (!probe.zipDirectory) return false;
     try {
       return dataPickles(probe.zipDirectory()).length > 0;
+    } catch {
+      return false;
+    }
+  },
+  open: openPytorch,
+};
+
+/** TorchScript archives (torch.jit.save): the state dict of the scripted module, read like torch.save zips. */
+export const torchscriptReader: FormatReader = {
+  name: 'torchscript',
+  match: (probe: Probe) => {
+    if (probe.isDirectory || !probe.zipDirectory) return false;
+    try {
+      const entries = probe.zipDirectory();
+      const pickles = dataPickles(entries);
+      return pickles.length === 1 && isTorchScript(entries, pickles[0]!.name.slice(0, -'data.pkl'.length));
     } catch {
       return false;
     }
@@ -83,7 +100,7 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
       ...(hidden ? { optimizerTensors: hidden } : {}),
       ...(opened.tensors.length === 0 ? { note: 'no tensors: not a state dict' } : {}),
     };
-    return { format: 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+    return { format: opened.format ?? 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {
     raf.close();
     throw err;
@@ -91,6 +108,8 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
 }
 
 interface Opened {
+  /** `torchscript` for a torch.jit.save archive. */
+  format?: string;
   tensors: TensorRecord[];
   values: Record<string, string | number | boolean | null>;
   metadata: Record<string, unknown>;
@@ -108,9 +127,7 @@ function openZip(raf: RandomAccessFile): Opened {
   const pkl = pickles[0]!;
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
   const byName = new Map(entries.map((e) => [e.name, e]));
-  if (byName.has(`${prefix}constants.pkl`) || entries.some((e) => e.name.startsWith(`${prefix}code/`))) {
-    throw fail('zip directory', 'a TorchScript archive (torch.jit.save) is not supported; save model.state_dict() with torch.save instead');
-  }
+  const script = isTorchScript(entries, prefix);
   const small = (name: string) => {
     const e = byName.get(`${prefix}${name}`);
     return e && e.method === 0 && e.size <= 64 ? new TextDecoder().decode(raf.read(zipDataOffset(raf, e), e.size, name)).trim() : undefined;
@@ -120,7 +137,7 @@ function openZip(raf: RandomAccessFile): Opened {
   const label = `member '${pkl.name}', `;
   if (pkl.method !== 0) throw fail(`member '${pkl.name}'`, 'is compressed; torch.save stores it uncompressed');
   const start = zipDataOffset(raf, pkl);
-  const { value } = readPickle(raf, start, start + pkl.size, { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, label });
+  const { value } = readPickle(raf, start, start + pkl.size, { ...(script ? SCRIPT_PICKLE : { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED }), label });
 
   const storages = new Map<string, StorageRef>();
   const storageOf = (id: PyValue, where: string): StorageRef => {
@@ -137,13 +154,19 @@ function openZip(raf: RandomAccessFile): Opened {
     storages.set(parsed.key, ref);
     return ref;
   };
-  const { tensors, values } = interpret(value, storageOf, (where, detail) => fail(`${label}${where}`, detail));
+  const failAt = (where: string, detail: string) => fail(`${label}${where}`, detail);
+  const scripted = script ? interpretScript(value, moduleClasses(raf, entries, prefix), storageOf, failAt) : undefined;
+  const { tensors, values } = scripted ?? interpret(value, storageOf, failAt);
   const starts = new Map<string, number>();
   const verified = new Set<string>();
   const version = small('version');
   return {
     tensors, values, bigEndian: byteorder === 'big',
-    metadata: { container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}) },
+    ...(scripted ? { format: 'torchscript' } : {}),
+    metadata: {
+      container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}),
+      ...(scripted?.notListed ? { notListed: `${scripted.notListed} tensor(s) outside state_dict (constants, quantized packed params) are not listed` } : {}),
+    },
     storageStart: (ref) => {
       if (!starts.has(ref.key)) starts.set(ref.key, zipDataOffset(raf, byName.get(`${prefix}data/${ref.key}`)!));
       return starts.get(ref.key)!;
