@@ -8,6 +8,7 @@ import { kerasWriter } from './keras/write.js';
 import { safetensorsWriter } from './safetensors/write.js';
 import { pytorchWriter } from './pytorch/write.js';
 import { paddleWriter } from './paddle/write.js';
+import { darknetWriter } from './darknet/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -56,7 +57,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, darknetWriter];
 
 /**
  * The writer for an output: `--to` if given, else the output's extension, else (a name without
