@@ -32,7 +32,7 @@ const MAX_XML_BYTES = 256 << 20;
 
 export const openvinoReader: FormatReader = {
   name: 'openvino',
-  match: (probe: Probe) => !probe.isDirectory && /^\s*(<\?xml[^>]*\?>\s*)?(<!--[\s\S]*?-->\s*)*<net\s[^>]*\bversion\s*=/.test(new TextDecoder().decode(probe.head)),
+  match: (probe: Probe) => !probe.isDirectory && /^\s*(<\?xml[^>]*\?>\s*)?(<!--[\s\S]*?-->\s*|<!DOCTYPE[^[>]*(\[[\s\S]*?\])?\s*>\s*)*<net\s[^>]*\bversion\s*=/.test(new TextDecoder().decode(probe.head)),
   open: openOpenvino,
 };
 
@@ -81,7 +81,10 @@ async function openOpenvino(xmlPath: string): Promise<StateDict> {
       const key = `${offset}:${size}`;
       if (ranges.has(key)) shared++;
       ranges.add(key);
-      const fromGraph = graphRole(`${c.id}:${c.outputs[0] ?? '0'}`, { dtype, shape }, graph);
+      const value = `${c.id}:${c.outputs[0] ?? '0'}`;
+      // A dequantization scale is part of the weight it scales.
+      const scaling = graph.usesOf(value).find((u) => u.opType === 'DequantizeLinear' && u.inputIndex > 0);
+      const fromGraph = graphRole(scaling?.outputs[0] ?? value, { dtype, shape }, graph);
       return rangeTensor(raf, {
         name: names[i]!, source: c.name, dtype, shape, offset, origin: 'constant',
         ...(fromGraph ? { role: fromGraph, roleFrom: 'graph' as const } : { role: roleFromName(c.name, dtype), roleFrom: 'names' as const }),
