@@ -20,8 +20,11 @@ class ScriptGlobals extends Set<string> {
 /** Quantized tensors live in packed-params objects outside state_dict; they are allowed to parse and not listed. */
 const QUANTIZED = ['torch._utils._rebuild_qtensor', 'torch.QInt8Storage', 'torch.QUInt8Storage', 'torch.QInt32Storage', 'torch.per_tensor_affine', 'torch.per_channel_affine', 'torch.qint8', 'torch.quint8', 'torch.qint32'];
 
+/** TorchScript's typed-container builders (`build_intlist([1, 2])` is the list): inert calls, never listed as tensors. */
+const CONTAINERS = ['build_intlist', 'build_doublelist', 'build_boollist', 'build_tensorlist', 'build_complexlist', 'restore_type_tag'].map((f) => `torch.jit._pickle.${f}`);
+
 export const SCRIPT_PICKLE: Omit<PickleOptions, 'label'> = {
-  allowed: new ScriptGlobals([...TORCH_ALLOWED, ...QUANTIZED]),
+  allowed: new ScriptGlobals([...TORCH_ALLOWED, ...QUANTIZED, ...CONTAINERS]),
   unsupported: new Map([...TORCH_UNSUPPORTED].filter(([name]) => name !== 'torch._utils._rebuild_qtensor')),
 };
 
@@ -89,8 +92,9 @@ export function interpretScript(
     for (const key of named) {
       const value = attributes.get(key);
       if (value === undefined || value === null) continue; // an optional parameter left out (bias=False)
-      if (!isTensorCall(value)) throw fail(`${prefix}${key}`, 'is declared a parameter or buffer but holds no plain tensor');
-      for (const record of interpret(value, storageOf, (where, detail) => fail(`${prefix}${key}`, `${where}: ${detail}`)).tensors) tensors.push({ ...record, path: [`${prefix}${key}`] });
+      const where = `attribute '${prefix}${key}'`;
+      if (!isTensorCall(value)) throw fail(where, 'is declared a parameter or buffer but holds no plain tensor');
+      for (const record of interpret(value, storageOf, (at, detail) => fail(where, `${at}: ${detail}`)).tensors) tensors.push({ ...record, path: [`${prefix}${key}`] });
     }
     for (const [key, value] of attributes) {
       if (isModule(value)) visit(value, `${prefix}${key}.`, depth + 1);
