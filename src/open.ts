@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
+import { archiveSoleFolder, isArchiveName } from './core/archive.js';
+import { hubModelUrl, inFolder, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
 import type { OpenOptions, StateDict } from './core/statedict.js';
 import type { FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
@@ -22,7 +24,21 @@ export async function open(path: string, options: OpenOptions = {}): Promise<Sta
   if (!reader) {
     throw invalidInput(file, undefined, `unrecognized format; expected one of: ${READERS.map((r) => r.name).join(', ')}`, 'unknown-format');
   }
-  return reader.open(file, options);
+  const settings = { ...openDefaults, ...options };
+  const dict = await reader.open(file, settings);
+  const opaque = dict.metadata.opaqueGlobals;
+  if (Array.isArray(opaque) && opaque.length) {
+    const warn = settings.onWarning ?? ((message: string) => process.stderr.write(`ckpt: warning: ${message}\n`));
+    warn(`${file}: read ${opaque.join(', ')} as opaque values, without running anything; tensors outside them opened (--strict-pickle refuses such files; \`ckpt scan\` tells whether torch.load(weights_only=True) loads it)`);
+  }
+  return dict;
+}
+
+let openDefaults: OpenOptions = {};
+
+/** Options every later `open` starts from (the CLI's global `--strict-pickle`); a call's own options win. */
+export function setOpenDefaults(defaults: OpenOptions): void {
+  openDefaults = { ...defaults };
 }
 
 function readerFor(path: string): FormatReader | undefined {
@@ -41,8 +57,19 @@ const NOT_A_MODEL = /\.pdiparams\.info$/;
  * the one model file in it. A folder with several is refused, naming them.
  */
 function modelPath(path: string): string {
+  if (isHubId(path)) return modelPath(hubModelUrl(path));
+  if (isUrl(path) && isArchiveName(new URL(path).pathname)) return modelPath(`${path}!`);
+  if (!isLocalPath(path)) {
+    if (!locationIsFolder(path)) return path;
+    // An archive of one folder (`tar -c model/`) is looked into that folder.
+    const archive = path.endsWith('!') ? archiveSoleFolder(path.slice(0, -1)) : undefined;
+    if (archive) return modelPath(`${path}${archive}`);
+    return modelInFolder(path, listFolder(path).map((name) => inFolder(path, name)));
+  }
   const stat = statOrUndefined(path);
   if (!stat) return statOrUndefined(`${path}.index`)?.isFile() ? `${path}.index` : path;
+  // An archive no reader takes as a model (a .tar of weights, a zipped TF.js model) is looked into like a folder.
+  if (stat.isFile() && isArchiveName(path) && !readerFor(path)) return modelPath(`${path}!`);
   if (!stat.isDirectory() || readerFor(path)) return path;
   let entries: fs.Dirent[];
   try {
@@ -51,7 +78,13 @@ function modelPath(path: string): string {
     return path; // the reader's own error names the folder
   }
   // Regular files only: a FIFO or device in the folder is never opened.
-  const files = entries.filter((e) => e.isFile() && !NOT_A_MODEL.test(e.name)).map((e) => nodePath.join(path, e.name)).sort();
+  return modelInFolder(path, entries.filter((e) => e.isFile()).map((e) => nodePath.join(path, e.name)));
+}
+
+/** The one model among a folder's files (a manifest before the shards it names); the folder itself when none is. */
+function modelInFolder(path: string, all: string[]): string {
+  if (readerFor(path)) return path;
+  const files = all.filter((file) => !NOT_A_MODEL.test(file)).sort();
   if (files.length > MAX_FOLDER_FILES) {
     throw invalidInput(path, undefined, `a folder of ${files.length} files is not searched for a model; name the model file`);
   }
@@ -68,7 +101,7 @@ function modelPath(path: string): string {
   const candidates = manifests.length ? manifests : models;
   if (candidates.length === 1) return candidates[0]!.file;
   if (candidates.length > 1) {
-    throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file)}: ${m.reader.name}`).join(', ')}); name the one to open`);
+    throw invalidInput(path, undefined, `the folder holds ${candidates.length} models (${candidates.map((m) => `${nodePath.basename(m.file.replace(/^.*!/, ''))}: ${m.reader.name}`).join(', ')}); name the one to open`);
   }
   return path;
 }

@@ -11,8 +11,8 @@ import { bytes, f32, op, pickleFile, type Part, statePickle, tensorCall, torchLe
 
 const ITERATIONS = Number(process.env.CKPT_FUZZ_ITERATIONS ?? 300);
 
-function rejects(file: string, message: RegExp): void {
-  const r = runCli(['inspect', file]);
+function rejects(file: string, message: RegExp, options: string[] = []): void {
+  const r = runCli(['inspect', ...options, file]);
   assert.equal(r.status, 3, `exit ${r.status}: ${r.stderr}`);
   assert.match(r.stderr, message);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -23,10 +23,10 @@ const weight = (offset = 0, size = [2, 2], stride = [2, 1], numel = 4) => tensor
 describe('the restricted pickle reader never runs anything from the file', () => {
   const marker = path.join(tempDir(), 'ran');
   const cases: [string, Buffer, RegExp][] = [
-    ['os.system by GLOBAL', bytes(op.proto(2), op.global('os', 'system'), op.mark, op.str(`touch ${marker}`), op.tuple, op.reduce, op.stop), /pickle offset 2: global 'os\.system' is not allowed/],
-    ['posix.system by STACK_GLOBAL, module and name fetched from the memo', bytes(op.proto(4), [0x8c, 5], 'posix', [0x94, 0x8c, 6], 'system', [0x94, 0x93], op.stop), /global 'posix\.system' is not allowed/],
-    ['builtins.eval', bytes(op.proto(2), op.global('builtins', 'eval'), op.stop), /global 'builtins\.eval' is not allowed/],
-    ['a class with __reduce__', bytes(op.proto(2), op.global('__main__', 'Exploit'), op.emptyTuple, op.reduce, op.stop), /global '__main__\.Exploit' is not allowed/],
+    ['os.system by GLOBAL', bytes(op.proto(2), op.global('os', 'system'), op.mark, op.str(`touch ${marker}`), op.tuple, op.reduce, op.stop), /pickle offset 2: global 'os\.system' comes from module 'os', which can run commands/],
+    ['posix.system by STACK_GLOBAL, module and name fetched from the memo', bytes(op.proto(4), [0x8c, 5], 'posix', [0x94, 0x8c, 6], 'system', [0x94, 0x93], op.stop), /global 'posix\.system' comes from module 'posix'/],
+    ['builtins.eval', bytes(op.proto(2), op.global('builtins', 'eval'), op.stop), /global 'builtins\.eval' is Python's eval\(\), which loading would call/],
+    ['os.system in protocol 0 text (GLOBAL, STRING, TUPLE, REDUCE)', bytes(op.proto(2), 'cos\nsystem\n(S\'touch ', marker, "'\ntR."), /global 'os\.system' comes from module 'os'/],
   ];
   for (const [name, content, message] of cases) {
     test(`refused: ${name}`, () => {
@@ -34,6 +34,14 @@ describe('the restricted pickle reader never runs anything from the file', () =>
       assert.equal(fs.existsSync(marker), false);
     });
   }
+  test('a class of the saving script, called with REDUCE, is an inert opaque value; --strict-pickle refuses it', () => {
+    const file = pickleFile(bytes(op.proto(2), op.emptyDict, op.str('hp'), op.global('__main__', 'Exploit'), op.emptyTuple, op.reduce, op.setitem, op.stop));
+    const lenient = runCli(['inspect', file]);
+    assert.equal(lenient.status, 0, lenient.stderr);
+    assert.match(lenient.stderr, /read __main__\.Exploit as opaque values, without running anything/);
+    rejects(file, /global '__main__\.Exploit' is not allowed/, ['--strict-pickle']);
+    assert.equal(fs.existsSync(marker), false);
+  });
 });
 
 describe('pickle integers and strings read the same whatever the block cache cuts', () => {
@@ -108,7 +116,7 @@ describe('PyTorch zip containers: storages and views checked before any read (ex
     ['a negative stride', () => torchZip(statePickle([['w', tensorCall({ key: '0', numel: 4 }, 0, [2], [-1])]]), { 'data/0': f32([1, 2, 3, 4]) }), /negative stride/],
     ['stride and size of different ranks', () => torchZip(statePickle([['w', weight(0, [4], [1, 1])]]), { 'data/0': f32([1, 2, 3, 4]) }), /stride does not match the 1 dims of the size/],
     ['a persistent id that is not a storage', () => torchZip(statePickle([['w', bytes(op.global('torch._utils', '_rebuild_tensor_v2'), op.mark, op.str('module'), op.persid, op.int(0), op.ints([1]), op.ints([1]), op.tuple, op.reduce)]]), {}), /the persistent id is not a \('storage', …\) tuple/],
-    ['an unknown storage type', () => torchZip(statePickle([['w', tensorCall({ key: '0', numel: 1, type: 'QuaternionStorage' }, 0, [1], [1])]]), { 'data/0': f32([1]) }), /global 'torch\.QuaternionStorage' is not allowed/],
+    ['an unknown storage type', () => torchZip(statePickle([['w', tensorCall({ key: '0', numel: 1, type: 'QuaternionStorage' }, 0, [1], [1])]]), { 'data/0': f32([1]) }), /tensor 'w': unknown storage type torch\.QuaternionStorage/],
     ['a TorchScript archive whose data.pkl is no scripted module', () => torchZip(statePickle([]), { 'constants.pkl': bytes(op.proto(2), op.emptyTuple, op.stop) }), /the root is not a scripted module/],
     ['an unknown byte order', () => torchZip(statePickle([]), { byteorder: Buffer.from('middle') }), /member 'archive\/byteorder': is 'middle', expected 'little' or 'big'/],
   ];

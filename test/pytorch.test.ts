@@ -12,7 +12,7 @@ const noTorch = !pythonHas('torch') && 'Debian python3-torch is not installed';
  * itself sees in them: source path, dtype, shape and SHA-256 of the contiguous little-endian bytes.
  */
 const MAKE = String.raw`
-import sys, json, hashlib, collections, numpy as np, torch
+import sys, json, hashlib, collections, argparse, numpy as np, torch
 out = sys.argv[1]
 names = {torch.float64: 'float64', torch.float32: 'float32', torch.float16: 'float16', torch.bfloat16: 'bfloat16',
          torch.int64: 'int64', torch.int32: 'int32', torch.int16: 'int16', torch.int8: 'int8', torch.uint8: 'uint8',
@@ -53,7 +53,18 @@ for name, obj in cases.items():
         file = f'{out}/{name}{"-legacy" if legacy else ""}.pth'
         torch.save(obj, file, _use_new_zipfile_serialization=not legacy)
         expected[file] = listing(obj)
-torch.save(net, f'{out}/whole-model.pth')
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+        self.register_buffer('scale', torch.full((2,), 0.5))
+        self.register_buffer('mask', torch.ones(2), persistent=False)
+tiny = Tiny()
+torch.save(tiny, f'{out}/whole-model.pth')
+expected['whole-model'] = listing(tiny.state_dict())
+class AttributeDict(dict):  # as Lightning pickles hyper-parameters: a dict subclass, items set after NEWOBJ
+    pass
+torch.save({'state_dict': net.state_dict(), 'args': argparse.Namespace(lr=0.1, arch='tiny'), 'hyper_parameters': AttributeDict(lr=0.1, layers=[1, 2])}, f'{out}/namespace.pth')
 torch.save(torch.arange(6.0).reshape(2, 3), f'{out}/one-tensor.pth')
 torch.save({'s': torch.eye(3).to_sparse()}, f'{out}/sparse.pth')
 torch.save({'q': torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8)}, f'{out}/quantized.pth')
@@ -145,9 +156,36 @@ print(json.dumps({'keys': list(d), 'epoch': d['epoch'], 'arch': d['arch'], 'miss
     }
   });
 
-  test('a pickled whole model is refused with the class it would have to import, never imported', () => {
-    const r = runCli(['inspect', path.join(dir, 'whole-model.pth')]);
+  test('a pickled whole model (torch.save(model)) opens as its state_dict(), classes read as opaque values and never imported', async () => {
+    const file = path.join(dir, 'whole-model.pth');
+    const warnings: string[] = [];
+    const dict = await open(file, { onWarning: (m) => warnings.push(m) });
+    try {
+      assert.deepEqual(
+        await Promise.all(dict.tensors.map(async (t) => [t.name, t.dtype, [...t.shape], await tensorSha256(t)])),
+        expected['whole-model']!.map(([name, dtype, shape, sha]) => [name, dtype, shape, sha]),
+        'the names, values and order of state_dict(), without the persistent=False buffer',
+      );
+      assert.equal(dict.tensors[1]!.source, '_modules/body/_modules/0/_parameters/weight');
+      assert.deepEqual(dict.metadata.opaqueGlobals, ['__main__.Tiny', 'torch.nn.modules.container.Sequential', 'torch.nn.modules.conv.Conv2d', 'torch.nn.modules.batchnorm.BatchNorm2d']);
+      assert.match(warnings.join('\n'), /read __main__\.Tiny, torch\.nn\.modules\.container\.Sequential, .* as opaque values, without running anything/);
+    } finally {
+      await dict.close();
+    }
+  });
+
+  test('--strict-pickle refuses what torch.load(weights_only=True) refuses, naming the global', () => {
+    const r = runCli(['inspect', '--strict-pickle', path.join(dir, 'whole-model.pth')]);
     assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stderr, /whole-model\.pth: member 'whole-model\/data\.pkl', pickle offset \d+: global 'torch\.nn\.modules\.container\.Sequential' is not allowed/);
+    assert.match(r.stderr, /whole-model\.pth: member 'whole-model\/data\.pkl', pickle offset \d+: global '__main__\.Tiny' is not allowed \(strict pickle reading\)/);
+  });
+
+  test("hyper-parameters as an argparse Namespace and a dict subclass: the tensors open, with a warning naming them on stderr", () => {
+    const r = runCli(['inspect', '--json', path.join(dir, 'namespace.pth')]);
+    assert.equal(r.status, 0, r.stderr);
+    const listed = JSON.parse(r.stdout) as { metadata: { opaqueGlobals: string[] }; tensors: { name: string }[] };
+    assert.deepEqual(listed.metadata.opaqueGlobals, ['argparse.Namespace', '__main__.AttributeDict']);
+    assert.deepEqual(listed.tensors.map((t) => t.name), ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked', '3.weight', '3.bias']);
+    assert.match(r.stderr, /ckpt: warning: .*namespace\.pth: read argparse\.Namespace, __main__\.AttributeDict as opaque values/);
   });
 });

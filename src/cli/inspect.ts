@@ -4,6 +4,7 @@ import { tensorSha256 } from '../ops/hash.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
+import { transferSummary } from '../core/http-source.js';
 import { fitLine, formatBytes, formatInt, formatShape, progress, newTable } from './format.js';
 
 export interface InspectOptions {
@@ -121,7 +122,7 @@ function roleBreakdown(t: Totals): string {
 }
 
 function renderText(dict: StateDict, tensors: TensorInfo[], hashes: Map<TensorInfo, string | undefined> | undefined, tree?: boolean): string {
-  const lines = [fitLine(`${dict.path}: ${headline(dict, tensors)}`, ' · ')];
+  const lines = [fitLine(`${dict.path}: ${[headline(dict, tensors), transferSummary()].filter(Boolean).join(' · ')}`, ' · ')];
   if (tree) {
     const walk = (nodes: TreeNode[], indent: string) => {
       nodes.forEach((n, i) => {

@@ -9,6 +9,9 @@ import { checkCommand } from './check.js';
 import { compareCommand } from './compare.js';
 import { doctorCommand } from './doctor.js';
 import { finetuneCommand } from './finetune.js';
+import { scanCommand } from './scan.js';
+import { setOpenDefaults } from '../open.js';
+import { addRemoteOptions, reportTransfer } from './remote-options.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -45,7 +48,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`ckpt: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(`ckpt: ${text.replace(/^error: /, '')}`) })
+    .option('--strict-pickle', 'pickle-based files (PyTorch, Paddle): refuse any global outside the tensor and container types, as torch.load(weights_only=True) does, instead of reading it as an opaque value')
+    .hook('preAction', (command) => setOpenDefaults({ strictPickle: Boolean(command.opts().strictPickle) }));
+  addRemoteOptions(program);
 
   program
     .command('inspect')
@@ -227,6 +233,16 @@ ${EXIT_CODES_HELP}
     .action(run(finetuneCommand));
 
   program
+    .command('scan')
+    .description('List every global and module a pickle (PyTorch, Paddle, NumPy object arrays), TorchScript archive or Keras model would import or run when loaded, with a verdict: safe to load with torch.load(weights_only=True) or not, and why. Reads without running anything. Exit 0 safe, 1 otherwise.')
+    .argument('<path>', 'the file to scan')
+    .addOption(new Option('--allow <global>', 'trust this global, as torch.serialization.add_safe_globals does (repeatable; module.Name)').argParser(collect))
+    .option('--allow-data', 'exit 0 when the only globals beyond torch\'s are plain data types (numpy arrays, argparse Namespace…)')
+    .option('--json', 'print the report as JSON: {path, kind, pickles, globals:[{name, category, count, where, why}], code, incomplete, verdict, reason}')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(run(scanCommand));
+
+  program
     .command('doctor')
     .description('Node and onnxruntime-node versions, the execution providers that load, the GPU, and what to do when CUDA is not usable.')
     .option('--json', 'print as JSON')
@@ -275,6 +291,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     commandExitCode = ExitCode.ok;
     await program.parseAsync(argv, { from: 'user' });
+    reportTransfer();
     return commandExitCode;
   } catch (err) {
     if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)) {

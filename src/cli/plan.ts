@@ -12,6 +12,7 @@ import { classMapOf, formatRows, graphBlockRows, graphLayers, parseHeadRules, re
 import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
 import { chooseWriter } from '../formats/writers.js';
 import { presetPatterns } from './select.js';
+import { isLocalPath } from '../core/location.js';
 import { fitLine, formatShape, newTable } from './format.js';
 
 export interface FileRef {
@@ -134,7 +135,7 @@ export async function planBody(source: StateDict, target: StateDict, recorded: R
 }
 
 async function fileRef(dict: StateDict): Promise<FileRef> {
-  return { path: path.resolve(dict.path), format: dict.format, sha256: await pathSha256(dict.path) };
+  return { path: isLocalPath(dict.path) ? path.resolve(dict.path) : dict.path, format: dict.format, sha256: await pathSha256(dict.path) };
 }
 
 function renderPlan(plan: PlanFile): string {

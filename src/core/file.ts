@@ -1,32 +1,25 @@
-import { constants as bufferConstants } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromSystemError, invalidInput, ioError } from './errors.js';
+import { ByteSource, shortRead } from './source.js';
+import { isLocalPath, locationSha256, openLocation, siblingLocation } from './location.js';
 
-const MAX_BUFFER = bufferConstants.MAX_LENGTH;
 const MAX_READ = 1 << 30;
 
 /**
- * A file opened for positioned reads. Header walkers read through a small block cache so that
- * skipping a tensor payload costs nothing; `read` fetches exact ranges for tensor values.
- * Counts the bytes it reads, which benchmarks report.
+ * A local file opened for positioned reads, one implementation of the byte-source layer.
+ * `RandomAccessFile.open` opens any location a reader is given: a path, an HTTP(S) URL or an
+ * archive member (see location.ts), so readers read them all the same way.
  */
-export class RandomAccessFile {
+export class LocalFile extends ByteSource {
   private fd: number | undefined;
-  private blockStart = 0;
-  private block = Buffer.alloc(0);
-  bytesRead = 0;
 
-  private constructor(
-    readonly path: string,
-    fd: number,
-    readonly size: number,
-    private readonly blockSize: number,
-  ) {
+  private constructor(file: string, fd: number, size: number, blockSize: number) {
+    super(file, size, blockSize, blockSize);
     this.fd = fd;
   }
 
-  static open(file: string, blockSize = 8 * 1024): RandomAccessFile {
+  static open(file: string, blockSize = 8 * 1024): LocalFile {
     let fd: number;
     try {
       // Non-blocking: opening a FIFO without a writer would otherwise wait forever, before the
@@ -39,52 +32,11 @@ export class RandomAccessFile {
       const stat = fs.fstatSync(fd);
       refuseNonRegular(file, stat);
       if (stat.size === 0) refuseHiddenContent(file, fd);
-      return new RandomAccessFile(file, fd, stat.size, blockSize);
+      return new LocalFile(file, fd, stat.size, blockSize);
     } catch (err) {
       fs.closeSync(fd);
       throw fromSystemError(file, undefined, err);
     }
-  }
-
-  /** Exactly `length` bytes at `offset`, or an error naming `what` when the file is shorter. */
-  read(offset: number, length: number, what = 'data'): Uint8Array {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw invalidInput(
-        this.path,
-        `offset ${offset}`,
-        `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`,
-      );
-    }
-    if (length > MAX_BUFFER) {
-      throw invalidInput(this.path, `offset ${offset}`, `${what} is ${length} bytes; ckpt reads one tensor at a time and Node.js holds at most ${MAX_BUFFER} bytes in one buffer`);
-    }
-    // Not pooled, so `out.buffer` holds exactly these bytes for callers that view it.
-    const out = Buffer.allocUnsafeSlow(length);
-    let done = 0;
-    while (done < length) {
-      // One read call takes at most 2 GiB − 1 bytes.
-      const n = this.readSyncAt(out, done, Math.min(MAX_READ, length - done), offset + done);
-      if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
-      done += n;
-    }
-    return new Uint8Array(out.buffer, out.byteOffset, length);
-  }
-
-  /** One byte through the block cache; for header walkers. */
-  byteAt(offset: number): number {
-    if (offset < this.blockStart || offset >= this.blockStart + this.block.length) this.fill(offset);
-    return this.block[offset - this.blockStart]!;
-  }
-
-  /** A short range through the block cache (falls back to a direct read when larger than a block). */
-  bytesAt(offset: number, length: number, what = 'data'): Uint8Array {
-    if (offset >= this.blockStart && offset + length <= this.blockStart + this.block.length) {
-      return this.block.subarray(offset - this.blockStart, offset - this.blockStart + length);
-    }
-    if (length > this.blockSize) return this.read(offset, length, what);
-    if (offset + length > this.size) this.read(offset, length, what); // throws the truncation error
-    this.fill(offset);
-    return this.block.subarray(0, length);
   }
 
   close(): void {
@@ -94,33 +46,32 @@ export class RandomAccessFile {
     }
   }
 
-  private fill(offset: number): void {
-    if (offset >= this.size) {
-      throw invalidInput(this.path, `offset ${offset}`, `unexpected end of file (size ${this.size}; truncated?)`);
-    }
-    const length = Math.min(this.blockSize, this.size - offset);
-    const block = Buffer.allocUnsafe(length);
+  protected fetch(out: Uint8Array, position: number): void {
     let done = 0;
-    while (done < length) {
-      const n = this.readSyncAt(block, done, length - done, offset + done);
-      if (n === 0) throw ioError(this.path, `offset ${offset + done}`, 'unexpected end of file while reading');
-      done += n;
-    }
-    this.block = block;
-    this.blockStart = offset;
-  }
-
-  private readSyncAt(buf: Buffer, at: number, length: number, position: number): number {
-    if (this.fd === undefined) throw ioError(this.path, undefined, 'file is closed');
-    try {
-      const n = fs.readSync(this.fd, buf, at, length, position);
+    while (done < out.length) {
+      if (this.fd === undefined) throw ioError(this.path, undefined, 'file is closed');
+      let n: number;
+      try {
+        // One read call takes at most 2 GiB − 1 bytes.
+        n = fs.readSync(this.fd, out, done, Math.min(MAX_READ, out.length - done), position + done);
+      } catch (err) {
+        throw fromSystemError(this.path, `offset ${position + done}`, err);
+      }
       this.bytesRead += n;
-      return n;
-    } catch (err) {
-      throw fromSystemError(this.path, `offset ${position}`, err);
+      if (n === 0) throw shortRead(this.path, position + done);
+      done += n;
     }
   }
 }
+
+/** What readers hold: the bytes of a checkpoint file, local or not. */
+export type RandomAccessFile = ByteSource;
+export const RandomAccessFile = {
+  /** A local path, an HTTP(S) URL or an `ARCHIVE!member`, opened for reads by range. */
+  open(location: string, blockSize?: number): RandomAccessFile {
+    return isLocalPath(location) ? LocalFile.open(location, blockSize) : openLocation(location);
+  },
+};
 
 /** What a path that is neither a regular file nor a folder is, for messages. */
 function kindOf(stat: fs.Stats): string {
@@ -174,15 +125,9 @@ export function readTextFile(file: string): string {
  * lies outside the folder. Returns the real path of an existing regular file.
  */
 export function resolveInsideFolder(modelFile: string, folder: string, relative: string, where: string): string {
-  if (relative === '') throw invalidInput(modelFile, where, 'empty file path');
-  if (relative.includes('\0')) throw invalidInput(modelFile, where, `file path contains a NUL byte`);
-  if (path.posix.isAbsolute(relative) || path.win32.isAbsolute(relative) || /^[a-zA-Z]:/.test(relative)) {
-    throw invalidInput(modelFile, where, `file path '${relative}' is absolute; expected a path relative to the model folder`);
-  }
-  const parts = relative.split(/[\\/]+/);
-  if (parts.includes('..')) {
-    throw invalidInput(modelFile, where, `file path '${relative}' contains '..'; expected a path inside the model folder`);
-  }
+  const parts = relativeParts(modelFile, relative, where);
+  // A remote model's or an archive member's siblings stay under the same base (URL, archive folder).
+  if (!isLocalPath(modelFile)) return siblingLocation(modelFile, parts, where);
   let realFolder: string;
   try {
     realFolder = fs.realpathSync(folder);
@@ -214,11 +159,26 @@ export function resolveInsideFolder(modelFile: string, folder: string, relative:
   return real;
 }
 
+/** The components of a file path named inside a model, refused when it could leave the model's folder. */
+export function relativeParts(modelFile: string, relative: string, where: string): string[] {
+  if (relative === '') throw invalidInput(modelFile, where, 'empty file path');
+  if (relative.includes('\0')) throw invalidInput(modelFile, where, `file path contains a NUL byte`);
+  if (path.posix.isAbsolute(relative) || path.win32.isAbsolute(relative) || /^[a-zA-Z]:/.test(relative) || /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(relative)) {
+    throw invalidInput(modelFile, where, `file path '${relative}' is absolute; expected a path relative to the model folder`);
+  }
+  const parts = relative.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) {
+    throw invalidInput(modelFile, where, `file path '${relative}' contains '..'; expected a path inside the model folder`);
+  }
+  return parts;
+}
+
 /**
  * SHA-256 of a whole file, streamed; for a folder (a TF.js model), of its files' names and
  * contents in sorted order. Plans record it so a stale plan is refused.
  */
 export async function pathSha256(target: string): Promise<string> {
+  if (!isLocalPath(target)) return locationSha256(target);
   const { createHash } = await import('node:crypto');
   const hash = createHash('sha256');
   const files = fs.statSync(target).isDirectory()

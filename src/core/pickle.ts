@@ -8,17 +8,25 @@ import type { RandomAccessFile } from './file.js';
  * Large byte payloads are not read: they become `PyBytes` that read their range when asked.
  */
 
-/** A global the pickle named, e.g. `torch._utils._rebuild_tensor_v2`. Never resolved to code. */
+/**
+ * A global the pickle named, e.g. `torch._utils._rebuild_tensor_v2`. Never resolved to code.
+ * `opaque` marks one outside the reader's allowlist, kept as an inert value (lenient reading).
+ */
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(readonly module: string, readonly name: string, readonly opaque = false) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
 }
 
-/** `fn(*args)` as the pickle asked for it, with the BUILD state if any. */
+/**
+ * `fn(*args)` as the pickle asked for it, with the BUILD state if any, and the items SETITEMS or
+ * APPENDS added (objects that subclass dict or list, such as Lightning's `AttributeDict`).
+ */
 export class PyCall {
   state: PyValue | undefined;
+  items: PyDict | undefined;
+  listItems: PyValue[] | undefined;
   constructor(readonly fn: PyGlobal, readonly args: readonly PyValue[]) {}
 }
 
@@ -62,10 +70,23 @@ export interface PickleOptions {
   readonly label?: string;
   /** Globals the format knows but cannot read, with what to tell the user instead of "not allowed". */
   readonly unsupported?: ReadonlyMap<string, string>;
+  /**
+   * Lenient reading: a global outside `allowed` becomes an inert opaque value instead of an error
+   * (a training checkpoint's hyper-parameters as an argparse `Namespace`, a whole pickled module).
+   * Globals that run code when Python loads the file (`os.system`, `builtins.eval` …) are refused
+   * all the same: ckpt would not run them, but a file built around them is not a checkpoint.
+   */
+  readonly opaque?: boolean;
+  /** With `opaque`: code-running globals become opaque values too, for a scan that lists them all. */
+  readonly scanning?: boolean;
+  /** Called once for each GLOBAL/STACK_GLOBAL/INST the pickle names, allowed or not, before it is checked. */
+  readonly onGlobal?: (qualified: string, offset: number) => void;
 }
 
 export interface PickleResult {
   readonly value: PyValue;
+  /** Globals kept as opaque values (lenient reading), each once, in the order first met. */
+  readonly opaque: readonly string[];
   /** File offset just past the STOP opcode (legacy torch files hold several pickles in a row). */
   readonly end: number;
 }
@@ -74,6 +95,8 @@ export interface PickleResult {
 const INLINE_BYTES = 4096;
 const INLINE_TEXT = 1 << 20;
 const MAX_STACK = 1 << 22;
+/** Protocol 0 text arguments (names, numbers, quoted strings) longer than this are refused. */
+const MAX_LINE = 1 << 20;
 
 /** Globals with a fixed, harmless meaning that the machine applies itself. */
 const CONTAINERS = new Set(['collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'torch.Size', '_codecs.encode', 'builtins.bytes', 'builtins.bytearray']);
@@ -168,6 +191,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
 
   const stack: Slot[] = [];
   const marks: number[] = [];
+  const opaque = new Set<string>();
   const memo = new Map<number, PyValue>();
   const push = (v: PyValue) => {
     if (stack.length >= MAX_STACK) throw fail(`more than ${MAX_STACK} values on the pickle stack`);
@@ -190,6 +214,22 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     stack.pop(); // the mark itself
     return items;
   };
+  /** A newline-terminated text argument (protocol 0), without the newline. */
+  const line = (what: string) => {
+    const from = pos;
+    while (u8() !== 0x0a) if (pos - from > MAX_LINE) throw fail(`${what} longer than ${MAX_LINE} bytes`);
+    return LATIN1.decode(file.bytesAt(from, pos - 1 - from));
+  };
+  const decimal = (text: string, what: string): number | bigint => {
+    if (!/^[+-]?\d+$/.test(text)) throw fail(`${what} '${text.slice(0, 40)}' is not an integer`);
+    const v = BigInt(text);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+  const memoIndex = (text: string) => {
+    const i = decimal(text, 'memo index');
+    if (typeof i !== 'number' || i < 0) throw fail(`memo index ${text} is out of range`);
+    return i;
+  };
   const getMemo = (i: number) => {
     if (!memo.has(i)) throw fail(`memo index ${i} was never stored`);
     return memo.get(i)!;
@@ -202,14 +242,21 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     // Protocol 2 spells Python 3's builtins as Python 2 did.
     const module = written === '__builtin__' ? 'builtins' : written;
     const qualified = `${module}.${name}`;
+    options.onGlobal?.(qualified, opAt - start);
     const reason = options.unsupported?.get(qualified);
     if (reason) throw fail(`'${qualified}': ${reason}`);
-    if (!options.allowed.has(qualified)) {
-      throw fail(`global '${qualified}' is not allowed: ckpt reads tensors without running code from the file, and only knows tensor and container types`);
+    if (options.allowed.has(qualified)) return new PyGlobal(module, name);
+    if (!options.opaque) {
+      throw fail(`global '${qualified}' is not allowed (strict pickle reading): ckpt reads tensors without running code from the file, and only knows tensor and container types`);
     }
-    return new PyGlobal(module, name);
+    const danger = options.scanning ? undefined : codeRunningGlobal(qualified);
+    if (danger) throw fail(`global '${qualified}' ${danger}; this is not a checkpoint ckpt reads (\`ckpt scan\` lists what the file would run)`);
+    opaque.add(qualified);
+    return new PyGlobal(module, name, true);
   };
   const call = (fn: PyValue, args: PyValue): PyValue => {
+    // Lenient reading: a method of an opaque object (`copyreg._reconstructor` results, bound methods) stays opaque.
+    if (fn instanceof PyCall && fn.fn.opaque && args instanceof PyTuple) return new PyCall(fn.fn, args.items);
     if (!(fn instanceof PyGlobal)) throw fail('REDUCE/NEWOBJ on something that is not an allowed global');
     if (!(args instanceof PyTuple)) throw fail(`arguments of ${fn.qualified} must be a tuple`);
     const a = args.items;
@@ -270,13 +317,15 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     throw fail('_codecs.encode needs a string');
   };
   const setItems = (target: PyValue, items: PyValue[]) => {
-    if (!(target instanceof PyDict)) throw fail('SETITEM(S) on something that is not a dict');
+    const dict = target instanceof PyCall && target.fn.opaque ? (target.items ??= new PyDict()) : target;
+    if (!(dict instanceof PyDict)) throw fail('SETITEM(S) on something that is not a dict');
     if (items.length % 2) throw fail('SETITEMS with an odd number of values');
-    for (let i = 0; i < items.length; i += 2) target.entries.set(items[i]!, items[i + 1]!);
+    for (let i = 0; i < items.length; i += 2) dict.entries.set(items[i]!, items[i + 1]!);
   };
   const append = (target: PyValue, items: PyValue[]) => {
-    if (!Array.isArray(target)) throw fail('APPEND(S) on something that is not a list');
-    for (const item of items) target.push(item);
+    const list = target instanceof PyCall && target.fn.opaque ? (target.listItems ??= []) : target;
+    if (!Array.isArray(list)) throw fail('APPEND(S) on something that is not a list');
+    for (const item of items) list.push(item);
   };
 
   for (;;) {
@@ -291,7 +340,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       case 0x95: u64(); break; // FRAME: a read-ahead hint
       case 0x2e: { // STOP
         const value = pop();
-        return { value, end: pos };
+        return { value, end: pos, opaque: [...opaque] };
       }
       case 0x28: marks.push(stack.length); stack.push(MARK); break; // MARK
       case 0x30: pop(); break; // POP
@@ -354,15 +403,40 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       case 0x68: push(getMemo(u8())); break; // BINGET
       case 0x6a: push(getMemo(u32())); break; // LONG_BINGET
       case 0x63: { // GLOBAL "module\nname\n"
-        const line = () => {
-          const from = pos;
-          while (u8() !== 0x0a) if (pos - from > 1024) throw fail('GLOBAL name longer than 1024 bytes');
-          return LATIN1.decode(file.bytesAt(from, pos - 1 - from));
-        };
-        const module = line();
-        push(global(module, line()));
+        const module = line('GLOBAL name');
+        push(global(module, line('GLOBAL name')));
         break;
       }
+      case 0x69: { // INST "module\nname\n": cls(*items above the mark)
+        const module = line('INST name');
+        const cls = global(module, line('INST name'));
+        push(call(cls, new PyTuple(popMark())));
+        break;
+      }
+      case 0x6f: { // OBJ: items above the mark are cls, *args
+        const [cls, ...args] = popMark();
+        push(call(cls ?? null, new PyTuple(args)));
+        break;
+      }
+      // Protocol 0 spells numbers, strings, memo indices and persistent ids as text lines.
+      case 0x49: { // INT
+        const text = line('INT');
+        push(text === '01' ? true : text === '00' ? false : decimal(text, 'INT'));
+        break;
+      }
+      case 0x4c: push(decimal(line('LONG').replace(/L$/, ''), 'LONG')); break; // LONG
+      case 0x46: { // FLOAT
+        const text = line('FLOAT');
+        const v = Number(text);
+        if (text.trim() === '' || (Number.isNaN(v) && !/^-?nan$/i.test(text))) throw fail(`FLOAT '${text.slice(0, 40)}' is not a number`);
+        push(v);
+        break;
+      }
+      case 0x53: push(pythonStringLiteral(line('STRING'), fail)); break; // STRING
+      case 0x56: push(rawUnicodeEscape(line('UNICODE'))); break; // UNICODE
+      case 0x70: memo.set(memoIndex(line('PUT')), top()); break; // PUT
+      case 0x67: push(getMemo(memoIndex(line('GET')))); break; // GET
+      case 0x50: push(new PyPersistent(line('PERSID'))); break; // PERSID
       case 0x93: { // STACK_GLOBAL
         const name = str(pop(), 'STACK_GLOBAL name');
         push(global(str(pop(), 'STACK_GLOBAL module'), name));
@@ -392,6 +466,45 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
   }
 }
 
+/** A Python 2 `repr` of a str, as protocol 0's STRING writes it: quoted, with backslash escapes. */
+function pythonStringLiteral(text: string, fail: (detail: string) => Error): string {
+  const quote = text[0];
+  if ((quote !== "'" && quote !== '"') || text.length < 2 || text[text.length - 1] !== quote) throw fail('STRING argument is not a quoted string');
+  const body = text.slice(1, -1);
+  const escapes: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v' };
+  return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (_, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]+$/.test(e)) return String.fromCharCode(parseInt(e, 8) & 0xff);
+    return escapes[e] ?? `\\${e}`;
+  });
+}
+
+/** Python's `raw-unicode-escape`: latin1 text with `\uXXXX` and `\UXXXXXXXX` escapes. */
+function rawUnicodeEscape(text: string): string {
+  return text.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u?: string, U?: string) => String.fromCodePoint(parseInt(u ?? U!, 16)));
+}
+
+/**
+ * Globals whose only use in a pickle is to run code when Python loads it: the shell, the
+ * interpreter, the import system, files and sockets. A small denylist by design — the allowlist
+ * (what a reader knows) decides what is read; this only decides what is refused even when reading
+ * leniently.
+ */
+const CODE_MODULES = /^(os|posix|nt|subprocess|sys|runpy|importlib|imp|pickle|_pickle|cPickle|marshal|shutil|socket|pty|ctypes|code|codeop|webbrowser|multiprocessing|asyncio|pdb|bdb|commands|popen2|ftplib|httplib|http|urllib|urllib2|requests|telnetlib|smtplib|tempfile|glob|io|_io|types|inspect|timeit|distutils|setuptools|pip|platform|signal|threading|_thread|operator|functools|dill|torch\.hub|torch\.jit(?!\._pickle)|torch\.package)(\.|$)/;
+const CODE_BUILTINS = new Set(['eval', 'exec', 'execfile', 'compile', 'open', 'file', '__import__', 'getattr', 'setattr', 'delattr', 'globals', 'locals', 'vars', 'input', 'raw_input', 'breakpoint', 'apply', 'reload']);
+
+/** Why a global runs code when Python unpickles it, or undefined when it is not one of those. */
+export function codeRunningGlobal(qualified: string): string | undefined {
+  const dot = qualified.lastIndexOf('.');
+  const module = qualified.slice(0, dot);
+  const name = qualified.slice(dot + 1);
+  if ((module === 'builtins' || module === '__builtin__') && CODE_BUILTINS.has(name)) return `is Python's ${name}(), which loading would call`;
+  if (CODE_MODULES.test(module)) return `comes from module '${module}', which can run commands, code or I/O when the file is loaded`;
+  if (/^(numpy|numpy\.lib\.npyio|numpy\.core\.numeric)$/.test(module) && /^(load|loads|fromfile|save|savetxt|loadtxt)$/.test(name)) return 'reads or writes files when the file is loaded';
+  if (/^torch(\..*)?$/.test(module) && /^(load|save|hub|compile)$/.test(name)) return 'reads files or runs code when the file is loaded';
+  return undefined;
+}
+
 /** Nesting deeper than this is refused: no checkpoint needs it, and walking it could exhaust the stack. */
 export const MAX_DEPTH = 100;
 
@@ -409,12 +522,28 @@ export function walk(root: PyValue, visit: (path: readonly string[], value: PyVa
     if (value instanceof PyDict) for (const [k, v] of value.entries) children.push([keyText(k), v]);
     else if (Array.isArray(value)) value.forEach((v, i) => children.push([String(i), v]));
     else if (value instanceof PyTuple) value.items.forEach((v, i) => children.push([String(i), v]));
+    else if (value instanceof PyCall && value.fn.opaque) children.push(...objectAttributes(value));
     else return;
     if (seen.has(value)) return;
     seen.add(value);
     for (const [k, v] of children) go([...path, k], v);
   };
   go([], root);
+}
+
+/**
+ * What an opaque object holds, keyed as Python would reach it: its BUILD state (`__dict__`, or the
+ * `(dict, slots)` pair), then items SETITEMS/APPENDS added. A pickled `nn.Module` keeps its
+ * tensors under `_parameters` / `_buffers` / `_modules` there.
+ */
+function objectAttributes(object: PyCall): [string, PyValue][] {
+  const out: [string, PyValue][] = [];
+  const state = object.state;
+  const dicts = state instanceof PyDict ? [state] : state instanceof PyTuple ? state.items.filter((s): s is PyDict => s instanceof PyDict) : [];
+  for (const d of dicts) for (const [k, v] of d.entries) out.push([keyText(k), v]);
+  if (object.items) for (const [k, v] of object.items.entries) out.push([keyText(k), v]);
+  object.listItems?.forEach((v, i) => out.push([String(i), v]));
+  return out;
 }
 
 function keyText(key: PyValue): string {

@@ -66,6 +66,14 @@ export interface StateDict {
 export interface OpenOptions {
   /** Also list optimizer state and other non-model tensors. */
   all?: boolean;
+  /**
+   * Pickle-based formats: refuse every global outside the reader's allowlist, as `torch.load(
+   * weights_only=True)` does. By default such globals (hyper-parameters as an argparse Namespace, a
+   * whole pickled module) become inert opaque values listed in `metadata.opaqueGlobals`.
+   */
+  strictPickle?: boolean;
+  /** Where warnings about what was opened go (opaque pickle globals); stderr when not given. */
+  onWarning?: (message: string) => void;
 }
 
 export function parameterCount(t: Pick<TensorInfo, 'shape'>): number {

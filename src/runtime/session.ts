@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { CkptError, ExitCode, invalidInput } from '../core/errors.js';
 import { detectFormat } from '../open.js';
+import { localCopy } from '../core/location.js';
 import type * as Ort from 'onnxruntime-node';
 
 /**
@@ -81,6 +82,7 @@ export function parseProvider(text: string | undefined): ProviderChoice {
 
 export async function openSession(model: string | Uint8Array, choice: ProviderChoice, label: string): Promise<OpenedSession> {
   const ort = await loadOrt();
+  if (typeof model === 'string') model = localCopy(model, 'onnxruntime');
   const create = (provider: 'cpu' | 'cuda') => {
     // Fatal only: ckpt reports a failure itself, in one line; a failed CUDA attempt under `auto` is no error at all.
     const options: Ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: ortVerbose ? 2 : 4 };

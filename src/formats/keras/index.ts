@@ -13,6 +13,7 @@ import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import type { DatasetInfo } from './hdf5.js';
 import { hdf5Reason } from './messages.js';
 import type { Reply, Request } from './worker.js';
+import { localCopy } from '../../core/location.js';
 import { roleFromName } from '../../core/roles.js';
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -75,6 +76,9 @@ async function openKeras(file: string, options: OpenOptions): Promise<StateDict>
       raf.close();
     }
   }
+  // h5wasm reads local files only: a remote .h5 is copied to a temporary file first (HDF5's
+  // metadata is scattered through the file, so reading it by ranges would take many requests).
+  if (!zipEntries) h5File = localCopy(file, 'HDF5 (h5wasm)');
   const cleanup = () => {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   };

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
+import { locationSize } from '../../core/location.js';
 import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { invalidInput } from '../../core/errors.js';
 import {
@@ -263,7 +263,7 @@ function externalPayload(
   const location = t.external.get('location');
   if (location === undefined) throw invalidInput(file.path, where, `${what}: external data without a 'location'`);
   const dataPath = resolveInsideFolder(file.path, ctx.folder, location, `${what}: external data`);
-  const size = fs.statSync(dataPath).size;
+  const size = locationSize(dataPath);
   const parseNumber = (key: string): number | undefined => {
     const text = t.external.get(key);
     if (text === undefined) return undefined;

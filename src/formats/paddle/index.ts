@@ -4,7 +4,7 @@ import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { dtypeBits } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { PyDict, PyTuple, readPickle, walk, type PyValue } from '../../core/pickle.js';
-import type { StateDict, TensorInfo } from '../../core/statedict.js';
+import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
 import { isNdarray, ndarrayOf, NUMPY_ALLOWED, type NdArray } from '../numpy/pickled.js';
 import { roleByName } from '../../core/roles.js';
@@ -29,11 +29,11 @@ export const paddleReader: FormatReader = {
   open: openPaddle,
 };
 
-async function openPaddle(file: string): Promise<StateDict> {
+async function openPaddle(file: string, options: OpenOptions): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   try {
     const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
-    const { value: root, end } = readPickle(raf, 0, raf.size, { allowed: PADDLE_ALLOWED });
+    const { value: root, end, opaque } = readPickle(raf, 0, raf.size, { allowed: PADDLE_ALLOWED, opaque: !options.strictPickle });
     if (end !== raf.size) throw fail(`offset ${end}`, `${raf.size - end} bytes after the end of the pickle`);
     if (!(root instanceof PyDict)) throw fail('pickle', 'expected a dict of name → numpy array, as paddle.save writes a state dict');
     if (root.entries.has(SPLIT_TABLE_KEY)) throw fail(`key '${SPLIT_TABLE_KEY}'`, 'parameters split into slices (arrays over 4 GiB saved with pickle protocol 2/3) are not supported');
@@ -72,7 +72,7 @@ async function openPaddle(file: string): Promise<StateDict> {
         },
       };
     });
-    const metadata = nameTable ? { structuredToParameterName: nameTable } : {};
+    const metadata = { ...(nameTable ? { structuredToParameterName: nameTable } : {}), ...(opaque.length ? { opaqueGlobals: opaque } : {}) };
     return { format: 'paddle', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {
     raf.close();

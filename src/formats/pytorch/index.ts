@@ -2,7 +2,7 @@ import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
-import { readPickle, PyDict, PyTuple, type PyValue } from '../../core/pickle.js';
+import { readPickle, PyDict, PyTuple, type PickleOptions, type PyValue } from '../../core/pickle.js';
 import { byteLengthOf, dtypeBits } from '../../core/dtype.js';
 import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, readZipDirectory, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
@@ -22,7 +22,7 @@ const LEGACY_HEAD = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20,
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
+export const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
 /** torch < 0.4 wrote a tar archive (`sys_info`, `pickle`, `storages`, `tensors` members). */
 const isTar = (head: Uint8Array) => head.length > 262 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar';
 
@@ -70,7 +70,8 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
   try {
     const head = raf.read(0, Math.min(raf.size, 512), 'header');
     if (isTar(head)) throw invalidInput(file, 'offset 0', 'a tar-based PyTorch checkpoint (torch < 0.4) is not supported; re-save it with a current torch');
-    const opened = hasLegacyMagic(head) ? openLegacy(raf) : openZip(raf);
+    const pickleOptions: PickleOptions = { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, opaque: !options.strictPickle };
+    const opened = hasLegacyMagic(head) ? openLegacy(raf, pickleOptions) : openZip(raf, pickleOptions);
     const named = nameTensors(opened.tensors);
     const keep = opened.tensors.map((_, i) => options.all || named[i]!.group === 'model');
     const names = uniqueNames(named.map((n) => ({ name: canonicalName(n.name) })));
@@ -98,6 +99,7 @@ async function openPytorch(file: string, options: OpenOptions): Promise<StateDic
       ...opened.metadata,
       ...(Object.keys(opened.values).length ? { values: opened.values } : {}),
       ...(hidden ? { optimizerTensors: hidden } : {}),
+      ...(opened.opaque.length ? { opaqueGlobals: opened.opaque } : {}),
       ...(opened.tensors.length === 0 ? { note: 'no tensors: not a state dict' } : {}),
     };
     return { format: opened.format ?? 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
@@ -111,6 +113,8 @@ interface Opened {
   /** `torchscript` for a torch.jit.save archive. */
   format?: string;
   tensors: TensorRecord[];
+  /** Globals read as opaque values (lenient pickle reading). */
+  opaque: readonly string[];
   values: Record<string, string | number | boolean | null>;
   metadata: Record<string, unknown>;
   bigEndian: boolean;
@@ -119,7 +123,7 @@ interface Opened {
   checkStorage?: (record: TensorRecord, bytes: Uint8Array) => void;
 }
 
-function openZip(raf: RandomAccessFile): Opened {
+function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions): Opened {
   const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
   const entries = readZipDirectory(raf);
   const pickles = dataPickles(entries);
@@ -137,7 +141,7 @@ function openZip(raf: RandomAccessFile): Opened {
   const label = `member '${pkl.name}', `;
   if (pkl.method !== 0) throw fail(`member '${pkl.name}'`, 'is compressed; torch.save stores it uncompressed');
   const start = zipDataOffset(raf, pkl);
-  const { value } = readPickle(raf, start, start + pkl.size, { ...(script ? SCRIPT_PICKLE : { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED }), label });
+  const { value, opaque } = readPickle(raf, start, start + pkl.size, { ...(script ? { ...SCRIPT_PICKLE, opaque: pickleOptions.opaque } : pickleOptions), label });
 
   const storages = new Map<string, StorageRef>();
   const storageOf = (id: PyValue, where: string): StorageRef => {
@@ -161,7 +165,7 @@ function openZip(raf: RandomAccessFile): Opened {
   const verified = new Set<string>();
   const version = small('version');
   return {
-    tensors, values, bigEndian: byteorder === 'big',
+    tensors, values, opaque, bigEndian: byteorder === 'big',
     ...(scripted ? { format: 'torchscript' } : {}),
     metadata: {
       container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}),
@@ -183,13 +187,15 @@ function openZip(raf: RandomAccessFile): Opened {
   };
 }
 
-function openLegacy(raf: RandomAccessFile): Opened {
+function openLegacy(raf: RandomAccessFile, pickleOptions: PickleOptions): Opened {
   const fail = (where: string, detail: string) => invalidInput(raf.path, where, detail);
   let pos = 0;
+  const opaque = new Set<string>();
   const next = (label: string) => {
-    const r = readPickle(raf, pos, raf.size, { allowed: TORCH_ALLOWED, unsupported: TORCH_UNSUPPORTED, label: `${label} at offset ${pos}, ` });
+    const r = readPickle(raf, pos, raf.size, { ...pickleOptions, label: `${label} at offset ${pos}, ` });
     const at = pos;
     pos = r.end;
+    r.opaque.forEach((g) => opaque.add(g));
     return { value: r.value, at };
   };
   const magic = next('magic number pickle');
@@ -241,7 +247,7 @@ function openLegacy(raf: RandomAccessFile): Opened {
   const missing = [...roots.keys()].find((k) => !dataAt.has(k));
   if (missing) throw fail(`offset ${keysPickle.at}`, `storage '${missing}' is used by a tensor but not in the storage list`);
   return {
-    tensors, values, bigEndian: !littleEndian,
+    tensors, values, opaque: [...opaque], bigEndian: !littleEndian,
     metadata: { container: 'legacy', byteorder: littleEndian ? 'little' : 'big' },
     storageStart: (ref) => dataAt.get(ref.key)! + ref.viewOffset * (dtypeBits(ref.dtype) / 8),
   };

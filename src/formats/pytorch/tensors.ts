@@ -1,6 +1,6 @@
 import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { NUMPY_ALLOWED } from '../numpy/pickled.js';
-import { asInt, asInts, PyCall, PyDict, PyGlobal, PyPersistent, PyTuple, walk, type PyValue } from '../../core/pickle.js';
+import { asInt, asInts, PyCall, PyDict, PyGlobal, PyPersistent, PySet, PyTuple, walk, type PyValue } from '../../core/pickle.js';
 
 /**
  * What `torch.save` pickles, interpreted without torch: tensors are `_rebuild_tensor_v2` calls on
@@ -87,11 +87,19 @@ export interface Interpreted {
  */
 export function interpret(root: PyValue, storageOf: (id: PyValue, where: string) => StorageRef, fail: (where: string, detail: string) => Error): Interpreted {
   const tensors: TensorRecord[] = [];
+  const notInStateDict = new Set<string>();
   const where = (path: readonly string[]) => (path.length ? `'${path.join('/')}'` : 'the saved object');
   walk(
     root,
     (path, value) => {
+      if (notInStateDict.has(path.join('\0'))) return true;
       if (!(value instanceof PyCall)) return false;
+      if (value.fn.opaque) {
+        // An inert object whose attributes may hold tensors: a pickled nn.Module keeps them in
+        // `_parameters` / `_buffers`, less the buffers registered with persistent=False.
+        for (const name of nonPersistentBuffers(value)) notInStateDict.add([...path, '_buffers', name].join('\0'));
+        return false;
+      }
       tensors.push(...tensorOf(value, path));
       return true;
     },
@@ -151,6 +159,12 @@ export function interpret(root: PyValue, storageOf: (id: PyValue, where: string)
   return { tensors, values };
 }
 
+/** The names in a pickled module's `_non_persistent_buffers_set`: buffers `state_dict()` leaves out. */
+function nonPersistentBuffers(object: PyCall): string[] {
+  const state = object.state instanceof PyDict ? object.state.entries.get('_non_persistent_buffers_set') : undefined;
+  return state instanceof PySet ? state.items.filter((n): n is string => typeof n === 'string') : [];
+}
+
 /** Reads a `('storage', torch.XStorage, key, location, numel[, view])` persistent id. */
 export function storageId(id: PyValue): { type: DType; key: string; numel: number; view: PyValue } | string {
   if (!(id instanceof PyTuple) || id.items[0] !== 'storage') return "the persistent id is not a ('storage', …) tuple";
@@ -167,6 +181,9 @@ export function storageId(id: PyValue): { type: DType; key: string; numel: numbe
 const MODEL_KEYS = ['state_dict', 'model_state_dict', 'model', 'net', 'network', 'module'];
 /** Top-level keys of optimizer and training state: listed only with --all. */
 const OPTIMIZER_KEY = /^(optimizer|optim|optimizers|optimizer_state_dict|optimizer_states|lr_scheduler|scheduler|scaler|amp|grad_scaler)$/;
+
+/** The attributes of a pickled `nn.Module` that hold its submodules and tensors. */
+const MODULE_SLOTS = new Set(['_modules', '_parameters', '_buffers']);
 
 export interface Named {
   readonly source: string;
@@ -186,7 +203,10 @@ export function nameTensors(records: readonly TensorRecord[]): Named[] {
     const source = r.path.join('/') || 'tensor';
     const group = r.path.length > 1 && OPTIMIZER_KEY.test(r.path[0]!) ? 'optimizer' : 'model';
     const parts = wrapper && r.path[0] === wrapper ? r.path.slice(1) : [...r.path];
-    const name = parts.join('/').replace(/^((module|_orig_mod)\.)+/, '');
+    // A pickled nn.Module: `_modules/conv1/_parameters/weight` is what state_dict() calls `conv1.weight`.
+    const inModule = parts.some((p) => p === '_parameters' || p === '_buffers');
+    const joined = inModule ? parts.filter((p) => !MODULE_SLOTS.has(p)).join('.') : parts.join('/');
+    const name = joined.replace(/^((module|_orig_mod)\.)+/, '');
     return { source, name: name || source, group };
   });
 }

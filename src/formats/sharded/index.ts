@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readTextFile, resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
+import { inFolder, listFolder, locationIsFolder, locationSize } from '../../core/location.js';
 import { hiddenTensorCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
 import { safetensorsReader } from '../safetensors/index.js';
@@ -23,12 +23,12 @@ const SHARD_READERS = [safetensorsReader, pytorchReader];
 function indexInFolder(folder: string): string | undefined {
   let names: string[];
   try {
-    names = fs.readdirSync(folder).filter((f) => f.endsWith(INDEX_SUFFIX)).sort();
+    names = listFolder(folder).filter((f) => f.endsWith(INDEX_SUFFIX));
   } catch {
     return undefined;
   }
   const chosen = names.length === 1 ? names[0] : names.find((n) => n.includes('safetensors'));
-  return chosen && path.join(folder, chosen);
+  return chosen && inFolder(folder, chosen);
 }
 
 export const shardedReader: FormatReader = {
@@ -42,7 +42,7 @@ export const shardedReader: FormatReader = {
 };
 
 async function openSharded(input: string, options: OpenOptions): Promise<StateDict> {
-  const index = fs.statSync(input).isDirectory() ? indexInFolder(input)! : input;
+  const index = locationIsFolder(input) ? indexInFolder(input)! : input;
   const fail = (where: string | undefined, detail: string) => invalidInput(index, where, detail);
   const weightMap = readWeightMap(index, fail);
   const folder = path.dirname(index);
@@ -94,7 +94,7 @@ async function openSharded(input: string, options: OpenOptions): Promise<StateDi
 function readWeightMap(index: string, fail: (where: string | undefined, detail: string) => Error): Record<string, string> {
   let text: string;
   try {
-    const size = fs.statSync(index).size;
+    const size = locationSize(index);
     if (size > MAX_INDEX) throw fail(undefined, `${size} bytes is more than the ${MAX_INDEX} bytes ckpt parses as a shard index`);
     text = readTextFile(index);
   } catch (err) {

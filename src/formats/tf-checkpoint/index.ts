@@ -12,6 +12,7 @@ import { canonicalNames, fullNamesOf, isTrainingState, OBJECT_GRAPH_KEY } from '
 import type { Fail } from './proto.js';
 import { hasTableMagic, printable, readTable } from './sstable.js';
 import { decodeStrings, stringLayout, type StringLayout } from './strings.js';
+import { locationIsFolder, locationSize } from '../../core/location.js';
 import { roleByName } from '../../core/roles.js';
 
 /**
@@ -67,7 +68,7 @@ class Shards {
     for (let id = 0; id < count; id++) {
       const shard = resolveInsideFolder(this.indexFile, folder, shardName(this.indexFile, id, count), `data shard ${id}`);
       try {
-        this.sizes.push(fs.statSync(shard).size);
+        this.sizes.push(locationSize(shard));
       } catch (err) {
         throw fromSystemError(shard, undefined, err);
       }
@@ -98,7 +99,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 async function openTfCheckpoint(input: string, options: OpenOptions): Promise<StateDict> {
   let indexFile = input;
   try {
-    if (fs.statSync(input).isDirectory()) indexFile = indexFileInFolder(input);
+    if (locationIsFolder(input)) indexFile = indexFileInFolder(input);
   } catch (err) {
     throw fromSystemError(input, undefined, err);
   }

@@ -11,6 +11,7 @@ import { modelKind, storedBytes, TFJS_DTYPES, validateManifest, type ManifestEnt
 import { looksLikeTfjs, modelJsonPath, readModelJson } from './model-json.js';
 import { ShardGroup, shardSize, type Shard } from './shards.js';
 import { splitStrings, stringWeightBytes } from './strings.js';
+import { prefetchSizes } from '../../core/location.js';
 import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../core/roles.js';
 
 export { MAX_MODEL_JSON } from './model-json.js';
@@ -84,6 +85,7 @@ function locateGroup(file: string, group: ManifestGroup, gi: number, counter: { 
   const folder = path.dirname(file);
   const shardList: Shard[] = [];
   let start = 0;
+  prefetchSizes(file, group.paths);
   group.paths.forEach((name, pi) => {
     const holder = fixedWeightAt(group, start);
     const where = `weightsManifest[${gi}].paths[${pi}] (shard '${name}'${holder ? `, holding weight '${holder}'` : ''})`;

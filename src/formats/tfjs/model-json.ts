@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { readTextFile } from '../../core/file.js';
+import { folderHas, inFolder, locationIsFolder, locationSize } from '../../core/location.js';
 import type { Probe } from '../types.js';
 
 /** model.json is parsed whole: cap it so that a huge or hostile file is refused, not loaded. */
@@ -10,7 +9,7 @@ export const MAX_MODEL_JSON = 256 * 1024 * 1024;
 /** The JSON file of a model given as its folder or as the file itself. */
 export function modelJsonPath(input: string): string {
   try {
-    return fs.statSync(input).isDirectory() ? path.join(input, 'model.json') : input;
+    return locationIsFolder(input) ? inFolder(input, 'model.json') : input;
   } catch (err) {
     throw fromSystemError(input, undefined, err);
   }
@@ -19,7 +18,7 @@ export function modelJsonPath(input: string): string {
 export function readModelJson(file: string): unknown {
   let text: string;
   try {
-    const size = fs.statSync(file).size;
+    const size = locationSize(file);
     if (size > MAX_MODEL_JSON) throw invalidInput(file, undefined, `${size} bytes is more than the ${MAX_MODEL_JSON} bytes ckpt parses as a model.json`);
     text = readTextFile(file);
   } catch (err) {
@@ -42,7 +41,7 @@ const MANIFEST_START = /^\[\s*\{/;
  * first bytes when their keys show; otherwise (keys past the head) by parsing the file, within the cap.
  */
 export function looksLikeTfjs(probe: Probe): boolean {
-  if (probe.isDirectory) return fs.existsSync(path.join(probe.path, 'model.json'));
+  if (probe.isDirectory) return folderHas(probe.path, 'model.json');
   const head = new TextDecoder().decode(probe.head).trimStart();
   if (head.startsWith('{') && MODEL_KEY.test(head)) return true;
   if (MANIFEST_START.test(head) && head.includes('"paths"') && head.includes('"weights"')) return true;
@@ -50,7 +49,7 @@ export function looksLikeTfjs(probe: Probe): boolean {
   if (probe.size > MAX_MODEL_JSON) return false;
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(probe.path, 'utf8'));
+    json = JSON.parse(readTextFile(probe.path));
   } catch {
     return false;
   }

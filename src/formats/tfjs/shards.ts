@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import { RandomAccessFile } from '../../core/file.js';
 import { fromSystemError, ioError } from '../../core/errors.js';
+import { locationSize } from '../../core/location.js';
 
 export interface Shard {
   /** As written in the manifest. */
@@ -104,7 +104,7 @@ function littleEndianUint32(bytes: Uint8Array): number {
 /** A shard's size without reading it. */
 export function shardSize(real: string, where: string): number {
   try {
-    return fs.statSync(real).size;
+    return locationSize(real);
   } catch (err) {
     throw fromSystemError(real, where, err);
   }

@@ -1,0 +1,33 @@
+import { Option, type Command } from 'commander';
+import { configureRemote, transferSummary } from '../core/http-source.js';
+
+/**
+ * Options for models that are not local files (URLs, hf:// ids, archives), shared by every
+ * command: set on the program, so they are accepted before or after the command name.
+ */
+export function addRemoteOptions(program: Command): void {
+  // Listed in every command's help, under "Global Options".
+  program.configureHelp({ ...program.configureHelp(), showGlobalOptions: true });
+  program
+    .addOption(new Option('--download', 'when a server does not support range requests, fetch the whole file to a temporary file (never into memory)'))
+    .addOption(new Option('--token-file <file>', 'Hugging Face token file (default: $HF_TOKEN); sent only to the Hub endpoint, never printed'))
+    .addOption(new Option('--endpoint <url>', 'Hugging Face endpoint for hf:// ids (default: $HF_ENDPOINT or https://huggingface.co)'))
+    .addOption(new Option('--no-cache', 'do not keep or use fetched ranges in the cache ($XDG_CACHE_HOME/ckpt or ~/.cache/ckpt)'))
+    .addOption(new Option('--timeout <seconds>', 'give up on a remote request that gets no answer for this long (default 30)').argParser(Number))
+    .hook('preAction', () => {
+      const o = program.opts<{ download?: boolean; tokenFile?: string; endpoint?: string; cache?: boolean; timeout?: number }>();
+      configureRemote({
+        ...(o.download ? { download: true } : {}),
+        ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
+        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+        ...(o.cache === false ? { cache: false } : {}),
+        ...(o.timeout !== undefined && Number.isFinite(o.timeout) && o.timeout > 0 ? { timeoutMs: o.timeout * 1000 } : {}),
+      });
+    });
+}
+
+/** After a command that read remote files: what it fetched, on stderr (stdout keeps the command's output). */
+export function reportTransfer(): void {
+  const summary = transferSummary();
+  if (summary) process.stderr.write(`ckpt: ${summary}\n`);
+}
