@@ -9,19 +9,8 @@ import { darknetWriter } from '../src/formats/darknet/write.js';
 import { safetensorsWriter } from '../src/formats/safetensors/write.js';
 import type { StateDict } from '../src/core/statedict.js';
 import { CORPUS, HAS_CORPUS, loadOutcome, runCli, tempDir } from './helpers.js';
+import { refusal } from './refusal.js';
 
-/** The CkptError opening and reading `file` ends in: its exit code and one-line message. */
-async function refusal(file: string): Promise<{ status: number; stderr: string }> {
-  try {
-    const dict = await open(file);
-    for (const t of dict.tensors) await t.read();
-    await dict.close();
-  } catch (err) {
-    if (err instanceof CkptError) return { status: err.exitCode, stderr: `ckpt: ${err.message}\n` };
-    throw err;
-  }
-  throw new Error(`${file} opened`);
-}
 
 /** Writes `dict`'s tensors (all, or those `keep` selects) as darknet weights to `out`. */
 async function writeWeights(dict: StateDict, out: string, keep = (_: string) => true) {
@@ -147,7 +136,7 @@ test('weights that do not end where the cfg says are refused, naming the array o
   assert.match(short.stderr, /net\.weights: tensor 'layers\.9\.weights' at offset \d+: needs 2560 bytes but the file ends at \d+ \(truncated/);
   const long = await refusal(network(tempDir(), { floats: TOTAL + 2 }));
   assert.equal(long.status, 3);
-  assert.match(long.stderr, /net\.weights: offset \d+: 8 bytes after the last array net\.cfg implies/);
+  assert.match(long.message, /net\.weights: offset \d+: 8 bytes after the last array net\.cfg implies/);
 });
 
 test('cfg errors name the line and layer', async () => {
@@ -162,15 +151,15 @@ test('cfg errors name the line and layer', async () => {
   ];
   for (const [cfg, message] of cases) {
     const r = await refusal(network(tempDir(), { cfg }));
-    assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stderr, message);
+    assert.equal(r.status, 3, r.message);
+    assert.match(r.message, message);
   }
 });
 
 test('a transposed-weights header (major or minor over 1000) is refused by name', async () => {
   const r = await refusal(network(tempDir(), { head: header(0, 1001, 0, 0) }));
   assert.equal(r.status, 3);
-  assert.match(r.stderr, /header: version 0\.1001\.0 marks transposed connected weights/);
+  assert.match(r.message, /header: version 0\.1001\.0 marks transposed connected weights/);
 });
 
 test('the .weights must be a regular file inside the folder: a missing one or a symlink out of it is refused', async () => {
@@ -179,12 +168,12 @@ test('the .weights must be a regular file inside the folder: a missing one or a 
   fs.rmSync(path.join(dir, 'net.weights'));
   const missing = await refusal(cfg);
   assert.equal(missing.status, 4);
-  assert.match(missing.stderr, /net\.weights/);
+  assert.match(missing.message, /net\.weights/);
   const elsewhere = network(tempDir());
   fs.symlinkSync(path.join(path.dirname(elsewhere), 'net.weights'), path.join(dir, 'net.weights'));
   const linked = await refusal(cfg);
   assert.equal(linked.status, 3);
-  assert.match(linked.stderr, /weights file: file path 'net\.weights' is a symbolic link/);
+  assert.match(linked.message, /weights file: file path 'net\.weights' is a symbolic link/);
 });
 
 test('convert writes darknet weights byte for byte, from darknet or any format with the cfg beside the output', async () => {

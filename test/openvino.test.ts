@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
-import { CkptError } from '../src/core/errors.js';
 import { seededRandom } from '../src/core/random.js';
 import { loadOutcome, runCli, tempDir } from './helpers.js';
+import { refusal } from './refusal.js';
 
 /**
  * OpenVINO IR: Const layers of the .xml located in the .bin. The fixture is a convolution whose
@@ -66,17 +66,6 @@ function model(text = xml(), data = bin(), dir = tempDir()): string {
   return file;
 }
 
-async function refusal(file: string): Promise<{ status: number; message: string }> {
-  try {
-    const dict = await open(file);
-    for (const t of dict.tensors) await t.read();
-    await dict.close();
-  } catch (err) {
-    if (err instanceof CkptError) return { status: err.exitCode, message: err.message };
-    throw err;
-  }
-  throw new Error(`${file} opened`);
-}
 
 test('every Const is listed with its element type, shape and bytes; shared ranges read the same bytes', async () => {
   const dict = await open(model());

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from '../src/index.js';
-import { CkptError } from '../src/core/errors.js';
 import { seededRandom } from '../src/core/random.js';
 import { loadOutcome, runCli, tempDir } from './helpers.js';
+import { refusal } from './refusal.js';
 
 /**
  * Paddle inference models written field by field: a ProgramDesc with a conv2d + bias add +
@@ -90,17 +90,6 @@ function inference(options: { params?: Buffer; model?: Buffer; dir?: string } = 
   return path.join(dir, 'inference.pdmodel');
 }
 
-async function refusal(file: string): Promise<{ status: number; message: string }> {
-  try {
-    const dict = await open(file);
-    for (const t of dict.tensors) await t.read();
-    await dict.close();
-  } catch (err) {
-    if (err instanceof CkptError) return { status: err.exitCode, message: err.message };
-    throw err;
-  }
-  throw new Error(`${file} opened`);
-}
 
 async function listing(file: string) {
   const dict = await open(file);

@@ -22,7 +22,8 @@ export interface DarknetHeader {
   readonly seenBytes: 4 | 8;
 }
 
-export const HEADER_INTS = 12;
+/** major, minor, revision: three int32 before `seen`. */
+const VERSION_BYTES = 12;
 
 export const darknetReader: FormatReader = {
   name: 'darknet',
@@ -39,14 +40,14 @@ export function readNetwork(cfg: string): DarknetNetwork {
 
 /** `major.minor.revision` then `seen`: a size_t (8 bytes) from version 0.2 on, as darknet's load_weights reads it. */
 export function readHeader(raf: RandomAccessFile): DarknetHeader {
-  const head = raf.read(0, HEADER_INTS, 'header');
+  const head = raf.read(0, VERSION_BYTES, 'header');
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const version = [view.getInt32(0, true), view.getInt32(4, true), view.getInt32(8, true)] as const;
   const [major, minor] = version;
   if (major > 1000 || minor > 1000) throw invalidInput(raf.path, 'header', `version ${version.join('.')} marks transposed connected weights, which are not supported`);
   if (major < 0 || minor < 0) throw invalidInput(raf.path, 'header', `version ${version.join('.')} is not a darknet weights header`);
   const seenBytes = major * 10 + minor >= 2 ? 8 : 4;
-  const seenView = new DataView(raf.read(HEADER_INTS, seenBytes, 'header seen').slice().buffer);
+  const seenView = new DataView(raf.read(VERSION_BYTES, seenBytes, 'header seen').slice().buffer);
   const seen = seenBytes === 8 ? Number(seenView.getBigUint64(0, true)) : seenView.getUint32(0, true);
   return { version, seen, seenBytes };
 }
@@ -58,7 +59,7 @@ async function openDarknet(cfg: string): Promise<StateDict> {
   const raf = RandomAccessFile.open(weightsPath);
   try {
     const header = readHeader(raf);
-    let offset = HEADER_INTS + header.seenBytes;
+    let offset = VERSION_BYTES + header.seenBytes;
     const tensors = network.arrays.map((a) => {
       const t = rangeTensor(raf, { name: a.name, source: a.name, dtype: 'float32', shape: a.shape, offset, origin: 'weight', role: a.role, roleFrom: 'config', ...(a.layout ? { layout: a.layout } : {}) });
       if (offset + t.byteLength > raf.size) {

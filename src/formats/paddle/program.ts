@@ -15,7 +15,6 @@ export const PADDLE_DTYPES: Readonly<Record<number, DType>> = {
   20: 'uint8', 21: 'int8', 22: 'bfloat16', 23: 'complex64', 24: 'complex128',
 };
 const LOD_TENSOR = 7;
-const SELECTED_ROWS = 8;
 
 export interface TensorDesc {
   readonly dataType: number;
@@ -87,12 +86,12 @@ function varOf(file: RandomAccessFile, range: Range): VarDesc {
         if (t.no === 1 && t.wire === WIRE_VARINT) type = Number(t.varint);
         else if (t.no === 3 && t.wire === WIRE_BYTES) {
           for (const l of fields(file, t, 'LoDTensorDesc')) if (l.no === 1 && l.wire === WIRE_BYTES) tensor = tensorDescAt(file, l, 'TensorDesc');
-        } else if (t.no === 2 && t.wire === WIRE_BYTES) tensor = tensorDescAt(file, t, 'TensorDesc');
+        }
       }
     }
   }
   if (name === undefined || type === undefined) throw invalidInput(file.path, `offset ${range.start}`, 'VarDesc without a name or type');
-  return { name, type: type === SELECTED_ROWS ? SELECTED_ROWS : type, persistable, ...(tensor ? { tensor } : {}) };
+  return { name, type, persistable, ...(tensor ? { tensor } : {}) };
 }
 
 /** A TensorDesc message (data_type = 1, dims = 2) in a file range. */
