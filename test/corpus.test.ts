@@ -24,6 +24,18 @@ const FAMILY_TO_FORMAT: Record<string, string> = {
 
 const supported = new Set(READERS.map((r) => r.name));
 
+/**
+ * Reference listings that disagree with the reference tool itself, checked by hand: the silero
+ * archive pickles `num_batches_tracked` with size () and torch 1.13's
+ * `torch.jit.load(f).state_dict()` gives torch.Size([]) too, but its listing says [1]
+ * (test/torchscript.test.ts compares against torch.jit.load directly where torch is installed).
+ */
+const REFERENCE_ERRATA: Record<string, Record<string, { shape: number[] }>> = {
+  'torchscript/silero-vad-micro-qdynamic/model_micro.jit': Object.fromEntries(
+    [3, 8, 13].map((i) => [`encoder.${i}.num_batches_tracked`, { shape: [] }]),
+  ),
+};
+
 for (const expected of expectedListings()) {
   const format = FAMILY_TO_FORMAT[expected.format_family] ?? expected.format_family;
   const skip = !supported.has(format) && `no ${expected.format_family} reader yet`;
@@ -36,7 +48,8 @@ for (const expected of expectedListings()) {
     const essentials = (list: typeof expected.tensors) => list
       .map((t) => ({ source: t.source, dtype: t.dtype, shape: t.shape, ...(t.sha256 ? { sha256: t.sha256 } : {}) }))
       .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-    assert.deepEqual(essentials(ours.tensors), essentials(expected.tensors));
+    const errata = REFERENCE_ERRATA[expected.model] ?? {};
+    assert.deepEqual(essentials(ours.tensors), essentials(expected.tensors.map((t) => ({ ...t, ...errata[t.source] }))));
   });
 }
 

@@ -117,7 +117,7 @@ describe('PyTorch zip containers: storages and views checked before any read (ex
     ['stride and size of different ranks', () => torchZip(statePickle([['w', weight(0, [4], [1, 1])]]), { 'data/0': f32([1, 2, 3, 4]) }), /stride does not match the 1 dims of the size/],
     ['a persistent id that is not a storage', () => torchZip(statePickle([['w', bytes(op.global('torch._utils', '_rebuild_tensor_v2'), op.mark, op.str('module'), op.persid, op.int(0), op.ints([1]), op.ints([1]), op.tuple, op.reduce)]]), {}), /the persistent id is not a \('storage', …\) tuple/],
     ['an unknown storage type', () => torchZip(statePickle([['w', tensorCall({ key: '0', numel: 1, type: 'QuaternionStorage' }, 0, [1], [1])]]), { 'data/0': f32([1]) }), /tensor 'w': unknown storage type torch\.QuaternionStorage/],
-    ['a TorchScript archive', () => torchZip(statePickle([]), { 'constants.pkl': bytes(op.proto(2), op.emptyTuple, op.stop) }), /a TorchScript archive \(torch\.jit\.save\) is not supported/],
+    ['a TorchScript archive whose data.pkl is no scripted module', () => torchZip(statePickle([]), { 'constants.pkl': bytes(op.proto(2), op.emptyTuple, op.stop) }), /the root is not a scripted module/],
     ['an unknown byte order', () => torchZip(statePickle([]), { byteorder: Buffer.from('middle') }), /member 'archive\/byteorder': is 'middle', expected 'little' or 'big'/],
   ];
   for (const [name, make, message] of zipCases) test(name, () => rejects(make(), message));

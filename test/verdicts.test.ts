@@ -173,7 +173,7 @@ describe('rename applies its rules to canonical names', () => {
 describe('conversions people expect', () => {
   test('an unknown output extension is refused, naming the known ones; no extension needs --to', () => {
     const dir = tempDir();
-    for (const out of ['model.weights', 'model']) {
+    for (const out of ['model.params', 'model']) {
       const r = runCli(['convert', sample('detector-90.onnx'), path.join(dir, out)]);
       assert.equal(r.status, 2, out);
       assert.match(r.stderr, /\.safetensors .*\.pdparams|--to/);

@@ -13,6 +13,7 @@ import { applyDtype, type DtypeOptions } from '../ops/cast.js';
 import type { QuantizeRule } from './tfjs/quantize.js';
 import { ggufWriter } from './gguf/write.js';
 import { tfliteWriter } from './tflite/write.js';
+import { darknetWriter } from './darknet/write.js';
 
 /** A tensor to write under a given name (the source name, a canonical name, or a renamed one). */
 export interface OutputTensor {
@@ -84,7 +85,7 @@ const onnxWriter: FormatWriter = {
   },
 };
 
-export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, ggufWriter, tfliteWriter];
+export const WRITERS: readonly FormatWriter[] = [onnxWriter, numpyWriter, tfjsWriter, kerasWriter, safetensorsWriter, pytorchWriter, paddleWriter, ggufWriter, tfliteWriter, darknetWriter];
 
 function isFolder(file: string): boolean {
   try {

@@ -10,6 +10,7 @@ import type { Detection, FormatReader, Probe } from '../types.js';
 import { stillDetected } from '../probe.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 import { roleByName } from '../../core/roles.js';
+import { interpretScript, isTorchScript, moduleClasses, SCRIPT_PICKLE } from './torchscript.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -39,6 +40,22 @@ export const pytorchReader: FormatReader = {
     if (!probe.zipDirectory) return false;
     try {
       return dataPickles(probe.zipDirectory()).length > 0;
+    } catch {
+      return false;
+    }
+  },
+  open: openPytorch,
+};
+
+/** TorchScript archives (torch.jit.save): the state dict of the scripted module, read like torch.save zips. */
+export const torchscriptReader: FormatReader = {
+  name: 'torchscript',
+  match: (probe: Probe) => {
+    if (probe.isDirectory || !probe.zipDirectory) return false;
+    try {
+      const entries = probe.zipDirectory();
+      const pickles = dataPickles(entries);
+      return pickles.length === 1 && isTorchScript(entries, pickles[0]!.name.slice(0, -'data.pkl'.length));
     } catch {
       return false;
     }
@@ -86,7 +103,7 @@ async function openPytorch(file: string, options: OpenOptions, detection?: Detec
       ...(opened.opaque.length ? { opaqueGlobals: opened.opaque } : {}),
       ...(opened.tensors.length === 0 ? { note: 'no tensors: not a state dict' } : {}),
     };
-    return { format: 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+    return { format: opened.format ?? 'pytorch', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {
     raf.close();
     throw err;
@@ -94,6 +111,8 @@ async function openPytorch(file: string, options: OpenOptions, detection?: Detec
 }
 
 interface Opened {
+  /** `torchscript` for a torch.jit.save archive. */
+  format?: string;
   tensors: TensorRecord[];
   /** Globals read as opaque values (lenient pickle reading). */
   opaque: readonly string[];
@@ -112,9 +131,7 @@ function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions, entries: r
   const pkl = pickles[0]!;
   const prefix = pkl.name.slice(0, -'data.pkl'.length);
   const byName = new Map(entries.map((e) => [e.name, e]));
-  if (byName.has(`${prefix}constants.pkl`) || entries.some((e) => e.name.startsWith(`${prefix}code/`))) {
-    throw fail('zip directory', 'a TorchScript archive (torch.jit.save) is not supported; save model.state_dict() with torch.save instead');
-  }
+  const script = isTorchScript(entries, prefix);
   const small = (name: string) => {
     const e = byName.get(`${prefix}${name}`);
     return e && e.method === 0 && e.size <= 64 ? new TextDecoder().decode(raf.read(zipDataOffset(raf, e), e.size, name)).trim() : undefined;
@@ -124,7 +141,7 @@ function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions, entries: r
   const label = `member '${pkl.name}', `;
   if (pkl.method !== 0) throw fail(`member '${pkl.name}'`, 'is compressed; torch.save stores it uncompressed');
   const start = zipDataOffset(raf, pkl);
-  const { value, opaque } = readPickle(raf, start, start + pkl.size, { ...pickleOptions, label });
+  const { value, opaque } = readPickle(raf, start, start + pkl.size, { ...(script ? { ...SCRIPT_PICKLE, opaque: pickleOptions.opaque } : pickleOptions), label });
 
   const storages = new Map<string, StorageRef>();
   const storageOf = (id: PyValue, where: string): StorageRef => {
@@ -141,13 +158,19 @@ function openZip(raf: RandomAccessFile, pickleOptions: PickleOptions, entries: r
     storages.set(parsed.key, ref);
     return ref;
   };
-  const { tensors, values } = interpret(value, storageOf, (where, detail) => fail(`${label}${where}`, detail));
+  const failAt = (where: string, detail: string) => fail(`${label}${where}`, detail);
+  const scripted = script ? interpretScript(value, moduleClasses(raf, entries, prefix), storageOf, failAt) : undefined;
+  const { tensors, values } = scripted ?? interpret(value, storageOf, failAt);
   const starts = new Map<string, number>();
   const verified = new Set<string>();
   const version = small('version');
   return {
     tensors, values, opaque, bigEndian: byteorder === 'big',
-    metadata: { container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}) },
+    ...(scripted ? { format: 'torchscript' } : {}),
+    metadata: {
+      container: 'zip', archive: prefix.replace(/\/$/, ''), byteorder, ...(version ? { version } : {}),
+      ...(scripted?.notListed ? { notListed: `${scripted.notListed} tensor(s) outside state_dict (constants, quantized packed params) are not listed` } : {}),
+    },
     storageStart: (ref) => {
       if (!starts.has(ref.key)) starts.set(ref.key, zipDataOffset(raf, byName.get(`${prefix}data/${ref.key}`)!));
       return starts.get(ref.key)!;

@@ -28,6 +28,10 @@ const REBUILD_TENSOR = new Set(['torch._utils._rebuild_tensor', 'torch._utils._r
 const REBUILD_PARAMETER = new Set(['torch._utils._rebuild_parameter', 'torch._utils._rebuild_parameter_with_state']);
 const FROM_TYPE = 'torch._tensor._rebuild_from_type_v2';
 
+/** True for a pickled torch tensor or parameter (a rebuild call on a storage). */
+export const isTensorCall = (v: PyValue): boolean =>
+  v instanceof PyCall && (REBUILD_TENSOR.has(v.fn.qualified) || REBUILD_PARAMETER.has(v.fn.qualified) || v.fn.qualified === FROM_TYPE);
+
 /**
  * Every global a state dict or training checkpoint needs: torch's tensor rebuilders, storage and
  * dtype types, containers, and numpy arrays and scalars (kept as values, never listed as tensors).

@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
+import { usageError } from '../../core/errors.js';
+import type { StateDict } from '../../core/statedict.js';
+import type { FormatWriter, OutputTensor } from '../writers.js';
+import { readNetwork } from './index.js';
+
+/**
+ * Darknet `.weights` for a `.cfg`: the cfg fixes which arrays the file holds and in what order, so
+ * every one must be given, under its `layers.<i>.<field>` name and shape, as float32. The cfg is
+ * the source model's when it is a darknet one (its header and `seen` are kept), else the `.cfg`
+ * of the output's stem beside it (header 0.2.5, seen 0).
+ */
+export async function writeDarknet(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
+  const cfg = source.format === 'darknet' ? source.path : path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+  if (source.format !== 'darknet' && !fs.existsSync(cfg)) {
+    throw usageError(`writing darknet weights needs the network's .cfg: '${cfg}' does not exist (or convert from a darknet model)`);
+  }
+  const network = readNetwork(cfg);
+  const given = new Map(tensors.map((t) => [t.name, t]));
+  const missing = network.arrays.filter((a) => !given.has(a.name));
+  if (missing.length) {
+    throw usageError(`${path.basename(cfg)} needs all ${network.arrays.length} arrays in the .weights file; missing ${missing.length}: ${missing.slice(0, 5).map((a) => a.name).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+  }
+  const known = new Set(network.arrays.map((a) => a.name));
+  const extra = tensors.filter((t) => !known.has(t.name));
+  if (extra.length) throw usageError(`${path.basename(cfg)} has no place for ${extra.length} tensor(s): ${extra.slice(0, 5).map((t) => t.name).join(', ')}`);
+  for (const a of network.arrays) {
+    const t = given.get(a.name)!.tensor;
+    if (t.dtype !== 'float32') throw usageError(`'${a.name}' is ${t.dtype}; darknet weights are float32`);
+    if (t.shape.join(',') !== a.shape.join(',')) throw usageError(`'${a.name}' is [${t.shape.join(', ')}]; ${path.basename(cfg)} implies [${a.shape.join(', ')}]`);
+  }
+  const darknet = source.format === 'darknet' ? (source.metadata.darknet as { version: readonly number[]; seen: number }) : { version: [0, 2, 5], seen: 0 };
+  const [major, minor, revision] = darknet.version as [number, number, number];
+  const wide = major * 10 + minor >= 2;
+  const header = new DataView(new ArrayBuffer(wide ? 20 : 16));
+  [major, minor, revision].forEach((v, i) => header.setInt32(i * 4, v, true));
+  if (wide) header.setBigUint64(12, BigInt(darknet.seen), true);
+  else header.setUint32(12, darknet.seen, true);
+  await writeAtomic(out, async (fd) => {
+    writeAll(fd, new Uint8Array(header.buffer));
+    for (const a of network.arrays) {
+      await yieldToSignals();
+      const t = given.get(a.name)!.tensor;
+      const bytes = await t.read();
+      if (bytes.length !== t.byteLength) throw new Error(`'${a.name}' read ${bytes.length} bytes, expected ${t.byteLength}`);
+      writeAll(fd, bytes);
+    }
+  });
+  const stem = (p: string) => path.basename(p).replace(/\.[^.]*$/, '');
+  return stem(cfg) === stem(out) && path.dirname(path.resolve(cfg)) === path.dirname(path.resolve(out))
+    ? []
+    : [`the weights are for ${cfg}; darknet opens them with that cfg (ckpt opens '${stem(out)}.cfg' beside them)`];
+}
+
+export const darknetWriter: FormatWriter = {
+  format: 'darknet',
+  extensions: ['.weights'],
+  async write(out, tensors, source) {
+    return { format: 'darknet', notes: await writeDarknet(out, tensors, source) };
+  },
+};
