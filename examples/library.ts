@@ -17,7 +17,8 @@ try {
 
   const applied = await applyPlan(planned, path.join(out, 'cnn-10-init.onnx'));
   const checked = await check(applied.output, { shape: ['pixels=16x1x8x8'], provider: 'cpu' });
-  console.log(`check: ${checked.ok ? 'ok' : 'FAILED'}, outputs ${checked.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(', ')}`);
+  const outputs = checked.outputs?.map((o) => `${o.name} [${o.shape.join(',')}]`).join(', ') ?? checked.notRun;
+  console.log(`check: ${checked.ok ? 'ok' : 'FAILED'}, ${checked.health.checked} weights and buffers read, outputs ${outputs}`);
 
   const trained = await finetune(applied.output, path.join(samples, 'digits', 'finetune.csv.gz'), {
     output: path.join(out, 'cnn-10.onnx'), oldClasses: 8, freezeOldClasses: true, epochs: 3, provider: 'cpu',

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { applyPlan, check, CkptError, diff, filter, finetuneEvents, inspect, open, plan, rename, strip, type FinetuneEvent } from '../src/index.js';
+import { applyPlan, check, CkptError, compare, diff, filter, finetuneEvents, inspect, open, plan, rename, strip, type FinetuneEvent } from '../src/index.js';
 import { rewriteOnnx, type TensorEdit } from '../src/formats/onnx/write.js';
 import type { TensorInfo } from '../src/core/statedict.js';
 import { runCli, SAMPLES, tempDir } from './helpers.js';
@@ -66,7 +66,8 @@ test('errors are CkptErrors with a stable code', async () => {
   await rejectsWith(inspect(path.join(SAMPLES, 'digits', 'README.md')), 'unknown-format', 3);
   await rejectsWith(filter(detector90, { patterns: ['nothing_like_this'], output: path.join(tempDir(), 'x.onnx') }), 'refused', 1);
   await rejectsWith(diff(detector90, detector92, { atol: 1 }), 'usage', 2);
-  await rejectsWith(check(path.join(SAMPLES, 'detector-90.h5')), 'not-onnx', 6);
+  await rejectsWith(compare(path.join(SAMPLES, 'detector-90.h5'), detector90), 'not-onnx', 6);
+  await rejectsWith(check(detector90, { maxAbs: -1 }), 'usage', 2);
 });
 
 test('a wrapped ONNX tensor keeps its place in the file; a tensor of another file is refused', async () => {

@@ -73,7 +73,7 @@ test('the packed package installs offline into a fresh project and runs diff →
   assert.equal(ran.status, 0, ran.stdout + ran.stderr);
   assert.match(ran.stdout, /^diff: \d+ tensors matched, [1-9]\d* shape mismatches$/m);
   assert.match(ran.stdout, /^plan: \d+ loaded, [1-9]\d* expanded, 0 skipped$/m);
-  assert.match(ran.stdout, /^check: ok, outputs /m);
+  assert.match(ran.stdout, /^check: ok, \d+ weights and buffers read, outputs logits /m);
   assert.equal(ran.stdout.match(/^epoch \d+: train loss/gm)?.length, 3);
   assert.match(ran.stdout, /^finetune: trained \S+; held-out accuracy 0\.\d+$/m);
   assert.match(ran.stdout, new RegExp(`^wrote ${path.join(out, 'cnn-10.onnx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ tensors$`, 'm'));
