@@ -132,3 +132,24 @@ function serve(config: ServerConfig): void {
 }
 
 if (!isMainThread && (workerData as ServerConfig | undefined)?.root) serve(workerData as ServerConfig);
+
+/** A ustar archive of `files` (name → bytes), written without a tar program. */
+export function tar(files: Record<string, Buffer>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const [name, bytes] of Object.entries(files)) {
+    const header = Buffer.alloc(512);
+    header.write(name, 0, 100);
+    header.write('0000644\0', 100);
+    header.write(`${bytes.length.toString(8).padStart(11, '0')}\0`, 124);
+    header.write('00000000000\0', 136);
+    header.write('0', 156);
+    header.write('ustar\x0000', 257);
+    header.fill(' ', 148, 156);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    blocks.push(header, bytes, Buffer.alloc((512 - (bytes.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}

@@ -9,7 +9,7 @@ import { open } from '../src/index.js';
 import { parseHubId } from '../src/core/location.js';
 import { SAMPLES, runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
-import { startServer, type ServerConfig, type TestServer } from './http-fixture.js';
+import { startServer, tar, type ServerConfig, type TestServer } from './http-fixture.js';
 
 /** A safetensors file of float32 tensors `name → values`, optionally with a padded header (to need several requests). */
 function safetensors(file: string, tensors: Record<string, number[]>, headerPad = 0): void {
@@ -38,27 +38,6 @@ function shardedModel(folder: string, weightMap?: Record<string, string>): void 
     'layer.1.weight': 'model-00002-of-00002.safetensors',
   };
   fs.writeFileSync(path.join(folder, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 32 }, weight_map: map }));
-}
-
-/** A ustar archive of `files` (name → bytes), written without a tar program. */
-function tar(files: Record<string, Buffer>): Buffer {
-  const blocks: Buffer[] = [];
-  for (const [name, bytes] of Object.entries(files)) {
-    const header = Buffer.alloc(512);
-    header.write(name, 0, 100);
-    header.write('0000644\0', 100);
-    header.write(`${bytes.length.toString(8).padStart(11, '0')}\0`, 124);
-    header.write('00000000000\0', 136);
-    header.write('0', 156);
-    header.write('ustar\x0000', 257);
-    header.fill(' ', 148, 156);
-    let sum = 0;
-    for (const b of header) sum += b;
-    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    blocks.push(header, bytes, Buffer.alloc((512 - (bytes.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
 }
 
 /** The CLI with a cache in a temporary folder and quick retries, as the tests want it. */

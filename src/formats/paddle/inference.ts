@@ -42,13 +42,13 @@ export const paddleInferenceReader: FormatReader = {
 };
 
 /** One LoDTensor record: versions, LoD levels (skipped), a TensorDesc, then the raw values. */
-interface LoDRecord {
+export interface LoDRecord {
   readonly desc: TensorDesc;
   readonly dataOffset: number;
   readonly end: number;
 }
 
-function readLoDTensor(raf: RandomAccessFile, at: number, what: string): LoDRecord {
+export function readLoDTensor(raf: RandomAccessFile, at: number, what: string): LoDRecord {
   const fail = (pos: number, detail: string) => invalidInput(raf.path, `${what} at offset ${pos}`, detail);
   const u32 = (pos: number, field: string) => new DataView(raf.read(pos, 4, `${what} ${field}`).slice().buffer).getUint32(0, true);
   const u64 = (pos: number, field: string) => {
