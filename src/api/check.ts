@@ -62,8 +62,12 @@ export async function check(model: string | PlanFile, options: CheckOptions = {}
   const onnx = plan.target.format === 'onnx';
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
   try {
-    const applied = path.join(temp, `applied${onnx ? '.onnx' : path.extname(plan.target.path)}`);
-    await applyPlanFile(label, applied, plan);
+    // Darknet weights are written as .weights and opened through their network's cfg, copied beside them.
+    const darknet = plan.target.format === 'darknet';
+    const written = path.join(temp, `applied${onnx ? '.onnx' : darknet ? '.weights' : path.extname(plan.target.path)}`);
+    await applyPlanFile(label, written, plan);
+    const applied = darknet ? path.join(temp, 'applied.cfg') : written;
+    if (darknet) fs.copyFileSync(plan.target.path, applied);
     const newRows = new Map<string, NewRows>(plan.entries.filter((e) => e.expand).map((e) => [e.target, { expand: e.expand! }]));
     const report = await checkModel(applied, label, onnx, newRows, choice, inputOptions, options);
     report.plan = planInfo;

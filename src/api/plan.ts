@@ -46,9 +46,22 @@ export interface RecordedPlanOptions {
   classes?: { source: string; target: string; map?: number[] };
 }
 
+/**
+ * A Darknet model says where its YOLO heads are: the convolution before each `[yolo]` section,
+ * `anchors × (5 + classes)` filters. Its weights and biases get that layout unless `--head` says
+ * otherwise (rules given first win).
+ */
+function darknetHeads(target: StateDict): string[] {
+  const heads = (target.metadata.darknet as { yolo_heads?: { tensor?: unknown; layout?: unknown }[] } | undefined)?.yolo_heads ?? [];
+  return heads.flatMap(({ tensor, layout }) => (typeof tensor === 'string' && typeof layout === 'string' && tensor.endsWith('.weights')
+    ? [`=${tensor}=${layout}`, `=${tensor.slice(0, -'.weights'.length)}.biases=${layout}`]
+    : []));
+}
+
 /** SOURCE planned into TARGET under recorded options: one path for `plan` and `check`'s re-planning. */
 export async function planBody(source: StateDict, target: StateDict, recorded: RecordedPlanOptions): Promise<{ body: PlanBody; heads: HeadOptions }> {
-  const heads: HeadOptions = { rules: parseHeadRules(recorded.heads) };
+  const fromCfg = parseHeadRules(darknetHeads(target)).map((rule) => ({ ...rule, from: 'the [yolo] section of the cfg' }));
+  const heads: HeadOptions = { rules: [...parseHeadRules(recorded.heads), ...fromCfg] };
   if (recorded.classes) heads.classMap = classMapOf(readLabels(recorded.classes.source), readLabels(recorded.classes.target));
   heads.sourceBlockRows = await graphBlockRows(source);
   heads.targetBlockRows = await graphBlockRows(target);

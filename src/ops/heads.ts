@@ -114,6 +114,8 @@ export interface HeadRule {
   pattern: Pattern;
   layout: HeadLayout;
   text: string;
+  /** Where a rule not given with --head comes from (a Darknet cfg's [yolo] section). */
+  from?: string;
 }
 
 /** `--head NAME=LAYOUT`; NAME is a selection pattern, split at the last `=` (so `=exact.name=classes` works). */
@@ -293,7 +295,7 @@ export function headPlanner(candidates: readonly HeadCandidate[], options: HeadO
 
     if (rule) {
       const [from, to] = [classesOf(rule.layout, s), classesOf(rule.layout, t)];
-      const stated = `(--head ${rule.text})`;
+      const stated = `(${rule.from ?? `--head ${rule.text}`})`;
       if (from === undefined || to === undefined) return { refuse: `layout ${layoutName(rule.layout)} ${stated} does not fit ${s} → ${t} rows` };
       if (options.classMap && (from !== counts!.from || to !== counts!.to)) {
         return { refuse: `layout ${layoutName(rule.layout)} ${stated} gives ${from} → ${to} classes; --classes lists ${counts!.from} → ${counts!.to}` };
