@@ -116,17 +116,19 @@ export async function scanFile(path: string, options: ScanOptions = {}): Promise
     } else if (isPickleStart(head)) {
       kind = 'pickle';
       scanPickles(raf, 0, raf.size, '', found, Infinity);
-    } else if (isHdf5(head)) {
-      kind = 'keras-h5';
-      raf.close();
-      await scanHdf5(path, found);
     } else {
       raf.close();
+      // The readers' own detection: an HDF5 file with a user block is Keras too.
       const { detectFormat } = await import('../open.js');
       const format = detectFormat(path);
       if (!format) throw invalidInput(path, undefined, 'unrecognized format: ckpt scans PyTorch, TorchScript, pickle, NumPy and Keras files, and formats it reads', 'unknown-format');
-      kind = 'no-code';
-      found.note(`${format} holds tensors and metadata only: no pickles and no code`);
+      if (format === 'keras') {
+        kind = 'keras-h5';
+        await scanHdf5(path, found);
+      } else {
+        kind = 'no-code';
+        found.note(`${format} holds tensors and metadata only: no pickles and no code`);
+      }
     }
     return found.report(path, kind);
   } finally {
@@ -139,7 +141,8 @@ class Found {
   readonly code: ScannedCode[] = [];
   readonly incomplete: string[] = [];
   pickles = 0;
-  private notes: string[] = [];
+  /** Why the file is safe when nothing else says so: the first note taken. */
+  private safeReason: string | undefined;
   torchscript = false;
 
   constructor(readonly allow: ReadonlySet<string>) {}
@@ -151,7 +154,7 @@ class Found {
   }
 
   note(text: string): void {
-    this.notes.push(text);
+    this.safeReason ??= text;
   }
 
   report(path: string, kind: string): ScanReport {
@@ -182,7 +185,7 @@ class Found {
       reason = `torch.load(weights_only=True) refuses ${list(data)} until torch.serialization.add_safe_globals([...]) allows them; they are plain data`;
     } else {
       verdict = 'safe';
-      reason = this.notes[0] ?? (this.pickles ? 'every global is one torch.load(weights_only=True) accepts' : 'no pickles and no code');
+      reason = this.safeReason ?? (this.pickles ? 'every global is one torch.load(weights_only=True) accepts' : 'no pickles and no code');
     }
     return { path, kind: this.torchscript ? 'torchscript' : kind, pickles: this.pickles, globals, code: this.code, incomplete: this.incomplete, verdict, reason };
   }
@@ -192,7 +195,6 @@ function list(names: readonly string[]): string {
   return names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
 }
 
-const isHdf5 = (head: Uint8Array) => head.length >= 8 && head[0] === 0x89 && String.fromCharCode(...head.subarray(1, 4)) === 'HDF';
 /** PROTO (protocol 2+), or the opcodes a protocol 0/1 pickle starts with: MARK, GLOBAL, EMPTY_DICT/LIST/TUPLE. */
 const isPickleStart = (head: Uint8Array) => (head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5) || (head.length > 1 && [0x28, 0x63, 0x7d, 0x5d, 0x29].includes(head[0]!));
 
