@@ -67,9 +67,6 @@ async function openPersistables(folder: string): Promise<StateDict> {
       const raf = RandomAccessFile.open(inFolder(folder, name));
       files.push(raf);
       const what = `variable '${name}'`;
-      if (!looksLikeLoDTensor(raf.read(0, Math.min(raf.size, 32), 'header'))) {
-        throw invalidInput(raf.path, 'offset 0', 'not a LoDTensor file (version 0, no LoD, a TensorDesc); a persistables folder holds one per variable');
-      }
       const record = readLoDTensor(raf, 0, what);
       if (record.end !== raf.size) throw invalidInput(raf.path, `offset ${record.end}`, `${raf.size - record.end} bytes after the tensor`);
       const dtype = PADDLE_DTYPES[record.desc.dataType]!;
