@@ -95,8 +95,13 @@ export interface PickleResult {
 const INLINE_BYTES = 4096;
 const INLINE_TEXT = 1 << 20;
 const MAX_STACK = 1 << 22;
-/** Protocol 0 text arguments (names, numbers, quoted strings) longer than this are refused. */
+/** Protocol 0 text arguments (numbers, quoted strings) longer than this are refused. */
 const MAX_LINE = 1 << 20;
+/** GLOBAL and INST module and class names longer than this are refused. */
+const MAX_NAME = 1024;
+
+/** An integer as a number where it is exactly one, else as a bigint. */
+const narrow = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
 
 /** Globals with a fixed, harmless meaning that the machine applies itself. */
 const CONTAINERS = new Set(['collections.OrderedDict', 'builtins.set', 'builtins.frozenset', 'builtins.tuple', 'torch.Size', '_codecs.encode', 'builtins.bytes', 'builtins.bytearray']);
@@ -186,7 +191,7 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
     if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    return narrow(v);
   };
 
   const stack: Slot[] = [];
@@ -215,15 +220,14 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
     return items;
   };
   /** A newline-terminated text argument (protocol 0), without the newline. */
-  const line = (what: string) => {
+  const line = (what: string, max = MAX_LINE) => {
     const from = pos;
-    while (u8() !== 0x0a) if (pos - from > MAX_LINE) throw fail(`${what} longer than ${MAX_LINE} bytes`);
+    while (u8() !== 0x0a) if (pos - from > max) throw fail(`${what} longer than ${max} bytes`);
     return LATIN1.decode(file.bytesAt(from, pos - 1 - from));
   };
   const decimal = (text: string, what: string): number | bigint => {
     if (!/^[+-]?\d+$/.test(text)) throw fail(`${what} '${text.slice(0, 40)}' is not an integer`);
-    const v = BigInt(text);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    return narrow(BigInt(text));
   };
   const memoIndex = (text: string) => {
     const i = decimal(text, 'memo index');
@@ -403,13 +407,13 @@ export function readPickle(file: RandomAccessFile, start: number, limit: number,
       case 0x68: push(getMemo(u8())); break; // BINGET
       case 0x6a: push(getMemo(u32())); break; // LONG_BINGET
       case 0x63: { // GLOBAL "module\nname\n"
-        const module = line('GLOBAL name');
-        push(global(module, line('GLOBAL name')));
+        const module = line('GLOBAL name', MAX_NAME);
+        push(global(module, line('GLOBAL name', MAX_NAME)));
         break;
       }
       case 0x69: { // INST "module\nname\n": cls(*items above the mark)
-        const module = line('INST name');
-        const cls = global(module, line('INST name'));
+        const module = line('INST name', MAX_NAME);
+        const cls = global(module, line('INST name', MAX_NAME));
         push(call(cls, new PyTuple(popMark())));
         break;
       }
