@@ -4,7 +4,7 @@ import { parseProvider } from '../runtime/session.js';
 import { check, type CheckReport } from '../api/check.js';
 import { optionalNumber, parseClassMap, renderComparison } from './compare.js';
 import { newTable } from './format.js';
-import { progress } from './progress.js';
+import { reportedProgress } from './progress.js';
 
 export interface CheckOptions {
   ep?: string;
@@ -21,17 +21,13 @@ export interface CheckOptions {
 
 /** `ckpt check PATH|plan.json`: exit 0 when all holds, 1 otherwise, 3 when it does not load/run. */
 export async function checkCommand(target: string, options: CheckOptions): Promise<number> {
-  let bar: ReturnType<typeof progress> | undefined;
-  let read = 0;
+  const bar = reportedProgress('checking values');
   const report = await check(target, {
     ...options, provider: parseProvider(options.ep), minLoaded: optionalNumber('--min-loaded', options.minLoaded),
     atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol), maxAbs: optionalNumber('--max-abs', options.maxAbs),
     classMap: options.classMap === undefined ? undefined : parseClassMap(options.classMap),
-    onProgress: (done, total) => {
-      (bar ??= progress('checking values', total, 'bytes')).tick(done - read);
-      read = done;
-    },
-  }).finally(() => bar?.done());
+    onProgress: bar.onProgress,
+  }).finally(() => bar.done());
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report));
   return report.ok ? ExitCode.ok : ExitCode.differs;
 }

@@ -4,7 +4,7 @@ import { diff } from '../api/diff.js';
 import { optionalNumber } from './compare.js';
 import { formatEpsilon } from '../ops/structure.js';
 import { fitLine, formatInt, formatShape, newTable, type Fit } from './format.js';
-import { progress } from './progress.js';
+import { reportedProgress } from './progress.js';
 import { writeReport } from '../report/index.js';
 
 export interface DiffCommandOptions {
@@ -21,21 +21,18 @@ export interface DiffCommandOptions {
  * values too with --values), 1 when something does.
  */
 export async function diffCommand(pathA: string, pathB: string, options: DiffCommandOptions): Promise<number> {
-  let bar: ReturnType<typeof progress> | undefined;
-  let statsBar: ReturnType<typeof progress> | undefined;
-  let statsRead = 0;
+  const bar = reportedProgress('comparing', 'items');
+  const statsBar = reportedProgress('statistics');
   // The report's histograms need both sides' statistics: read with --html, and in --json then too (the page embeds that document).
   const report = await diff(pathA, pathB, {
     values: options.values, atol: optionalNumber('--atol', options.atol), rtol: optionalNumber('--rtol', options.rtol), all: options.all,
-    onProgress: (_done, total) => (bar ??= progress('comparing', total)).tick(),
+    onProgress: bar.onProgress,
     stats: options.html !== undefined,
-    onStatsProgress: (done, total) => {
-      (statsBar ??= progress('statistics', total, 'bytes')).tick(done - statsRead);
-      statsRead = done;
-    },
+    onStatsProgress: statsBar.onProgress,
+  }).finally(() => {
+    bar.done();
+    statsBar.done();
   });
-  bar?.done();
-  statsBar?.done();
   if (options.html) await writeReport(options.html, { kind: 'diff', title: `${pathA} vs ${pathB}`, data: report });
   const { stats: _stats, ...listed } = report;
   process.stdout.write(options.json ? `${JSON.stringify(options.html ? report : listed, null, 2)}\n` : renderDiff(listed, options.values === true));

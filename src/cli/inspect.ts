@@ -8,7 +8,7 @@ import { formatPercent } from '../core/percent.js';
 import { sparkline, type TensorStats } from '../ops/stats.js';
 import { writeReport } from '../report/index.js';
 import { fitLine, formatBytes, formatInt, formatShape, newTable } from './format.js';
-import { progress } from './progress.js';
+import { reportedProgress } from './progress.js';
 
 export interface InspectOptions {
   json?: boolean;
@@ -23,15 +23,8 @@ export interface InspectOptions {
 export async function inspectCommand(path: string, options: InspectOptions): Promise<void> {
   const dict = await open(path, { all: options.all });
   try {
-    let bar: ReturnType<typeof progress> | undefined;
-    let read = 0;
-    const result = await inspect(dict, {
-      ...options,
-      onProgress: (done, total) => {
-        (bar ??= progress(options.hash ? 'hashing' : 'statistics', total, 'bytes')).tick(done - read);
-        read = done;
-      },
-    }).finally(() => bar?.done());
+    const bar = reportedProgress(options.hash ? 'hashing' : 'statistics');
+    const result = await inspect(dict, { ...options, onProgress: bar.onProgress }).finally(() => bar.done());
     if (options.html) await writeReport(options.html, { kind: 'inspect', title: dict.path, data: result });
     process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderText(dict.path, result));
   } finally {

@@ -44,6 +44,22 @@ export function progress(label: string, total: number, unit: 'items' | 'bytes' =
 }
 
 /**
+ * A bar fed by an API call's `onProgress(done, total)` (bytes so far, of a total known only once
+ * the call starts): drawn from the first report; `done()` clears it, whether or not any came.
+ */
+export function reportedProgress(label: string, unit: 'items' | 'bytes' = 'bytes'): { onProgress(done: number, total: number): void; done(): void } {
+  let bar: Progress | undefined;
+  let seen = 0;
+  return {
+    onProgress(done, total) {
+      (bar ??= progress(label, total, unit)).tick(done - seen);
+      seen = done;
+    },
+    done: () => bar?.done(),
+  };
+}
+
+/**
  * A bar for work that reads a checkpoint through code that reports no progress of its own (a
  * writer converting it): the reader's byte count, polled. Nothing runs when stderr is not a terminal.
  */
