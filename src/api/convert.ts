@@ -14,7 +14,10 @@ export interface ConvertOptions {
   graph?: string;
   /** Dtypes, quantization, shards, external data of the output. */
   writeOptions?: WriteSettings;
-  /** Called as the input is read, with the bytes read so far and the input's size in bytes. */
+  /**
+   * Called with the opened input just before it is written out (to watch its `bytesRead`, as the
+   * CLI's progress bar does); the function it returns is called when the write ends.
+   */
   onRead?: (dict: StateDict) => () => void;
 }
 
