@@ -199,6 +199,25 @@ test('convert writes darknet weights byte for byte, from darknet or any format w
   assert.deepEqual([...fs.readFileSync(back).subarray(0, 20)], [...header(0, 2, 5, 0)]);
 });
 
+test('weights written under another name get their cfg beside them, so they open as the same network', async () => {
+  const cfg = network();
+  const dir = tempDir();
+  const renamed = path.join(dir, 'tuned.weights');
+  const dict = await open(cfg);
+  try {
+    assert.deepEqual((await writeWeights(dict, renamed)).notes, [`wrote the network definition beside the weights: ${path.join(dir, 'tuned.cfg')} (a copy of ${cfg})`]);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'tuned.cfg')), fs.readFileSync(cfg));
+    // Written again: the cfg there is the same network, nothing to say.
+    assert.deepEqual((await writeWeights(dict, renamed)).notes, []);
+    fs.writeFileSync(path.join(dir, 'tuned.cfg'), CFG.replace('filters=18', 'filters=12'));
+    assert.match((await writeWeights(dict, renamed)).notes.join('\n'), /tuned\.cfg' is another network than the one the weights are for/);
+  } finally {
+    await dict.close();
+  }
+  const reopened = await open(path.join(dir, 'tuned.cfg')).then(() => 'opened', (e: unknown) => (e as CkptError).exitCode);
+  assert.equal(reopened, 3, 'the other network does not take these weights');
+});
+
 test('the writer refuses what the cfg cannot hold: missing arrays, other shapes, no cfg', async () => {
   const cfg = network();
   const dir = tempDir();

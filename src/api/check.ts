@@ -62,12 +62,11 @@ export async function check(model: string | PlanFile, options: CheckOptions = {}
   const onnx = plan.target.format === 'onnx';
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-check-'));
   try {
-    // Darknet weights are written as .weights and opened through their network's cfg, copied beside them.
+    // Darknet weights are written as .weights, with their network's cfg beside them, and opened by that cfg.
     const darknet = plan.target.format === 'darknet';
     const written = path.join(temp, `applied${onnx ? '.onnx' : darknet ? '.weights' : path.extname(plan.target.path)}`);
     await applyPlanFile(label, written, plan);
     const applied = darknet ? path.join(temp, 'applied.cfg') : written;
-    if (darknet) fs.copyFileSync(plan.target.path, applied);
     const newRows = new Map<string, NewRows>(plan.entries.filter((e) => e.expand).map((e) => [e.target, { expand: e.expand! }]));
     const report = await checkModel(applied, label, onnx, newRows, choice, inputOptions, options);
     report.plan = planInfo;

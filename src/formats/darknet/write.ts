@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
+import { outputTarget, writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
@@ -9,8 +9,8 @@ import { readNetwork } from './index.js';
 /**
  * Darknet `.weights` for a `.cfg`: the cfg fixes which arrays the file holds and in what order, so
  * every one must be given, under its `layers.<i>.<field>` name and shape, as float32. The cfg is
- * the source model's when it is a darknet one (its header and `seen` are kept), else the `.cfg`
- * of the output's stem beside it (header 0.2.5, seen 0).
+ * the source model's when it is a darknet one (its header and `seen` are kept; the cfg is copied
+ * beside the output), else the `.cfg` of the output's stem beside it (header 0.2.5, seen 0).
  */
 export async function writeDarknet(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
   const cfg = source.format === 'darknet' ? source.path : path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
@@ -38,6 +38,7 @@ export async function writeDarknet(out: string, tensors: readonly OutputTensor[]
   [major, minor, revision].forEach((v, i) => header.setInt32(i * 4, v, true));
   if (wide) header.setBigUint64(12, BigInt(darknet.seen), true);
   else header.setUint32(12, darknet.seen, true);
+  const streamed = outputTarget(out).kind === 'stream';
   await writeAtomic(out, async (fd) => {
     writeAll(fd, new Uint8Array(header.buffer));
     for (const a of network.arrays) {
@@ -48,10 +49,23 @@ export async function writeDarknet(out: string, tensors: readonly OutputTensor[]
       writeAll(fd, bytes);
     }
   });
-  const stem = (p: string) => path.basename(p).replace(/\.[^.]*$/, '');
-  return stem(cfg) === stem(out) && path.dirname(path.resolve(cfg)) === path.dirname(path.resolve(out))
-    ? []
-    : [`the weights are for ${cfg}; darknet opens them with that cfg (ckpt opens '${stem(out)}.cfg' beside them)`];
+  return streamed ? [`the weights are for ${cfg}; darknet opens them with that cfg`] : writeCfgBeside(cfg, out);
+}
+
+/**
+ * Darknet (and ckpt) open `.weights` through the `.cfg` of the same stem beside them: written
+ * weights get their network's cfg there, so the output opens as the model it was written for.
+ */
+async function writeCfgBeside(cfg: string, out: string): Promise<string[]> {
+  const beside = path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+  if (path.resolve(beside) === path.resolve(cfg)) return [];
+  const network = fs.readFileSync(cfg);
+  if (fs.existsSync(beside)) {
+    if (fs.readFileSync(beside).equals(network)) return [];
+    return [`'${beside}' is another network than the one the weights are for (${cfg}); darknet and ckpt open the weights with it`];
+  }
+  await writeAtomic(beside, (fd) => writeAll(fd, network));
+  return [`wrote the network definition beside the weights: ${beside} (a copy of ${cfg})`];
 }
 
 export const darknetWriter: FormatWriter = {
