@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { resolveInsideFolder } from '../src/core/file.js';
 import { open } from '../src/index.js';
-import { parseHubId } from '../src/core/location.js';
+import { hubFileUrl, parseHubId } from '../src/core/location.js';
 import { SAMPLES, runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
 import { startServer, tar, type ServerConfig, type TestServer } from './http-fixture.js';
@@ -220,6 +220,13 @@ describe('Hugging Face ids', () => {
   test('ids are ORG/REPO, an optional @revision, then a path', () => {
     assert.deepEqual(parseHubId('hf://org/repo@v1.0/sub/model.onnx'), { repo: 'org/repo', revision: 'v1.0', path: 'sub/model.onnx' });
     assert.deepEqual(parseHubId('hf://org/repo'), { repo: 'org/repo', revision: 'main', path: '' });
+    // Revisions with slashes: the Hub's pull-request and conversion refs as they are, any other percent-encoded.
+    assert.deepEqual(parseHubId('hf://org/repo@refs/pr/12/model.safetensors'), { repo: 'org/repo', revision: 'refs/pr/12', path: 'model.safetensors' });
+    assert.deepEqual(parseHubId('hf://org/repo@refs/convert/parquet'), { repo: 'org/repo', revision: 'refs/convert/parquet', path: '' });
+    assert.deepEqual(parseHubId('hf://org/repo@feature%2Fbig-head/onnx/model.onnx'), { repo: 'org/repo', revision: 'feature/big-head', path: 'onnx/model.onnx' });
+    assert.match(hubFileUrl('hf://org/repo@refs/pr/12/model.safetensors'), /\/org\/repo\/resolve\/refs%2Fpr%2F12\/model\.safetensors$/);
+    assert.throws(() => parseHubId('hf://org/repo@%2E%2E%2Fx/model.onnx'), /not a Hugging Face id/);
+    assert.throws(() => parseHubId('hf://org/repo@bad%zz/model.onnx'), /not a Hugging Face id/);
     assert.throws(() => parseHubId('hf://org/repo/../other/x'), /not a Hugging Face id/);
   });
 });

@@ -93,11 +93,27 @@ export function siblingLocation(modelFile: string, parts: string[], where: strin
 
 interface HubId { repo: string; revision: string; path: string }
 
-/** `hf://ORG/REPO[@REVISION][/PATH]` → its parts. */
+/**
+ * `hf://ORG/REPO[@REVISION][/PATH]` → its parts. A revision with slashes is either one of the Hub's
+ * own refs (`refs/pr/N`, `refs/convert/NAME`), recognized as huggingface_hub's HfFileSystem does, or
+ * percent-encoded (`@feature%2Fx`).
+ */
 export function parseHubId(location: string): HubId {
-  const found = /^([\w.-]+\/[\w.-]+)(?:@([^/]+))?(?:\/(.*))?$/.exec(location.slice('hf://'.length));
-  if (!found || found[3]?.split('/').includes('..')) throw usageError(`'${location}' is not a Hugging Face id; expected hf://ORG/REPO[@REVISION][/PATH]`);
-  return { repo: found[1]!, revision: found[2] ?? 'main', path: found[3]?.replace(/\/+$/, '') ?? '' };
+  const found = /^([\w.-]+\/[\w.-]+)(?:@(refs\/pr\/\d+|refs\/convert\/[\w.-]+|[^/]+))?(?:\/(.*))?$/.exec(location.slice('hf://'.length));
+  const revision = found?.[2] === undefined ? 'main' : decodeRevision(found[2]);
+  if (!found || revision === undefined || found[3]?.split('/').includes('..')) {
+    throw usageError(`'${location}' is not a Hugging Face id; expected hf://ORG/REPO[@REVISION][/PATH] (a revision with '/' other than refs/pr/N written as %2F)`);
+  }
+  return { repo: found[1]!, revision, path: found[3]?.replace(/\/+$/, '') ?? '' };
+}
+
+function decodeRevision(text: string): string | undefined {
+  try {
+    const revision = decodeURIComponent(text);
+    return revision.split('/').some((part) => part === '' || part === '.' || part === '..') ? undefined : revision;
+  } catch {
+    return undefined;
+  }
 }
 
 function hubResolveUrl(id: HubId, file: string): string {
