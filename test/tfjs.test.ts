@@ -354,6 +354,14 @@ describe('TF.js quantization is the storage encoding of its tensor', () => {
     await assertDecodesLikeTfjs(file, specs, Buffer.concat(stored));
   });
 
+  test('sameAs: equal stored bytes are the same values only under the same min and scale', () => {
+    const q = (name: string, min: number): Spec => ({ name, shape: [4], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.5, min } });
+    const codes = Uint8Array.from([9, 8, 7, 6]);
+    const file = writeModel(tempDir(), [{ specs: [q('a', -1), q('b', -1), q('c', 2)], data: Buffer.concat([codes, codes, codes]) }]);
+    const listed = JSON.parse(runCli(['inspect', '--json', '--hash', file]).stdout).tensors;
+    assert.deepEqual(listed.map((t: { sameAs?: string }) => t.sameAs ?? null), [null, 'a', null]);
+  });
+
   test('a rewrite keeps the quantization from the encoding, not from object identity; new values drop it', async () => {
     const { storedWeight } = await import('../src/formats/tfjs/quantize.js');
     const { withValues } = await import('../src/core/statedict.js');

@@ -22,9 +22,10 @@ export interface RangeQuantization {
 
 /**
  * How a tensor is stored when that is not its elementwise dtype: GGUF blocks with scales, affine
- * integers (TFLite, TF.js), TF.js float16 storage of float32 weights. The tensor's own `dtype`, `byteLength` and `read()` are then the
- * dequantized float view that plans, diffs and writers work on; the stored form stays here, and
- * is what `--hash` hashes (so hashes match the format's own tools).
+ * integers (TFLite, TF.js), TF.js float16 storage of float32 weights, 4- and 6-bit floats. The
+ * tensor's own `dtype`, `byteLength` and `read()` are then the dequantized float view that plans,
+ * diffs and writers work on; the stored form stays here, and is what `--hash` hashes (so hashes
+ * match the format's own tools).
  */
 export interface TensorEncoding {
   /** The stored type, lowercase: a dtype name (`int8`) or a block type (`q4_k`). */
