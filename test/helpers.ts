@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -80,5 +81,21 @@ export async function loadOutcome(file: string, options: OpenOptions = {}): Prom
     throw new Error(`${file}: not a CkptError: ${(err as Error).stack}`);
   } finally {
     await dict?.close();
+  }
+}
+
+/**
+ * SHA-256 of each tensor's values as `read()` gives them — for an encoded tensor (TF.js uint8
+ * affine, float16 storage) the dequantized float view, not the stored bytes `inspect --hash`
+ * hashes — by source name. What listings made by readers that decode the values compare with.
+ */
+export async function valueHashes(file: string): Promise<Map<string, string>> {
+  const dict = await open(file);
+  try {
+    const out = new Map<string, string>();
+    for (const t of dict.tensors) if (t.dtype !== 'string') out.set(t.source, createHash('sha256').update(await t.read()).digest('hex'));
+    return out;
+  } finally {
+    await dict.close();
   }
 }

@@ -111,6 +111,57 @@ describe('safetensors reader', () => {
   });
 });
 
+describe('safetensors sub-byte floats: F4 read through its float32 view, F6 listed and hashed only', () => {
+  /**
+   * ml_dtypes' published float4_e2m1fn (README: encoding `0bSEEM`, bias 1, no inf/NaN): the
+   * absolute values of codes 0–7 are 0, 0.5, 1, 1.5, 2, 3, 4, 6; bit 3 is the sign.
+   */
+  const E2M1_MAGNITUDES = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+  // Codes 0…15 in element order, two a byte, the first element in the low nibble (torch's float4_e2m1fn_x2).
+  const allCodes = Uint8Array.from({ length: 8 }, (_, i) => (2 * i) | ((2 * i + 1) << 4));
+  const f4File = () => file({ __metadata__: { format: 'pt' }, codes: { dtype: 'F4', shape: [4, 4], data_offsets: [0, 8] } }, allCodes);
+
+  test('every F4 code decodes to the ml_dtypes float4_e2m1fn value (−0 included); listed float4e2m1 → float32, hashed as stored', async () => {
+    const f = f4File();
+    const dict = await open(f);
+    const [t] = dict.tensors;
+    const values = [...new Float32Array((await t!.read()).slice().buffer)];
+    assert.deepEqual(values.map((v) => Object.is(v, -0) ? '-0' : v), [...E2M1_MAGNITUDES, '-0', ...E2M1_MAGNITUDES.slice(1).map((m) => -m)]);
+    assert.equal(t!.byteLength, 16 * 4);
+    await dict.close();
+    const listing = JSON.parse(runCli(['inspect', '--json', '--hash', f]).stdout).tensors[0];
+    assert.deepEqual([listing.dtype, listing.byteLength, listing.encoding, listing.sha256], ['float4e2m1', 8, { label: 'float4e2m1', dequantized: 'float32' }, sha(allCodes)]);
+    assert.match(runCli(['inspect', f]).stdout, /float4e2m1 → float32/);
+  });
+
+  test('F4 written back as its stored codes while its values are the file’s; cast, it is written as the new values', async () => {
+    const dir = tempDir();
+    const copy = path.join(dir, 'copy.safetensors');
+    assert.equal(runCli(['rename', f4File(), '--add-prefix', 'q.', '-o', copy]).status, 0);
+    const dict = await open(copy);
+    assert.deepEqual([dict.tensors[0]!.source, dict.tensors[0]!.encoding?.stored], ['q.codes', 'float4e2m1']);
+    assert.deepEqual(await dict.tensors[0]!.encoding!.readStored(), allCodes);
+    await dict.close();
+    const half = path.join(dir, 'half.safetensors');
+    assert.equal(runCli(['convert', copy, half, '--dtype', 'float16']).status, 0);
+    assert.equal((await open(half)).tensors[0]!.dtype, 'float16');
+    const diff = JSON.parse(runCli(['diff', '--values', '--json', copy, half]).stdout);
+    assert.equal(diff.matched[0].values.maxAbsDiff, 0, 'every E2M1 value is exact in float16');
+  });
+
+  test('F6_E2M3/F6_E3M2: sized as the crate sizes them, listed and hashed as stored, values refused naming what is missing', async () => {
+    const stored = Uint8Array.from([1, 2, 3, 4, 5, 6]);
+    const f = file({ a: { dtype: 'F6_E2M3', shape: [4], data_offsets: [0, 3] }, b: { dtype: 'F6_E3M2', shape: [1, 4], data_offsets: [3, 6] } }, stored);
+    const r = runCli(['inspect', '--json', '--hash', f]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).tensors.map((t: { dtype: string; byteLength: number; sha256: string }) => [t.dtype, t.byteLength, t.sha256]),
+      [['float6e2m3', 3, sha(stored.subarray(0, 3))], ['float6e3m2', 3, sha(stored.subarray(3))]]);
+    const refused = runCli(['convert', f, path.join(tempDir(), 'x.safetensors')]);
+    assert.equal(refused.status, 3);
+    assert.match(refused.stderr, /tensor 'a': F6_E2M3 values are not read: the safetensors crate sizes them \(four 6-bit elements in three bytes\) but states no bit order within those bytes/);
+  });
+});
+
 describe('safetensors bad input: every offset checked before any read (exit 3)', () => {
   const t = (begin: number, end: number, shape = [2]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });
   const cases: [string, () => string, RegExp][] = [
@@ -121,7 +172,10 @@ describe('safetensors bad input: every offset checked before any read (exit 3)',
     ['a first tensor not at 0', () => file({ a: t(4, 12) }, new Uint8Array(12)), /'a': gap before the data \(begins at 4, expected 0\)/],
     ['unsorted offsets with a gap', () => file({ b: t(12, 20), a: t(0, 8) }, new Uint8Array(20)), /'b': gap before the data \(begins at 12, expected 8\)/],
     ['an offset beyond 2^53', () => file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[9007199254740993,9007199254740994]}}', new Uint8Array(1)), /data_offsets must be \[begin, end\]/],
-    ['a sub-byte tensor that does not fill whole bytes', () => file({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, new Uint8Array(2)), /3 elements of float4e2m1 do not fill whole bytes/],
+    ['a sub-byte tensor that does not fill whole bytes', () => file({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, new Uint8Array(2)), /3 elements of float4e2m1 do not fill whole bytes \(4 bits each\)/],
+    ['6-bit floats not a multiple of four elements', () => file({ a: { dtype: 'F6_E3M2', shape: [2, 3], data_offsets: [0, 5] } }, new Uint8Array(5)), /'a': 6 elements of float6e3m2 do not fill whole bytes \(6 bits each\)/],
+    ['6-bit floats given one byte each', () => file({ a: { dtype: 'F6_E2M3', shape: [8], data_offsets: [0, 8] } }, new Uint8Array(8)), /'a': data_offsets span 8 bytes, expected 6 for float6e2m3 \[8\]/],
+    ['F4 given one byte per element', () => file({ a: { dtype: 'F4', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)), /'a': data_offsets span 2 bytes, expected 1 for float4e2m1 \[2\]/],
     ['a header that is not a JSON object', () => file('[{"a":1}]', new Uint8Array(0)), /unrecognized format/],
     ['a gap between tensors', () => file({ a: t(0, 8), b: t(12, 20) }, new Uint8Array(20)), /'b': gap before the data \(begins at 12, expected 8\)/],
     ['overlapping tensors', () => file({ a: t(0, 8), b: t(4, 12) }, new Uint8Array(12)), /'b': data overlaps the previous tensor/],

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { open } from '../src/index.js';
 import { MAX_MODEL_JSON } from '../src/formats/tfjs/index.js';
-import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
+import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir, valueHashes } from './helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -309,16 +309,94 @@ describe('TF.js samples and writer', () => {
       const out = path.join(tempDir(), 'out');
       const r = runCli(['convert', path.join(CORPUS, 'tfjs', model), out, '--to', 'tfjs']);
       assert.equal(r.status, 0, r.stderr);
+      // Stored type, stored bytes' hash and encoding (with its parameters) all kept.
       const before = JSON.parse(runCli(['inspect', '--json', '--hash', path.join(CORPUS, 'tfjs', model)]).stdout).tensors;
       const after = JSON.parse(runCli(['inspect', '--json', '--hash', out]).stdout).tensors;
-      const essentials = (t: { source: string; dtype: string; shape: number[]; sha256: string }) => [t.source, t.dtype, t.shape, t.sha256];
+      const essentials = (t: { source: string; dtype: string; shape: number[]; sha256: string; encoding?: unknown }) => [t.source, t.dtype, t.shape, t.sha256, t.encoding];
       assert.deepEqual(after.map(essentials), before.map(essentials), model);
       const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
       const manifest = Array.isArray(json) ? json : json.weightsManifest;
       const data = Buffer.concat(manifest[0].paths.map((p: string) => fs.readFileSync(path.join(out, p))));
       const decoded = await tfjsDecoded(manifest[0].weights, data);
-      for (const t of before) assert.equal(sha(decoded.get(t.source) as Uint8Array), t.sha256, `${model}: ${t.source}`);
+      const values = await valueHashes(path.join(CORPUS, 'tfjs', model));
+      for (const t of before) assert.equal(sha(decoded.get(t.source) as Uint8Array), values.get(t.source), `${model}: ${t.source}`);
     }
+  });
+});
+
+describe('TF.js quantization is the storage encoding of its tensor', () => {
+  const specs: Spec[] = [
+    { name: 'q8', shape: [2, 3], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.25, min: -1 } },
+    { name: 'q16', shape: [3], dtype: 'int32', quantization: { dtype: 'uint16', scale: 1.5, min: 3, original_dtype: 'int32' } as Spec['quantization'] },
+    { name: 'half', shape: [2], dtype: 'float32', quantization: { dtype: 'float16', original_dtype: 'float32' } as Spec['quantization'] },
+    { name: 'plain', shape: [1], dtype: 'float32' },
+  ];
+  const stored = [Uint8Array.from([0, 1, 2, 3, 4, 255]), bytesOf(new Uint16Array([0, 1, 65535])), bytesOf(new Uint16Array([0x3c00, 0xc000])), bytesOf(new Float32Array([0.5]))];
+  const model = () => writeModel(tempDir(), [{ specs, data: Buffer.concat(stored) }]);
+
+  test('listed as stored type → float view, with the parameters; --hash hashes the stored bytes, values are what tfjs decodes', async () => {
+    const file = model();
+    const r = runCli(['inspect', '--json', '--hash', file]);
+    assert.equal(r.status, 0, r.stderr);
+    const listing = JSON.parse(r.stdout);
+    assert.deepEqual(listing.tensors.map((t: { dtype: string; byteLength: number; encoding?: unknown }) => [t.dtype, t.byteLength, t.encoding ?? null]), [
+      ['uint8', 6, { label: 'uint8 affine', dequantized: 'float32', range: { min: -1, scale: 0.25 } }],
+      ['uint16', 6, { label: 'uint16 affine', dequantized: 'int32', range: { min: 3, scale: 1.5 }, originalDtype: 'int32' }],
+      ['float16', 4, { label: 'float16', dequantized: 'float32', originalDtype: 'float32' }],
+      ['float32', 4, null],
+    ]);
+    assert.deepEqual(listing.tensors.map((t: { sha256: string }) => t.sha256), stored.map(sha));
+    assert.equal(listing.totals.bytes, 6 + 6 + 4 + 4);
+    const table = runCli(['inspect', file]).stdout;
+    assert.match(table, /│ q8 +│ uint8 affine → float32 /);
+    assert.match(table, /│ q16 +│ uint16 affine → int32 /);
+    assert.match(table, /│ half +│ float16 → float32 /);
+    await assertDecodesLikeTfjs(file, specs, Buffer.concat(stored));
+  });
+
+  test('sameAs: equal stored bytes are the same values only under the same min and scale', () => {
+    const q = (name: string, min: number): Spec => ({ name, shape: [4], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.5, min } });
+    const codes = Uint8Array.from([9, 8, 7, 6]);
+    const file = writeModel(tempDir(), [{ specs: [q('a', -1), q('b', -1), q('c', 2)], data: Buffer.concat([codes, codes, codes]) }]);
+    const listed = JSON.parse(runCli(['inspect', '--json', '--hash', file]).stdout).tensors;
+    assert.deepEqual(listed.map((t: { sameAs?: string }) => t.sameAs ?? null), [null, 'a', null]);
+  });
+
+  test('a rewrite keeps the quantization from the encoding, not from object identity; new values drop it', async () => {
+    const { storedWeight } = await import('../src/formats/tfjs/quantize.js');
+    const { withValues } = await import('../src/core/statedict.js');
+    const dict = await open(model());
+    const [q8, q16, half] = dict.tensors;
+    for (const t of [q8!, q16!, half!]) {
+      // A copy (a rename, a wrapper) is the same stored weight.
+      const kept = storedWeight('w', { ...t }, [], dict.path);
+      assert.deepEqual(kept.entry.quantization, specs.find((s) => s.name === t.source)!.quantization, t.source);
+      assert.equal(kept.entry.dtype, t.dtype);
+      assert.deepEqual(await kept.read(), await t.encoding!.readStored(), t.source);
+      const changed = storedWeight('w', withValues(t, { read: () => t.read() }), [], dict.path);
+      assert.equal(changed.entry.quantization, undefined, `${t.source}: values from elsewhere are not the stored bytes`);
+      assert.equal(storedWeight('w', t, [{ dtype: 'none' }], dict.path).entry.quantization, undefined);
+    }
+    // Another --quantize requantizes the float view.
+    const requantized = storedWeight('w', q8!, [{ dtype: 'uint16' }], dict.path);
+    await requantized.read();
+    assert.equal(requantized.entry.quantization?.dtype, 'uint16');
+    await dict.close();
+  });
+
+  test('TF.js → TF.js: int32 weights stay quantized too, the manifest parameters as they were; --dtype float16 re-stores the float view', async () => {
+    const input = model();
+    const out = path.join(tempDir(), 'out');
+    const r = runCli(['rename', input, '--rename', '^q8$=>renamed', '-o', out, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const weights = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')).weightsManifest[0].weights;
+    assert.deepEqual(weights, specs.map((s) => (s.name === 'q8' ? { ...s, name: 'renamed' } : s)));
+    assert.deepEqual([...(await valueHashes(path.join(out, 'model.json'))).values()], [...(await valueHashes(input)).values()]);
+
+    const half = path.join(tempDir(), 'half');
+    assert.equal(runCli(['convert', input, half, '--to', 'tfjs', '--dtype', 'float16']).status, 0);
+    const halfWeights = JSON.parse(fs.readFileSync(path.join(half, 'model.json'), 'utf8')).weightsManifest[0].weights;
+    assert.deepEqual(halfWeights.map((w: { quantization?: { dtype: string } }) => w.quantization?.dtype ?? null), ['float16', 'uint16', 'float16', 'float16']);
   });
 });
 

@@ -34,7 +34,12 @@ export interface TensorJson {
   roleFrom?: RoleEvidence;
   group?: string;
   /** An encoded tensor: `dtype` and `sha256` are of the stored form, the values read as `dequantized`. */
-  encoding?: { label: string; dequantized: string; scale?: number[]; zeroPoint?: number[]; axis?: number };
+  encoding?: {
+    label: string; dequantized: string; scale?: number[]; zeroPoint?: number[]; axis?: number;
+    /** TF.js uint8/uint16: value = q × scale + min. */
+    range?: { min: number; scale: number };
+    originalDtype?: string;
+  };
   sha256?: string;
   /** With --hash: an earlier tensor with the same dtype, shape and values. */
   sameAs?: string;
@@ -125,5 +130,11 @@ export function tensorJson(t: TensorInfo, sha256?: string, sameAs?: string, stat
 
 function encodingJson(t: TensorInfo): NonNullable<TensorJson['encoding']> {
   const e = t.encoding!;
-  return { label: e.label, dequantized: t.dtype, ...(e.affine ? { scale: [...e.affine.scale], zeroPoint: [...e.affine.zeroPoint], axis: e.affine.axis } : {}) };
+  return {
+    label: e.label,
+    dequantized: t.dtype,
+    ...(e.affine ? { scale: [...e.affine.scale], zeroPoint: [...e.affine.zeroPoint], axis: e.affine.axis } : {}),
+    ...(e.range ? { range: { min: e.range.min, scale: e.range.scale } } : {}),
+    ...(e.originalDtype !== undefined ? { originalDtype: e.originalDtype } : {}),
+  };
 }

@@ -12,24 +12,37 @@ export interface AffineQuantization {
 }
 
 /**
+ * Affine over a value range, as TF.js stores uint8/uint16 weights: real = q × scale + min, with
+ * no zero point (0 need not be representable).
+ */
+export interface RangeQuantization {
+  readonly min: number;
+  readonly scale: number;
+}
+
+/**
  * How a tensor is stored when that is not its elementwise dtype: GGUF blocks with scales, affine
- * integers, 6-bit floats. The tensor's own `dtype`, `byteLength` and `read()` are then the
- * dequantized float view that plans, diffs and writers work on; the stored form stays here, and
- * is what `--hash` hashes (so hashes match the format's own tools).
+ * integers (TFLite, TF.js), TF.js float16 storage of float32 weights, 4- and 6-bit floats. The
+ * tensor's own `dtype`, `byteLength` and `read()` are then the dequantized float view that plans,
+ * diffs and writers work on; the stored form stays here, and is what `--hash` hashes (so hashes
+ * match the format's own tools).
  */
 export interface TensorEncoding {
   /** The stored type, lowercase: a dtype name (`int8`) or a block type (`q4_k`). */
   readonly stored: string;
-  /** What a listing shows before the arrow: `q4_k`, `int8 per-channel(axis 0)`. */
+  /** What a listing shows before the arrow: `q4_k`, `int8 per-channel(axis 0)`, `uint8 affine`. */
   readonly label: string;
   /** Bytes as stored in the file. */
   readonly byteLength: number;
   readonly affine?: AffineQuantization;
+  readonly range?: RangeQuantization;
+  /** The dtype the file says the values had before they were encoded (TF.js `original_dtype`), where it says so. */
+  readonly originalDtype?: string;
   /** The bytes exactly as stored. */
   readStored(): Promise<Uint8Array>;
 }
 
-/** `int8 per-channel(axis 0)` or `uint8 per-tensor`: the label of affine quantization. */
+/** `int8 per-channel(axis 0)` or `uint8 per-tensor`: the label of affine quantization with zero points. */
 export function affineLabel(stored: string, q: AffineQuantization): string {
   return q.scale.length > 1 ? `${stored} per-channel(axis ${q.axis})` : `${stored} per-tensor`;
 }

@@ -90,8 +90,8 @@ export function sameValues(tensors: readonly TensorInfo[], hashes: ReadonlyMap<T
     const hash = hashes.get(t);
     // Equal scalars (step counters, num_batches_tracked) are coincidence, not aliases worth a column.
     if (!hash || parameterCount(t) < 2) continue;
-    // Stored bytes are the same values only under the same encoding (TFLite scales, ggml type).
-    const key = `${t.dtype}[${t.shape.join(',')}]${hash}${t.encoding ? JSON.stringify([t.encoding.label, t.encoding.affine]) : ''}`;
+    // Stored bytes are the same values only under the same encoding (TFLite scales, TF.js range, ggml type).
+    const key = `${t.dtype}[${t.shape.join(',')}]${hash}${t.encoding ? JSON.stringify([t.encoding.label, t.encoding.affine, t.encoding.range]) : ''}`;
     const earlier = first.get(key);
     if (earlier) same.set(t, earlier);
     else first.set(key, t.name);

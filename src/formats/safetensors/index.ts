@@ -1,6 +1,7 @@
 import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
-import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
+import { dtypeBits, numelOf, type DType } from '../../core/dtype.js';
+import { float4e2m1ToFloat32 } from '../../core/minifloat.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
 import type { FormatReader, Probe } from '../types.js';
@@ -12,6 +13,19 @@ import { roleByName } from '../../core/roles.js';
  * ending exactly at the end of the file.
  */
 export const MAX_HEADER = 100_000_000;
+
+/**
+ * Sub-byte float codes read as an encoding (stored codes → float32), by their stored type's name,
+ * with their width. F4 is two codes a byte, the first in the low nibble: how the safetensors Python
+ * binding writes it, from torch's `float4_e2m1fn_x2`. F6 is sized by the safetensors crate (6 bits
+ * an element, four elements in three bytes) but neither the crate nor any writer of it states the
+ * bit order inside those bytes: listed and hashed as stored, values refused.
+ */
+export const ENCODED_DTYPES: Readonly<Record<string, { stored: string; bits: number }>> = {
+  F4: { stored: 'float4e2m1', bits: 4 },
+  F6_E2M3: { stored: 'float6e2m3', bits: 6 },
+  F6_E3M2: { stored: 'float6e3m2', bits: 6 },
+};
 
 export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
   BOOL: 'bool', U8: 'uint8', I8: 'int8', U16: 'uint16', I16: 'int16', U32: 'uint32', I32: 'int32', U64: 'uint64', I64: 'int64',
@@ -27,7 +41,7 @@ export const safetensorsReader: FormatReader = {
   open: openSafetensors,
 };
 
-interface Entry { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+interface Entry { name: string; code: string; dtype: DType | undefined; shape: number[]; begin: number; end: number }
 
 /** Tensor names in the header's own order: JSON.parse would move integer-like keys first. */
 function keyOrder(text: string): string[] {
@@ -87,9 +101,12 @@ async function openSafetensors(file: string): Promise<StateDict> {
       const where = `header '${name}'`;
       const e = header[name] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e !== 'object' || e === null) throw fail(where, 'expected {dtype, shape, data_offsets}');
-      const dtype = typeof e.dtype === 'string' ? SAFETENSORS_DTYPES[e.dtype] : undefined;
-      if (e.dtype === 'F6_E2M3' || e.dtype === 'F6_E3M2') throw fail(where, `dtype ${e.dtype} (6-bit floats, four to three bytes) is not read: the safetensors format leaves their bit order to the producer`);
-      if (!dtype) throw fail(where, `unknown dtype ${JSON.stringify(e.dtype)}`);
+      const code = typeof e.dtype === 'string' ? e.dtype : '';
+      const encoded = Object.hasOwn(ENCODED_DTYPES, code) ? ENCODED_DTYPES[code] : undefined;
+      const dtype = !encoded && Object.hasOwn(SAFETENSORS_DTYPES, code) ? SAFETENSORS_DTYPES[code] : undefined;
+      if (!encoded && !dtype) throw fail(where, `unknown dtype ${JSON.stringify(e.dtype)}`);
+      const typeName = encoded?.stored ?? dtype!;
+      const bits = encoded?.bits ?? dtypeBits(dtype!);
       const shape = e.shape;
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw fail(where, 'shape must be a list of non-negative integers');
       const offsets = e.data_offsets;
@@ -98,11 +115,12 @@ async function openSafetensors(file: string): Promise<StateDict> {
       }
       const numel = numelOf(shape as number[]);
       if (numel === undefined) throw fail(where, 'shape has too many elements');
-      if ((numel * dtypeBits(dtype)) % 8 !== 0) throw fail(where, `${numel} elements of ${dtype} do not fill whole bytes`);
-      if (offsets[1] - offsets[0] !== byteLengthOf(dtype, numel)) {
-        throw fail(where, `data_offsets span ${offsets[1] - offsets[0]} bytes, expected ${byteLengthOf(dtype, numel)} for ${dtype} [${shape.join(',')}]`);
+      // As the reference crate: a tensor fills whole bytes, numel × bits / 8 of them.
+      if ((numel * bits) % 8 !== 0) throw fail(where, `${numel} elements of ${typeName} do not fill whole bytes (${bits} bits each)`);
+      if (offsets[1] - offsets[0] !== (numel * bits) / 8) {
+        throw fail(where, `data_offsets span ${offsets[1] - offsets[0]} bytes, expected ${(numel * bits) / 8} for ${typeName} [${shape.join(',')}]`);
       }
-      return { name, dtype, shape: shape as number[], begin: offsets[0], end: offsets[1] };
+      return { name, code, dtype, shape: shape as number[], begin: offsets[0], end: offsets[1] };
     });
     const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
     let expected = 0;
@@ -113,15 +131,31 @@ async function openSafetensors(file: string): Promise<StateDict> {
     const dataStart = 8 + Number(n);
     if (dataStart + expected !== raf.size) throw fail('data', `tensors end at ${dataStart + expected} but the file is ${raf.size} bytes`);
     const names = uniqueNames(entries.map((e) => ({ name: canonicalName(e.name) })));
-    const tensors: TensorInfo[] = entries.map((e, i) => ({
-      name: names[i]!, source: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, origin: 'weight',
-      ...roleByName(names[i]!, e.dtype),
-      read: async () => raf.read(dataStart + e.begin, e.end - e.begin, `tensor '${e.name}'`),
-      stored: { file: raf, offset: dataStart + e.begin },
-      readStrings: async () => {
-        throw invalidInput(file, `tensor '${e.name}'`, `is ${e.dtype}, not strings`);
-      },
-    }));
+    const tensors: TensorInfo[] = entries.map((e, i) => {
+      const readStored = async () => raf.read(dataStart + e.begin, e.end - e.begin, `tensor '${e.name}'`);
+      const readStrings = async (): Promise<Uint8Array[]> => {
+        throw invalidInput(file, `tensor '${e.name}'`, `is ${e.dtype ?? ENCODED_DTYPES[e.code]!.stored}, not strings`);
+      };
+      const common = { name: names[i]!, source: e.name, shape: e.shape, origin: 'weight' as const, readStrings };
+      if (e.dtype) {
+        return { ...common, dtype: e.dtype, byteLength: e.end - e.begin, ...roleByName(names[i]!, e.dtype), read: readStored, stored: { file: raf, offset: dataStart + e.begin } };
+      }
+      const stored = ENCODED_DTYPES[e.code]!.stored;
+      const numel = numelOf(e.shape)!;
+      return {
+        ...common,
+        dtype: 'float32',
+        byteLength: numel * 4,
+        ...roleByName(names[i]!, 'float32'),
+        encoding: { stored, label: stored, byteLength: e.end - e.begin, readStored },
+        read: async () => {
+          if (e.code !== 'F4') {
+            throw invalidInput(file, `tensor '${e.name}'`, `${e.code} values are not read: the safetensors crate sizes them (four 6-bit elements in three bytes) but states no bit order within those bytes, and no writer of ${e.code} (the Python bindings have none) shows one; listed and hashed as stored`);
+          }
+          return new Uint8Array(float4e2m1ToFloat32(await readStored(), numel).buffer);
+        },
+      };
+    });
     return { format: 'safetensors', path: file, metadata: { metadata }, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
   } catch (err) {
     raf.close();

@@ -2,7 +2,7 @@ import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { chunkBuffer, tensorChunks } from '../../core/chunks.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { SAFETENSORS_DTYPES } from './index.js';
+import { ENCODED_DTYPES, SAFETENSORS_DTYPES } from './index.js';
 import { writeSharded } from '../sharded/write.js';
 
 /** Chunks larger than for reading: fewer write calls, memory still bounded. */
@@ -53,11 +53,22 @@ export function safetensorsWriterFor(tensors: readonly OutputTensor[], metadata:
   };
 }
 
+/**
+ * An F4 tensor whose values are still those of its file goes back as its stored codes (its float32
+ * view is eight times their size); one with new values has lost its encoding and is written as them.
+ */
+function storedForm(t: OutputTensor): OutputTensor {
+  const e = t.tensor.encoding;
+  if (e?.stored !== ENCODED_DTYPES.F4!.stored) return t;
+  return { ...t, tensor: { ...t.tensor, dtype: 'float4e2m1', byteLength: e.byteLength, read: () => e.readStored(), encoding: undefined } };
+}
+
 export const safetensorsWriter: FormatWriter = {
   format: 'safetensors',
   extensions: ['.safetensors'],
   takes: ['shardSize'],
-  async write(out, tensors, source, options = {}) {
+  async write(out, given, source, options = {}) {
+    const tensors = given.map(storedForm);
     const kept = source.format === 'safetensors' ? (source.metadata.metadata as Record<string, string>) : { format: 'pt' };
     if (options.shardSize !== undefined) {
       return { format: 'safetensors', notes: await writeSharded(out, tensors, options.shardSize, (shard) => safetensorsWriterFor(shard, kept)) };

@@ -7,7 +7,7 @@ import type { KerasModelInfo, Layout, Metadata, OpenOptions, StateDict, TensorIn
 import type { FormatReader } from '../types.js';
 import { KERNEL_LAYOUTS, layerClasses } from '../keras-layers.js';
 import { dequantize } from './dequantize.js';
-import { recordStoredForm } from './quantize.js';
+import { encodingOf } from './quantize.js';
 import { modelKind, storedBytes, TFJS_DTYPES, validateManifest, type ManifestEntry, type ManifestGroup } from './manifest.js';
 import { looksLikeTfjs, modelJsonPath, readModelJson } from './model-json.js';
 import { ShardGroup, shardSize, type Shard } from './shards.js';
@@ -137,7 +137,8 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
   const dtype = TFJS_DTYPES[entry.dtype]!;
   const numel = numelOf(entry.shape)!;
   const what = `weight '${entry.name}'`;
-  const info: TensorInfo = {
+  const readStored = async () => shards.read(offset, stored, what);
+  return {
     name,
     source: entry.name,
     dtype,
@@ -147,17 +148,16 @@ function tensorInfo(file: string, l: Located, name: string, layout: Layout | und
     ...((entry.group ?? 'model') !== 'model' ? { group: 'optimizer' as const } : {}),
     ...(layout ? { layout } : {}),
     ...role,
+    ...(entry.quantization ? { encoding: encodingOf(entry.quantization, stored, readStored) } : {}),
     read: async () => {
       if (dtype === 'string') throw invalidInput(file, what, 'is a string tensor; use readStrings()');
-      return dequantize(entry, shards.read(offset, stored, what), numel);
+      return dequantize(entry, await readStored(), numel);
     },
     readStrings: async () => {
       if (dtype !== 'string') throw invalidInput(file, what, `is ${dtype}, not strings`);
-      return splitStrings(file, entry.name, shards.read(offset, stored, what), numel);
+      return splitStrings(file, entry.name, await readStored(), numel);
     },
   };
-  if (entry.quantization) recordStoredForm(info, entry.quantization, async () => shards.read(offset, stored, what));
-  return info;
 }
 
 interface GraphDefNode { name?: unknown; op?: unknown; input?: unknown }

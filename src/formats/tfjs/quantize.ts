@@ -1,6 +1,7 @@
 import { castFloats, castsToInt32, float32BitsToHalf, integersToInt32, isCastableFloat } from '../../core/cast.js';
 import { numelOf } from '../../core/dtype.js';
 import { CkptError, ExitCode, usageError } from '../../core/errors.js';
+import type { TensorEncoding } from '../../core/encoding.js';
 import type { TensorInfo } from '../../core/statedict.js';
 import { parsePattern, type Pattern } from '../../ops/select.js';
 import type { ManifestEntry, Quantization } from './manifest.js';
@@ -43,16 +44,32 @@ export function ruleFor(name: string, rules: readonly QuantizeRule[]): QuantizeR
   return [...dtypes][0];
 }
 
-/** The quantized form a TF.js reader found a weight in, so a rewrite can keep it byte for byte. */
-interface StoredForm {
-  quantization: Quantization;
-  read(): Promise<Uint8Array>;
+/**
+ * A manifest's quantization as the tensor's storage encoding: `uint8 affine` (value = q·scale + min)
+ * or `float16`, with the parameters as the manifest states them, so that a rewrite can keep it.
+ */
+export function encodingOf(q: Quantization, byteLength: number, readStored: () => Promise<Uint8Array>): TensorEncoding {
+  const range = q.dtype === 'float16' ? undefined : { min: q.min!, scale: q.scale! };
+  return {
+    stored: q.dtype,
+    label: range ? `${q.dtype} affine` : q.dtype,
+    byteLength,
+    ...(range ? { range } : {}),
+    ...(typeof q.original_dtype === 'string' ? { originalDtype: q.original_dtype } : {}),
+    readStored,
+  };
 }
 
-const storedForms = new WeakMap<TensorInfo, StoredForm>();
-
-export function recordStoredForm(tensor: TensorInfo, quantization: Quantization, read: () => Promise<Uint8Array>): void {
-  storedForms.set(tensor, { quantization, read });
+/** The TF.js quantization an encoding is, when it is one TF.js can store (not TFLite's zero points, not ggml blocks). */
+function quantizationOf(e: TensorEncoding): Quantization | undefined {
+  const kept = (dtype: QuantizeDType): Quantization => ({
+    dtype,
+    ...(e.range ? { min: e.range.min, scale: e.range.scale } : {}),
+    ...(e.originalDtype !== undefined ? { original_dtype: e.originalDtype } : {}),
+  });
+  if ((e.stored === 'uint8' || e.stored === 'uint16') && e.range && !e.affine) return kept(e.stored);
+  if (e.stored === 'float16' && !e.range && !e.affine) return kept('float16');
+  return undefined;
 }
 
 /** A weight as it goes into the shards: its manifest entry (quantization filled in by `read`) and its stored bytes. */
@@ -72,10 +89,11 @@ export function storedWeight(name: string, tensor: TensorInfo, rules: readonly Q
   const shape = [...tensor.shape];
   const numel = numelOf(shape)!;
   const rule = ruleFor(tensor.name, rules);
-  const kept = storedForms.get(tensor);
-  if (kept && (rule === undefined || rule === kept.quantization.dtype) && tensor.dtype === 'float32') {
-    const entry = { name, shape, dtype: 'float32', quantization: kept.quantization };
-    return { entry, storedLength: numel * QUANTIZED_BYTES[kept.quantization.dtype], read: kept.read };
+  const encoding = tensor.encoding;
+  const kept = encoding && quantizationOf(encoding);
+  // float16 storage holds float32 weights only; uint8/uint16 also int32 ones.
+  if (encoding && kept && (rule === undefined || rule === kept.dtype) && (tensor.dtype === 'float32' || (tensor.dtype === 'int32' && kept.dtype !== 'float16'))) {
+    return { entry: { name, shape, dtype: tensor.dtype, quantization: kept }, storedLength: encoding.byteLength, read: () => encoding.readStored() };
   }
   if (isCastableFloat(tensor.dtype)) {
     // A float16 tensor is stored as float16 quantization unless told otherwise: nothing is lost.
