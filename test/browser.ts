@@ -78,8 +78,12 @@ export class Browser {
     return page;
   }
 
-  close(): void {
+  /** Ends Chromium and waits for it to exit, so its profile folder is no longer written to. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill();
+    await exited;
   }
 }
 

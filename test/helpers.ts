@@ -31,7 +31,8 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
 
 const tempDirs: string[] = [];
 process.on('exit', () => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  // A browser killed a moment ago may still be writing its profile there: retry, as rm -rf would.
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 /** A fresh temporary folder, removed when the process exits. */
