@@ -14,7 +14,7 @@ const gib = Number(process.argv[3] ?? 3);
 // CKPT_BENCH_BIN=/other/checkout/bin/ckpt.js measures another build (before/after figures).
 const ckpt = (...args) => [process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', ...args]];
 const mib = (n) => `${(n / 1048576).toFixed(0)} MiB`;
-const line = (label, r, extra = '') => console.log(`${label.padEnd(44)} ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s cpu, peak RSS ${mib(r.rss)}${extra}`);
+const line = (label, r, extra = '') => console.log(`${label.padEnd(44)} ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s cpu, peak RSS ${mib(r.rss)}${extra} (load ${os.loadavg()[0].toFixed(1)})`);
 
 const free = (dir) => {
   const df = spawnSync('df', ['-k', '--output=avail', dir], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
