@@ -45,9 +45,14 @@ export function hasStats(dtype: DType): boolean {
 /** Where each running sum of a tensor lives in one Float64Array: every accumulator stays a double, so the loops stay monomorphic. */
 const enum Sum { Min, Max, Total, Zeros, Subnormal, Finite, Count, Nan, PosInf, NegInf, Squares, Tiny, Mean, Scale }
 const SUM_LENGTH = 14;
-/** Pass 2 counts into four interleaved histograms (added up at the end): consecutive increments then rarely wait on each other. */
-const LANES = 4;
 const LAST_BIN = HISTOGRAM_BINS - 1;
+/**
+ * Pass 2 counts pairs of consecutive values: one increment per two elements, at bin(v0)·SPAN +
+ * bin(v1), in two interleaved tables so that consecutive increments rarely wait on each other.
+ * A bin is 0…32 (32 only for values at max, counted in the last bin when the pairs are added up).
+ */
+const SPAN = HISTOGRAM_BINS + 1;
+const PAIRS = SPAN * SPAN;
 
 // Each kernel exists once per array type (Float32Array read in place, Float64Array for float64
 // and every decoded dtype) so each call site sees one type. The common case, a block without NaN or
@@ -71,6 +76,40 @@ function rangeFast32(values: Float32Array, start: number, end: number, s: Float6
   if (!Number.isFinite(total) || min === -Infinity || max === Infinity) return false;
   s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] += total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
   s[Sum.Finite] += end - start; s[Sum.Count] += end - start;
+  return true;
+}
+
+/**
+ * rangeFast32 over two blocks at once, [start, start + length) and the next (length BLOCK but in
+ * warmUp): two sums that
+ * do not wait on each other, each block's added to the total in order as before. Each block keeps
+ * its own min and max, the first block's winning ties (as one pass in order would: −0 and 0).
+ */
+function rangeTwoBlocks32(values: Float32Array, start: number, length: number, s: Float64Array): boolean {
+  let minA = s[Sum.Min]!, maxA = s[Sum.Max]!, minB = minA, maxB = maxA, totalA = 0, totalB = 0, zeros = 0, subnormal = 0;
+  const tiny = s[Sum.Tiny]!;
+  const end = start + length;
+  for (let i = start; i < end; i++) {
+    const a = values[i]!, b = values[i + length]!;
+    totalA += a;
+    totalB += b;
+    minA = a < minA ? a : minA;
+    maxA = a > maxA ? a : maxA;
+    minB = b < minB ? b : minB;
+    maxB = b > maxB ? b : maxB;
+    if (Math.abs(a) < tiny) {
+      if (a === 0) zeros++;
+      else subnormal++;
+    }
+    if (Math.abs(b) < tiny) {
+      if (b === 0) zeros++;
+      else subnormal++;
+    }
+  }
+  if (!Number.isFinite(totalA) || !Number.isFinite(totalB) || minA === -Infinity || minB === -Infinity || maxA === Infinity || maxB === Infinity) return false;
+  s[Sum.Min] = minB < minA ? minB : minA; s[Sum.Max] = maxB > maxA ? maxB : maxA;
+  s[Sum.Total] += totalA; s[Sum.Total] += totalB; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
+  s[Sum.Finite] += 2 * length; s[Sum.Count] += 2 * length;
   return true;
 }
 
@@ -140,10 +179,10 @@ function rangeCareful64(values: Float64Array, start: number, end: number, s: Flo
 }
 
 /**
- * Pass 2 (mean and range known): squared deviations from the mean, added in element order, and
- * the histogram. Four elements a round, each counted in its own lane of `bins`.
+ * Pass 2 (mean and range known), for tensors without NaN or infinities: squared deviations from
+ * the mean, added in element order, and the pair counts; an odd last element goes to `bins`.
  */
-function spreadFast32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
+function spreadFast32(values: Float32Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
   let squares = s[Sum.Squares]!;
   const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
   let i = start;
@@ -154,11 +193,8 @@ function spreadFast32(values: Float32Array, start: number, end: number, s: Float
     squares += d1 * d1;
     squares += d2 * d2;
     squares += d3 * d3;
-    const b0 = ((v0 - min) * scale) | 0, b1 = ((v1 - min) * scale) | 0, b2 = ((v2 - min) * scale) | 0, b3 = ((v3 - min) * scale) | 0;
-    bins[b0 > LAST_BIN ? LAST_BIN : b0]!++;
-    bins[HISTOGRAM_BINS + (b1 > LAST_BIN ? LAST_BIN : b1)]!++;
-    bins[2 * HISTOGRAM_BINS + (b2 > LAST_BIN ? LAST_BIN : b2)]!++;
-    bins[3 * HISTOGRAM_BINS + (b3 > LAST_BIN ? LAST_BIN : b3)]!++;
+    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
+    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
   }
   for (; i < end; i++) {
     const v = values[i]!;
@@ -170,7 +206,7 @@ function spreadFast32(values: Float32Array, start: number, end: number, s: Float
   s[Sum.Squares] = squares;
 }
 
-function spreadFast64(values: Float64Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
+function spreadFast64(values: Float64Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
   let squares = s[Sum.Squares]!;
   const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
   let i = start;
@@ -181,11 +217,8 @@ function spreadFast64(values: Float64Array, start: number, end: number, s: Float
     squares += d1 * d1;
     squares += d2 * d2;
     squares += d3 * d3;
-    const b0 = ((v0 - min) * scale) | 0, b1 = ((v1 - min) * scale) | 0, b2 = ((v2 - min) * scale) | 0, b3 = ((v3 - min) * scale) | 0;
-    bins[b0 > LAST_BIN ? LAST_BIN : b0]!++;
-    bins[HISTOGRAM_BINS + (b1 > LAST_BIN ? LAST_BIN : b1)]!++;
-    bins[2 * HISTOGRAM_BINS + (b2 > LAST_BIN ? LAST_BIN : b2)]!++;
-    bins[3 * HISTOGRAM_BINS + (b3 > LAST_BIN ? LAST_BIN : b3)]!++;
+    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
+    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
   }
   for (; i < end; i++) {
     const v = values[i]!;
@@ -249,7 +282,8 @@ export class StatsScratch {
  */
 export class StatsAccumulator {
   private readonly sums = new Float64Array(SUM_LENGTH);
-  private readonly bins = new Float64Array(LANES * HISTOGRAM_BINS);
+  private readonly bins = new Float64Array(HISTOGRAM_BINS);
+  private readonly pairs = new Float64Array(2 * PAIRS);
   private readonly width: number;
   private spreading = false;
   private clean = true;
@@ -269,7 +303,14 @@ export class StatsAccumulator {
     const count = Math.floor(bytes.byteLength / this.width);
     if (this.dtype === 'float32') {
       const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      for (let at = 0; at < count; at += BLOCK) {
+      let at = 0;
+      for (; at + 2 * BLOCK <= count; at += 2 * BLOCK) {
+        if (rangeTwoBlocks32(values, at, BLOCK, s)) continue;
+        // A special value in one of them: each block on its own.
+        if (!rangeFast32(values, at, at + BLOCK, s)) rangeCareful32(values, at, at + BLOCK, s);
+        if (!rangeFast32(values, at + BLOCK, at + 2 * BLOCK, s)) rangeCareful32(values, at + BLOCK, at + 2 * BLOCK, s);
+      }
+      for (; at < count; at += BLOCK) {
         const end = Math.min(count, at + BLOCK);
         if (!rangeFast32(values, at, end, s)) rangeCareful32(values, at, end, s);
       }
@@ -295,13 +336,13 @@ export class StatsAccumulator {
     const count = Math.floor(bytes.byteLength / this.width);
     if (this.dtype === 'float32') {
       const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      if (this.clean) spreadFast32(values, 0, count, s, this.bins);
+      if (this.clean) spreadFast32(values, 0, count, s, this.pairs, this.bins);
       else spreadCareful32(values, 0, count, s, this.bins);
       return;
     }
     for (let at = 0; at < count; at += BLOCK) {
       const values = this.float64Block(bytes, at, Math.min(count, at + BLOCK));
-      if (this.clean) spreadFast64(values, 0, values.length, s, this.bins);
+      if (this.clean) spreadFast64(values, 0, values.length, s, this.pairs, this.bins);
       else spreadCareful64(values, 0, values.length, s, this.bins);
     }
   }
@@ -310,11 +351,14 @@ export class StatsAccumulator {
     const s = this.sums;
     const finite = s[Sum.Finite]!;
     const any = finite > 0;
-    const histogram = Array.from({ length: HISTOGRAM_BINS }, (_, bin) => {
-      let count = 0;
-      for (let lane = 0; lane < LANES; lane++) count += this.bins[lane * HISTOGRAM_BINS + bin]!;
-      return count;
-    });
+    const histogram = Array.from(this.bins);
+    for (let at = 0; at < this.pairs.length; at++) {
+      const count = this.pairs[at]!;
+      if (count === 0) continue;
+      const pair = at % PAIRS;
+      histogram[Math.min(LAST_BIN, Math.floor(pair / SPAN))]! += count;
+      histogram[Math.min(LAST_BIN, pair % SPAN)]! += count;
+    }
     return {
       min: any ? s[Sum.Min]! : null,
       max: any ? s[Sum.Max]! : null,
@@ -351,10 +395,12 @@ function warmUp(): void {
   warm = true;
   const ordinary = [0.5, -2, 0, 1e-40, 3, -0.25, 1, 2];
   const special = [NaN, Infinity, -Infinity, 0, 1e-40, 1, -1, 2];
+  const scratch = new StatsScratch();
   for (let i = 0; i < 16; i++) {
+    rangeTwoBlocks32(Float32Array.from(i % 4 ? ordinary : special), 0, ordinary.length / 2, new Float64Array(SUM_LENGTH));
     for (const values of [ordinary, special]) {
       for (const bytes of [new Uint8Array(Float32Array.from(values).buffer), new Uint8Array(Float64Array.from(values).buffer)]) {
-        const stats = new StatsAccumulator(bytes.length === values.length * 4 ? 'float32' : 'float64');
+        const stats = new StatsAccumulator(bytes.length === values.length * 4 ? 'float32' : 'float64', scratch);
         stats.range(bytes);
         stats.spread(bytes);
       }
