@@ -49,7 +49,7 @@ try {
     {
       label: 'diff --values (ONNX)', goal: hasOnnx ? 1.0 : '(I/O floor)',
       ckpt: [...ckpt('diff', '--values', '--json', onnx.a, onnx.b), { okStatus: [1] }],
-      reference: hasOnnx ? ['/usr/bin/python3', ['bench/diff-reference-onnx.py', onnx.a, onnx.b]] : ['sh', ['-c', 'cat "$0" "$1" > /dev/null', onnx.a, onnx.b]],
+      reference: hasOnnx ? ['/usr/bin/python3', ['bench/diff-reference.py', onnx.a, onnx.b]] : ['sh', ['-c', 'cat "$0" "$1" > /dev/null', onnx.a, onnx.b]],
       referenceNote: hasOnnx ? 'numpy incl. onnx.load' : 'cat A B (no onnx module for the numpy reference)',
       report: (r) => console.log(`  ckpt diff --values reads ${rate(r, onnxBytes)} (goal ≥ 2)`),
     },
