@@ -1,10 +1,15 @@
-# Reference for `ckpt diff --values` on two safetensors files: numpy over memmaps, the same
-# statistics per tensor pair, in float32 as a numpy user would write it (bytes equal, max and mean |a−b|, cosine, allclose with atol=rtol=0).
+# Reference for `ckpt diff --values` on two safetensors files (numpy over memmaps) or two ONNX
+# files (onnx.load, then numpy): the same statistics per tensor pair, in float32 as a numpy user
+# would write it (bytes equal, max and mean |a−b|, cosine, allclose with atol=rtol=0).
 # Usage: python3 bench/diff-reference.py A B
 import json, struct, sys
 import numpy as np
 
 def tensors(path):
+    if path.endswith('.onnx'):
+        import onnx
+        from onnx import numpy_helper
+        return {t.name: numpy_helper.to_array(t).ravel() for t in onnx.load(path).graph.initializer}
     with open(path, 'rb') as f:
         n = struct.unpack('<Q', f.read(8))[0]
         header = json.loads(f.read(n))

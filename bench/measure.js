@@ -1,6 +1,7 @@
 // Runs a Node snippet (ESM, from the repository root) in a child process and reports its wall
 // time and peak resident memory, so each measurement starts from a fresh process.
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,13 +36,15 @@ export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(v
 
 /**
  * Times each case's ckpt command and its reference `rounds` times, interleaved (ckpt, reference,
- * ckpt, …) so both see the same machine, and prints medians and the ckpt ÷ reference ratios.
+ * ckpt, …) so both see the same machine, and prints medians and the ckpt ÷ reference ratios,
+ * with the median 1-minute load average at the start of each round (other work on the machine).
  */
 export function compareSideBySide(cases, rounds) {
-  const results = cases.map(() => ({ ckpt: [], reference: [] }));
+  const results = cases.map(() => ({ ckpt: [], reference: [], load: [] }));
   for (let round = 0; round < rounds; round++) {
     cases.forEach((c, i) => {
       c.before?.();
+      results[i].load.push(os.loadavg()[0]);
       results[i].ckpt.push(timeCommand(...c.ckpt));
       c.between?.();
       results[i].reference.push(timeCommand(...c.reference));
@@ -50,11 +53,11 @@ export function compareSideBySide(cases, rounds) {
   }
   const pad = (s, n) => String(s).padEnd(n);
   const s = (x) => `${x.toFixed(2)} s`;
-  console.log(`${pad('case', 34)} ${pad('ckpt wall (cpu)', 20)} ${pad('reference wall (cpu)', 22)} ratio wall  ratio cpu  goal`);
+  console.log(`${pad('case', 34)} ${pad('ckpt wall (cpu)', 20)} ${pad('reference wall (cpu)', 22)} ratio wall  ratio cpu  load  goal`);
   cases.forEach((c, i) => {
     const pick = (runs, key) => median(runs.map((r) => r[key]));
     const [cw, cc, rw, rc] = [pick(results[i].ckpt, 'wall'), pick(results[i].ckpt, 'cpu'), pick(results[i].reference, 'wall'), pick(results[i].reference, 'cpu')];
-    console.log(`${pad(c.label, 34)} ${pad(`${s(cw)} (${s(cc)})`, 20)} ${pad(`${s(rw)} (${s(rc)})`, 22)} ${pad(`${(cw / rw).toFixed(2)}×`, 11)} ${pad(`${(cc / rc).toFixed(2)}×`, 10)} ${typeof c.goal === 'number' ? `≤ ${c.goal}×` : c.goal}  [${c.reference[0]}${c.referenceNote ? `: ${c.referenceNote}` : ''}]`);
+    console.log(`${pad(c.label, 34)} ${pad(`${s(cw)} (${s(cc)})`, 20)} ${pad(`${s(rw)} (${s(rc)})`, 22)} ${pad(`${(cw / rw).toFixed(2)}×`, 11)} ${pad(`${(cc / rc).toFixed(2)}×`, 10)} ${pad(median(results[i].load).toFixed(1), 5)} ${typeof c.goal === 'number' ? `≤ ${c.goal}×` : c.goal}  [${c.reference[0]}${c.referenceNote ? `: ${c.referenceNote}` : ''}]`);
     c.report?.(results[i]);
   });
   return results;

@@ -1,6 +1,7 @@
 // Benchmark: how cost grows with the number of tensors and with one tensor's size. Lists and
 // hashes a model of many small tensors (per-tensor overhead) against `openssl dgst -sha256` of
-// the same bytes, then a single multi-GiB tensor, hashed and compared in chunks with bounded memory.
+// the same bytes, then a single multi-GiB tensor, hashed, compared and its statistics taken in
+// chunks with bounded memory.
 // Usage: npm run build && node bench/scaling.js [tensors, 10000] [GiB of the single tensor, 3]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,7 +15,7 @@ const gib = Number(process.argv[3] ?? 3);
 // CKPT_BENCH_BIN=/other/checkout/bin/ckpt.js measures another build (before/after figures).
 const ckpt = (...args) => [process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', ...args]];
 const mib = (n) => `${(n / 1048576).toFixed(0)} MiB`;
-const line = (label, r, extra = '') => console.log(`${label.padEnd(44)} ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s cpu, peak RSS ${mib(r.rss)}${extra}`);
+const line = (label, r, extra = '') => console.log(`${label.padEnd(44)} ${r.wall.toFixed(2)} s wall, ${r.cpu.toFixed(2)} s cpu, peak RSS ${mib(r.rss)}${extra} (load ${os.loadavg()[0].toFixed(1)})`);
 
 const free = (dir) => {
   const df = spawnSync('df', ['-k', '--output=avail', dir], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
@@ -48,6 +49,8 @@ try {
     console.log(`\none float32 tensor of ${mib(bytes)}`);
     line('ckpt inspect', timeCommand(...ckpt('inspect', a)));
     line('ckpt inspect --hash', timeCommand(...ckpt('inspect', '--hash', '--json', a)));
+    // Beyond 64 MiB a tensor is read twice for its statistics, a chunk at a time, rather than held.
+    line('ckpt inspect --stats', timeCommand(...ckpt('inspect', '--stats', '--json', a)));
     line('openssl dgst -sha256', timeCommand('openssl', ['dgst', '-sha256', a]));
     line('ckpt diff --values', timeCommand(...ckpt('diff', '--values', '--json', a, b), { okStatus: [1] }));
   }

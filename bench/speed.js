@@ -1,13 +1,16 @@
 // Benchmark: ckpt against a reference tool on the same bytes, measured side by side in one run
-// (interleaved rounds, medians; warm page cache): `diff --values` against numpy over memmaps,
-// `inspect --hash` against `openssl dgst -sha256`, start-up against `node -e 0`, `convert` and
-// `strip` against `cp` + `sync`; peak RSS of the writes against the largest tensor.
+// (interleaved rounds, medians; warm page cache): `diff --values` against numpy over memmaps
+// (safetensors) and numpy after onnx.load (ONNX; `cat` of both files where the onnx module is
+// missing), `inspect --stats` against numpy, `inspect --hash` against `openssl dgst -sha256`,
+// start-up against `node -e 0`, `convert` and `strip` against `cp` + `sync`; peak RSS of the
+// writes against the largest tensor; GiB/s of input for the reads.
 // Usage: npm run build && node bench/speed.js [MiB per model, 1088] [rounds, 3]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeSafetensors, writeSafetensorsPair } from './safetensors-pair.js';
+import { writeOnnxPair } from './big-onnx.js';
 import { compareSideBySide, median } from './measure.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
@@ -15,7 +18,11 @@ const rounds = Number(process.argv[3] ?? 3);
 // CKPT_BENCH_BIN=/other/checkout/bin/ckpt.js measures another build (before/after figures).
 const ckpt = (...args) => [process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', ...args]];
 const mib = (n) => `${(n / 1048576).toFixed(0)} MiB`;
-const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+const hasPython = (modules) => spawnSync('/usr/bin/python3', ['-c', `import ${modules}`], { stdio: 'ignore' }).status === 0;
+const hasNumpy = hasPython('numpy');
+const hasOnnx = hasPython('numpy, onnx');
+/** The input read per second, from the median wall time of a case's ckpt runs. */
+const rate = (r, bytes) => `${(bytes / 2 ** 30 / median(r.ckpt.map((x) => x.wall))).toFixed(2)} GiB/s of input`;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
@@ -23,9 +30,11 @@ try {
   const largest = Math.max(...tensors.map((t) => t.bytes));
   const tiny = path.join(dir, 'tiny.safetensors');
   writeSafetensors(tiny, [{ name: 'weight', bytes: 1024 }, { name: 'bias', bytes: 64 }], (_, out) => out.fill(0.5));
+  const onnx = writeOnnxPair(dir, totalMiB);
   const inputBytes = fs.statSync(a).size + fs.statSync(b).size;
+  const onnxBytes = fs.statSync(onnx.a).size + fs.statSync(onnx.b).size;
   // Warm: every measurement below reads from the page cache.
-  for (const f of [a, b]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'ignore'] });
+  for (const f of [a, b, onnx.a, onnx.b]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'ignore'] });
   const out = path.join(dir, 'out.safetensors');
   const removeOut = () => fs.rmSync(out, { force: true });
   console.log(`two float32 safetensors models of ${mib(fs.statSync(a).size)}, ${tensors.length} tensors each (largest ${mib(largest)}); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds`);
@@ -35,7 +44,20 @@ try {
       label: 'diff --values (safetensors)', goal: 1.0,
       ckpt: [...ckpt('diff', '--values', '--json', a, b), { okStatus: [1] }],
       reference: ['/usr/bin/python3', ['bench/diff-reference.py', a, b]], referenceNote: 'numpy over memmaps',
-      report: (r) => console.log(`  ckpt diff --values reads ${(inputBytes / 2 ** 30 / median(r.ckpt.map((x) => x.wall))).toFixed(2)} GiB/s of input (goal ≥ 2), peak RSS ${mib(median(r.ckpt.map((x) => x.rss)))}; numpy's ${mib(median(r.reference.map((x) => x.rss)))}`),
+      report: (r) => console.log(`  ckpt diff --values reads ${rate(r, inputBytes)} (goal ≥ 2), peak RSS ${mib(median(r.ckpt.map((x) => x.rss)))}; numpy's ${mib(median(r.reference.map((x) => x.rss)))}`),
+    }] : []),
+    {
+      label: 'diff --values (ONNX)', goal: hasOnnx ? 1.0 : '(I/O floor)',
+      ckpt: [...ckpt('diff', '--values', '--json', onnx.a, onnx.b), { okStatus: [1] }],
+      reference: hasOnnx ? ['/usr/bin/python3', ['bench/diff-reference.py', onnx.a, onnx.b]] : ['sh', ['-c', 'cat "$0" "$1" > /dev/null', onnx.a, onnx.b]],
+      referenceNote: hasOnnx ? 'numpy incl. onnx.load' : 'cat A B (no onnx module for the numpy reference)',
+      report: (r) => console.log(`  ckpt diff --values reads ${rate(r, onnxBytes)} (goal ≥ 2)`),
+    },
+    ...(hasNumpy ? [{
+      label: 'inspect --stats (safetensors)', goal: 1.0,
+      ckpt: ckpt('inspect', '--stats', '--json', a),
+      reference: ['/usr/bin/python3', ['bench/stats-reference.py', a]], referenceNote: 'numpy over a memmap',
+      report: (r) => console.log(`  ckpt inspect --stats reads ${rate(r, fs.statSync(a).size)} (goal ≥ 2), peak RSS ${mib(median(r.ckpt.map((x) => x.rss)))}`),
     }] : []),
     { label: 'inspect --hash (safetensors)', goal: 1.2, ckpt: ckpt('inspect', '--hash', '--json', a), reference: ['openssl', ['dgst', '-sha256', a]] },
     { label: 'start-up: inspect tiny safetensors', goal: 2.0, ckpt: ckpt('inspect', tiny), reference: [process.execPath, ['-e', '0']] },
@@ -57,7 +79,7 @@ try {
       },
     })),
   ];
-  if (!hasNumpy) console.log('diff --values: skipped, /usr/bin/python3 has no numpy');
+  if (!hasNumpy) console.log('diff --values (safetensors), inspect --stats: skipped, /usr/bin/python3 has no numpy');
   compareSideBySide(cases, rounds);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -3,12 +3,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { fromFloat64 } from '../src/core/decode.js';
+import { fromFloat64, halfToNumber } from '../src/core/decode.js';
 import type { DType } from '../src/core/dtype.js';
 import { seededRandom } from '../src/core/random.js';
 import type { TensorInfo } from '../src/core/statedict.js';
 import { writeSafetensors } from '../src/formats/safetensors/write.js';
-import { HISTOGRAM_BINS, sparkline, valueStats, type TensorStats } from '../src/ops/stats.js';
+import { HISTOGRAM_BINS, SideBuffers, sparkline, StatsScratch, StoredReader, storedStats, valueStats, type TensorStats } from '../src/ops/stats.js';
+import { readTensors } from '../src/ops/tensor-stats.js';
+import { diffStateDicts } from '../src/ops/diff.js';
+import { tensorSha256 } from '../src/ops/hash.js';
+import { diff, inspect, open } from '../src/index.js';
 import { progress, readProgress } from '../src/cli/progress.js';
 import { python, pythonHas } from './python.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
@@ -34,6 +38,9 @@ function encode(values: number[], dtype: DType): Uint8Array {
   switch (dtype) {
     case 'float32': case 'float64': case 'float16': case 'bfloat16': return fromFloat64(Float64Array.from(values), dtype);
     case 'int8': return new Uint8Array(Int8Array.from(values.map((v) => (Number.isFinite(v) ? Math.round(v * 100) : 0))).buffer);
+    case 'int32': return new Uint8Array(Int32Array.from(values.map((v) => (Number.isFinite(v) ? Math.round(v * 1e6) : 0))).buffer);
+    case 'uint8': return Uint8Array.from(values.map((v) => (Number.isFinite(v) ? Math.abs(Math.round(v * 1000)) % 256 : 0)));
+    case 'bool': return Uint8Array.from(values.map((v) => (v > 0 ? 1 : 0)));
     case 'int64': return new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(Number.isFinite(v) ? Math.round(v * 1e6) : 0))).buffer);
     default: throw new Error(dtype);
   }
@@ -84,7 +91,9 @@ function decodePlainly(bytes: Uint8Array, dtype: DType): Float64Array {
     return Float64Array.from(new Float32Array(Uint32Array.from(halves, (h) => h * 65536).buffer));
   }
   const views: Partial<Record<DType, () => ArrayLike<number>>> = {
-    float32: () => new Float32Array(copy), float64: () => new Float64Array(copy), int8: () => new Int8Array(copy),
+    float32: () => new Float32Array(copy), float64: () => new Float64Array(copy), int8: () => new Int8Array(copy), int32: () => new Int32Array(copy),
+    uint8: () => new Uint8Array(copy), bool: () => new Uint8Array(copy), float16: () => Array.from(new Uint16Array(copy), halfToNumber),
+    int64: () => Array.from(new BigInt64Array(copy), Number),
   };
   return Float64Array.from(views[dtype]!());
 }
@@ -188,4 +197,129 @@ test('inspect --stats --json: a stats object per numeric tensor, valid against t
   assert.match(text.stdout, /│ min +│ max +│ mean +│ std +│ zeros +│ non-finite +│/);
   assert.match(text.stdout, /layer\.weight .* 2 NaN, 1 \+Inf, 1 −Inf/);
   assert.doesNotMatch(text.stdout, /histogram/);
+});
+
+/**
+ * The statistics by their definition, one value after the other in element order: sums and
+ * squared deviations added in that order, min/max the first of equal values, the histogram's
+ * bins (v − min)·(bins / (max − min)) truncated. Exact for tensors of one summing block
+ * (65,536 elements) or less, where the kernels add in the same order.
+ */
+function plainStats(values: ArrayLike<number>, dtype: DType): TensorStats {
+  const tiny = { float32: 2 ** -126, bfloat16: 2 ** -126, float64: 2 ** -1022, float16: 2 ** -14 }[dtype as string] ?? Number.MIN_VALUE;
+  let [finite, sum, min, max, zeros, nan, posInf, negInf, subnormal] = [0, 0, Infinity, -Infinity, 0, 0, 0, 0, 0];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) nan++;
+    else if (v === Infinity) posInf++;
+    else if (v === -Infinity) negInf++;
+    else {
+      finite++;
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if (v === 0) zeros++;
+      else if (Math.abs(v) < tiny) subnormal++;
+    }
+  }
+  const mean = sum / finite;
+  const scale = max > min ? HISTOGRAM_BINS / (max - min) : 0;
+  let squares = 0;
+  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    squares += (v - mean) * (v - mean);
+    histogram[Math.min(HISTOGRAM_BINS - 1, Math.trunc((v - min) * scale))]!++;
+  }
+  const any = finite > 0;
+  return {
+    min: any ? min : null, max: any ? max : null, mean: any ? mean : null, std: any ? Math.sqrt(squares / finite) : null,
+    zeros: values.length ? zeros / values.length : 0, nan, posInf, negInf, subnormal, histogram,
+  };
+}
+
+test('inspect --stats of float32, float64, float16, bfloat16, integer and bool tensors with NaN, ±Inf, subnormals, empty and all-NaN ones: the definition, exactly', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'model.safetensors');
+  const values = awkwardValues(20_000, 23);
+  // float16 subnormals lie below 6.1e-5, and its largest finite value is 65504.
+  const halfValues = values.map((v, i) => (i % 97 === 5 ? 3e-6 * (i % 3 - 1) : Math.abs(v) > 6e4 ? v / 1e4 : v));
+  const tensors: [string, DType, number[]][] = [
+    ['f32', 'float32', values], ['f64', 'float64', values], ['f16', 'float16', halfValues], ['bf16', 'bfloat16', values],
+    ['i8', 'int8', values], ['u8', 'uint8', values], ['i32', 'int32', values], ['i64', 'int64', values], ['flags', 'bool', values],
+    ['empty', 'float32', []], ['all_nan', 'float32', [NaN, NaN, NaN]], ['constant', 'float16', [0.5, 0.5]],
+  ];
+  await writeSafetensors(file, tensors.map(([name, dtype, v]) => ({ name, tensor: tensorOf(name, dtype, [v.length], encode(v, dtype)) })));
+  const r = runCli(['inspect', '--stats', '--json', file]);
+  assert.equal(r.status, 0, r.stderr);
+  const listed = new Map<string, TensorStats>(JSON.parse(r.stdout).tensors.map((t: { name: string; stats: TensorStats }) => [t.name, t.stats]));
+  for (const [name, dtype, v] of tensors) {
+    const expected = plainStats(decodePlainly(encode(v, dtype), dtype), dtype);
+    assert.deepEqual(listed.get(name), JSON.parse(JSON.stringify(expected)), `${name} (${dtype})`);
+  }
+  // The special values are there to be counted.
+  assert.deepEqual(['nan', 'posInf', 'negInf', 'subnormal'].map((k) => listed.get('f32')![k as keyof TensorStats]), [2, 1, 1, 2]);
+  assert.ok(listed.get('f16')!.subnormal > 100 && listed.get('bf16')!.subnormal === 2);
+  assert.deepEqual([listed.get('empty')!.mean, listed.get('empty')!.zeros, listed.get('all_nan')!.nan], [null, 0, 3]);
+});
+
+test('stored tensors read in chunks, held or read twice, here or on worker threads: the same statistics as in memory, and the hash of the same read', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'big.safetensors');
+  // Several 1 MiB chunks and 65,536-element blocks each, with special values in some blocks only.
+  const values = awkwardValues(600_001, 5);
+  const tensors: [string, DType][] = [['w32', 'float32'], ['w16', 'float16'], ['w64', 'float64'], ['bytes', 'int8']];
+  await writeSafetensors(file, tensors.map(([name, dtype]) => ({ name, tensor: tensorOf(name, dtype, [values.length], encode(values, dtype)) })));
+  const dict = await open(file);
+  try {
+    const inMemory = await Promise.all(dict.tensors.map(async (t) => valueStats(await t.read(), t.dtype)));
+    const hashes = await Promise.all(dict.tensors.map((t) => tensorSha256(t)));
+    for (const threads of [1, 2]) {
+      const reads = [];
+      for await (const read of readTensors(dict.tensors, { stats: true, hash: true, threads })) reads.push(read);
+      assert.deepEqual(reads.map((r) => r.tensor), dict.tensors, 'in order');
+      assert.deepEqual(reads.map((r) => r.stats), inMemory, `${threads} thread(s)`);
+      assert.deepEqual(reads.map((r) => r.sha256), hashes, `${threads} thread(s): hashes`);
+    }
+    for (const t of dict.tensors) {
+      const readTwice = storedStats(new StoredReader(t.stored!, t.byteLength, new SideBuffers(), t.name, false), t.dtype, new StatsScratch());
+      assert.deepEqual(readTwice, inMemory[dict.tensors.indexOf(t)], `${t.name} read twice`);
+    }
+  } finally {
+    await dict.close();
+  }
+});
+
+test('diff --values with statistics (--html): each side from the comparison’s own read, every tensor read once, here or on workers', async () => {
+  const dir = tempDir();
+  const [fileA, fileB] = [path.join(dir, 'a.safetensors'), path.join(dir, 'b.safetensors')];
+  const values = awkwardValues(300_000, 9);
+  const nudged = values.map((v) => v * 1.001);
+  const write = (file: string, w: number[], only: string) => writeSafetensors(file, [
+    { name: 'w', tensor: tensorOf('w', 'float32', [w.length], encode(w, 'float32')) },
+    { name: 'h', tensor: tensorOf('h', 'float16', [4096, 4], encode(values.slice(0, 16_384), 'float16')) },
+    { name: only, tensor: tensorOf(only, 'float32', [5000], encode(values.slice(0, 5000), 'float32')) },
+  ]);
+  await write(fileA, values, 'only_a');
+  await write(fileB, nudged, 'only_b');
+  const [a, b] = [await open(fileA), await open(fileB)];
+  try {
+    const [openedA, openedB] = [a.bytesRead!(), b.bytesRead!()];
+    const result = await diff(a, b, { values: true, stats: true });
+    const tensorBytes = (d: typeof a) => d.tensors.reduce((n, t) => n + t.byteLength, 0);
+    assert.deepEqual([a.bytesRead!() - openedA, b.bytesRead!() - openedB], [tensorBytes(a), tensorBytes(b)], 'each tensor read once');
+    assert.deepEqual(result.valueDifferences.map((p) => p.a), ['w']);
+    const [listedA, listedB] = [await inspect(a, { stats: true }), await inspect(b, { stats: true })];
+    const byName = (r: typeof listedA) => Object.fromEntries(r.tensors.map((t) => [t.name, t.stats]));
+    assert.deepEqual(result.stats, { a: byName(listedA), b: byName(listedB) });
+    // The same from worker threads, comparing and taking statistics in one read.
+    const taken = new Map<string, TensorStats>();
+    await diffStateDicts(a, b, { values: true, threads: 2, onStats: (s, t, stats) => taken.set(`${s}:${t.name}`, stats) });
+    assert.deepEqual(taken.get('a:w'), result.stats!.a.w);
+    assert.deepEqual(taken.get('b:w'), result.stats!.b.w);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });

@@ -1,6 +1,8 @@
 import { usageError } from '../core/errors.js';
 import { diffStateDicts, type DiffReport } from '../ops/diff.js';
-import { statsByName, type TensorStats } from '../ops/stats.js';
+import type { TensorStats } from '../ops/stats.js';
+import { readTensors } from '../ops/tensor-stats.js';
+import type { TensorInfo } from '../core/statedict.js';
 import { withModel, type ModelInput, type Progress } from './common.js';
 
 export interface DiffOptions {
@@ -34,11 +36,23 @@ export async function diff(a: ModelInput, b: ModelInput, options: DiffOptions = 
     let done = 0;
     // Progress is worth showing only while values are read.
     const onPair = options.values ? () => options.onProgress?.(++done, total) : undefined;
-    const report = await diffStateDicts(dictA, dictB, { values: options.values, atol: options.atol, rtol: options.rtol, onPair });
+    // Statistics of the tensors the comparison reads come from that same read; the rest are read after.
+    const taken = new Map<TensorInfo, TensorStats>();
+    const onStats = options.stats ? (_side: 'a' | 'b', t: TensorInfo, stats: TensorStats) => taken.set(t, stats) : undefined;
+    const report = await diffStateDicts(dictA, dictB, { values: options.values, atol: options.atol, rtol: options.rtol, onPair, onStats });
     if (!options.stats) return report;
-    const bytes = [...dictA.tensors, ...dictB.tensors].reduce((n, t) => n + t.byteLength, 0);
+    const rest = [...dictA.tensors, ...dictB.tensors].filter((t) => !taken.has(t));
+    const bytes = rest.reduce((n, t) => n + t.byteLength, 0);
     let read = 0;
-    const tick = (t: { byteLength: number }) => options.onStatsProgress?.((read += t.byteLength), bytes);
-    return { ...report, stats: { a: await statsByName(dictA.tensors, tick), b: await statsByName(dictB.tensors, tick) } };
+    for await (const { tensor, stats } of readTensors(rest, { stats: true, hash: false })) {
+      if (stats) taken.set(tensor, stats);
+      options.onStatsProgress?.((read += tensor.byteLength), bytes);
+    }
+    const byName = (tensors: readonly TensorInfo[]) => {
+      const out: Record<string, TensorStats> = {};
+      for (const t of tensors) if (taken.has(t)) out[t.name] = taken.get(t)!;
+      return out;
+    };
+    return { ...report, stats: { a: byName(dictA.tensors), b: byName(dictB.tensors) } };
   }));
 }

@@ -1,6 +1,6 @@
 import type { Metadata, RoleEvidence, TensorInfo, TensorRole } from '../core/statedict.js';
-import { bytesSha256, tensorSha256 } from '../ops/hash.js';
-import { hasStats, StatsScratch, valueStats, type TensorStats } from '../ops/stats.js';
+import type { TensorStats } from '../ops/stats.js';
+import { readTensors } from '../ops/tensor-stats.js';
 import { storedByteLength } from '../core/encoding.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
@@ -91,21 +91,19 @@ function treeJson(n: TreeNode): TreeJson {
 }
 
 /**
- * Reads each tensor once, one at a time (memory bounded by the largest), for its hash and/or
- * statistics: a hash alone streams (and hashes an encoded tensor's stored bytes); statistics
- * read the values, which a plain tensor's hash then reuses.
+ * Reads each tensor once (memory bounded by the largest, or by chunks where the file stores it
+ * as-is), for its hash and/or statistics: a hash alone streams (and hashes an encoded tensor's
+ * stored bytes); with statistics, a plain tensor's hash comes from the same read.
  */
 async function readAll(tensors: readonly TensorInfo[], hash: boolean, stats: boolean, onProgress?: Progress) {
   const hashes = new Map<TensorInfo, string | undefined>();
   const statistics = new Map<TensorInfo, TensorStats>();
   const total = tensors.reduce((n, t) => n + t.byteLength, 0);
-  const scratch = new StatsScratch();
   let done = 0;
-  for (const t of tensors) {
-    const bytes = stats && hasStats(t.dtype) ? await t.read() : undefined;
-    if (bytes) statistics.set(t, valueStats(bytes, t.dtype, scratch));
-    if (hash) hashes.set(t, bytes && !t.encoding ? bytesSha256(bytes) : await tensorSha256(t));
-    onProgress?.((done += t.byteLength), total);
+  for await (const read of readTensors(tensors, { hash, stats })) {
+    if (read.stats) statistics.set(read.tensor, read.stats);
+    if (hash) hashes.set(read.tensor, read.sha256);
+    onProgress?.((done += read.tensor.byteLength), total);
   }
   return { hashes, stats: statistics };
 }

@@ -1,9 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, fromPostedError, type PostedError } from '../core/errors.js';
+import type { DType } from '../core/dtype.js';
+import type { StoredBytes } from '../core/statedict.js';
+import type { TensorStats } from './stats.js';
 import type { PairStats, StoredPair } from './value-stats.js';
 
 export interface CompareRequest {
+  kind: 'compare';
   id: number;
   a: { path: string; offset: number };
   b: { path: string; offset: number };
@@ -12,10 +16,28 @@ export interface CompareRequest {
   atol: number;
   rtol: number;
   what: [string, string];
+  /** Also each side's statistics, from the same read. */
+  stats: boolean;
 }
 
+/** Statistics of one stored tensor, and its SHA-256 from the same read when `hash`. */
+export interface StatsRequest {
+  kind: 'stats';
+  id: number;
+  path: string;
+  offset: number;
+  byteLength: number;
+  dtype: DType;
+  hash: boolean;
+  what: string;
+}
+
+export interface StatsResult { stats: TensorStats; sha256?: string }
+
+export type PoolRequest = CompareRequest | StatsRequest;
+
 export type CompareReply =
-  | { id: number; ok: true; bitIdentical: boolean; acc: Float64Array }
+  | { id: number; ok: true; result: PairStats | StatsResult }
   | { id: number; ok: false; error: PostedError };
 
 /** Below this many bytes to compare, starting threads costs more than it saves. */
@@ -25,12 +47,13 @@ export const POOL_MIN_BYTES = 64 << 20;
 export const poolThreads = (): number => Math.min(availableParallelism(), 4);
 
 /**
- * Worker threads that compare stored tensor pairs (compareStored), one whole pair per request so
- * results are the same as on the main thread, pair for pair. Requests wait in order for a free worker.
+ * Worker threads that compare stored tensor pairs (compareStored) or take one stored tensor's
+ * statistics (storedStats), one whole pair or tensor per request so results are the same as on the
+ * main thread. Requests wait in order for a free worker.
  */
 export class ComparePool {
   private readonly idle: Worker[] = [];
-  private readonly queue: { request: CompareRequest; settle: Settle }[] = [];
+  private readonly queue: { request: PoolRequest; settle: Settle }[] = [];
   private readonly pending = new Map<number, { worker: Worker; settle: Settle }>();
   private next = 0;
 
@@ -44,13 +67,21 @@ export class ComparePool {
     }
   }
 
-  compare(pair: StoredPair, what: [string, string]): Promise<PairStats> {
-    const request: CompareRequest = {
+  compare(pair: StoredPair, what: [string, string], stats = false): Promise<PairStats> {
+    return this.submit({
+      kind: 'compare',
       id: this.next++,
       a: { path: pair.a.file.path, offset: pair.a.offset },
       b: { path: pair.b.file.path, offset: pair.b.offset },
-      byteLength: pair.byteLength, dtype: pair.dtype, atol: pair.atol, rtol: pair.rtol, what,
-    };
+      byteLength: pair.byteLength, dtype: pair.dtype, atol: pair.atol, rtol: pair.rtol, what, stats,
+    }) as Promise<PairStats>;
+  }
+
+  stats(stored: StoredBytes, byteLength: number, dtype: DType, hash: boolean, what: string): Promise<StatsResult> {
+    return this.submit({ kind: 'stats', id: this.next++, path: stored.file.path, offset: stored.offset, byteLength, dtype, hash, what }) as Promise<StatsResult>;
+  }
+
+  private submit(request: PoolRequest): Promise<PairStats | StatsResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, settle: { resolve, reject } });
       this.dispatch();
@@ -78,7 +109,7 @@ export class ComparePool {
     const entry = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     this.idle.push(worker);
-    if (reply.ok) entry?.settle.resolve({ bitIdentical: reply.bitIdentical, acc: reply.acc });
+    if (reply.ok) entry?.settle.resolve(reply.result);
     else entry?.settle.reject(fromPostedError(reply.error));
     this.dispatch();
   }
@@ -91,4 +122,4 @@ export class ComparePool {
   }
 }
 
-interface Settle { resolve: (stats: PairStats) => void; reject: (err: Error) => void }
+interface Settle { resolve: (result: PairStats | StatsResult) => void; reject: (err: Error) => void }

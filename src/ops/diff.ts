@@ -9,6 +9,7 @@ import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
 import { ComparePool, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
+import { valueStats as statsOf, type TensorStats } from './stats.js';
 
 export interface DiffOptions {
   /** Compare values too (reads every matched tensor pair, one pair at a time). */
@@ -19,6 +20,11 @@ export interface DiffOptions {
   onPair?: () => void;
   /** Worker threads comparing stored tensors; by default every core when there is enough to compare. Results are the same either way. */
   threads?: number;
+  /**
+   * Given, the statistics of every numeric tensor whose values the comparison reads, taken from
+   * the same read (diff --html), with the side it is on.
+   */
+  onStats?: (side: 'a' | 'b', tensor: TensorInfo, stats: TensorStats) => void;
 }
 
 /**
@@ -272,6 +278,8 @@ async function compareValues(pair: DiffPair, options: DiffOptions): Promise<Valu
     return { bitIdentical: same, withinTolerance: same };
   }
   const [bytesA, bytesB] = [await a.read(), await b.read()];
+  if (options.onStats && isNumeric(a.dtype)) options.onStats('a', a, statsOf(bytesA, a.dtype));
+  if (options.onStats && isNumeric(b.dtype)) options.onStats('b', b, statsOf(bytesB, b.dtype));
   const bitIdentical = a.dtype === b.dtype && !pair.permutation && !pair.fold && bytesEqual(bytesA, bytesB);
   if (!isNumeric(a.dtype) || !isNumeric(b.dtype)) return { bitIdentical, withinTolerance: bitIdentical };
   const numbersA = await sideValues(pair, 'a', bytesA);
@@ -280,6 +288,15 @@ async function compareValues(pair: DiffPair, options: DiffOptions): Promise<Valu
   const acc = new Float64Array(ACC_LENGTH);
   accumulate(va, vb, atol, rtol, acc);
   return valueStats({ bitIdentical, acc }, va.length);
+}
+
+/** The report of a stored pair's comparison; each side's statistics, when taken, go to `onStats`. */
+function storedReport(pair: DiffPair, { bitIdentical, acc, stats }: PairStats, options: DiffOptions): ValueStats {
+  if (stats) {
+    options.onStats?.('a', pair.a, stats[0]);
+    options.onStats?.('b', pair.b, stats[1]);
+  }
+  return valueStats({ bitIdentical, acc }, elementCount(pair.a));
 }
 
 function valueStats({ bitIdentical, acc }: PairStats, elements: number): ValueStats {
@@ -323,12 +340,13 @@ function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { 
   // Workers open the files again by path: only local files, never a URL or an archive member.
   const local = [...stored.values()].every((s) => s.a.file instanceof LocalFile && s.b.file instanceof LocalFile);
   const threads = local ? options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1) : 1;
+  const withStats = options.onStats !== undefined;
   if (threads <= 1 || stored.size === 0) {
     const buffers = pairBuffers();
     return {
       get: (pair) => {
         const s = stored.get(pair);
-        return s && Promise.resolve(valueStats(compareStored(s, buffers, pairNames(pair)), elementCount(pair.a)));
+        return s && Promise.resolve(storedReport(pair, compareStored(s, buffers, pairNames(pair), withStats), options));
       },
       close: async () => {},
     };
@@ -336,7 +354,7 @@ function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { 
   const pool = new ComparePool(Math.min(threads, stored.size));
   const running = new Map<DiffPair, Promise<ValueStats>>();
   for (const [pair, s] of stored) {
-    const result = pool.compare(s, pairNames(pair)).then((stats) => valueStats(stats, elementCount(pair.a)));
+    const result = pool.compare(s, pairNames(pair), withStats).then((stats) => storedReport(pair, stats, options));
     result.catch(() => {}); // awaited in order later; a failure before then must not go unhandled
     running.set(pair, result);
   }

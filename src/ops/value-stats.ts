@@ -1,5 +1,6 @@
-import { CHUNK_BYTES, chunkBuffer } from '../core/chunks.js';
+import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes } from '../core/statedict.js';
+import { SideBuffers, StatsAccumulator, StatsScratch, StoredReader, type TensorStats } from './stats.js';
 
 /**
  * Element-wise comparison statistics, accumulated chunk after chunk into one Float64Array so the
@@ -112,28 +113,42 @@ export interface StoredPair {
   rtol: number;
 }
 
-/** What comparing a pair gives before it is turned into a report: `acc` as above. */
+/** What comparing a pair gives before it is turned into a report: `acc` as above; with statistics, each side's. */
 export interface PairStats {
   bitIdentical: boolean;
   acc: Float64Array;
+  stats?: [TensorStats, TensorStats];
 }
 
 /** Buffers one thread reuses for every pair it compares. */
-export interface PairBuffers { a: Buffer; b: Buffer }
-export const pairBuffers = (): PairBuffers => ({ a: chunkBuffer(CHUNK_BYTES), b: chunkBuffer(CHUNK_BYTES) });
+export interface PairBuffers { a: SideBuffers; b: SideBuffers; scratch: StatsScratch }
+export const pairBuffers = (): PairBuffers => ({ a: new SideBuffers(), b: new SideBuffers(), scratch: new StatsScratch() });
 
-/** Streams both tensors chunk by chunk through `buffers`: memory bounded by two chunks. */
-export function compareStored(pair: StoredPair, buffers: PairBuffers, what: [string, string]): PairStats {
+/**
+ * Streams both tensors chunk by chunk through `buffers`: memory bounded by two chunks. With
+ * `withStats`, each side's statistics from the same read: pass 1 on each chunk as it is compared,
+ * pass 2 on the tensors held in `buffers` (read again only beyond HOLD_BYTES).
+ */
+export function compareStored(pair: StoredPair, buffers: PairBuffers, what: [string, string], withStats = false): PairStats {
   const acc = new Float64Array(ACC_LENGTH);
   let bitIdentical = true;
-  const { a, b } = pair;
+  const readers = [new StoredReader(pair.a, pair.byteLength, buffers.a, what[0], withStats), new StoredReader(pair.b, pair.byteLength, buffers.b, what[1], withStats)] as const;
+  const stats = withStats ? [new StatsAccumulator(pair.dtype, buffers.scratch), new StatsAccumulator(pair.dtype, buffers.scratch)] as const : undefined;
   for (let at = 0; at < pair.byteLength; at += CHUNK_BYTES) {
-    const length = Math.min(CHUNK_BYTES, pair.byteLength - at);
-    const chunkA = a.file.readInto(a.offset + at, buffers.a.subarray(0, length), what[0]);
-    const chunkB = b.file.readInto(b.offset + at, buffers.b.subarray(0, length), what[1]);
+    const [chunkA, chunkB] = [readers[0].read(at), readers[1].read(at)];
     bitIdentical &&= chunkA.equals(chunkB);
-    if (pair.dtype === 'float32') accumulate(new Float32Array(chunkA.buffer, 0, length / 4), new Float32Array(chunkB.buffer, 0, length / 4), pair.atol, pair.rtol, acc);
-    else accumulate(new Float64Array(chunkA.buffer, 0, length / 8), new Float64Array(chunkB.buffer, 0, length / 8), pair.atol, pair.rtol, acc);
+    if (pair.dtype === 'float32') accumulate(floatView(Float32Array, chunkA), floatView(Float32Array, chunkB), pair.atol, pair.rtol, acc);
+    else accumulate(floatView(Float64Array, chunkA), floatView(Float64Array, chunkB), pair.atol, pair.rtol, acc);
+    stats?.[0].range(chunkA);
+    stats?.[1].range(chunkB);
   }
-  return { bitIdentical, acc };
+  if (!stats) return { bitIdentical, acc };
+  stats.forEach((side, i) => {
+    for (const chunk of readers[i]!.again()) side.spread(chunk);
+  });
+  return { bitIdentical, acc, stats: [stats[0].result(), stats[1].result()] };
 }
+
+/** A chunk as floats in place (chunks start at multiples of CHUNK_BYTES in their buffers, so they are aligned). */
+const floatView = <T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, offset: number, length: number): T; BYTES_PER_ELEMENT: number }, chunk: Uint8Array): T =>
+  new Type(chunk.buffer, chunk.byteOffset, chunk.byteLength / Type.BYTES_PER_ELEMENT);

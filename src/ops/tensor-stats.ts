@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { LocalFile } from '../core/file.js';
+import type { TensorInfo } from '../core/statedict.js';
+import { ComparePool, POOL_MIN_BYTES, poolThreads, type StatsResult } from './compare-pool.js';
+import { bytesSha256, tensorSha256 } from './hash.js';
+import { hasStats, SideBuffers, StatsScratch, StoredReader, storedStats, valueStats, type TensorStats } from './stats.js';
+
+export interface TensorRead {
+  tensor: TensorInfo;
+  /** Numeric tensors, with `stats`. */
+  stats?: TensorStats;
+  /** With `hash` (see tensorSha256); none for strings. */
+  sha256?: string;
+}
+
+export interface ReadOptions {
+  stats: boolean;
+  hash: boolean;
+  /** Worker threads for stored tensors of local files; by default every core when there are enough bytes. Results are the same either way. */
+  threads?: number;
+}
+
+/** Stored as-is in a local file: a worker can open it by path and read it in chunks. */
+const onWorker = (t: TensorInfo): boolean => hasStats(t.dtype) && !t.encoding && t.stored?.file instanceof LocalFile;
+
+/**
+ * Each tensor's statistics and/or hash, in the tensors' order, every tensor read once. Tensors
+ * stored as-is in local files stream in chunks through reused buffers, on worker threads where
+ * there are enough bytes (all queued at once, taken in order); the others are read whole here.
+ */
+export async function* readTensors(tensors: readonly TensorInfo[], options: ReadOptions): AsyncGenerator<TensorRead> {
+  const pooled = options.stats ? tensors.filter(onWorker) : [];
+  const bytes = pooled.reduce((n, t) => n + t.byteLength, 0);
+  const threads = Math.min(pooled.length, options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1));
+  const pool = threads > 1 ? new ComparePool(threads) : undefined;
+  const running = new Map<TensorInfo, Promise<StatsResult>>();
+  for (const t of pool ? pooled : []) {
+    const result = pool!.stats(t.stored!, t.byteLength, t.dtype, options.hash, `tensor '${t.source}'`);
+    result.catch(() => {}); // awaited in order below; a failure before then must not go unhandled
+    running.set(t, result);
+  }
+  const buffers = new SideBuffers();
+  const scratch = new StatsScratch();
+  const what = (t: TensorInfo) => `tensor '${t.source}'`;
+  try {
+    for (const t of tensors) {
+      const result = running.get(t);
+      if (result) {
+        yield { tensor: t, ...(await result) };
+      } else if (options.stats && onWorker(t)) {
+        const hash = options.hash ? createHash('sha256') : undefined;
+        const stats = storedStats(new StoredReader(t.stored!, t.byteLength, buffers, what(t), true), t.dtype, scratch, hash && ((chunk) => hash.update(chunk)));
+        yield { tensor: t, stats, ...(hash ? { sha256: hash.digest('hex') } : {}) };
+      } else if (options.stats && hasStats(t.dtype)) {
+        const values = await t.read();
+        const sha256 = options.hash ? (t.encoding ? await tensorSha256(t) : bytesSha256(values)) : undefined;
+        yield { tensor: t, stats: valueStats(values, t.dtype, scratch), ...(sha256 ? { sha256 } : {}) };
+      } else {
+        const sha256 = options.hash ? await tensorSha256(t) : undefined;
+        yield { tensor: t, ...(sha256 ? { sha256 } : {}) };
+      }
+    }
+  } finally {
+    await pool?.close();
+  }
+}
