@@ -157,13 +157,17 @@ describe('HDF5 writer', () => {
     assert.deepEqual(fs.readdirSync(dir), ['model.h5']);
   });
 
-  test('names HDF5 cannot hold and clashing paths are refused before anything is written', () => {
+  test('names HDF5 cannot hold, clashing paths and malformed values are refused before anything is written', async () => {
     const root = new Hdf5Group();
     assert.throws(() => root.dataset('a/./b', tensorOf('float32', [0], new Uint8Array(0))), /cannot name an object 'a\/\.\/b'/);
     root.dataset('a/b', tensorOf('float32', [0], new Uint8Array(0)));
     assert.throws(() => root.dataset('a/b', tensorOf('float32', [0], new Uint8Array(0))), /two objects would be named 'a\/b'/);
     assert.throws(() => root.group('a/b/c'), /needs 'b' to be a group/);
     assert.throws(() => root.dataset('s', tensorOf('string', [1], new Uint8Array(0))), /HDF5 cannot store 't' \(string\)/);
+    root.attributes.set('scales', { dtype: 'float32', shape: [2], bytes: new Uint8Array(4) });
+    const file = path.join(tempDir(), 'never.h5');
+    await assert.rejects(writeHdf5(file, root), /attribute 'scales' of '\/' has 4 bytes, 8 for its shape/);
+    assert.equal(fs.existsSync(file), false);
   });
 });
 

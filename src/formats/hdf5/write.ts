@@ -287,6 +287,8 @@ function placeAttribute(owner: string, name: string, value: AttributeValue, heap
     datatype = type.encoded;
     elementSize = type.size;
     shape = numeric.shape;
+    const expected = shape.reduce((a, b) => a * b, 1) * type.size;
+    if (numeric.bytes.length !== expected) throw usageError(`HDF5: attribute '${name}' of '${owner}' has ${numeric.bytes.length} bytes, ${expected} for its shape`);
     data = () => numeric.bytes;
   }
   const space = dataspace(shape);
