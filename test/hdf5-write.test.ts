@@ -201,6 +201,24 @@ describe('Keras outputs through the HDF5 writer', () => {
     }
   });
 
+  test('4500 layers: layer_names split into layer_names0, layer_names1… as Keras splits them, read back by h5py and ckpt', { skip: NO_H5PY }, async () => {
+    const dir = tempDir();
+    const source = path.join(dir, 'many.safetensors');
+    await writeSafetensors(source, Array.from({ length: 4500 }, (_, i) => ({ name: `l${i}.w`, tensor: { ...tensorOf('float32', [1], bytesOf(Float32Array.from([i]))), name: `l${i}.w`, source: `l${i}.w` } })));
+    const out = path.join(dir, 'many.h5');
+    assert.equal(runCli(['convert', source, out]).status, 0);
+    const seen = JSON.parse(python(`
+import h5py, json, sys
+f = h5py.File(sys.argv[1])
+chunks = sorted(k for k in f.attrs if k.startswith('layer_names'))
+print(json.dumps({'chunks': chunks, 'names': [n for k in chunks for n in f.attrs[k]]}))`, out));
+    assert.deepEqual(seen.chunks, ['layer_names0', 'layer_names1']);
+    assert.deepEqual(seen.names, Array.from({ length: 4500 }, (_, i) => `l${i}`));
+    const dict = await open(out);
+    assert.deepEqual(dict.tensors.map((t) => t.name), Array.from({ length: 4500 }, (_, i) => `l${i}.w`));
+    await dict.close();
+  });
+
   test('a 300-layer TF.js model → .h5 (config over 64 KiB) → TF.js: h5py sees a Keras full model, tfjs predicts the same', { skip: NO_H5PY }, async () => {
     const dir = tempDir();
     const model = tf.sequential();

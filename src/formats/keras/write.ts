@@ -112,6 +112,15 @@ const KERAS_BACKENDS = new Set(['tensorflow', 'theano', 'cntk', 'jax', 'torch', 
 /** A layer without weights stores an empty list: Keras writes an empty float64 array. */
 const NO_WEIGHT_NAMES = { dtype: 'float64', shape: [0], bytes: new Uint8Array(0) } as const;
 
+/** Names per attribute: each is a 16-byte global heap reference, and a header message holds 64 KiB. */
+const NAMES_PER_ATTRIBUTE = 4000;
+
+/** A list of names as one attribute or, past what one holds, as Keras splits them: `name0`, `name1`… */
+function setNames(group: Hdf5Group, name: string, names: readonly string[]): void {
+  if (names.length <= NAMES_PER_ATTRIBUTE) return void group.attributes.set(name, names);
+  for (let i = 0; i * NAMES_PER_ATTRIBUTE < names.length; i++) group.attributes.set(`${name}${i}`, names.slice(i * NAMES_PER_ATTRIBUTE, (i + 1) * NAMES_PER_ATTRIBUTE));
+}
+
 function legacyFile(layers: LegacyLayers, model: KerasModelInfo | undefined, source: StateDict): Hdf5Group {
   const file = new Hdf5Group();
   const kerasVersion = realKerasVersion(source.kerasModel?.kerasVersion ?? (source.format === 'keras' ? String(source.metadata.kerasVersion ?? '') : undefined)) ?? '2.15.0';
@@ -121,7 +130,7 @@ function legacyFile(layers: LegacyLayers, model: KerasModelInfo | undefined, sou
     g.attributes.set('keras_version', kerasVersion);
   };
   const base = model ? file.group('model_weights') : file;
-  base.attributes.set('layer_names', [...layers.keys()]);
+  setNames(base, 'layer_names', [...layers.keys()]);
   stamp(base);
   if (model) {
     file.attributes.set('model_config', JSON.stringify(model.config));
@@ -131,7 +140,8 @@ function legacyFile(layers: LegacyLayers, model: KerasModelInfo | undefined, sou
   }
   for (const [layer, weights] of layers) {
     const group = base.group(layer);
-    group.attributes.set('weight_names', weights.length ? weights.map((w) => w.weight) : NO_WEIGHT_NAMES);
+    if (weights.length) setNames(group, 'weight_names', weights.map((w) => w.weight));
+    else group.attributes.set('weight_names', NO_WEIGHT_NAMES);
     for (const w of weights) group.dataset(w.weight, w.tensor.tensor);
   }
   return file;
