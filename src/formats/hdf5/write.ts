@@ -186,6 +186,11 @@ const DATATYPES: Partial<Record<DType, { encoded: Uint8Array; size: number }>> =
   ] as const).map(([dtype, encoded, size]) => [dtype, { encoded, size }]),
 );
 
+/** Whether the writer has an HDF5 type for `dtype`. */
+export function hdf5Stores(dtype: DType): boolean {
+  return DATATYPES[dtype] !== undefined;
+}
+
 /** Variable-length UTF-8 string, null-terminated padding, over unsigned bytes (HDF5's own encoding of it). */
 const VLEN_STRING = new Encoder().u8(0x19).u8(0x01).u8(0x01).u8(0).u32(VLEN_SIZE).raw(fixedPoint(1, false)).done();
 
@@ -462,9 +467,4 @@ async function writeLaidOut(fd: number, file: LaidOut): Promise<void> {
     }
     if (written !== tensor.byteLength) throw new Error(`'${tensor.source}' read ${written} bytes, expected ${tensor.byteLength}`);
   }
-}
-
-/** Whether the writer has an HDF5 type for `dtype`. */
-export function hdf5Stores(dtype: DType): boolean {
-  return DATATYPES[dtype] !== undefined;
 }
