@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromSystemError, ioError } from './errors.js';
 
@@ -141,24 +140,6 @@ export async function writeAtomic(dest: string, write: (fd: number) => Promise<v
   return replaceFile(dest, target, (temp) => write(temp.descriptor));
 }
 
-/**
- * `writeAtomic` for libraries that write a file by name and seek in it (h5wasm): `write` gets the
- * temporary's path. A device or FIFO output gets the file built in the system's temporary folder
- * first, then copied through.
- */
-export async function writeAtomicByName(dest: string, write: (file: string) => Promise<void> | void): Promise<void> {
-  const target = outputTarget(dest);
-  if (target.kind === 'replace') return replaceFile(dest, target, (temp) => write(temp.path));
-  const staging = new Temporary(dest, path.join(os.tmpdir(), 'ckpt-output'));
-  try {
-    await write(staging.path);
-    staging.finish();
-    await writeThrough(target, (fd) => copyFile(staging.path, fd));
-  } finally {
-    staging.discard();
-  }
-}
-
 async function replaceFile(dest: string, target: { path: string; mode?: number }, write: (temp: Temporary) => Promise<void> | void): Promise<void> {
   const temp = new Temporary(dest, target.path);
   try {
@@ -169,16 +150,6 @@ async function replaceFile(dest: string, target: { path: string; mode?: number }
   } catch (err) {
     temp.discard();
     throw fromSystemError(dest, 'writing', err);
-  }
-}
-
-function copyFile(from: string, to: number): void {
-  const fd = fs.openSync(from, 'r');
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) writeAll(to, buffer.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

@@ -1,45 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type H5wasm from 'h5wasm/node';
-import { CkptError, ioError, usageError } from '../../core/errors.js';
-import { writeAll, writeAtomic, writeAtomicByName, yieldToSignals } from '../../core/atomic.js';
-import type { DType } from '../../core/dtype.js';
+import { usageError } from '../../core/errors.js';
+import { writeAll, writeAtomic } from '../../core/atomic.js';
 import type { KerasModelInfo, StateDict } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
 import { modelPlan, realKerasVersion, toKeras3Config, type PlannedLayer } from '../keras-model.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { hdf5Reason } from './messages.js';
+import { Hdf5Group, hdf5Stores, writeHdf5 } from '../hdf5/write.js';
 import { castTensor } from '../../ops/cast.js';
-
-// Loaded on first write, not at start-up: h5wasm costs a tenth of a second that only HDF5 output needs.
-let h5wasm: typeof H5wasm;
-async function loadH5wasm(): Promise<void> {
-  h5wasm ??= (await import('h5wasm/node')).default;
-  await h5wasm.ready;
-}
-
-type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
-
-/** The bytes as the typed array h5wasm writes, copied only when their offset is not aligned for it. */
-const typed = (of: TypedArrayOf) => (b: Uint8Array) => {
-  const bytes = b.byteOffset % of.BYTES_PER_ELEMENT === 0 ? b : b.slice();
-  return new of(bytes.buffer, bytes.byteOffset, bytes.byteLength / of.BYTES_PER_ELEMENT);
-};
-
-/** How each dtype is stored: the typed array h5wasm writes and its HDF5 type string. */
-const STORAGE: Partial<Record<DType, { array: (b: Uint8Array) => ArrayBufferView; dtype: string }>> = {
-  float32: { array: typed(Float32Array), dtype: '<f' },
-  float64: { array: typed(Float64Array), dtype: '<d' },
-  int8: { array: typed(Int8Array), dtype: '<b' },
-  int16: { array: typed(Int16Array), dtype: '<h' },
-  int32: { array: typed(Int32Array), dtype: '<i' },
-  int64: { array: typed(BigInt64Array), dtype: '<q' },
-  uint8: { array: typed(Uint8Array), dtype: '<B' },
-  uint16: { array: typed(Uint16Array), dtype: '<H' },
-  uint32: { array: typed(Uint32Array), dtype: '<I' },
-  uint64: { array: typed(BigUint64Array), dtype: '<Q' },
-};
 
 /**
  * Where a tensor goes in a Keras 2 weights file: its layer and weight name (`dense_1`,
@@ -71,8 +40,8 @@ type LegacyLayers = Map<string, { weight: string; tensor: OutputTensor }[]>;
  */
 export async function writeKeras(out: string, given: readonly OutputTensor[], source: StateDict): Promise<string[]> {
   const widened: string[] = [];
-  const tensors = widenHalves(given, widened);
-  const bad = tensors.find((t) => !STORAGE[t.tensor.dtype]);
+  const tensors = widenBfloat16(given, widened);
+  const bad = tensors.find((t) => !hdf5Stores(t.tensor.dtype));
   if (bad) throw usageError(`Keras HDF5 output cannot store '${bad.name}' (${bad.tensor.dtype})`);
   const orderLayouts = new Set(tensors.map((t) => t.tensor.layout).filter((l) => l && /^O/.test(l)));
   const layoutNotes = [
@@ -88,26 +57,23 @@ export async function writeKeras(out: string, given: readonly OutputTensor[], so
   }
   if (lower.endsWith('.weights.h5')) {
     const { plan, notes } = modelPlan(source, tensors, 'Keras 3 weights');
-    await loadH5wasm();
-    await writeAtomicByName(out, (temp) => writeKeras3Weights(temp, plan ? keras3FromPlan(plan) : keras3FromNames(tensors, notes)));
+    await writeHdf5(out, keras3Weights(plan ? keras3FromPlan(plan) : keras3FromNames(tensors, notes)));
     return [...notes, ...layoutNotes];
   }
   const { plan, model, notes } = modelPlan(source, tensors, 'Keras HDF5');
-  await loadH5wasm();
-  await writeAtomicByName(out, (temp) => writeLegacy(temp, plan ? legacyFromPlan(plan, source) : legacyFromNames(tensors), plan ? model : undefined, source));
+  await writeHdf5(out, legacyFile(plan ? legacyFromPlan(plan, source) : legacyFromNames(tensors), plan ? model : undefined, source));
   if (!model && source.format === 'tfjs') notes.push(`weights-only Keras HDF5: ${source.metadata.format === 'graph-model' ? 'a TF.js graph model has no Keras model config' : 'the TF.js input has no model topology'}`);
   return [...notes, ...layoutNotes];
 }
 
 /**
- * h5wasm cannot create 16-bit float datasets (neither float16 nor bfloat16), so those tensors are
- * written as float32: every value exactly, twice the bytes; Keras casts to the layer's dtype policy
- * on load.
+ * bfloat16 tensors are written as float32 (every value exact, twice the bytes): Keras 2 has no
+ * bfloat16 in its HDF5 files, and Keras casts to the layer's dtype policy on load.
  */
-function widenHalves(tensors: readonly OutputTensor[], notes: string[]): OutputTensor[] {
-  const halves = tensors.filter((t) => t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16');
-  if (halves.length) notes.push(`${halves.length} float16/bfloat16 tensor(s) written as float32, every value exact (the HDF5 library ckpt uses cannot create 16-bit float datasets)`);
-  return tensors.map((t) => (t.tensor.dtype === 'float16' || t.tensor.dtype === 'bfloat16' ? { ...t, tensor: castTensor(t.tensor, 'float32') } : t));
+function widenBfloat16(tensors: readonly OutputTensor[], notes: string[]): OutputTensor[] {
+  const count = tensors.filter((t) => t.tensor.dtype === 'bfloat16').length;
+  if (count) notes.push(`${count} bfloat16 tensor(s) written as float32, every value exact (Keras HDF5 files have no bfloat16 type)`);
+  return tensors.map((t) => (t.tensor.dtype === 'bfloat16' ? { ...t, tensor: castTensor(t.tensor, 'float32') } : t));
 }
 
 /** Keras 2 layer groups from the tensors' names, in the order they come. */
@@ -141,36 +107,44 @@ function legacyFromPlan(plan: readonly PlannedLayer[], source: StateDict): Legac
   return layers;
 }
 
-type H5File = InstanceType<typeof h5wasm.File>;
-type H5Group = InstanceType<typeof h5wasm.Group>;
-
 const KERAS_BACKENDS = new Set(['tensorflow', 'theano', 'cntk', 'jax', 'torch', 'numpy']);
 
-async function writeLegacy(temp: string, layers: LegacyLayers, model: KerasModelInfo | undefined, source: StateDict): Promise<void> {
-  const file = new h5wasm.File(temp, 'w');
-  await closingOnError(file, async () => {
-    const kerasVersion = realKerasVersion(source.kerasModel?.kerasVersion ?? (source.format === 'keras' ? String(source.metadata.kerasVersion ?? '') : undefined)) ?? '2.15.0';
-    const backend = source.kerasModel?.backend ?? (source.format === 'keras' ? source.metadata.backend : undefined);
-    const stamp = (g: H5File | H5Group) => {
-      g.create_attribute('backend', typeof backend === 'string' && KERAS_BACKENDS.has(backend) ? backend : 'tensorflow');
-      g.create_attribute('keras_version', kerasVersion);
-    };
-    const base = model ? file.create_group('model_weights') : file;
-    base.create_attribute('layer_names', [...layers.keys()]);
-    stamp(base);
-    if (model) {
-      file.create_attribute('model_config', JSON.stringify(model.config));
-      // A TF.js training config is tfjs's own (camelCase optimizer settings): only Keras's is kept.
-      if (model.trainingConfig && source.format === 'keras') file.create_attribute('training_config', JSON.stringify(model.trainingConfig));
-      stamp(file);
-    }
-    for (const [layer, weights] of layers) {
-      const group = base.create_group(layer);
-      // A layer without weights stores an empty list; Keras writes an empty float64 array.
-      group.create_attribute('weight_names', weights.length ? weights.map((w) => w.weight) : new Float64Array(0));
-      for (const w of weights) await writeDataset(group, w.weight, w.tensor);
-    }
-  });
+/** A layer without weights stores an empty list: Keras writes an empty float64 array. */
+const NO_WEIGHT_NAMES = { dtype: 'float64', shape: [0], bytes: new Uint8Array(0) } as const;
+
+/** Names per attribute: each is a 16-byte global heap reference, and a header message holds 64 KiB. */
+const NAMES_PER_ATTRIBUTE = 4000;
+
+/** A list of names as one attribute or, past what one holds, as Keras splits them: `name0`, `name1`… */
+function setNames(group: Hdf5Group, name: string, names: readonly string[]): void {
+  if (names.length <= NAMES_PER_ATTRIBUTE) return void group.attributes.set(name, names);
+  for (let i = 0; i * NAMES_PER_ATTRIBUTE < names.length; i++) group.attributes.set(`${name}${i}`, names.slice(i * NAMES_PER_ATTRIBUTE, (i + 1) * NAMES_PER_ATTRIBUTE));
+}
+
+function legacyFile(layers: LegacyLayers, model: KerasModelInfo | undefined, source: StateDict): Hdf5Group {
+  const file = new Hdf5Group();
+  const kerasVersion = realKerasVersion(source.kerasModel?.kerasVersion ?? (source.format === 'keras' ? String(source.metadata.kerasVersion ?? '') : undefined)) ?? '2.15.0';
+  const backend = source.kerasModel?.backend ?? (source.format === 'keras' ? source.metadata.backend : undefined);
+  const stamp = (g: Hdf5Group) => {
+    g.attributes.set('backend', typeof backend === 'string' && KERAS_BACKENDS.has(backend) ? backend : 'tensorflow');
+    g.attributes.set('keras_version', kerasVersion);
+  };
+  const base = model ? file.group('model_weights') : file;
+  setNames(base, 'layer_names', [...layers.keys()]);
+  stamp(base);
+  if (model) {
+    file.attributes.set('model_config', JSON.stringify(model.config));
+    // A TF.js training config is tfjs's own (camelCase optimizer settings): only Keras's is kept.
+    if (model.trainingConfig && source.format === 'keras') file.attributes.set('training_config', JSON.stringify(model.trainingConfig));
+    stamp(file);
+  }
+  for (const [layer, weights] of layers) {
+    const group = base.group(layer);
+    if (weights.length) setNames(group, 'weight_names', weights.map((w) => w.weight));
+    else group.attributes.set('weight_names', NO_WEIGHT_NAMES);
+    for (const w of weights) group.dataset(w.weight, w.tensor.tensor);
+  }
+  return file;
 }
 
 /** Keras 3 object paths (`layers/dense/vars`) and each one's variables in order. */
@@ -195,25 +169,22 @@ function keras3FromNames(tensors: readonly OutputTensor[], notes: string[]): Ker
   return layers;
 }
 
-async function writeKeras3Weights(temp: string, layers: Keras3Layers): Promise<void> {
-  const file = new h5wasm.File(temp, 'w');
-  await closingOnError(file, async () => {
-    file.create_group('vars');
-    for (const [path, tensors] of layers) {
-      let group: H5Group | H5File = file;
-      for (const part of [...path.split('/'), 'vars']) group = (group.get(part) as H5Group | null) ?? group.create_group(part);
-      for (const [i, t] of tensors.entries()) await writeDataset(group as H5Group, String(i), t);
-    }
-  });
+function keras3Weights(layers: Keras3Layers): Hdf5Group {
+  const file = new Hdf5Group();
+  file.group('vars');
+  for (const [path, tensors] of layers) {
+    const vars = file.group(`${path}/vars`);
+    for (const [i, t] of tensors.entries()) vars.dataset(String(i), t.tensor);
+  }
+  return file;
 }
 
 /** A `.keras` zip as Keras 3 saves one: metadata.json, config.json, model.weights.h5 (built in a private temporary folder). */
 async function writeKerasZip(out: string, plan: readonly PlannedLayer[], model: KerasModelInfo): Promise<void> {
-  await loadH5wasm();
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-keras-'));
   try {
     const weights = path.join(folder, 'model.weights.h5');
-    await writeKeras3Weights(weights, keras3FromPlan(plan));
+    await writeHdf5(weights, keras3Weights(keras3FromPlan(plan)));
     const version = model.kerasVersion?.startsWith('3.') ? model.kerasVersion : KERAS3_VERSION;
     const saved = new Date().toISOString().replace('T', '@').slice(0, 19);
     await writeAtomic(out, (fd) => {
@@ -230,32 +201,6 @@ async function writeKerasZip(out: string, plan: readonly PlannedLayer[], model: 
 
 /** The Keras version a `.keras` file made from a Keras 2 or TF.js model states: the first whose format it follows. */
 const KERAS3_VERSION = '3.0.0';
-
-async function writeDataset(group: H5Group, weight: string, t: OutputTensor): Promise<void> {
-  await yieldToSignals();
-  const bytes = await t.tensor.read();
-  const storage = STORAGE[t.tensor.dtype]!;
-  const parts = weight.split('/');
-  let parent = group;
-  for (const part of parts.slice(0, -1)) parent = (parent.get(part) as H5Group | null) ?? parent.create_group(part);
-  parent.create_dataset({ name: parts[parts.length - 1]!, data: storage.array(bytes) as never, shape: [...t.tensor.shape], dtype: storage.dtype });
-}
-
-/** Runs `write`, closing the file after it; an HDF5 failure becomes one message (the temporary is removed by the caller). */
-async function closingOnError(file: H5File, write: () => Promise<void>): Promise<void> {
-  try {
-    await write();
-  } catch (err) {
-    try {
-      file.close();
-    } catch {
-      // already failing
-    }
-    if ((err as NodeJS.ErrnoException).code || err instanceof CkptError) throw err;
-    throw ioError(file.filename, 'HDF5', hdf5Reason(err));
-  }
-  file.close();
-}
 
 export const kerasWriter: FormatWriter = {
   format: 'keras',
