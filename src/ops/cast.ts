@@ -1,5 +1,6 @@
 import { byteLengthOf, numelOf, type DType } from '../core/dtype.js';
 import { castFloats, isCastableFloat } from '../core/cast.js';
+import { tensorChunks } from '../core/chunks.js';
 import { usageError } from '../core/errors.js';
 import { withValues, type TensorInfo } from '../core/statedict.js';
 import { parsePatterns, type Pattern } from './select.js';
@@ -23,13 +24,28 @@ export function parseDtypeOptions(dtype: string | undefined, keep: readonly stri
   return { ...(dtype ? { dtype: dtype as WriteDType } : {}), ...(keep?.length ? { keepDtype: parsePatterns(keep) } : {}) };
 }
 
-/** The tensor with its values cast to another float dtype when read; nothing is read before. */
+/**
+ * The tensor with its values cast to another float dtype when read; nothing is read before. Values
+ * stored as-is are cast chunk by chunk into the result, so a read holds the cast tensor and one
+ * chunk, not the source tensor too.
+ */
 export function castTensor(tensor: TensorInfo, dtype: DType): TensorInfo {
   if (tensor.dtype === dtype) return tensor;
+  const byteLength = byteLengthOf(dtype, numelOf(tensor.shape)!);
   return withValues(tensor, {
     dtype,
-    byteLength: byteLengthOf(dtype, numelOf(tensor.shape)!),
-    read: async () => castFloats(await tensor.read(), tensor.dtype, dtype),
+    byteLength,
+    read: async () => {
+      if (!tensor.stored) return castFloats(await tensor.read(), tensor.dtype, dtype);
+      const cast = new Uint8Array(byteLength);
+      let at = 0;
+      for await (const chunk of tensorChunks(tensor)) {
+        const part = castFloats(chunk, tensor.dtype, dtype);
+        cast.set(part, at);
+        at += part.length;
+      }
+      return cast;
+    },
   });
 }
 
