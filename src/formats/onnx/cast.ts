@@ -65,12 +65,13 @@ export async function planOnnxCast(source: StateDict, written: readonly TensorIn
   ]);
   const graphOutputs = new Set(walk.outputs.map((o) => o.name));
   const overridable = new Set(walk.initializerInputs);
+  const inSubgraphs = new Set(walk.tensors.filter((t) => t.scope !== '' && t.origin === 'initializer').map((t) => t.source));
   const report: DtypeReport = { dtype: to, cast: [], kept: [] };
   const castBack = new Map<string, CastBack>();
   const tensors: TensorInfo[] = [];
   for (const t of written) {
     if (!isCastableFloat(t.dtype) || t.dtype === to) continue;
-    const reason = await keptBecause(t, options, walk.uses.get(t.source) ?? [], { graphOutputs, overridable }, to);
+    const reason = await keptBecause(t, options, walk.uses.get(t.source) ?? [], { graphOutputs, overridable, inSubgraphs }, to);
     if (reason) {
       report.kept.push({ name: t.name, dtype: t.dtype, reason });
       continue;
@@ -89,7 +90,7 @@ export async function planOnnxCast(source: StateDict, written: readonly TensorIn
 
 async function keptBecause(
   t: TensorInfo, options: DtypeOptions, uses: readonly { opType: string }[],
-  graph: { graphOutputs: ReadonlySet<string>; overridable: ReadonlySet<string> }, to: WriteDType,
+  graph: { graphOutputs: ReadonlySet<string>; overridable: ReadonlySet<string>; inSubgraphs: ReadonlySet<string> }, to: WriteDType,
 ): Promise<string | undefined> {
   const pattern = options.keepDtype?.find((p) => p.test(t.name));
   if (pattern) return `--keep-dtype '${pattern.text}'`;
@@ -100,6 +101,9 @@ async function keptBecause(
   // Declaring the input narrower would be consistent, but onnxruntime(-node 1.29) crashes loading
   // any float16 initializer that is also a graph input: such a model would not load.
   if (graph.overridable.has(t.source)) return `also a graph input (overridable, as before IR 4): retyped as ${to}, onnxruntime would not load the model`;
+  // onnxruntime then reads the outer initializer inside that subgraph, and onnx types it so:
+  // rewiring by scope would change what the subgraph computes.
+  if (graph.inSubgraphs.has(t.source)) return 'a subgraph has an initializer of the same name, so which one it reads is ambiguous';
   if (uses.length === 0) return 'no node reads it';
   if (t.role === 'constant') {
     const ops = [...new Set(uses.map((u) => u.opType))].join(', ');
