@@ -283,6 +283,17 @@ describe('ONNX output under --dtype: what is cast and what is kept', () => {
     assert.deepEqual(await run(original), [...weight(0)].map((w) => 8 * Math.fround(w)));
   });
 
+  test('a weight with values past float16\'s range stays float32 rather than turn infinite', async () => {
+    const dir = tempDir();
+    const spec = mlpSpec();
+    spec.initializers[0] = float32Tensor('fc1.weight', [3, 2], f32(1, 2, 3, 4, 5, 70000));
+    const original = writeModel(dir, 'big.onnx', encodeModel(spec));
+    const result = convertJson(original, path.join(dir, 'half.onnx'), '--dtype', 'float16');
+    assert.deepEqual(result.dtypes.kept, [{ name: 'fc1.weight', dtype: 'float32', reason: 'values up to 7.000e+4 overflow float16 (largest finite 65504)' }]);
+    assert.equal(result.dtypes.cast.length, 3);
+    await assertRunsClose(original, path.join(dir, 'half.onnx'), { shape: ['x=1x2'] });
+  });
+
   test('a float16 model written as float32 stores float32 and casts back to float16', async () => {
     const dir = tempDir();
     const half = path.join(dir, 'half.onnx');
