@@ -7,7 +7,7 @@ import { open, convert, compare } from '../src/index.js';
 import { castFloats } from '../src/core/cast.js';
 import { encodeModel, float32Tensor, tensorProto } from '../src/formats/onnx/build.js';
 import { CORPUS, HAS_CORPUS, SAMPLES, runCli, tempDir } from './helpers.js';
-import { f32, mlpModel, writeModel } from './onnx-fixtures.js';
+import { f32, mlpModel, mlpSpec, writeModel } from './onnx-fixtures.js';
 import { python, pythonHas } from './python.js';
 
 /**
@@ -150,24 +150,6 @@ describe('ONNX output under --dtype: the samples', () => {
     }
   });
 });
-
-function mlpSpec() {
-  return {
-    graphName: 'mlp',
-    nodes: [
-      { op: 'Gemm', inputs: ['x', 'fc1.weight', 'fc1.bias'], outputs: ['h'], attributes: { transB: 1 } },
-      { op: 'Gemm', inputs: ['h', 'head.weight', 'head.bias'], outputs: ['y'] },
-    ],
-    initializers: [
-      float32Tensor('fc1.weight', [3, 2], f32(1, 2, 3, 4, 5, 6)),
-      float32Tensor('fc1.bias', [3], f32(0, 0, 0)),
-      float32Tensor('head.weight', [3, 2], f32(1, 0, 0, 1, 1, 1)),
-      float32Tensor('head.bias', [2], f32(0.5, -0.5)),
-    ],
-    inputs: [{ name: 'x', dtype: 'float32' as const, shape: ['batch', 2] }],
-    outputs: [{ name: 'y', dtype: 'float32' as const, shape: ['batch', 2] }],
-  };
-}
 
 describe('ONNX output under --dtype: what is cast and what is kept', () => {
   const weight = (seed: number) => Float32Array.from({ length: 12 }, (_, i) => Math.sin(seed + i) * 0.7 + 1e-3 * i);
