@@ -404,9 +404,23 @@ for layer in config['config']['layers']:
     if layer['config']['name'] == 'hidden': layer['class_name'] = 'MultiHeadAttention'
 f.attrs['model_config'] = json.dumps(config)`, path.join(dir, 'model.h5'));
     const note = convert(path.join(dir, 'model.h5'), path.join(dir, 'back', 'model.json'));
-    assert.match(note, /weights-only TF\.js weights, without the model config: tfjs-layers has no MultiHeadAttention layer/);
+    assert.match(note, /weights-only TF\.js weights, without the model config: tfjs-layers does not support MultiHeadAttention layers/);
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'back', 'model.json'), 'utf8'));
     assert.equal(json.modelTopology, undefined);
     assert.deepEqual(json.weightsManifest[0].weights.map((w: { name: string }) => w.name), ['hidden/kernel', 'hidden/bias', 'out/kernel', 'out/bias']);
+  });
+
+  test("a GRU with Keras 3's default reset_after=true, which tfjs-layers refuses, makes TF.js weights-only output", { skip: NO_H5PY }, async () => {
+    const dir = tempDir();
+    await saveTfjs(tf.sequential({ layers: [tf.layers.gru({ units: 3, inputShape: [4, 2], name: 'gru' })] }), path.join(dir, 'tfjs'));
+    convert(path.join(dir, 'tfjs'), path.join(dir, 'model.h5'));
+    python(`
+import h5py, json, sys
+f = h5py.File(sys.argv[1], 'r+')
+config = json.loads(f.attrs['model_config'])
+config['config']['layers'][-1]['config']['reset_after'] = True
+f.attrs['model_config'] = json.dumps(config)`, path.join(dir, 'model.h5'));
+    const note = convert(path.join(dir, 'model.h5'), path.join(dir, 'back', 'model.json'));
+    assert.match(note, /tfjs-layers does not support GRUs with reset_after=true \(Keras 3's default\)/);
   });
 });

@@ -116,6 +116,24 @@ describe('ONNX output under --dtype: the samples', () => {
     await assertRunsClose(path.join(SAMPLES, 'detector-90.onnx'), out);
   });
 
+  test('a value_info declaring a cast weight declares its new dtype, so onnx.checker still passes', { skip: !HAS_ONNX && 'needs python3-onnx' }, async () => {
+    const dir = tempDir();
+    const original = path.join(dir, 'declared.onnx');
+    python(`
+import onnx, sys
+from onnx import helper
+m = onnx.load(sys.argv[1])
+w = next(i for i in m.graph.initializer if i.name == 'backbone.conv1.weight')
+m.graph.value_info.append(helper.make_tensor_value_info(w.name, onnx.TensorProto.FLOAT, list(w.dims)))
+onnx.save(m, sys.argv[2])`, path.join(SAMPLES, 'detector-90.onnx'), original);
+    const out = path.join(dir, 'half.onnx');
+    convertJson(original, out, '--dtype', 'float16');
+    assert.equal(checkerSays(out), 'ok');
+    const declared = python('import onnx, sys; v = onnx.load(sys.argv[1]).graph.value_info[0]; print(v.name, v.type.tensor_type.elem_type, [d.dim_value for d in v.type.tensor_type.shape.dim])', out).trim();
+    assert.equal(declared, 'backbone.conv1.weight 10 [8, 3, 3, 3]');
+    await assertRunsClose(original, out);
+  });
+
   test('bfloat16 needs opset 13 for its Cast: refused below, written at 17', async () => {
     const dir = tempDir();
     const old = writeModel(dir, 'opset11.onnx', encodeModel({ ...mlpSpec(), opset: 11 }));

@@ -117,12 +117,16 @@ export const TFJS_LAYER_CLASSES: ReadonlySet<string> = new Set([
   'ZeroPadding2D',
 ]);
 
-/** Classes of a layers config that tfjs-layers does not have, wrapped layers included, in config order. */
-export function classesTfjsLacks(topology: unknown): string[] {
+/**
+ * What of a layers config tfjs-layers cannot build, wrapped layers included, in config order:
+ * classes it does not have, and GRUs with `reset_after` (Keras 3's default), which it refuses.
+ */
+export function unsupportedByTfjs(topology: unknown): string[] {
   const lacking = new Set<string>();
-  const visit = (layer: { class_name?: unknown; config?: { layers?: unknown; layer?: unknown } } | undefined, depth: number) => {
+  const visit = (layer: { class_name?: unknown; config?: { layers?: unknown; layer?: unknown; reset_after?: unknown } } | undefined, depth: number) => {
     if (!layer || typeof layer !== 'object' || depth > 32) return;
-    if (typeof layer.class_name === 'string' && !TFJS_LAYER_CLASSES.has(layer.class_name)) lacking.add(layer.class_name);
+    if (typeof layer.class_name === 'string' && !TFJS_LAYER_CLASSES.has(layer.class_name)) lacking.add(`${layer.class_name} layers`);
+    if (layer.class_name === 'GRU' && layer.config?.reset_after === true) lacking.add("GRUs with reset_after=true (Keras 3's default)");
     if (Array.isArray(layer.config?.layers)) for (const child of layer.config.layers) visit(child, depth + 1);
     visit(layer.config?.layer as typeof layer, depth + 1);
   };
