@@ -11,7 +11,6 @@ import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { writePytorch } from '../src/formats/pytorch/write.js';
 import { quantizeValues } from '../src/formats/tfjs/quantize.js';
 import { CORPUS, HAS_CORPUS, runCli, tempDir } from './helpers.js';
-import { mlpModel } from './onnx-fixtures.js';
 import { python, pythonHas } from './python.js';
 
 const HAS_NUMPY = pythonHas('numpy');
@@ -141,16 +140,10 @@ describe('--dtype and --keep-dtype', () => {
     assert.ok(largest > 0);
   });
 
-  test('bad --dtype values and --dtype into ONNX are usage errors', () => {
+  test('bad --dtype values are usage errors', () => {
     const dir = tempDir();
     assert.match(runCli(['convert', 'x.safetensors', path.join(dir, 'y.safetensors'), '--dtype', 'float8']).stderr, /--dtype float8: expected one of float32, float16, bfloat16/);
     assert.match(runCli(['convert', 'x.safetensors', path.join(dir, 'y.safetensors'), '--keep-dtype', 'norm']).stderr, /--keep-dtype needs --dtype/);
-    const model = path.join(dir, 'mlp.onnx');
-    fs.writeFileSync(model, mlpModel());
-    const onnx = runCli(['strip', model, '--exclude', 'head.bias', '-o', path.join(dir, 'half.onnx'), '--dtype', 'float16']);
-    assert.equal(onnx.status, 2);
-    assert.match(onnx.stderr, /--dtype does not apply to onnx output: its graph types what each weight feeds/);
-    assert.equal(fs.existsSync(path.join(dir, 'half.onnx')), false);
   });
 
   test('Keras HDF5 output keeps float16 tensors as IEEE half datasets, bit for bit', { skip: !HAS_H5PY && 'needs python3-h5py' }, async () => {

@@ -315,3 +315,112 @@ describe('strip and filter of a layers model say what they wrote', () => {
     assert.equal(fs.existsSync(path.join(dir, 'out.keras')), false);
   });
 });
+
+describe('Keras 3 layers beyond Dense and Conv: TF.js → .keras → TF.js predicts the same', () => {
+  /** Embedding, LSTM, GRU, a Bidirectional SimpleRNN, a TimeDistributed Dense, LayerNormalization and PReLU. */
+  function sequenceModel(): tf.LayersModel {
+    const model = tf.sequential({ name: 'sequences', layers: [
+      tf.layers.embedding({ inputDim: 12, outputDim: 4, inputLength: 5, name: 'tokens' }),
+      tf.layers.lstm({ units: 6, returnSequences: true, name: 'lstm' }),
+      tf.layers.gru({ units: 5, returnSequences: true, name: 'gru' }),
+      tf.layers.bidirectional({ layer: tf.layers.simpleRNN({ units: 3, returnSequences: true, name: 'rnn' }), name: 'both_ways' }),
+      tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 4, name: 'per_step' }), name: 'steps' }),
+      tf.layers.layerNormalization({ name: 'norm' }),
+      tf.layers.prelu({ name: 'prelu' }),
+    ] });
+    model.setWeights(model.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 20 + i)));
+    return model;
+  }
+
+  /** Conv2DTranspose, DepthwiseConv2D, SeparableConv2D and PReLU over an image. */
+  function convModel(): tf.LayersModel {
+    const model = tf.sequential({ name: 'convs', layers: [
+      tf.layers.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2, inputShape: [5, 5, 3], name: 'up' }),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, name: 'depthwise' }),
+      tf.layers.separableConv2d({ filters: 3, kernelSize: 3, name: 'separable' }),
+      tf.layers.prelu({ name: 'prelu' }),
+      tf.layers.globalAveragePooling2d({ name: 'pool' }),
+      tf.layers.dense({ units: 2, name: 'head' }),
+    ] });
+    model.setWeights(model.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 40 + i)));
+    return model;
+  }
+
+  const cases: [string, () => tf.LayersModel, () => tf.Tensor][] = [
+    ['recurrent and embedding layers', sequenceModel, () => tf.randomUniform([3, 5], 0, 12, 'int32', 8).cast('float32')],
+    ['transposed, depthwise and separable convolutions', convModel, () => tf.randomUniform([2, 5, 5, 3], -1, 1, 'float32', 9)],
+  ];
+  for (const [what, make, input] of cases) for (const ext of ['keras', 'h5']) {
+    test(`${what} through .${ext}: every weight named as Keras and tfjs-layers place it`, async () => {
+      const dir = tempDir();
+      const source = make();
+      const x = input();
+      await saveTfjs(source, path.join(dir, 'tfjs'));
+      convert(path.join(dir, 'tfjs'), path.join(dir, `model.${ext}`));
+      const dict = await open(path.join(dir, `model.${ext}`));
+      try {
+        assert.deepEqual(dict.tensors.map((t) => t.name).sort(), source.weights.map((w) => w.originalName.replace(/\//g, '.')).sort());
+      } finally {
+        await dict.close();
+      }
+      const note = convert(path.join(dir, `model.${ext}`), path.join(dir, 'back', 'model.json'));
+      assert.doesNotMatch(note, /weights-only/);
+      const loaded = await tf.loadLayersModel(folderHandler(path.join(dir, 'back')));
+      assert.deepEqual(predict(loaded, x), predict(source, x));
+    });
+  }
+
+  test('the .keras keeps recurrent weights in their cells, as Keras 3 saves them', { skip: NO_H5PY }, async () => {
+    const dir = tempDir();
+    await saveTfjs(sequenceModel(), path.join(dir, 'tfjs'));
+    convert(path.join(dir, 'tfjs'), path.join(dir, 'model.keras'));
+    const paths = JSON.parse(python(`
+import h5py, io, json, sys, zipfile
+w = h5py.File(io.BytesIO(zipfile.ZipFile(sys.argv[1]).read('model.weights.h5')))
+paths = []
+w.visititems(lambda n, o: paths.append(n) if isinstance(o, h5py.Dataset) or n.endswith('/vars') else None)
+print(json.dumps(sorted(paths)))`, path.join(dir, 'model.keras')));
+    assert.deepEqual(paths.filter((p: string) => /^layers\/(lstm|bidirectional|time_distributed)/.test(p)), [
+      'layers/bidirectional/backward_layer/cell/vars', 'layers/bidirectional/backward_layer/cell/vars/0', 'layers/bidirectional/backward_layer/cell/vars/1', 'layers/bidirectional/backward_layer/cell/vars/2',
+      'layers/bidirectional/backward_layer/vars',
+      'layers/bidirectional/forward_layer/cell/vars', 'layers/bidirectional/forward_layer/cell/vars/0', 'layers/bidirectional/forward_layer/cell/vars/1', 'layers/bidirectional/forward_layer/cell/vars/2',
+      'layers/bidirectional/forward_layer/vars',
+      'layers/bidirectional/vars',
+      'layers/lstm/cell/vars', 'layers/lstm/cell/vars/0', 'layers/lstm/cell/vars/1', 'layers/lstm/cell/vars/2', 'layers/lstm/vars',
+      'layers/time_distributed/layer/vars', 'layers/time_distributed/layer/vars/0', 'layers/time_distributed/layer/vars/1', 'layers/time_distributed/vars',
+    ]);
+  });
+
+  test('a layer tfjs-layers does not have makes TF.js weights-only output, said in the note', { skip: NO_H5PY }, async () => {
+    const dir = tempDir();
+    await saveTfjs(sequentialMlp(), path.join(dir, 'tfjs'));
+    convert(path.join(dir, 'tfjs'), path.join(dir, 'model.h5'));
+    // The hidden layer becomes a MultiHeadAttention in the config (Keras has it; tfjs-layers does not).
+    python(`
+import h5py, json, sys
+f = h5py.File(sys.argv[1], 'r+')
+config = json.loads(f.attrs['model_config'])
+for layer in config['config']['layers']:
+    if layer['config']['name'] == 'hidden': layer['class_name'] = 'MultiHeadAttention'
+f.attrs['model_config'] = json.dumps(config)`, path.join(dir, 'model.h5'));
+    const note = convert(path.join(dir, 'model.h5'), path.join(dir, 'back', 'model.json'));
+    assert.match(note, /weights-only TF\.js weights, without the model config: tfjs-layers does not support MultiHeadAttention layers/);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'back', 'model.json'), 'utf8'));
+    assert.equal(json.modelTopology, undefined);
+    assert.deepEqual(json.weightsManifest[0].weights.map((w: { name: string }) => w.name), ['hidden/kernel', 'hidden/bias', 'out/kernel', 'out/bias']);
+  });
+
+  test("a GRU with Keras 3's default reset_after=true, which tfjs-layers refuses, makes TF.js weights-only output", { skip: NO_H5PY }, async () => {
+    const dir = tempDir();
+    await saveTfjs(tf.sequential({ layers: [tf.layers.gru({ units: 3, inputShape: [4, 2], name: 'gru' })] }), path.join(dir, 'tfjs'));
+    convert(path.join(dir, 'tfjs'), path.join(dir, 'model.h5'));
+    python(`
+import h5py, json, sys
+f = h5py.File(sys.argv[1], 'r+')
+config = json.loads(f.attrs['model_config'])
+config['config']['layers'][-1]['config']['reset_after'] = True
+f.attrs['model_config'] = json.dumps(config)`, path.join(dir, 'model.h5'));
+    const note = convert(path.join(dir, 'model.h5'), path.join(dir, 'back', 'model.json'));
+    assert.match(note, /tfjs-layers does not support GRUs with reset_after=true \(Keras 3's default\)/);
+  });
+});

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { encodeModel, float32Tensor, type NodeSpec } from '../src/formats/onnx/build.js';
+import { encodeModel, float32Tensor, type ModelSpec, type NodeSpec } from '../src/formats/onnx/build.js';
 
 const { onnx } = onnxProto;
 export type TensorSpec = onnxProto.onnx.ITensorProto;
@@ -34,7 +34,12 @@ export function f32(...values: number[]): Float32Array {
 
 /** A small MLP-shaped model with two Gemm weights, used by the CLI tests. */
 export function mlpModel(): Uint8Array {
-  return encodeModel({
+  return encodeModel(mlpSpec());
+}
+
+/** mlpModel's description, for variants (another opset, other values). */
+export function mlpSpec(): ModelSpec {
+  return {
     graphName: 'mlp',
     nodes: [
       { op: 'Gemm', inputs: ['x', 'fc1.weight', 'fc1.bias'], outputs: ['h'], attributes: { transB: 1 } },
@@ -48,5 +53,5 @@ export function mlpModel(): Uint8Array {
     ],
     inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 2] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 2] }],
-  });
+  };
 }

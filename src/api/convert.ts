@@ -3,8 +3,10 @@ import { dtypeBits, sameShape } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { alignTensors, type Alignment } from '../ops/align.js';
-import { checkWriteOptions, chooseWriter, externalDataOptions } from '../formats/writers.js';
-import { rewriteOnnx, type RewriteOptions, type TensorEdit } from '../formats/onnx/write.js';
+import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions } from '../formats/writers.js';
+import type { RewriteOptions, TensorEdit } from '../formats/onnx/write.js';
+import { rewriteOnnxWithDtype, type DtypeReport } from '../formats/onnx/cast.js';
+import type { DtypeOptions } from '../ops/cast.js';
 import { withModel, write, type ModelInput, type WriteSettings } from './common.js';
 
 export interface ConvertOptions {
@@ -29,6 +31,8 @@ export interface ConvertResult {
   to: string;
   tensors: number;
   notes: string[];
+  /** ONNX output under `--dtype`: the float tensors cast and those kept, with why. */
+  dtypes?: DtypeReport;
 }
 
 /** What `ckpt convert --graph --json` prints: the weights put into an existing ONNX model. */
@@ -41,6 +45,7 @@ export interface GraphConvertResult {
   unusedFromInput: string[];
   ambiguous: Alignment['ambiguous'];
   notes: string[];
+  dtypes?: DtypeReport;
 }
 
 /** Writes the checkpoint in another format, or (with `graph`) puts its weights into an existing ONNX model. */
@@ -51,7 +56,7 @@ export async function convert(model: ModelInput, output: string, options: Conver
   const writeOptions = options.writeOptions ?? {};
   if (options.graph) {
     checkWriteOptions(chooseWriter(output, 'onnx', undefined), writeOptions);
-    return convertIntoOnnx(model, options.graph, output, externalDataOptions(writeOptions));
+    return convertIntoOnnx(model, options.graph, output, { ...externalDataOptions(writeOptions), ...dtypeOptions(writeOptions) });
   }
   return withModel(model, {}, async (dict) => {
     const writer = chooseWriter(output, options.format, undefined);
@@ -60,16 +65,17 @@ export async function convert(model: ModelInput, output: string, options: Conver
     }
     const done = options.onRead?.(dict);
     const report = await write(dict, output, writer.format, dict.tensors, writeOptions).finally(() => done?.());
-    return { input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes };
+    return { input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes, ...(report.dtypes ? { dtypes: report.dtypes } : {}) };
   });
 }
 
 /**
  * Puts the weights of `model` into the ONNX model `graph`, writing `output`: tensors are aligned
  * as `diff` aligns them, layout transposes (Keras [in,out] → ONNX [out,in], HWIO → OIHW) are
- * applied, and graph weights with no counterpart keep their values. Dtypes must agree.
+ * applied, and graph weights with no counterpart keep their values. Dtypes must agree; `--dtype`
+ * then applies to the result as to any ONNX output.
  */
-export async function convertIntoOnnx(model: ModelInput, graph: string, output: string, rewriteOptions: RewriteOptions = {}): Promise<GraphConvertResult> {
+export async function convertIntoOnnx(model: ModelInput, graph: string, output: string, rewriteOptions: RewriteOptions & DtypeOptions = {}): Promise<GraphConvertResult> {
   const input = typeof model === 'string' ? model : model.path;
   return withModel(model, {}, (source) => withModel(graph, {}, async (target) => {
     if (target.format !== 'onnx') throw usageError(`--graph ${graph}: expected an ONNX model, found ${target.format}`);
@@ -88,10 +94,9 @@ export async function convertIntoOnnx(model: ModelInput, graph: string, output: 
       rows.push({ target: b.name, source: a.name, note: permutation ? `transposed (${permutation.join(',')})` : '' });
     }
     if (edits.size === 0) throw invalidInput(input, undefined, `no tensor matches a weight of ${graph}`);
-    const report = await rewriteOnnx(target.path, edits, output, rewriteOptions);
     const kept = target.tensors.filter((t) => !edits.has(t)).map((t) => t.name);
+    const { notes, dtypes } = await rewriteOnnxWithDtype(target, target.tensors, edits, output, rewriteOptions);
     const unused = source.tensors.filter((t) => !rows.some((r) => r.source === t.name)).map((t) => t.name);
-    const notes = report.externalData ? [report.externalData] : [];
-    return { input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous, notes };
+    return { input, graph, output, replaced: rows, keptFromGraph: kept, unusedFromInput: unused, ambiguous: alignment.ambiguous, notes, ...(dtypes ? { dtypes } : {}) };
   }));
 }

@@ -5,13 +5,14 @@ import { writeAtomic, writeAll } from '../core/atomic.js';
 import { pathSha256, readTextFile } from '../core/file.js';
 import { withValues, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { isLocalPath } from '../core/location.js';
-import { checkWriteOptions, chooseWriter, externalDataOptions } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions } from '../formats/writers.js';
+import { rewriteOnnxWithDtype } from '../formats/onnx/cast.js';
 import { parsePatterns } from '../ops/select.js';
 import { foldSources, makePlan, parseExpandClasses, planHeadline, PLAN_VERSION, type InitKind, type PlanBody, type PlanEntry, type PlanMode } from '../ops/plan.js';
 import { foldedEntryValues, plannedValues } from '../ops/apply.js';
 import { modelView } from '../ops/structure.js';
 import { classMapOf, graphBlockRows, graphLayers, parseHeadRules, readLabels, type HeadOptions } from '../ops/heads.js';
-import { rewriteOnnx, type TensorEdit } from '../formats/onnx/write.js';
+import type { TensorEdit } from '../formats/onnx/write.js';
 import type { ClassMap } from '../runtime/compare.js';
 import { presetPatterns } from '../ops/presets.js';
 import { withModel, write, type ModelInput, type Warn, type WriteSettings } from './common.js';
@@ -135,8 +136,8 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));
         checkWriteOptions(chooseWriter(out, 'onnx', undefined), writeOptions);
-        const report = await rewriteOnnx(target.path, edits, out, externalDataOptions(writeOptions));
-        return { written: planned.size, format: 'onnx', notes: report.externalData ? [report.externalData] : [] };
+        const { notes } = await rewriteOnnxWithDtype(target, target.tensors, edits, out, { ...externalDataOptions(writeOptions), ...dtypeOptions(writeOptions) });
+        return { written: planned.size, format: 'onnx', notes };
       }
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);

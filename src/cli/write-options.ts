@@ -18,7 +18,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 export function addWriteOptions(command: Command): Command {
   return command
-    .option('--dtype <dtype>', 'write floating tensors as float32, float16 or bfloat16 (rounded to nearest even); integers are left as they are')
+    .option('--dtype <dtype>', 'write floating tensors as float32, float16 or bfloat16 (rounded to nearest even); integers are left as they are; ONNX: learned weights only, each read through an inserted Cast')
     .addOption(new Option('--keep-dtype <pattern>', 'tensors that keep their dtype under --dtype, e.g. norms and heads (repeatable; the selection patterns)').argParser(collect))
     .addOption(new Option('--quantize <dtype[:pattern]>', 'TF.js output: quantize float weights to uint8, uint16 or float16 as tensorflowjs_converter does (all, or those PATTERN selects; repeatable); none: write a quantized input as float32').argParser(collect))
     .option('--shard-size <size>', 'safetensors/PyTorch output: Hugging Face shards of at most SIZE (5GB, 500MB decimal; 4GiB binary) with an index.json')

@@ -93,7 +93,7 @@ export function planWeights(model: KerasModelInfo, tensors: readonly OutputTenso
     const weights = found.get(layer) ?? [];
     const expected = keras3VariableNames(layer.className, layer.config);
     if (expected) {
-      const got = new Map(weights.map((w) => [w.weight.split('/').pop()!, w]));
+      const got = new Map(weights.map((w) => [variableKey(w.weight), w]));
       if (expected.length !== weights.length || !expected.every((e) => got.has(e))) {
         return { ok: false, problem: `layer '${layer.name}' (${layer.className}) needs ${expected.join(', ')}; the tensors give it ${weights.map((w) => w.weight).join(', ') || 'nothing'}` };
       }
@@ -101,6 +101,16 @@ export function planWeights(model: KerasModelInfo, tensors: readonly OutputTenso
     } else planned.push({ layer, weights });
   }
   return { ok: true, layers: planned };
+}
+
+/**
+ * A weight's name as the variable tables spell it: Keras 2 puts a cell's scope in its names
+ * (`lstm_cell/kernel`, `forward_lstm/lstm_cell/kernel`) and other prefixes before the last part.
+ */
+function variableKey(weight: string): string {
+  const parts = weight.split('/').filter((p) => !p.endsWith('_cell'));
+  const side = /^(forward|backward)_/.test(parts[0] ?? '') && parts.length > 1 ? [parts[0]!] : [];
+  return [...side, parts[parts.length - 1]!].join('/');
 }
 
 /**

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { usageError } from '../core/errors.js';
 import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
-import { rewriteOnnx, type RewriteOptions, type TensorEdit } from './onnx/write.js';
+import type { RewriteOptions, TensorEdit } from './onnx/write.js';
+import { rewriteOnnxWithDtype, type DtypeReport } from './onnx/cast.js';
 import { numpyWriter } from './numpy/write.js';
 import { tfjsWriter } from './tfjs/write.js';
 import { kerasWriter } from './keras/write.js';
@@ -27,6 +28,8 @@ export interface WriteReport {
   readonly notes: string[];
   /** How many tensors were written: fewer than given when some were left out (see announcingWhatIsLeftOut). */
   readonly written?: number;
+  /** ONNX under `--dtype`: which float tensors were cast and which kept, and why. */
+  readonly dtypes?: DtypeReport;
 }
 
 /** How to write, beyond which tensors: options only some writers take (`FormatWriter.takes`). */
@@ -55,11 +58,11 @@ export interface FormatWriter {
    * Writes `tensors` to `out` atomically, streaming one tensor at a time. `source` is the state
    * dict they come from (the ONNX writer rewrites its file losslessly).
    */
-  write(out: string, tensors: readonly OutputTensor[], source: StateDict, options?: WriteOptions): Promise<WriteReport>;
+  write(out: string, tensors: readonly OutputTensor[], source: StateDict, options?: WriteOptions & DtypeOptions): Promise<WriteReport>;
   /** The WriteOptions it takes; the others are refused for it. */
   readonly takes?: readonly (keyof WriteOptions)[];
-  /** Whether `--dtype` can be applied: ONNX graphs type the values their weights feed, so it cannot. */
-  readonly castsDtypes?: false;
+  /** `--dtype` is applied by the writer itself (ONNX: its graph types what each weight feeds), not before it. */
+  readonly castsDtypes?: 'itself';
 }
 
 /** ONNX output keeps the source model and removes the weights not written (they become inputs). */
@@ -68,7 +71,7 @@ const onnxWriter: FormatWriter = {
   extensions: ['.onnx'],
   holdsStrings: true,
   takes: ['externalData', 'inlineLimit'],
-  castsDtypes: false,
+  castsDtypes: 'itself',
   async write(out, tensors, source, options = {}) {
     if (source.format !== 'onnx') {
       throw usageError(`writing ONNX needs an ONNX model to put the weights in; '${source.path}' is ${source.format}`);
@@ -76,12 +79,9 @@ const onnxWriter: FormatWriter = {
     const kept = new Set(tensors.map((t) => t.tensor));
     const renames = new Map(tensors.filter((t) => t.name !== t.tensor.source).map((t) => [t.tensor.source, t.name]));
     const edits = new Map<TensorInfo, TensorEdit>(source.tensors.filter((t) => !kept.has(t)).map((t) => [t, { kind: 'remove' }]));
-    const report = await rewriteOnnx(source.path, edits, out, { renames, ...externalDataOptions(options) });
-    const notes = report.newInputs.length
-      ? [`${report.newInputs.length} removed weight(s) became graph inputs so the model stays valid: ${report.newInputs.join(', ')}`]
-      : [];
-    if (report.externalData) notes.push(report.externalData);
-    return { format: 'onnx', notes };
+    const { report, notes, dtypes } = await rewriteOnnxWithDtype(source, [...kept], edits, out, { renames, ...externalDataOptions(options), ...dtypeOptions(options) });
+    if (report.newInputs.length) notes.push(`${report.newInputs.length} removed weight(s) became graph inputs so the model stays valid: ${report.newInputs.join(', ')}`);
+    return { format: 'onnx', notes, ...(dtypes ? { dtypes } : {}) };
   },
 };
 
@@ -157,14 +157,15 @@ export function externalDataOptions(options: WriteOptions): Pick<RewriteOptions,
   };
 }
 
+export function dtypeOptions(options: DtypeOptions): DtypeOptions {
+  return { ...(options.dtype ? { dtype: options.dtype } : {}), ...(options.keepDtype ? { keepDtype: options.keepDtype } : {}) };
+}
+
 /** Refuses options the writer cannot honour (never silently ignored). */
-export function checkWriteOptions(writer: Pick<FormatWriter, 'format' | 'takes' | 'castsDtypes'>, options: WriteOptions & DtypeOptions): void {
-  const { dtype, keepDtype: _, ...writeOptions } = options;
+export function checkWriteOptions(writer: Pick<FormatWriter, 'format' | 'takes'>, options: WriteOptions & DtypeOptions): void {
+  const { dtype: _dtype, keepDtype: _keep, ...writeOptions } = options;
   for (const key of Object.keys(writeOptions) as (keyof WriteOptions)[]) {
     if (writeOptions[key] !== undefined && !writer.takes?.includes(key)) throw usageError(`${OPTION_FLAGS[key]} does not apply to ${writer.format} output`);
-  }
-  if (dtype && writer.castsDtypes === false) {
-    throw usageError(`--dtype does not apply to ${writer.format} output: its graph types what each weight feeds (use onnxconverter-common's float16 conversion, which inserts Casts)`);
   }
 }
 
@@ -176,9 +177,10 @@ export function checkWriteOptions(writer: Pick<FormatWriter, 'format' | 'takes' 
 export async function writeWithOptions(
   writer: FormatWriter, out: string, tensors: readonly OutputTensor[], source: StateDict, options: WriteOptions & DtypeOptions = {},
 ): Promise<WriteReport> {
-  const { dtype, keepDtype, ...writeOptions } = options;
+  const { dtype: _dtype, keepDtype: _keep, ...writeOptions } = options;
   checkWriteOptions(writer, options);
-  const cast = applyDtype(tensors, { ...(dtype ? { dtype } : {}), ...(keepDtype ? { keepDtype } : {}) });
+  if (writer.castsDtypes === 'itself') return writer.write(out, tensors, source, { ...writeOptions, ...dtypeOptions(options) });
+  const cast = applyDtype(tensors, dtypeOptions(options));
   const report = await writer.write(out, cast.tensors, source, writeOptions);
   return { ...report, notes: [...cast.notes, ...report.notes] };
 }

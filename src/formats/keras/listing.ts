@@ -1,6 +1,6 @@
 import { invalidInput } from '../../core/errors.js';
 import type { OpenOptions } from '../../core/statedict.js';
-import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3VariableNames, layerClasses, snakeCase } from '../keras-layers.js';
+import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3VariableGroups, layerClasses, snakeCase } from '../keras-layers.js';
 import { attribute, getObject, isDataset, isGroup, keysOf, nameList, type H5, type H5Group } from './hdf5.js';
 
 /**
@@ -135,6 +135,16 @@ function listDatasets(h5: H5, base: string, depth = 0): string[] {
   });
 }
 
+/** Object paths under a Keras 3 layer that hold `vars` of a sublayer (not its own, not nested model layers). */
+function sublayerPaths(h5: H5, layerPath: string, depth = 0): string[] {
+  const group = getObject(h5, layerPath);
+  if (!isGroup(group) || depth > 8) return [];
+  return keysOf(h5, group).filter((k) => k !== 'vars' && k !== 'layers' && isGroup(getObject(h5, `${layerPath}/${k}`))).flatMap((k) => {
+    const inner = sublayerPaths(h5, `${layerPath}/${k}`, depth + 1).map((p) => `${k}/${p}`);
+    return isGroup(getObject(h5, `${layerPath}/${k}/vars`)) ? [k, ...inner] : inner;
+  });
+}
+
 interface ConfigLayer { class_name?: string; config?: Record<string, unknown> & { name?: string; layers?: ConfigLayer[] } }
 
 /**
@@ -170,18 +180,25 @@ function keras3Listing(
       const varsGroup = getObject(h5, `${layerPath}/vars`);
       const displayName = layer?.config?.name ?? (isGroup(varsGroup) ? (attribute(h5, varsGroup, 'name') as string | undefined) : undefined) ?? segment;
       layerCount++;
-      if (isGroup(varsGroup)) {
-        const indices = keysOf(h5, varsGroup).map((k) => {
-          if (!/^\d+$/.test(k)) throw invalidInput(h5.label, `/${layerPath}/vars/${k}`, 'Keras 3 variables are named 0, 1, 2…');
+      // Variables in sublayers (an RNN's `cell/vars`, an attention's `query_dense/vars`) are named
+      // where the class fixes them, else numbered under the sublayer's path.
+      const fixed = className ? keras3VariableGroups(className, layer?.config) : undefined;
+      const own = { path: '', names: fixed?.find((g) => g.path === '')?.names };
+      const sublayers = fixed ? fixed.filter((g) => g.path !== '') : sublayerPaths(h5, layerPath).map((sub) => ({ path: sub, names: undefined }));
+      for (const { path: sub, names } of [own, ...sublayers]) {
+        const varsPath = sub ? `${layerPath}/${sub}/vars` : `${layerPath}/vars`;
+        const vars = getObject(h5, varsPath);
+        if (!isGroup(vars)) continue;
+        const indices = keysOf(h5, vars).map((k) => {
+          if (!/^\d+$/.test(k)) throw invalidInput(h5.label, `/${varsPath}/${k}`, 'Keras 3 variables are named 0, 1, 2…');
           return Number(k);
         }).sort((a, b) => a - b);
-        const names = className ? keras3VariableNames(className, layer?.config) : undefined;
         const named = names && names.length === indices.length ? names : undefined;
         for (const i of indices) {
-          const variable = named?.[i] ?? String(i);
+          const variable = named?.[i] ?? (sub ? `${sub}/${i}` : String(i));
           const layout = variable === 'kernel' || variable === 'depthwise_kernel' ? KERNEL_LAYOUTS[className ?? ''] : undefined;
           found.push({
-            datasetPath: `${layerPath}/vars/${i}`, name: [...prefix, displayName, variable].join('/'), group: 'model',
+            datasetPath: `${varsPath}/${i}`, name: [...prefix, displayName, variable].join('/'), group: 'model',
             ...(layout ? { layout } : {}), ...(layer && named ? { configured: true } : {}),
           });
         }

@@ -6,6 +6,7 @@ import { writeAll, writeAtomic } from '../../core/atomic.js';
 import type { KerasModelInfo, StateDict } from '../../core/statedict.js';
 import { ZipWriter } from '../../core/zip.js';
 import { modelPlan, realKerasVersion, toKeras3Config, type PlannedLayer } from '../keras-model.js';
+import { keras3VariableGroups } from '../keras-layers.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
 import { Hdf5Group, hdf5Stores, writeHdf5 } from '../hdf5/write.js';
 import { castTensor } from '../../ops/cast.js';
@@ -151,8 +152,26 @@ function legacyFile(layers: LegacyLayers, model: KerasModelInfo | undefined, sou
 type Keras3Layers = Map<string, OutputTensor[]>;
 
 function keras3FromPlan(plan: readonly PlannedLayer[]): Keras3Layers {
+  const layers: Keras3Layers = new Map();
   // A Sequential's InputLayer is not one of its layers in Keras 3, and has no variables anyway.
-  return new Map(plan.filter((p) => p.layer.className !== 'InputLayer').map((p) => [p.layer.keras3Path, p.weights.map((w) => w.tensor)]));
+  for (const p of plan.filter((p) => p.layer.className !== 'InputLayer')) {
+    const groups = keras3VariableGroups(p.layer.className, p.layer.config)?.filter((g) => g.path !== '');
+    if (!groups?.length) {
+      layers.set(p.layer.keras3Path, p.weights.map((w) => w.tensor));
+      continue;
+    }
+    // Every object on the way (the layer, a Bidirectional's forward_layer) keeps an empty `vars` of its own, as Keras saves it.
+    const byName = new Map(p.weights.map((w) => [w.weight, w.tensor]));
+    for (const g of groups) {
+      const parts = g.path.split('/');
+      for (let n = 0; n < parts.length; n++) {
+        const on = [p.layer.keras3Path, ...parts.slice(0, n)].join('/');
+        if (!layers.has(on)) layers.set(on, []);
+      }
+      layers.set(`${p.layer.keras3Path}/${g.path}`, g.names.map((n) => byName.get(n)!));
+    }
+  }
+  return layers;
 }
 
 /** Without a model config: Keras 3 paths kept, other names grouped by layer, with a note. */

@@ -61,6 +61,8 @@ export interface ModelWalk {
   metadataProps: Record<string, string>;
   inputs: ValueInfo[];
   outputs: ValueInfo[];
+  /** Main-graph inputs that name an initializer (IR < 4 style overridable weights), left out of `inputs`. */
+  initializerInputs: string[];
   tensors: FoundTensor[];
   /** Every node input that reads a tensor, for layout hints and roles. */
   uses: Map<string, NodeUse[]>;
@@ -102,7 +104,7 @@ export function looksLikeOnnx(file: RandomAccessFile): boolean {
 
 export function walkModel(file: RandomAccessFile): ModelWalk {
   const model: ModelWalk = {
-    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], tensors: [], uses: new Map(), producers: new Map(), nodes: [],
+    opsetImport: {}, metadataProps: {}, inputs: [], outputs: [], initializerInputs: [], tensors: [], uses: new Map(), producers: new Map(), nodes: [],
   };
   const range = { start: 0, end: file.size };
   let graph: Field | undefined;
@@ -217,6 +219,7 @@ function walkGraph(
   if (top) {
     // Inputs that are initializers (required before IR 4) are weights, not model inputs.
     const weightNames = new Set(initializers.map((t) => t.source));
+    model.initializerInputs = model.inputs.filter((i) => weightNames.has(i.name)).map((i) => i.name);
     model.inputs = model.inputs.filter((i) => !weightNames.has(i.name));
   }
 }

@@ -12,6 +12,7 @@ import { MAX_ONNX_FILE } from './index.js';
 import { writeFileSet, type SetMember } from '../../core/fileset.js';
 import { EXTERNAL_SIZE_THRESHOLD, externalDataFiles, placeExternalData, type ExternalPlace, type ExternalTensor } from './external-write.js';
 import { MAX_GRAPH_DEPTH } from './model.js';
+import type { CastBack } from './cast.js';
 
 /**
  * Lossless ONNX rewriting: the model's bytes are copied as they are, except the messages on the
@@ -43,6 +44,9 @@ const GRAPH = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13, s
 const NODE = { input: 1, output: 2, opType: 4, attribute: 5 };
 const ATTR = { t: 5, g: 6, graphs: 11 };
 const FUNCTION_NODE = 7;
+/** AttributeProto.AttributeType INT. */
+const ATTRIBUTE_INT = 2;
+const NO_REWIRING: ReadonlyMap<string, string> = new Map();
 const MODEL_FUNCTIONS = 25;
 const MODEL_TRAINING_INFO = 20;
 
@@ -58,6 +62,11 @@ export interface RewriteOptions {
   externalData?: 'one-file' | 'per-tensor';
   /** A model larger than this inline is written with external data (protobuf's limit; tests lower it). */
   inlineLimit?: number;
+  /**
+   * Initializers (source names) stored in a new dtype by their edit: a Cast back to the old dtype
+   * is put first in the main graph, and every node that read the initializer reads its output.
+   */
+  castBack?: ReadonlyMap<string, CastBack>;
 }
 
 export async function rewriteOnnx(
@@ -79,7 +88,8 @@ export async function rewriteOnnx(
   await inlineMovedExternalData(sourcePath, outPath, byOffset);
   const file = RandomAccessFile.open(sourcePath);
   try {
-    let rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
+    const castBack = options.castBack ?? new Map<string, CastBack>();
+    let rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? [], castBack);
     let pieces = rewriter.model();
     const inlineSize = pieces.reduce((n, p) => n + lengthOf(p), 0);
     const limit = options.inlineLimit ?? MAX_ONNX_FILE;
@@ -91,7 +101,7 @@ export async function rewriteOnnx(
       return { newInputs: rewriter.newInputs };
     }
     const external = await moveToExternalData(sourcePath, outPath, byOffset, renames, layout);
-    rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? []);
+    rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? [], castBack);
     pieces = rewriter.model();
     const model = { path: outPath, write: async (fd: number) => { for (const piece of pieces) await emit(file, fd, piece); } };
     await writeFileSet(outPath, [...external.files, model]);
@@ -162,6 +172,7 @@ class Rewriter {
     private readonly edits: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
     private readonly renames: ReadonlyMap<string, string>,
     private readonly extraOutputs: readonly string[],
+    private readonly castBack: ReadonlyMap<string, CastBack>,
   ) {
     this.offsets = [...edits.keys()].sort((a, b) => a - b);
   }
@@ -178,9 +189,9 @@ class Rewriter {
     }
     return this.message(model, 'ModelProto', (f) => {
       if (f.no === MODEL_GRAPH) return [this.field(f, this.graph(f, 0, true))];
-      if (f.no === MODEL_FUNCTIONS) return [this.field(f, this.message(f, 'function', (g) => (g.no === FUNCTION_NODE ? this.node(g, 1) : undefined)))];
+      if (f.no === MODEL_FUNCTIONS) return [this.field(f, this.message(f, 'function', (g) => (g.no === FUNCTION_NODE ? this.node(g, 1, NO_REWIRING) : undefined)))];
       if (f.no === MODEL_TRAINING_INFO) {
-        return [this.field(f, this.message(f, 'training_info', (g) => (g.no === 1 || g.no === 2 ? [this.field(g, this.graph(g, 1, false))] : undefined)))];
+        return [this.field(f, this.message(f, 'training_info', (g) => (g.no === 1 || g.no === 2 ? [this.field(g, this.graph(g, 1, false, NO_REWIRING))] : undefined)))];
       }
       return undefined;
     });
@@ -188,7 +199,7 @@ class Rewriter {
 
   /** True when an edited tensor lies inside this range: only then is the message rebuilt. */
   private touches(range: Range): boolean {
-    if (this.renames.size) return true; // names are referenced everywhere: walk it all
+    if (this.renames.size || this.castBack.size) return true; // names are referenced everywhere: walk it all
     return this.offsets.some((o) => o >= range.start && o < range.end);
   }
 
@@ -215,9 +226,16 @@ class Rewriter {
     return { field: f.no, children };
   }
 
-  private graph(range: Range, depth: number, top: boolean): Piece[] {
+  /**
+   * `rewiring` maps the names of cast initializers to their Cast's output, for the node inputs of
+   * this graph and its subgraphs; the main graph starts it, and a subgraph that defines one of the
+   * names itself (an input, initializer or node output shadowing the outer one) drops it.
+   */
+  private graph(range: Range, depth: number, top: boolean, outer?: ReadonlyMap<string, string>): Piece[] {
     if (depth > MAX_GRAPH_DEPTH) throw invalidInput(this.file.path, `offset ${range.start}`, 'subgraphs nested too deep');
     const existingInputs = top ? this.inputNames(range) : new Set<string>();
+    const rewiring = top ? new Map([...this.castBack].map(([name, c]) => [name, c.output])) : this.unshadowed(range, outer ?? NO_REWIRING);
+    let castsPlaced = !top || this.castBack.size === 0;
     const added: Piece[] = [];
     const pieces = this.message(range, 'graph', (f) => {
       if (f.no === GRAPH.initializer || f.no === GRAPH.sparseInitializer) {
@@ -230,19 +248,81 @@ class Rewriter {
         }
         return [{ field: f.no, children: tensorProto(this.newName(hit.tensor.source), hit.edit) }];
       }
-      if (f.no === GRAPH.input || f.no === GRAPH.output || f.no === GRAPH.valueInfo) return this.renamedStrings(f, 1);
+      if (f.no === GRAPH.valueInfo) return (top ? this.retyped(f) : undefined) ?? this.renamedStrings(f, 1);
+      if (f.no === GRAPH.input) return this.renamedStrings(f, 1);
+      if (f.no === GRAPH.output) return (top ? undefined : this.rewiredOutput(f, rewiring)) ?? this.renamedStrings(f, 1);
       if (f.no === GRAPH.node) {
-        const node = this.node(f, depth);
+        const node = this.node(f, depth, rewiring);
         if (node.length === 0 && top) {
           const hit = this.editInside(f)!;
           added.push(this.inputFor(hit.tensor));
         }
-        return node;
+        if (castsPlaced) return node;
+        castsPlaced = true;
+        return [...this.castNodes(), ...node];
       }
       return undefined;
     });
     if (top) for (const name of this.extraOutputs) added.push({ field: GRAPH.output, children: [{ bytes: keyBytes(1, name) }] });
+    if (!castsPlaced) added.push(...this.castNodes());
     return [...pieces, ...added];
+  }
+
+  /** The Cast nodes restoring each cast initializer's dtype, as the first nodes of the main graph. */
+  private castNodes(): Piece[] {
+    return [...this.castBack].map(([name, cast]) => {
+      const to = Buffer.concat([keyBytes(1, 'to'), varintField(3, ONNX_DTYPE_NUMBER[cast.to]), varintField(20, ATTRIBUTE_INT)]);
+      const head = Buffer.concat([keyBytes(NODE.input, this.newName(name)), keyBytes(NODE.output, cast.output), keyBytes(3, `Cast_${cast.output}`), keyBytes(NODE.opType, 'Cast')]);
+      return { field: GRAPH.node, children: [{ bytes: head }, { field: NODE.attribute, children: [{ bytes: to }] }] };
+    });
+  }
+
+  /** The rewiring less the names this subgraph defines itself. */
+  private unshadowed(graph: Range, outer: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+    if (outer.size === 0) return outer;
+    const inner = new Map(outer);
+    const nameIn = (range: Range, no: number) => {
+      for (const g of fields(this.file, range, 'graph')) if (g.no === no) inner.delete(this.text(g));
+    };
+    for (const f of fields(this.file, graph, 'graph')) {
+      if (f.wire !== WIRE_BYTES) continue;
+      if (f.no === GRAPH.input) nameIn(f, 1);
+      else if (f.no === GRAPH.initializer) nameIn(f, 8);
+      else if (f.no === GRAPH.node) nameIn(f, NODE.output);
+    }
+    return inner;
+  }
+
+  private text(f: Range): string {
+    return new TextDecoder().decode(this.file.bytesAt(f.start, f.end - f.start));
+  }
+
+  /** A subgraph output that passes an outer cast initializer on directly: it passes the Cast's output. */
+  private rewiredOutput(f: Field, rewiring: ReadonlyMap<string, string>): Piece[] | undefined {
+    let changed = false;
+    const pieces = this.message(f, 'graph output', (g) => {
+      const output = g.no === 1 ? rewiring.get(this.text(g)) : undefined;
+      if (output === undefined) return undefined;
+      changed = true;
+      return [{ bytes: keyBytes(1, output) }];
+    });
+    return changed ? [this.field(f, pieces)] : undefined;
+  }
+
+  /** A main-graph value_info naming a cast initializer, declared with the dtype it is now stored in. */
+  private retyped(f: Field): Piece[] | undefined {
+    let name: string | undefined;
+    for (const g of fields(this.file, f, 'value_info')) if (g.no === 1) name = this.text(g);
+    const hit = name === undefined || !this.castBack.has(name) ? undefined : [...this.edits.values()].find((e) => e.tensor.source === name && e.tensor.location?.scope === '');
+    if (!hit || hit.edit.kind !== 'replace') return undefined;
+    const dtype = hit.edit.dtype;
+    // elem_type is a varint, which message() copies: the tensor type's other fields are copied here.
+    const besidesElemType = (range: Range): Piece[] => [...fields(this.file, range, 'tensor_type')].filter((e) => e.no !== 1).map((e) => ({ copy: { start: e.at, end: e.end } }));
+    return [this.field(f, this.message(f, 'value_info', (g) => {
+      if (g.no === 1) return [{ bytes: keyBytes(1, this.newName(name!)) }];
+      if (g.no !== 2) return undefined;
+      return [this.field(g, this.message(g, 'type', (t) => (t.no === 1 ? [this.field(t, [{ bytes: varintField(1, ONNX_DTYPE_NUMBER[dtype]) }, ...besidesElemType(t)])] : undefined)))];
+    }))];
   }
 
   private inputNames(graph: Range): Set<string> {
@@ -289,7 +369,7 @@ class Rewriter {
   }
 
   /** A node: a Constant whose tensor is removed disappears; replaced, it gets a `value` attribute. */
-  private node(f: Field, depth: number): Piece[] {
+  private node(f: Field, depth: number, rewiring: ReadonlyMap<string, string>): Piece[] {
     let isConstant = false;
     for (const g of fields(this.file, f, 'node')) {
       if (g.no === NODE.opType) isConstant = new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)) === 'Constant';
@@ -309,10 +389,11 @@ class Rewriter {
       }
     }
     return [this.field(f, this.message(f, 'node', (g) => {
+      if (g.no === NODE.input && rewiring.has(this.text(g))) return [{ bytes: keyBytes(NODE.input, rewiring.get(this.text(g))!) }];
       if (g.no === NODE.input || g.no === NODE.output) return this.renamedName(g);
       if (g.no !== NODE.attribute) return undefined;
       return [this.field(g, this.message(g, 'attribute', (a) => {
-        if (a.no === ATTR.g || a.no === ATTR.graphs) return [this.field(a, this.graph(a, depth + 1, false))];
+        if (a.no === ATTR.g || a.no === ATTR.graphs) return [this.field(a, this.graph(a, depth + 1, false, rewiring))];
         if (a.no === ATTR.t) {
           const hit = this.edits.get(a.start);
           if (hit?.edit.kind === 'replace') return [{ field: ATTR.t, children: tensorProto(this.newName(hit.tensor.source), hit.edit) }];

@@ -7,6 +7,7 @@ import type { FormatWriter, OutputTensor } from '../writers.js';
 import { storedWeight, type QuantizeRule, type StoredWeight } from './quantize.js';
 import { modelJsonPath, readModelJson } from './model-json.js';
 import { modelPlan, realKerasVersion, toLayersConfig } from '../keras-model.js';
+import { unsupportedByTfjs } from '../keras-layers.js';
 
 /** The converter's default shard size: tensors are cut across shard files at this boundary. */
 export const SHARD_BYTES = 4 * 1024 * 1024;
@@ -117,7 +118,9 @@ function keptModelJson(source: StateDict): Record<string, unknown> | unknown[] {
 export function tfjsModel(tensors: readonly OutputTensor[], source: StateDict): { json: Record<string, unknown> | unknown[]; tensors: readonly OutputTensor[]; notes: string[] } {
   const kept = source.format === 'tfjs' ? keptModelJson(source) : {};
   const { plan, model, notes } = modelPlan(source, tensors, 'TF.js weights');
-  if (plan && model) {
+  const lacking = plan && model && source.format !== 'tfjs' ? unsupportedByTfjs(model.config) : [];
+  if (lacking.length) notes.push(`weights-only TF.js weights, without the model config: tfjs-layers does not support ${lacking.join(', ')}, so tf.loadLayersModel could not build the model`);
+  if (plan && model && !lacking.length) {
     if (source.format === 'tfjs') return { json: kept, tensors, notes };
     const topology = {
       ...(realKerasVersion(model.kerasVersion) ? { keras_version: model.kerasVersion } : {}),
