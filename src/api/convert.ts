@@ -3,7 +3,7 @@ import { dtypeBits, sameShape } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { alignTensors, type Alignment } from '../ops/align.js';
-import { checkWriteOptions, chooseWriter, externalDataOptions } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, externalDataOptions, type QuantizationReport } from '../formats/writers.js';
 import { rewriteOnnx, type RewriteOptions, type TensorEdit } from '../formats/onnx/write.js';
 import { withModel, write, type ModelInput, type WriteSettings } from './common.js';
 
@@ -29,6 +29,8 @@ export interface ConvertResult {
   to: string;
   tensors: number;
   notes: string[];
+  /** GGUF `--quantize`: which tensors became which block type, and which selected ones stayed float and why. */
+  quantization?: QuantizationReport;
 }
 
 /** What `ckpt convert --graph --json` prints: the weights put into an existing ONNX model. */
@@ -60,7 +62,10 @@ export async function convert(model: ModelInput, output: string, options: Conver
     }
     const done = options.onRead?.(dict);
     const report = await write(dict, output, writer.format, dict.tensors, writeOptions).finally(() => done?.());
-    return { input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes };
+    return {
+      input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes,
+      ...(report.quantization ? { quantization: report.quantization } : {}),
+    };
   });
 }
 
