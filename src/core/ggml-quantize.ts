@@ -26,8 +26,12 @@ function toHalf(value: number): number {
   return float32BitsToHalf(bitsAsInt[0]!);
 }
 
-/** ggml's nearest_int: adds 1.5·2^23 in float32 and reads the mantissa (round half to even for |v| < 2^22). */
+/**
+ * ggml's nearest_int: adds 1.5·2^23 in float32 and reads the mantissa, which rounds half to even
+ * for |v| < 2^22 (the fast path here); beyond, the mantissa bits as C reads them.
+ */
 function nearestInt(value: number): number {
+  if (value > -4194304 && value < 4194304) return f(value + 12582912) - 12582912;
   bits[0] = value + 12582912;
   return (bitsAsInt[0]! & 0x007fffff) - 0x00400000;
 }
@@ -107,25 +111,26 @@ function q4_1(x: Float32Array, at: number, y: DataView, o: number): void {
   }
 }
 
-/** Low nibbles of the 5-bit values into `qs`, their fifth bits into the 32-bit `qh` (element j at bit j). */
-function pack5(xi0: readonly number[], xi1: readonly number[], y: DataView, qhAt: number, qsAt: number): void {
+/** Low nibbles of the 5-bit values (`levels`, 32) into `qs`, their fifth bits into the 32-bit `qh` (element j at bit j). */
+function pack5(levels: Uint8Array, y: DataView, qhAt: number, qsAt: number): void {
   let qh = 0;
   for (let j = 0; j < 16; j++) {
-    y.setUint8(qsAt + j, (xi0[j]! & 0x0f) | ((xi1[j]! & 0x0f) << 4));
-    qh |= ((xi0[j]! & 0x10) >> 4) << j;
-    qh |= ((xi1[j]! & 0x10) >> 4) << (j + 16);
+    const xi0 = levels[j]!, xi1 = levels[j + 16]!;
+    y.setUint8(qsAt + j, (xi0 & 0x0f) | ((xi1 & 0x0f) << 4));
+    qh |= ((xi0 & 0x10) >> 4) << j;
+    qh |= ((xi1 & 0x10) >> 4) << (j + 16);
   }
   y.setUint32(qhAt, qh >>> 0, true);
 }
+
+const levels5 = new Uint8Array(32);
 
 function q5_0(x: Float32Array, at: number, y: DataView, o: number): void {
   const d = f(signedAbsMax(x, at, 32) / -16);
   const id = d ? f(1 / d) : 0;
   y.setUint16(o, toHalf(d), true);
-  const level = (v: number) => Math.min(31, asInt8(truncatedByte(f(f(v * id) + 16.5)))) & 0xff;
-  const xi0 = Array.from({ length: 16 }, (_, j) => level(x[at + j]!));
-  const xi1 = Array.from({ length: 16 }, (_, j) => level(x[at + 16 + j]!));
-  pack5(xi0, xi1, y, o + 2, o + 6);
+  for (let j = 0; j < 32; j++) levels5[j] = Math.min(31, asInt8(truncatedByte(f(f(x[at + j]! * id) + 16.5))));
+  pack5(levels5, y, o + 2, o + 6);
 }
 
 function q5_1(x: Float32Array, at: number, y: DataView, o: number): void {
@@ -134,10 +139,8 @@ function q5_1(x: Float32Array, at: number, y: DataView, o: number): void {
   const id = d ? f(1 / d) : 0;
   y.setUint16(o, toHalf(d), true);
   y.setUint16(o + 2, toHalf(min), true);
-  const level = (v: number) => truncatedByte(f(f(f(v - min) * id) + 0.5));
-  const xi0 = Array.from({ length: 16 }, (_, j) => level(x[at + j]!));
-  const xi1 = Array.from({ length: 16 }, (_, j) => level(x[at + 16 + j]!));
-  pack5(xi0, xi1, y, o + 4, o + 8);
+  for (let j = 0; j < 32; j++) levels5[j] = truncatedByte(f(f(f(x[at + j]! - min) * id) + 0.5));
+  pack5(levels5, y, o + 4, o + 8);
 }
 
 /**
@@ -248,7 +251,7 @@ function makeQkx2Quants(
       curError = f(curError + f(weights[i]! * f(diff * diff)));
     }
     if (curError < bestError) {
-      L.set(Laux.subarray(0, n), lAt);
+      for (let i = 0; i < n; i++) L[lAt + i] = Laux[i]!;
       bestError = curError;
       scale = thisScale;
       min = thisMin;
@@ -269,11 +272,15 @@ function scaleMinK4(y: DataView, at: number, j: number): [number, number] {
  * and mins quantized to 6 bits against float16 d and dmin, then each element's level (0..nmax)
  * recomputed with the stored scales into L.
  */
+const weights = new Float32Array(32);
+const Laux = new Uint8Array(32);
+const subScales = new Float32Array(16);
+const subMins = new Float32Array(8);
+const levels = new Uint8Array(QK_K);
+
 function superBlockK(x: Float32Array, at: number, y: DataView, o: number, nmax: number, rmin: number, nstep: number, L: Uint8Array): void {
-  const weights = new Float32Array(32);
-  const Laux = new Uint8Array(32);
-  const scales = new Float32Array(8);
-  const mins = new Float32Array(8);
+  const scales = subScales;
+  const mins = subMins;
   let maxScale = 0;
   let maxMin = 0;
   for (let j = 0; j < 8; j++) {
@@ -318,7 +325,7 @@ function superBlockK(x: Float32Array, at: number, y: DataView, o: number, nmax: 
 
 function q4_k(x: Float32Array, at: number, y: DataView, o: number): void {
   for (let i = 4; i < 16; i++) y.setUint8(o + i, 0);
-  const L = new Uint8Array(QK_K);
+  const L = levels;
   superBlockK(x, at, y, o, 15, -1, 20, L);
   for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
     for (let l = 0; l < 32; l++) y.setUint8(q + l, L[j + l]! | (L[j + l + 32]! << 4));
@@ -327,7 +334,7 @@ function q4_k(x: Float32Array, at: number, y: DataView, o: number): void {
 
 function q5_k(x: Float32Array, at: number, y: DataView, o: number): void {
   for (let i = 4; i < 48; i++) y.setUint8(o + i, 0);
-  const L = new Uint8Array(QK_K);
+  const L = levels;
   superBlockK(x, at, y, o, 31, -0.5, 15, L);
   const qh = o + 16;
   let m1 = 1, m2 = 2;
@@ -351,8 +358,8 @@ function q5_k(x: Float32Array, at: number, y: DataView, o: number): void {
 }
 
 function q6_k(x: Float32Array, at: number, y: DataView, o: number): void {
-  const L = new Uint8Array(QK_K);
-  const scales = new Float32Array(16);
+  const L = levels;
+  const scales = subScales;
   let maxScale = 0;
   let maxAbsScale = 0;
   for (let ib = 0; ib < 16; ib++) {
