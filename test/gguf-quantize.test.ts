@@ -9,6 +9,7 @@ import { seededRandom } from '../src/core/random.js';
 import { quantizableTypes, quantizeBlocks } from '../src/core/ggml-quantize.js';
 import { parseGgufQuantizeRules } from '../src/formats/gguf/quantize.js';
 import { runCli, tempDir } from './helpers.js';
+import { python, pythonHas } from './python.js';
 
 /**
  * `convert --quantize q4_0 model.safetensors out.gguf`: matrices become ggml blocks made by the
@@ -186,5 +187,25 @@ test('NaN, infinities and scales past float16 are refused naming the tensor and 
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('bad.gguf')), []);
     const json = runCli(['convert', '--json', '--quantize', 'q4_0', file, out]);
     assert.equal((JSON.parse(json.stdout || json.stderr) as { error: { code: string } }).error.code, 'invalid-input');
+  }
+});
+
+test('gguf-py (llama.cpp\'s Python package) reads the quantized file, and its numpy quantizers give the same blocks', { skip: !pythonHas('gguf') && 'no gguf python module' }, async () => {
+  const embed = MODEL[0]!;
+  const raw = path.join(dir, 'embed.f32');
+  fs.writeFileSync(raw, new Uint8Array((embed.values as Float32Array).buffer));
+  for (const typeName of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1']) {
+    const out = path.join(dir, `py-${typeName}.gguf`);
+    assert.equal(runCli(['convert', '--quantize', typeName, source, out]).status, 0);
+    const lines = python(`
+import sys, numpy as np, gguf
+from gguf.quants import quantize
+r = gguf.GGUFReader(sys.argv[1])
+t = next(t for t in r.tensors if t.name == 'model.embed_tokens.weight')
+values = np.fromfile(sys.argv[2], dtype=np.float32).reshape(64, 64)
+ours = bytes(t.data.tobytes())
+theirs = quantize(values, gguf.GGMLQuantizationType[sys.argv[3].upper()]).tobytes()
+print(t.tensor_type.name, list(map(int, t.shape)), ours == theirs)`, out, raw, typeName).trim();
+    assert.equal(lines, `${typeName.toUpperCase()} [64, 64] True`);
   }
 });
