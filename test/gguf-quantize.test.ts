@@ -10,6 +10,7 @@ import { quantizableTypes, quantizeBlocks } from '../src/core/ggml-quantize.js';
 import { parseGgufQuantizeRules } from '../src/formats/gguf/quantize.js';
 import { runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
+import { writeSampleGguf } from './gguf-fixtures.js';
 
 /**
  * `convert --quantize q4_0 model.safetensors out.gguf`: matrices become ggml blocks made by the
@@ -207,5 +208,27 @@ ours = bytes(t.data.tobytes())
 theirs = quantize(values, gguf.GGMLQuantizationType[sys.argv[3].upper()]).tobytes()
 print(t.tensor_type.name, list(map(int, t.shape)), ours == theirs)`, out, raw, typeName).trim();
     assert.equal(lines, `${typeName.toUpperCase()} [64, 64] True`);
+  }
+});
+
+test('a GGUF input: blocks already of the rule\'s type are copied, others are quantized from their float view', async () => {
+  const sample = path.join(dir, 'sample.gguf');
+  await writeSampleGguf(sample);
+  const out = path.join(dir, 'sample-q8_0.gguf');
+  const r = runCli(['convert', '--quantize', 'q8_0', sample, out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /1 tensor\(s\) already of their --quantize type, blocks copied as stored: blk\.0\.attn_k\.weight/);
+  const before = Object.fromEntries(listing(sample).tensors.map((t) => [t.source, t]));
+  const after = Object.fromEntries(listing(out).tensors.map((t) => [t.source, t]));
+  assert.equal(after['blk.0.attn_k.weight']!.sha256, before['blk.0.attn_k.weight']!.sha256);
+  assert.equal(after['blk.0.attn_q.weight']!.encoding?.label, 'q8_0');
+  const dict = await open(sample);
+  try {
+    const q4k = dict.tensors.find((t) => t.source === 'blk.0.attn_q.weight')!;
+    const blocks = new Uint8Array((768 / 32) * 34);
+    quantizeBlocks(quantizableTypes().find((t) => t.name === 'q8_0')!, new Float32Array((await q4k.read()).slice().buffer), blocks);
+    assert.equal(after['blk.0.attn_q.weight']!.sha256, sha256(blocks));
+  } finally {
+    await dict.close();
   }
 });

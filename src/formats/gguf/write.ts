@@ -80,11 +80,15 @@ export const ggufWriter: FormatWriter = {
   async write(out, tensors: readonly OutputTensor[], source, options = {}) {
     const rules = options.ggufQuantize ?? [];
     const quantization: QuantizationReport = { quantized: [], unquantized: [] };
+    const copied: string[] = [];
     const outputs = tensors.map(({ name, tensor }): GgufOutput => {
       const rule = rules.length ? ggufRuleFor(tensor.name, rules) : undefined;
       // Blocks are copied only where the values are the source's own: new values are written as their dtype.
       const blocks = tensor.encoding && source.format === 'gguf' && source.tensors.includes(tensor) ? ggmlTypeByName(tensor.encoding.stored) : undefined;
-      if (blocks && (!rule || rule === blocks)) return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
+      if (blocks && (!rule || rule === blocks)) {
+        if (rule) copied.push(name);
+        return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
+      }
       const reason = rule && keptFloatReason(tensor, rule);
       if (rule && !reason) {
         quantization.quantized.push({ name, type: rule.name });
@@ -105,6 +109,7 @@ export const ggufWriter: FormatWriter = {
       format: 'gguf',
       notes: [
         ...quantizationNotes(quantization),
+        ...(copied.length ? [`${copied.length} tensor(s) already of their --quantize type, blocks copied as stored: ${copied.join(', ')}`] : []),
         ...(requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize them again with --quantize (${requantize.join(', ')})`] : []),
         ...(scalars.length ? [`${scalars.length} scalar(s) written with shape [1]: a ggml tensor has at least one dimension (${scalars.join(', ')})`] : []),
       ],
