@@ -62,7 +62,7 @@ function q8_0(x: Float32Array, at: number, y: DataView, o: number): void {
   for (let j = 0; j < 32; j++) y.setUint8(o + 2 + j, truncatedByte(roundf(f(x[at + j]! * id))));
 }
 
-/** The element of largest magnitude, the first one on ties (q4_0, q5_0). */
+/** The element of largest magnitude, the first one on ties (q4_0, q5_0, and the k-quants' make_qx_quants and q8_K). */
 function signedAbsMax(x: Float32Array, at: number, n: number): number {
   let amax = 0;
   let max = 0;
@@ -76,7 +76,11 @@ function signedAbsMax(x: Float32Array, at: number, n: number): number {
   return max;
 }
 
-function minMax(x: Float32Array, at: number): [number, number] {
+/**
+ * The _1 types' d = (max − min) / levels and min, stored as float16 at `o` and `o + 2`; returns the
+ * min and 1/d in float32 (0 for a constant block) that the levels are computed with.
+ */
+function minAndInverseStep(x: Float32Array, at: number, levels: number, y: DataView, o: number): [number, number] {
   let min = FLT_MAX;
   let max = -FLT_MAX;
   for (let j = 0; j < 32; j++) {
@@ -84,7 +88,10 @@ function minMax(x: Float32Array, at: number): [number, number] {
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return [min, max];
+  const d = f(f(max - min) / levels);
+  y.setUint16(o, toHalf(d), true);
+  y.setUint16(o + 2, toHalf(min), true);
+  return [min, d ? f(1 / d) : 0];
 }
 
 function q4_0(x: Float32Array, at: number, y: DataView, o: number): void {
@@ -99,11 +106,7 @@ function q4_0(x: Float32Array, at: number, y: DataView, o: number): void {
 }
 
 function q4_1(x: Float32Array, at: number, y: DataView, o: number): void {
-  const [min, max] = minMax(x, at);
-  const d = f(f(max - min) / 15);
-  const id = d ? f(1 / d) : 0;
-  y.setUint16(o, toHalf(d), true);
-  y.setUint16(o + 2, toHalf(min), true);
+  const [min, id] = minAndInverseStep(x, at, 15, y, o);
   for (let j = 0; j < 16; j++) {
     const xi0 = Math.min(15, asInt8(truncatedByte(f(f(f(x[at + j]! - min) * id) + 0.5)))) & 0xff;
     const xi1 = Math.min(15, asInt8(truncatedByte(f(f(f(x[at + 16 + j]! - min) * id) + 0.5)))) & 0xff;
@@ -134,11 +137,7 @@ function q5_0(x: Float32Array, at: number, y: DataView, o: number): void {
 }
 
 function q5_1(x: Float32Array, at: number, y: DataView, o: number): void {
-  const [min, max] = minMax(x, at);
-  const d = f(f(max - min) / 31);
-  const id = d ? f(1 / d) : 0;
-  y.setUint16(o, toHalf(d), true);
-  y.setUint16(o + 2, toHalf(min), true);
+  const [min, id] = minAndInverseStep(x, at, 31, y, o);
   for (let j = 0; j < 32; j++) levels5[j] = truncatedByte(f(f(f(x[at + j]! - min) * id) + 0.5));
   pack5(levels5, y, o + 4, o + 8);
 }
@@ -148,16 +147,8 @@ function q5_1(x: Float32Array, at: number, y: DataView, o: number): void {
  * [0, 2·nmax) into L, and the scale that minimizes the x²-weighted error over 19 trial scales.
  */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, at: number, L: Uint8Array, lAt: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[at + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[at + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, at, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lAt, lAt + n);
     return 0;
   }
@@ -392,17 +383,9 @@ function q6_k(x: Float32Array, at: number, y: DataView, o: number): void {
 }
 
 function q8_k(x: Float32Array, at: number, y: DataView, o: number): void {
-  let max = 0;
-  let amax = 0;
-  for (let j = 0; j < QK_K; j++) {
-    const ax = Math.abs(x[at + j]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[at + j]!;
-    }
-  }
+  const max = signedAbsMax(x, at, QK_K);
   for (let i = 0; i < 292; i++) y.setUint8(o + i, 0);
-  if (!amax) return;
+  if (!max) return;
   const iscale = f(-127 / max);
   for (let j = 0; j < QK_K; j++) y.setInt8(o + 4 + j, asInt8(Math.min(127, nearestInt(f(iscale * x[at + j]!))) & 0xff));
   for (let j = 0; j < 16; j++) {
