@@ -24,3 +24,4 @@ export { WRITERS } from './formats/writers.js';
 export type { FormatReader, Probe } from './formats/types.js';
 export type { FormatWriter } from './formats/writers.js';
 export * from './api/index.js';
+export type { GgufQuantizeRule } from './formats/gguf/quantize.js';

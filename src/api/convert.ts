@@ -3,7 +3,7 @@ import { dtypeBits, sameShape } from '../core/dtype.js';
 import { transposeBytes } from '../core/decode.js';
 import type { StateDict, TensorInfo } from '../core/statedict.js';
 import { alignTensors, type Alignment } from '../ops/align.js';
-import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions } from '../formats/writers.js';
+import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions, type QuantizationReport } from '../formats/writers.js';
 import type { RewriteOptions, TensorEdit } from '../formats/onnx/write.js';
 import { rewriteOnnxWithDtype, type DtypeReport } from '../formats/onnx/cast.js';
 import type { DtypeOptions } from '../ops/cast.js';
@@ -33,6 +33,8 @@ export interface ConvertResult {
   notes: string[];
   /** ONNX output under `--dtype`: the float tensors cast and those kept, with why. */
   dtypes?: DtypeReport;
+  /** GGUF `--quantize`: which tensors became which block type, and which selected ones stayed float and why. */
+  quantization?: QuantizationReport;
 }
 
 /** What `ckpt convert --graph --json` prints: the weights put into an existing ONNX model. */
@@ -65,7 +67,11 @@ export async function convert(model: ModelInput, output: string, options: Conver
     }
     const done = options.onRead?.(dict);
     const report = await write(dict, output, writer.format, dict.tensors, writeOptions).finally(() => done?.());
-    return { input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes, ...(report.dtypes ? { dtypes: report.dtypes } : {}) };
+    return {
+      input, output, from: dict.format, to: report.format, tensors: report.written ?? dict.tensors.length, notes: report.notes,
+      ...(report.dtypes ? { dtypes: report.dtypes } : {}),
+      ...(report.quantization ? { quantization: report.quantization } : {}),
+    };
   });
 }
 

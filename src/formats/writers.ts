@@ -12,6 +12,7 @@ import { pytorchWriter } from './pytorch/write.js';
 import { paddleWriter } from './paddle/write.js';
 import { applyDtype, type DtypeOptions } from '../ops/cast.js';
 import type { QuantizeRule } from './tfjs/quantize.js';
+import type { GgufQuantizeRule } from './gguf/quantize.js';
 import { ggufWriter } from './gguf/write.js';
 import { tfliteWriter } from './tflite/write.js';
 import { darknetWriter } from './darknet/write.js';
@@ -30,12 +31,21 @@ export interface WriteReport {
   readonly written?: number;
   /** ONNX under `--dtype`: which float tensors were cast and which kept, and why. */
   readonly dtypes?: DtypeReport;
+  /** GGUF `--quantize`: the tensors written as blocks, and those the rules selected that stayed float, with why. */
+  readonly quantization?: QuantizationReport;
+}
+
+export interface QuantizationReport {
+  readonly quantized: { name: string; type: string }[];
+  readonly unquantized: { name: string; reason: string }[];
 }
 
 /** How to write, beyond which tensors: options only some writers take (`FormatWriter.takes`). */
 export interface WriteOptions {
   /** TF.js: weights to quantize, and how (`--quantize`); `none` drops the input's quantization. */
   quantize?: readonly QuantizeRule[];
+  /** GGUF: float weights to quantize to ggml block types (`--quantize q4_0[:PATTERN]`). */
+  ggufQuantize?: readonly GgufQuantizeRule[];
   /** safetensors, PyTorch: Hugging Face shards of at most this many bytes, with an index. */
   shardSize?: number;
   /** ONNX: weights in an external data file beside the model, or one file per tensor. */
@@ -45,7 +55,7 @@ export interface WriteOptions {
 }
 
 const OPTION_FLAGS: Record<keyof WriteOptions, string> = {
-  quantize: '--quantize', shardSize: '--shard-size', externalData: '--external-data', inlineLimit: 'inlineLimit',
+  quantize: '--quantize', ggufQuantize: '--quantize', shardSize: '--shard-size', externalData: '--external-data', inlineLimit: 'inlineLimit',
 };
 
 export interface FormatWriter {

@@ -3,7 +3,9 @@ import { usageError } from '../../core/errors.js';
 import { RandomAccessFile } from '../../core/file.js';
 import { ggmlType, ggmlTypeOfDType, type GgmlType } from '../../core/ggml.js';
 import type { StateDict } from '../../core/statedict.js';
-import type { FormatWriter, OutputTensor } from '../writers.js';
+import { dtypeBits } from '../../core/dtype.js';
+import type { FormatWriter, OutputTensor, QuantizationReport } from '../writers.js';
+import { ggufRuleFor, keptFloatReason, quantizeTensor } from './quantize.js';
 import { GGUF_MAGIC, readGgufHeader } from './header.js';
 
 const ALIGNMENT = 32;
@@ -67,34 +69,69 @@ function keyValuesOf(source: StateDict): { bytes: Uint8Array; count: number } {
 }
 
 /**
- * GGUF from float and integer tensors (f32, f16, bf16, f64, i8–i64), and GGUF blocks copied as
- * stored: quantizing is left to llama.cpp, whose quantizers are the reference.
+ * GGUF from float and integer tensors (f32, f16, bf16, f64, i8–i64), float weights quantized to
+ * ggml blocks where `--quantize` says (ggml's reference quantizers, byte for byte), and GGUF
+ * blocks copied as stored.
  */
 export const ggufWriter: FormatWriter = {
   format: 'gguf',
   extensions: ['.gguf'],
-  async write(out, tensors: readonly OutputTensor[], source) {
+  takes: ['ggufQuantize'],
+  async write(out, tensors: readonly OutputTensor[], source, options = {}) {
+    const rules = options.ggufQuantize ?? [];
+    const quantization: QuantizationReport = { quantized: [], unquantized: [] };
+    const copied: string[] = [];
     const outputs = tensors.map(({ name, tensor }): GgufOutput => {
+      const rule = rules.length ? ggufRuleFor(tensor.name, rules) : undefined;
       // Blocks are copied only where the values are the source's own: new values are written as their dtype.
       const blocks = tensor.encoding && source.format === 'gguf' && source.tensors.includes(tensor) ? ggmlTypeByName(tensor.encoding.stored) : undefined;
-      if (blocks) return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
+      if (blocks && (!rule || rule === blocks)) {
+        if (rule) copied.push(name);
+        return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
+      }
+      const reason = rule && keptFloatReason(tensor, rule);
+      if (rule && !reason) {
+        quantization.quantized.push({ name, type: rule.name });
+        const byteLength = (tensor.byteLength / (dtypeBits(tensor.dtype) / 8) / rule.blockSize) * rule.typeSize;
+        return { name, shape: tensor.shape, type: rule, byteLength, read: () => quantizeTensor(tensor, rule, source.path) };
+      }
+      if (reason) quantization.unquantized.push({ name, reason });
       const type = ggmlTypeOfDType(tensor.dtype);
       if (!type) throw usageError(`GGUF cannot store '${name}' (${tensor.dtype}); ggml has f32, f16, bf16, f64 and i8–i64 (convert --dtype float16 casts floats)`);
       if ((tensor.shape.at(-1) ?? 1) % type.blockSize !== 0) throw usageError(`'${name}' does not fill whole ${type.name} blocks`);
       return { name, shape: tensor.shape, type, byteLength: tensor.byteLength, read: () => tensor.read() };
     });
     await writeGguf(out, outputs, keyValuesOf(source));
-    const requantize = tensors.filter(({ tensor }) => tensor.encoding && !source.tensors.includes(tensor)).map(({ name }) => name);
+    const quantizedNames = new Set(quantization.quantized.map((q) => q.name));
+    const requantize = tensors.filter(({ name, tensor }) => tensor.encoding && !source.tensors.includes(tensor) && !quantizedNames.has(name)).map(({ name }) => name);
     const scalars = tensors.filter(({ tensor }) => tensor.shape.length === 0).map(({ name }) => name);
     return {
       format: 'gguf',
       notes: [
-        ...(requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize again with llama.cpp's llama-quantize (${requantize.join(', ')})`] : []),
+        ...quantizationNotes(quantization),
+        ...(copied.length ? [`${copied.length} tensor(s) already of their --quantize type, blocks copied as stored: ${copied.join(', ')}`] : []),
+        ...(requantize.length ? [`${requantize.length} block-quantized tensor(s) got new values and are written as f32: quantize them again with --quantize (${requantize.join(', ')})`] : []),
         ...(scalars.length ? [`${scalars.length} scalar(s) written with shape [1]: a ggml tensor has at least one dimension (${scalars.join(', ')})`] : []),
       ],
+      ...(rules.length ? { quantization } : {}),
     };
   },
 };
+
+/** `12 tensor(s) quantized to q4_0`, and the selected tensors that stayed float grouped by why. */
+function quantizationNotes(report: QuantizationReport): string[] {
+  const byType = new Map<string, number>();
+  for (const q of report.quantized) byType.set(q.type, (byType.get(q.type) ?? 0) + 1);
+  const byReason = new Map<string, string[]>();
+  for (const u of report.unquantized) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.name]);
+  const listed = (names: string[]) => `${names.slice(0, 6).join(', ')}${names.length > 6 ? `, … (${names.length})` : ''}`;
+  return [
+    ...[...byType].map(([type, count]) => `${count} tensor(s) quantized to ${type} (ggml's reference quantizer)`),
+    ...(report.unquantized.length
+      ? [`${report.unquantized.length} selected tensor(s) stay float, as llama.cpp leaves them: ${[...byReason].map(([reason, names]) => `${reason}: ${listed(names)}`).join('; ')}`]
+      : []),
+  ];
+}
 
 function ggmlTypeByName(name: string): GgmlType | undefined {
   for (let id = 0; id < 64; id++) if (ggmlType(id)?.name === name) return ggmlType(id);
