@@ -104,11 +104,6 @@ export class Cursor {
     return text;
   }
 
-  align(to: number): void {
-    const pad = (to - (this.at % to)) % to;
-    this.at = Math.min(this.bytes.length, this.at + pad);
-  }
-
   signature(expected: string, what: string): void {
     const got = this.take(4, what);
     if (String.fromCharCode(...got) !== expected) {

@@ -298,7 +298,7 @@ export class Hdf5File {
         const length = c.length('global heap object size');
         if (id === 0) break;
         objects.set(id, c.take(length, 'global heap object'));
-        c.align(8);
+        c.at = Math.min(c.bytes.length, c.at + ((8 - (length % 8)) % 8));
       }
       this.globalHeaps.set(address, objects);
     }
@@ -430,7 +430,7 @@ function checkSizes(place: Place, offsetSize: number, lengthSize: number): void 
 
 export function verifyChecksum(place: Place, covered: Uint8Array, stored: number, what: string): void {
   const computed = lookup3(covered);
-  if (computed !== stored) throw fail(place, `${what}: checksum is 0x${computed.toString(16).padStart(8, '0')}, the file stores 0x${stored.toString(16).padStart(8, '0')}: the file is damaged`);
+  if (computed !== stored) throw fail(place, `${what === place.where ? '' : `${what}: `}checksum is 0x${computed.toString(16).padStart(8, '0')}, the file stores 0x${stored.toString(16).padStart(8, '0')}: the file is damaged`);
 }
 
 function headerPrefix(flags: number): number {

@@ -48,8 +48,7 @@ export function parseDatatype(c: Cursor, depth = 0): Datatype {
       const base = parseDatatype(c, depth + 1);
       const names: string[] = [];
       for (let i = 0; i < (bits & 0xffff); i++) {
-        names.push(c.cString(c.left, 'enum member name'));
-        if (version < 3) c.align(8);
+        names.push(paddedName(c, version, 'enum member name'));
       }
       c.skip((bits & 0xffff) * base.size, 'enum values');
       return { kind: 'enum', size, base, names };
@@ -66,13 +65,20 @@ export function parseDatatype(c: Cursor, depth = 0): Datatype {
   }
 }
 
+/** A member name: NUL-terminated, padded to a multiple of 8 bytes (from its own start) before version 3. */
+function paddedName(c: Cursor, version: number, what: string): string {
+  const start = c.at;
+  const name = c.cString(c.left, what);
+  if (version < 3) c.skip((8 - ((c.at - start) % 8)) % 8, what);
+  return name;
+}
+
 /** A compound's member names (for messages: the reader never reads compound values). */
 function compoundMembers(c: Cursor, version: number, count: number, size: number, depth: number): string[] {
   const names: string[] = [];
   const offsetBytes = size < 256 ? 1 : size < 65536 ? 2 : size < 16777216 ? 3 : 4;
   for (let i = 0; i < count; i++) {
-    names.push(c.cString(c.left, 'compound member name'));
-    if (version < 3) c.align(8);
+    names.push(paddedName(c, version, 'compound member name'));
     if (version === 1) {
       c.skip(4 + 1 + 3 + 4 + 4 + 16);
     } else {
