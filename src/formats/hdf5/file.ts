@@ -118,9 +118,8 @@ export class Hdf5File {
     }
     this.offsetSize = offsetSize;
     this.lengthSize = lengthSize;
-    if (eof !== undefined && base + eof > size) {
-      throw fail(place, `the file should be ${base + eof} bytes long but has ${size}: it is truncated`);
-    }
+    // The library records the end of file counting a user block in, whatever the base address.
+    if (eof !== undefined && eof > size) throw fail(place, `the file should be ${eof} bytes long but has ${size}: it is truncated`);
     if (root === undefined) throw fail(place, 'no root group');
     this.rootAddress = root;
   }
@@ -158,7 +157,8 @@ export class Hdf5File {
 
   /** A cursor over at most `length` bytes (fewer at the end of the file), for blocks whose size is read from them. */
   cursorUpTo(address: number, length: number, place: Place, what: string): Cursor {
-    const available = Math.max(0, this.size - this.base - address);
+    const available = this.size - this.base - address;
+    if (!(available > 0)) throw fail(place, `${what} at offset ${this.base + address} lies beyond the end of the file (${this.size} bytes)`);
     return this.cursor(address, Math.min(length, available), place, what);
   }
 
