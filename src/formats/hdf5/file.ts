@@ -61,6 +61,9 @@ export class Hdf5File {
   private readonly headers = new Map<number, Message[]>();
   private readonly globalHeaps = new Map<number, Map<number, Uint8Array>>();
   private readonly localHeaps = new Map<number, Uint8Array>();
+  /** Each group's links, listed once (paths are resolved from the root again and again), and by name. */
+  readonly linkCache = new Map<number, { list: Link[]; byName: Map<string, Link> }>();
+  readonly attributeCache = new Map<number, Map<string, Attribute>>();
 
   /**
    * `source` holds the file from byte `start` on for `size` bytes (a stored .keras member is a
@@ -175,7 +178,8 @@ export class Hdf5File {
     const parts = path.split('/').filter(Boolean);
     for (let i = 0; i < parts.length; i++) {
       if (!object.isGroup()) return undefined;
-      const link = object.links().find((l) => l.name === parts[i]);
+      object.links();
+      const link = this.linkCache.get(object.address)!.byName.get(parts[i]!);
       if (!link) return undefined;
       const here = `/${parts.slice(0, i + 1).join('/')}`;
       if (link.kind === 'external') {
@@ -592,8 +596,6 @@ export class FractalHeap {
 
 /** An object (group, dataset, named datatype) of the file, by its path and header address. */
 export class Hdf5Object {
-  private cachedLinks: Link[] | undefined;
-
   constructor(readonly file: Hdf5File, readonly path: string, readonly address: number) {}
 
   get place(): Place {
@@ -623,7 +625,8 @@ export class Hdf5Object {
    * (h5py's track_order=True), by name otherwise.
    */
   links(): Link[] {
-    if (this.cachedLinks) return this.cachedLinks;
+    const cached = this.file.linkCache.get(this.address);
+    if (cached) return cached.list;
     const place = this.place;
     const links: Link[] = [];
     const symbolTable = this.messages(MessageType.symbolTable)[0];
@@ -675,18 +678,20 @@ export class Hdf5Object {
         }
       }
     }
-    const names = new Set<string>();
+    const byName = new Map<string, Link>();
     for (const l of links) {
-      if (names.has(l.name)) throw fail(place, `two links named '${l.name}'`);
-      names.add(l.name);
+      if (byName.has(l.name)) throw fail(place, `two links named '${l.name}'`);
+      byName.set(l.name, l);
     }
     links.sort(byCreation ? (a, b) => a.creationOrder - b.creationOrder : (a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-    this.cachedLinks = links;
+    this.file.linkCache.set(this.address, { list: links, byName });
     return links;
   }
 
   /** The object's attributes by name (compact ones in the header, dense ones through their heap). */
   attributes(): Map<string, Attribute> {
+    const cached = this.file.attributeCache.get(this.address);
+    if (cached) return cached;
     const place = this.place;
     const out = new Map<string, Attribute>();
     for (const m of this.messages(MessageType.attribute)) {
@@ -711,6 +716,7 @@ export class Hdf5Object {
         }
       }
     }
+    this.file.attributeCache.set(this.address, out);
     return out;
   }
 }
