@@ -131,6 +131,7 @@ export class Hdf5Dataset {
       const key = chunk.offset.join(',');
       if (done.has(key)) throw fail(this.place, `chunk at [${key}] is stored twice`);
       done.add(key);
+      if (chunk.size > this.file.size) throw fail(this.place, `chunk at [${key}] is ${chunk.size} bytes, more than the whole file`);
       if (chunk.size > scratch.length) {
         if (chunk.size > Math.max(2 * chunkBytes, chunkBytes + (1 << 20))) throw fail(this.place, `chunk at [${key}] is ${chunk.size} bytes, far more than the ${chunkBytes} it holds`);
         scratch = Buffer.allocUnsafeSlow(chunk.size);
@@ -288,6 +289,8 @@ function parseLayout(c: Cursor, width: number): Storage {
   const chunk = dims.slice(0, -1);
   if (dims[dims.length - 1] !== width) throw fail(c.place, `chunks of ${dims[dims.length - 1]}-byte elements for a ${width}-byte type`);
   if (chunk.some((d) => d === 0)) throw fail(c.place, `chunk dimensions [${chunk.join(',')}] include 0`);
+  // The library limits a chunk to 4 GiB; a larger product is a damaged message, refused before any allocation.
+  if (chunk.reduce((n, d) => n * d, width) > 2 ** 32) throw fail(c.place, `chunks of [${chunk.join(',')}] elements of ${width} bytes are larger than the 4 GiB HDF5 allows`);
   return { kind: 'chunked', chunk, index, address, unfilteredEdges: (flags & 1) === 1 };
 }
 
