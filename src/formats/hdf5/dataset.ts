@@ -19,6 +19,7 @@ type ChunkIndex =
   | { type: 'single'; filteredSize?: number; filterMask: number }
   | { type: 'implicit' }
   | { type: 'fixed-array' }
+  | { type: 'extensible-array' }
   | { type: 'btree2' };
 
 type Storage =
@@ -44,6 +45,7 @@ export class Hdf5Dataset {
   private readonly fill: Uint8Array | undefined;
   private readonly file: Hdf5File;
   private readonly place: Place;
+  private readonly maxDims: (number | undefined)[];
 
   constructor(object: Hdf5Object) {
     this.file = object.file;
@@ -64,6 +66,7 @@ export class Hdf5Dataset {
     this.bigEndian = (type.kind === 'integer' || type.kind === 'float') && type.bigEndian;
     this.width = type.size;
     this.shape = space.isNull ? [0] : space.dims;
+    this.maxDims = space.maxDims ?? this.shape;
     const numel = numelOf(this.shape);
     if (numel === undefined) throw fail(this.place, `shape [${this.shape.join(',')}] has too many elements`);
     this.byteLength = byteLengthOf(this.dtype, numel);
@@ -216,6 +219,27 @@ export class Hdf5Dataset {
         }
         return;
       }
+      case 'extensible-array': {
+        // Chunks are numbered with the unlimited dimension first and the others by their maximum size.
+        const unlimited = this.maxDims.findIndex((d) => d === undefined);
+        if (unlimited < 0) throw fail(this.place, 'extensible-array chunk index for a dataset without an unlimited dimension');
+        const order = [unlimited, ...this.shape.map((_, d) => d).filter((d) => d !== unlimited)];
+        const extent = order.map((d) => (d === unlimited ? Infinity : Math.ceil(this.maxDims[d]! / s.chunk[d]!)));
+        let i = 0;
+        for (const entry of extensibleArrayEntries(this.file, address, this.place, filtered, sizeBytes)) {
+          const index = i++;
+          if (entry.address === undefined) continue;
+          const offset = new Array<number>(rank);
+          let rest = index;
+          for (let k = rank - 1; k >= 1; k--) {
+            offset[order[k]!] = (rest % extent[k]!) * s.chunk[order[k]!]!;
+            rest = Math.floor(rest / extent[k]!);
+          }
+          offset[unlimited] = rest * s.chunk[unlimited]!;
+          yield { offset, address: entry.address, size: entry.size ?? chunkBytes, filterMask: entry.filterMask };
+        }
+        return;
+      }
       case 'btree2':
         for (const record of this.file.btree2Records(address, this.place)) {
           const c = new Cursor(record, this.place, this.file.offsetSize, this.file.lengthSize);
@@ -279,7 +303,10 @@ function parseLayout(c: Cursor, width: number): Storage {
     else if (type === 3) {
       c.skip(1);
       index = { type: 'fixed-array' };
-    } else if (type === 4) throw new Hdf5Unsupported(c.place.file, c.place.where, 'the extensible-array chunk index (datasets with an unlimited dimension)');
+    } else if (type === 4) {
+      c.skip(5);
+      index = { type: 'extensible-array' };
+    }
     else if (type === 5) {
       c.skip(6);
       index = { type: 'btree2' };
@@ -347,6 +374,95 @@ function* fixedArrayEntries(file: Hdf5File, address: number, place: Place, filte
       yield* entries;
     }
     pageAddress += perPage * entrySize + 4;
+  }
+}
+
+/**
+ * Entries of an extensible-array chunk index, in index order: the index block's own elements, then
+ * the data blocks of each super block (listed in the index block, then in secondary blocks).
+ */
+function* extensibleArrayEntries(file: Hdf5File, address: number, place: Place, filtered: boolean, sizeBytes: number): Generator<{ address: number | undefined; size?: number; filterMask: number }> {
+  const O = file.offsetSize;
+  const L = file.lengthSize;
+  const h = file.cursor(address, 4 + 2 + 6 + 6 * L + O + 4, place, 'extensible array header');
+  h.signature('EAHD', 'extensible array header');
+  if (h.u8() !== 0) throw fail(place, 'extensible array version is not 0');
+  const client = h.u8();
+  const entrySize = h.u8();
+  const maxBits = h.u8();
+  const indexElements = h.u8();
+  const minElements = h.u8();
+  const minPointers = h.u8();
+  const pageBits = h.u8();
+  for (let i = 0; i < 5; i++) h.length();
+  const realized = h.length('extensible array size');
+  const indexBlock = h.address('extensible array index block');
+  verifyChecksum(place, h.bytes.subarray(0, h.at), h.u32(), 'extensible array header');
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  if (client !== (filtered ? 1 : 0) || entrySize !== (filtered ? O + sizeBytes + 4 : O) || maxBits === 0 || maxBits > 64 || !pow2(minElements) || !pow2(minPointers) || pageBits > 32) {
+    throw fail(place, 'extensible array header with impossible parameters');
+  }
+  if (indexBlock === undefined || realized === 0) return;
+  const superBlocks = 1 + maxBits - Math.log2(minElements);
+  const blocksOf = (s: number) => 2 ** Math.floor(s / 2);
+  const elementsOf = (s: number) => 2 ** Math.ceil(s / 2) * minElements;
+  const indexSuperBlocks = 2 * Math.log2(minPointers);
+  const dataBlockPointers = 2 * (minPointers - 1);
+  const secondaryPointers = Math.max(0, superBlocks - indexSuperBlocks);
+  const blockOffsetBytes = Math.ceil(maxBits / 8);
+  const entry = (c: Cursor) => {
+    const at = c.address('chunk address');
+    const size = filtered ? c.uint(sizeBytes, 'chunk size') : undefined;
+    const filterMask = filtered ? c.u32() : 0;
+    return { address: at, ...(size !== undefined ? { size } : {}), filterMask };
+  };
+  const ib = file.cursor(indexBlock, 6 + O + indexElements * entrySize + (dataBlockPointers + secondaryPointers) * O + 4, place, 'extensible array index block');
+  ib.signature('EAIB', 'extensible array index block');
+  ib.skip(2 + O);
+  const own = Array.from({ length: indexElements }, () => entry(ib));
+  const dataBlocks = Array.from({ length: dataBlockPointers }, () => ib.address());
+  const secondary = Array.from({ length: secondaryPointers }, () => ib.address());
+  verifyChecksum(place, ib.bytes.subarray(0, ib.at), ib.u32(), 'extensible array index block');
+  let left = realized;
+  const take = function* (entries: ReturnType<typeof entry>[]) {
+    for (const e of entries) {
+      if (left-- <= 0) return;
+      yield e;
+    }
+  };
+  yield* take(own);
+  const dataBlock = function* (at: number | undefined, count: number) {
+    if (at === undefined) {
+      yield* take(Array.from({ length: Math.min(count, Math.max(0, left)) }, () => ({ address: undefined, filterMask: 0 })));
+      return;
+    }
+    if (count > 2 ** pageBits) throw new Hdf5Unsupported(place.file, place.where, 'a paged extensible-array chunk index (more than 2^page-bits chunks per data block)');
+    const c = file.cursor(at, 6 + O + blockOffsetBytes + count * entrySize + 4, place, 'extensible array data block');
+    c.signature('EADB', 'extensible array data block');
+    c.skip(2 + O + blockOffsetBytes);
+    const entries = Array.from({ length: count }, () => entry(c));
+    verifyChecksum(place, c.bytes.subarray(0, c.at), c.u32(), 'extensible array data block');
+    yield* take(entries);
+  };
+  let pointer = 0;
+  for (let s = 0; s < superBlocks && left > 0; s++) {
+    if (s < indexSuperBlocks) {
+      for (let b = 0; b < blocksOf(s) && left > 0; b++) yield* dataBlock(dataBlocks[pointer++], elementsOf(s));
+      continue;
+    }
+    const at = secondary[s - indexSuperBlocks];
+    const count = blocksOf(s);
+    if (elementsOf(s) > 2 ** pageBits) throw new Hdf5Unsupported(place.file, place.where, 'a paged extensible-array chunk index (more than 2^page-bits chunks per data block)');
+    if (at === undefined) {
+      for (let b = 0; b < count && left > 0; b++) yield* dataBlock(undefined, elementsOf(s));
+      continue;
+    }
+    const c = file.cursor(at, 6 + O + blockOffsetBytes + count * O + 4, place, 'extensible array secondary block');
+    c.signature('EASB', 'extensible array secondary block');
+    c.skip(2 + O + blockOffsetBytes);
+    const blocks = Array.from({ length: count }, () => c.address());
+    verifyChecksum(place, c.bytes.subarray(0, c.at), c.u32(), 'extensible array secondary block');
+    for (const b of blocks) if (left > 0) yield* dataBlock(b, elementsOf(s));
   }
 }
 

@@ -106,6 +106,8 @@ export function describeDatatype(t: Datatype): string {
 export interface Dataspace {
   /** Empty for a scalar. */
   dims: number[];
+  /** Maximum dimensions when the file gives them; undefined for an unlimited one. */
+  maxDims?: (number | undefined)[];
   /** A null dataspace holds no value at all. */
   isNull: boolean;
 }
@@ -124,8 +126,9 @@ export function parseDataspace(c: Cursor): Dataspace {
     isNull = type === 2;
   }
   const dims = Array.from({ length: rank }, () => c.length('dimension'));
-  if (flags & 1) c.skip(rank * c.lengthSize, 'maximum dimensions');
-  return { dims, isNull };
+  if (!(flags & 1)) return { dims, isNull };
+  const maxDims = dims.map(() => (c.bytes.subarray(c.at, c.at + c.lengthSize).every((b) => b === 0xff) ? (c.skip(c.lengthSize), undefined) : c.length('maximum dimension')));
+  return { dims, isNull, maxDims };
 }
 
 export function elementCount(space: Dataspace): number {
