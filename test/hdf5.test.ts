@@ -84,6 +84,20 @@ describe('HDF5 reader against h5py', { skip: !HAS_H5PY && 'Debian python3-h5py i
     latest: "libver='latest': superblock 3, version 2 object headers, link messages, dense links and attributes (fractal heap, v2 B-trees, a huge attribute), track_order groups, variable-length strings, fixed-array (paged), extensible-array (secondary blocks, unlimited first or last dimension), single-chunk and v2 B-tree chunk indexes, soft links",
     userblock: 'a 512-byte user block before the superblock',
   };
+  /** A one-weight Keras weights file written by h5py: the kernel dataset's arguments, then more statements on `f`. */
+  const kerasWithH5py = (name: string, kernel: string, more = '') => {
+    const file = path.join(dir, name);
+    python(`
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], 'w') as f:
+    f.attrs['layer_names'] = [b'd']
+    g = f.create_group('d')
+    g.attrs['weight_names'] = [b'd/kernel:0']
+    g.create_dataset('d/kernel:0', ${kernel})${more}
+`, file);
+    return file;
+  };
+
   for (const [name, what] of Object.entries(cases)) {
     test(`${name}: ${what}`, () => {
       const h5 = openFile(expected[name]!.path);
@@ -97,15 +111,7 @@ describe('HDF5 reader against h5py', { skip: !HAS_H5PY && 'Debian python3-h5py i
   }
 
   test('a filter the reader lacks (scale-offset) is refused naming the feature, and a Keras file using it still opens through h5wasm', async () => {
-    const file = path.join(dir, 'scaleoffset.h5');
-    python(`
-import sys, h5py, numpy as np
-with h5py.File(sys.argv[1], 'w') as f:
-    f.attrs['layer_names'] = [b'd']
-    g = f.create_group('d')
-    g.attrs['weight_names'] = [b'd/kernel:0']
-    g.create_dataset('d/kernel:0', data=np.arange(6, dtype='i4'), chunks=(2,), scaleoffset=0)
-`, file);
+    const file = kerasWithH5py('scaleoffset.h5', "data=np.arange(6, dtype='i4'), chunks=(2,), scaleoffset=0");
     const h5 = openFile(file);
     assert.throws(() => new Hdf5Dataset(h5.get('d/d/kernel:0')!), /\/d\/d\/kernel:0: uses the scaleoffset \(filter 6\) compression filter, which ckpt's HDF5 reader does not support/);
     h5.close();
@@ -130,18 +136,10 @@ with h5py.File(sys.argv[1], 'w') as f:
   });
 
   test('a group that contains itself ends the listing with exit 3', () => {
-    const file = path.join(dir, 'cycle.h5');
-    python(`
-import sys, h5py, numpy as np
-with h5py.File(sys.argv[1], 'w') as f:
-    f.attrs['layer_names'] = [b'd']
-    g = f.create_group('d')
-    g.attrs['weight_names'] = [b'd/kernel:0']
-    g.create_dataset('d/kernel:0', data=np.ones(4, dtype='f4'))
+    const file = kerasWithH5py('cycle.h5', "data=np.ones(4, dtype='f4')", `
     o = f.create_group('optimizer_weights')
     o.create_dataset('Adam/iter', data=np.int64(1))
-    o['Adam/loop'] = o
-`, file);
+    o['Adam/loop'] = o`);
     const r = runCli(['inspect', '--all', file]);
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr, /\/optimizer_weights\/Adam\/loop: this group is reached twice while listing \(the file's groups form a cycle\)/);

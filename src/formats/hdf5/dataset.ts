@@ -321,6 +321,14 @@ function parseLayout(c: Cursor, width: number): Storage {
   return { kind: 'chunked', chunk, index, address, unfilteredEdges: (flags & 1) === 1 };
 }
 
+/** One entry of an array chunk index: the chunk's address, and for filtered chunks its size and skipped filters. */
+function chunkEntry(c: Cursor, filtered: boolean, sizeBytes: number): { address: number | undefined; size?: number; filterMask: number } {
+  const address = c.address('chunk address');
+  const size = filtered ? c.uint(sizeBytes, 'chunk size') : undefined;
+  const filterMask = filtered ? c.u32() : 0;
+  return { address, ...(size !== undefined ? { size } : {}), filterMask };
+}
+
 /** Entries of a fixed-array chunk index, in chunk order; undefined addresses are chunks never written. */
 function* fixedArrayEntries(file: Hdf5File, address: number, place: Place, filtered: boolean, sizeBytes: number): Generator<{ address: number | undefined; size?: number; filterMask: number }> {
   const O = file.offsetSize;
@@ -337,12 +345,7 @@ function* fixedArrayEntries(file: Hdf5File, address: number, place: Place, filte
     throw fail(place, `fixed array of client ${client}, entries of ${entrySize} bytes: not what the dataset's filters imply`);
   }
   if (block === undefined) return;
-  const entry = (c: Cursor) => {
-    const at = c.address('chunk address');
-    const size = filtered ? c.uint(sizeBytes, 'chunk size') : undefined;
-    const filterMask = filtered ? c.u32() : 0;
-    return { address: at, ...(size !== undefined ? { size } : {}), filterMask };
-  };
+  const entry = (c: Cursor) => chunkEntry(c, filtered, sizeBytes);
   const prefix = 4 + 2 + O;
   const perPage = 2 ** pageBits;
   if (count <= perPage) {
@@ -410,12 +413,7 @@ function* extensibleArrayEntries(file: Hdf5File, address: number, place: Place, 
   const dataBlockPointers = 2 * (minPointers - 1);
   const secondaryPointers = Math.max(0, superBlocks - indexSuperBlocks);
   const blockOffsetBytes = Math.ceil(maxBits / 8);
-  const entry = (c: Cursor) => {
-    const at = c.address('chunk address');
-    const size = filtered ? c.uint(sizeBytes, 'chunk size') : undefined;
-    const filterMask = filtered ? c.u32() : 0;
-    return { address: at, ...(size !== undefined ? { size } : {}), filterMask };
-  };
+  const entry = (c: Cursor) => chunkEntry(c, filtered, sizeBytes);
   const ib = file.cursor(indexBlock, 6 + O + indexElements * entrySize + (dataBlockPointers + secondaryPointers) * O + 4, place, 'extensible array index block');
   ib.signature('EAIB', 'extensible array index block');
   ib.skip(2 + O);
