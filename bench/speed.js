@@ -3,7 +3,8 @@
 // (safetensors) and numpy after onnx.load (ONNX; `cat` of both files where the onnx module is
 // missing), `inspect --stats` against numpy, `inspect --hash` against `openssl dgst -sha256`,
 // start-up against `node -e 0`, `convert` and `strip` against `cp` + `sync`; peak RSS of the
-// writes against the largest tensor; GiB/s of input for the reads.
+// writes against the largest tensor; GiB/s of input for the reads; the same for a Keras .h5 of the
+// same size (hashing, converting, and HDF5's fixed cost beyond start-up).
 // Usage: npm run build && node bench/speed.js [MiB per model, 1088] [rounds, 3]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,6 +13,7 @@ import * as path from 'node:path';
 import { writeSafetensors, writeSafetensorsPair } from './safetensors-pair.js';
 import { writeOnnxPair } from './big-onnx.js';
 import { compareSideBySide, median } from './measure.js';
+import { writeKerasH5 } from './keras-h5.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 const rounds = Number(process.argv[3] ?? 3);
@@ -33,8 +35,14 @@ try {
   const onnx = writeOnnxPair(dir, totalMiB);
   const inputBytes = fs.statSync(a).size + fs.statSync(b).size;
   const onnxBytes = fs.statSync(onnx.a).size + fs.statSync(onnx.b).size;
+  const h5 = path.join(dir, 'keras.h5');
+  const { largest: largestH5 } = await writeKerasH5(h5, totalMiB);
   // Warm: every measurement below reads from the page cache.
-  for (const f of [a, b, onnx.a, onnx.b]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'ignore'] });
+  for (const f of [a, b, onnx.a, onnx.b, h5]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const rssReport = (largestTensor) => (r) => {
+    const rss = median(r.ckpt.map((x) => x.rss));
+    console.log(`  peak RSS ${mib(rss)}: ${(rss / largestTensor).toFixed(2)}× the largest tensor (goal ≤ 2× + 100 MiB = ${mib(2 * largestTensor + 100 * 1048576)})`);
+  };
   const out = path.join(dir, 'out.safetensors');
   const removeOut = () => fs.rmSync(out, { force: true });
   console.log(`two float32 safetensors models of ${mib(fs.statSync(a).size)}, ${tensors.length} tensors each (largest ${mib(largest)}); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds`);
@@ -73,11 +81,17 @@ try {
       between: removeOut,
       reference: ['sh', ['-c', 'cp "$0" "$1" && sync "$1"', a, out]], referenceNote: 'cp + sync',
       after: removeOut,
-      report: (r) => {
-        const rss = median(r.ckpt.map((x) => x.rss));
-        console.log(`  peak RSS ${mib(rss)}: ${(rss / largest).toFixed(2)}× the largest tensor (goal ≤ 2× + 100 MiB = ${mib(2 * largest + 100 * 1048576)})`);
-      },
+      report: rssReport(largest),
     })),
+    {
+      label: 'inspect --hash (Keras .h5)', goal: 1.2, ckpt: ckpt('inspect', '--hash', '--json', h5), reference: ['openssl', ['dgst', '-sha256', h5]],
+      report: rssReport(largestH5),
+    },
+    {
+      label: 'convert Keras .h5 → safetensors', goal: 2.0, ckpt: ckpt('convert', h5, out), between: removeOut,
+      reference: ['sh', ['-c', 'cp "$0" "$1" && sync "$1"', h5, out]], referenceNote: 'cp + sync', after: removeOut,
+      report: rssReport(largestH5),
+    },
   ];
   if (!hasNumpy) console.log('diff --values (safetensors), inspect --stats: skipped, /usr/bin/python3 has no numpy');
   compareSideBySide(cases, rounds);

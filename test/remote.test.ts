@@ -78,6 +78,7 @@ before(() => {
   shardedModel(path.join(root, 'sharded'));
   fs.cpSync(path.join(SAMPLES, 'detector-90-tfjs'), path.join(root, 'tfjs'), { recursive: true });
   fs.copyFileSync(path.join(SAMPLES, 'detector-90.onnx'), path.join(root, 'model.onnx'));
+  fs.copyFileSync(path.join(SAMPLES, 'detector-90.h5'), path.join(root, 'model.h5'));
   shardedModel(path.join(root, 'escape'), { w: '../model.safetensors' });
   shardedModel(path.join(root, 'absolute'), { w: 'http://127.0.0.1:1/model.safetensors' });
   // A file that a server ignoring ranges would send whole: big, sparse on disk.
@@ -119,6 +120,15 @@ describe('reading models by URL', () => {
     }
     const diff = ckpt(['diff', '--values', `${s.url}/sharded/model.safetensors.index.json`, path.join(root, 'sharded')]);
     assert.equal(diff.status, 0, `${diff.stdout}${diff.stderr}`);
+  });
+
+  test('a Keras .h5 by URL is read by ranges like the other formats, not copied whole first', async () => {
+    const s = await server();
+    const remote = ckpt(['inspect', '--json', '--hash', '--no-cache', `${s.url}/model.h5`]);
+    assert.equal(remote.status, 0, remote.stderr);
+    assert.doesNotMatch(remote.stderr, /copying it whole/);
+    assert.deepEqual(tensorsOf(remote.stdout), tensorsOf(ckpt(['inspect', '--json', '--hash', path.join(root, 'model.h5')]).stdout));
+    assert.ok((await s.requests()).every((r) => r.range !== undefined), 'every request asks for a range');
   });
 
   test('a second run reads the ranges it already fetched from the cache; --no-cache leaves no cache', async () => {

@@ -266,14 +266,14 @@ async function scanZip(raf: RandomAccessFile, found: Found): Promise<string> {
 }
 
 async function scanHdf5(path: string, found: Found): Promise<void> {
-  const { openHdf5, closeHdf5 } = await import('./keras/hdf5.js');
-  const h5 = await openHdf5(path, path);
+  const { attributeValue, Hdf5File } = await import('./hdf5/index.js');
+  const h5 = new Hdf5File(RandomAccessFile.open(path), path);
   try {
-    const attribute = h5.file.attrs['model_config']?.value;
+    const attribute = attributeValue(h5.root(), 'model_config');
     if (typeof attribute === 'string') kerasConfig(parseJson(attribute, path, '/ attribute model_config'), '/ attribute model_config', found);
     else found.note('Keras weights without a model config: no layers that could carry code');
   } finally {
-    closeHdf5(h5);
+    h5.close();
   }
 }
 

@@ -3,6 +3,7 @@ import h5wasm from 'h5wasm/node';
 import { invalidInput } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
 import { hdf5Reason } from './messages.js';
+import type { Hdf5Tree } from './listing.js';
 
 /** Re-exported for the writer, which reports HDF5 failures the same way. */
 export { hdf5Reason };
@@ -140,26 +141,18 @@ export function attribute(h5: H5, obj: H5Group | H5Dataset, name: string): unkno
   }
 }
 
-/**
- * A list of names stored in an attribute: a string, strings, or (Keras, for a layer with no
- * weights) an empty float64 array; lists longer than HDF5's 64 KiB header limit are split by
- * Keras into `name0`, `name1`…
- */
-export function nameList(h5: H5, obj: H5Group | H5Dataset, name: string): string[] | undefined {
-  const one = (value: unknown, where: string): string[] => {
-    if (typeof value === 'string') return [value];
-    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
-    if (ArrayBuffer.isView(value) && value.byteLength === 0) return [];
-    throw invalidInput(h5.label, `${placeOf(obj)} attribute '${where}'`, 'expected a list of names (strings)');
+/** The file as the Keras listing walks it. */
+export function h5wasmTree(h5: H5): Hdf5Tree<H5Group | H5Dataset> {
+  return {
+    label: h5.label,
+    get: (path) => getObject(h5, path),
+    isGroup: (node): node is H5Group => isGroup(node),
+    isDataset: (node) => isDataset(node),
+    keys: (group) => keysOf(h5, group as H5Group),
+    attribute: (node, name) => attribute(h5, node, name),
+    identity: (node) => placeOf(node),
+    pathOf: (node) => placeOf(node),
   };
-  const direct = attribute(h5, obj, name);
-  if (direct !== undefined) return one(direct, name);
-  const chunks: string[] = [];
-  for (let i = 0; ; i++) {
-    const chunk = attribute(h5, obj, `${name}${i}`);
-    if (chunk === undefined) return i === 0 ? undefined : chunks;
-    chunks.push(...one(chunk, `${name}${i}`));
-  }
 }
 
 const DTYPES: Record<string, DType> = {

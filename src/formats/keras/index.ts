@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RandomAccessFile } from '../../core/file.js';
+import { LocalFile, RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
-import { byteLengthOf, numelOf } from '../../core/dtype.js';
+import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
-import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
-import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZipEntry, zipDataOffset, type ZipEntry } from '../../core/zip.js';
+import type { OpenOptions, StateDict, StoredBytes, TensorInfo } from '../../core/statedict.js';
+import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZipEntry, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { Detection, FormatReader, Probe } from '../types.js';
 import { stillDetected } from '../probe.js';
 import { Worker } from 'node:worker_threads';
@@ -16,6 +16,8 @@ import { hdf5Reason } from './messages.js';
 import type { Reply, Request } from './worker.js';
 import { localCopy } from '../../core/location.js';
 import { roleFromName } from '../../core/roles.js';
+import { attributeValue, Hdf5Dataset, Hdf5File, Hdf5Unsupported, type Hdf5Object } from '../hdf5/index.js';
+import { listWeights, type Hdf5Tree, type Listing } from './listing.js';
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /** .keras members beyond this are refused (Keras itself guards against zip bombs the same way). */
@@ -49,89 +51,197 @@ export const kerasReader: FormatReader = {
 async function openKeras(file: string, options: OpenOptions, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   let zipEntries: ZipEntry[] | undefined;
-  try {
-    if (isZip(raf.read(0, Math.min(4, raf.size), 'header'))) zipEntries = [...(stillDetected(detection, raf)?.zipDirectory ?? readZipDirectory(raf))];
-  } finally {
-    if (!zipEntries) raf.close();
-  }
-  let h5File = file;
-  let temp: string | undefined;
   let config: unknown;
   let kerasMeta: Record<string, unknown> = {};
-  if (zipEntries) {
-    try {
+  let weights: ZipEntry | undefined;
+  try {
+    if (isZip(raf.read(0, Math.min(4, raf.size), 'header'))) zipEntries = [...(stillDetected(detection, raf)?.zipDirectory ?? readZipDirectory(raf))];
+    if (zipEntries) {
       for (const e of zipEntries) if (!isSafeMemberName(e.name)) throw invalidInput(file, `member '${e.name}'`, 'member name is absolute or contains ..');
       const member = (name: string) => zipEntries!.find((e) => e.name === name);
-      const weights = member('model.weights.h5');
+      weights = member('model.weights.h5');
       if (!weights) throw invalidInput(file, 'zip', 'a .keras file must hold model.weights.h5');
       config = parseJsonMember(raf, member('config.json'), file);
       kerasMeta = (parseJsonMember(raf, member('metadata.json'), file) as Record<string, unknown> | undefined) ?? {};
-      // h5wasm reads from a path: the member goes to a private temporary file, removed on close.
+    }
+  } catch (err) {
+    raf.close();
+    throw err;
+  }
+  try {
+    return openNative(file, raf, weights, options, config, kerasMeta);
+  } catch (err) {
+    if (!(err instanceof Hdf5Unsupported)) throw err;
+    // Valid HDF5 that ckpt's reader does not implement (szip, shared messages…): h5wasm reads it.
+    return openWithH5wasm(file, weights, options, config, kerasMeta);
+  }
+}
+
+/** The weights through ckpt's own HDF5 reader: positioned reads of the file (or of the stored .keras member), nothing copied. */
+function openNative(file: string, raf: RandomAccessFile, member: ZipEntry | undefined, options: OpenOptions, config: unknown, kerasMeta: Record<string, unknown>): StateDict {
+  let h5: Hdf5File | undefined;
+  let temp: string | undefined;
+  try {
+    if (member && member.method !== 0) {
+      // A deflated member cannot be read by ranges: it is inflated to a private temporary file.
       temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-keras-'));
-      h5File = path.join(temp, 'model.weights.h5');
-      extractMember(raf, weights, h5File, file);
-    } catch (err) {
+      const inflated = path.join(temp, 'model.weights.h5');
+      extractMember(raf, member, inflated, file);
+      raf.close();
+      h5 = new Hdf5File(LocalFile.open(inflated), file);
+    } else {
+      h5 = member ? new Hdf5File(raf, file, zipDataOffset(raf, member), member.size) : new Hdf5File(raf, file);
+    }
+    const opened = h5;
+    const listing = listWeights(nativeTree(opened), options, config);
+    const datasets = listing.found.map((f) => {
+      const object = opened.get(f.datasetPath);
+      if (!object?.isDataset()) throw invalidInput(file, `/${f.datasetPath}`, 'weight names a dataset that is not in the file');
+      return new Hdf5Dataset(object);
+    });
+    // A stored .keras member's CRC is checked once, on the first read of its values.
+    let memberChecked = !member || member.method !== 0;
+    const checkMember = () => {
+      if (!memberChecked) verifyStoredMember(raf, member!, zipDataOffset(raf, member!));
+      memberChecked = true;
+    };
+    const cleanup = () => {
+      opened.close();
       if (temp) fs.rmSync(temp, { recursive: true, force: true });
+    };
+    return stateDict(file, listing, datasets, kerasMeta, {
+      read: async (i) => {
+        checkMember();
+        return guarded(file, listing.found[i]!.datasetPath, () => datasets[i]!.read());
+      },
+      stored: (i) => {
+        const offset = member ? undefined : datasets[i]!.storedOffset;
+        return offset === undefined ? undefined : { file: opened.source, offset };
+      },
+      close: async () => cleanup(),
+      bytesRead: () => opened.source.bytesRead,
+    });
+  } catch (err) {
+    if (h5) h5.close();
+    else raf.close();
+    if (temp) fs.rmSync(temp, { recursive: true, force: true });
+    throw err instanceof CkptError ? err : invalidInput(file, 'HDF5', `cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** A failure that is not already a CkptError (an allocation a corrupt size asked for) as invalid input naming the dataset. */
+function guarded<T>(file: string, datasetPath: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw err instanceof CkptError ? err : invalidInput(file, `/${datasetPath}`, `cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** The file as listing.ts walks it, through ckpt's reader. */
+function nativeTree(h5: Hdf5File): Hdf5Tree<Hdf5Object> {
+  return {
+    label: h5.label,
+    get: (p) => h5.get(p),
+    isGroup: (node): node is Hdf5Object => node?.isGroup() ?? false,
+    isDataset: (node) => node?.isDataset() ?? false,
+    keys: (group) => group.links().map((l) => l.name),
+    attribute: (node, name) => attributeValue(node, name),
+    identity: (node) => node.address,
+    pathOf: (node) => node.path,
+  };
+}
+
+interface DatasetShape { dtype: DType; shape: readonly number[] }
+
+/** The state dict both HDF5 readers give: names, roles and Keras metadata from the listing, values through `access`. */
+function stateDict(
+  file: string, listed: Listing, infos: readonly DatasetShape[], kerasMeta: Record<string, unknown>,
+  access: { read: (i: number) => Promise<Uint8Array>; stored?: (i: number) => StoredBytes | undefined; close: () => Promise<void>; bytesRead?: () => number },
+): StateDict {
+  const found = listed.found;
+  const names = uniqueNames(found.map((f) => ({ name: canonicalName(f.name) })));
+  const tensors: TensorInfo[] = found.map((f, i) => {
+    const info = infos[i]!;
+    const numel = numelOf(info.shape);
+    if (numel === undefined) throw invalidInput(file, `/${f.datasetPath}`, `shape [${info.shape.join(',')}] has too many elements`);
+    const stored = access.stored?.(i);
+    return {
+      name: names[i]!,
+      source: f.datasetPath,
+      dtype: info.dtype,
+      shape: [...info.shape],
+      byteLength: byteLengthOf(info.dtype, numel),
+      origin: 'dataset',
+      ...(f.group === 'optimizer' ? { group: 'optimizer' as const } : {}),
+      ...(f.layout && f.layout.length === info.shape.length ? { layout: f.layout } : {}),
+      role: roleFromName(names[i]!, info.dtype),
+      roleFrom: f.configured ? 'config' : 'names',
+      ...(stored ? { stored } : {}),
+      read: () => access.read(i),
+      readStrings: async () => {
+        throw invalidInput(file, `/${f.datasetPath}`, `is ${info.dtype}, not strings`);
+      },
+    };
+  });
+  const kerasVersion = listed.kerasVersion ?? kerasMeta.keras_version;
+  const metadata = {
+    layout: listed.kind,
+    ...(kerasVersion ? { kerasVersion } : {}),
+    ...(listed.backend ? { backend: listed.backend } : {}),
+    ...(listed.modelClass ? { modelClass: listed.modelClass } : {}),
+    layerCount: listed.layerCount,
+    ...(listed.optimizerTensors ? { optimizerTensors: listed.optimizerTensors } : {}),
+  };
+  const kerasModel = listed.modelConfig
+    ? {
+        config: listed.modelConfig as Record<string, unknown>,
+        ...(listed.trainingConfig ? { trainingConfig: listed.trainingConfig } : {}),
+        ...(typeof kerasVersion === 'string' ? { kerasVersion } : {}),
+        ...(typeof listed.backend === 'string' ? { backend: listed.backend } : {}),
+      }
+    : undefined;
+  return {
+    format: 'keras', path: file, metadata, tensors, ...(kerasModel ? { kerasModel } : {}),
+    close: access.close,
+    ...(access.bytesRead ? { bytesRead: access.bytesRead } : {}),
+  };
+}
+
+/** The h5wasm path, in its worker: for files that use HDF5 features ckpt's reader does not implement. */
+async function openWithH5wasm(file: string, member: ZipEntry | undefined, options: OpenOptions, config: unknown, kerasMeta: Record<string, unknown>): Promise<StateDict> {
+  let temp: string | undefined;
+  let h5File: string;
+  if (member) {
+    // h5wasm reads from a path: the member goes to a private temporary file, removed on close.
+    temp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-keras-'));
+    h5File = path.join(temp, 'model.weights.h5');
+    const raf = RandomAccessFile.open(file);
+    try {
+      extractMember(raf, member, h5File, file);
+    } catch (err) {
+      fs.rmSync(temp, { recursive: true, force: true });
       throw err;
     } finally {
       raf.close();
     }
+  } else {
+    // h5wasm reads local files only: a remote .h5 is copied to a temporary file first.
+    h5File = localCopy(file, 'HDF5 (h5wasm)');
   }
-  // h5wasm reads local files only: a remote .h5 is copied to a temporary file first (HDF5's
-  // metadata is scattered through the file, so reading it by ranges would take many requests).
-  if (!zipEntries) h5File = localCopy(file, 'HDF5 (h5wasm)');
   const cleanup = () => {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   };
   const worker = new Hdf5Worker(file);
   try {
     const { found, infos, metadata: listed } = await worker.open(h5File, options, config);
-    const names = uniqueNames(found.map((f) => ({ name: canonicalName(f.name) })));
-    const tensors: TensorInfo[] = found.map((f, i) => {
-      const info = infos[i]!;
-      const numel = numelOf(info.shape);
-      if (numel === undefined) throw invalidInput(file, `/${f.datasetPath}`, `shape [${info.shape.join(',')}] has too many elements`);
-      return {
-        name: names[i]!,
-        source: f.datasetPath,
-        dtype: info.dtype,
-        shape: info.shape,
-        byteLength: byteLengthOf(info.dtype, numel),
-        origin: 'dataset',
-        ...(f.group === 'optimizer' ? { group: 'optimizer' as const } : {}),
-        ...(f.layout && f.layout.length === info.shape.length ? { layout: f.layout } : {}),
-        role: roleFromName(names[i]!, info.dtype),
-        roleFrom: f.configured ? 'config' : 'names',
-        read: () => worker.read(f.datasetPath, info),
-        readStrings: async () => {
-          throw invalidInput(file, `/${f.datasetPath}`, `is ${info.dtype}, not strings`);
-        },
-      };
-    });
-    const kerasVersion = listed.kerasVersion ?? kerasMeta.keras_version;
-    const metadata = {
-      layout: listed.kind,
-      ...(kerasVersion ? { kerasVersion } : {}),
-      ...(listed.backend ? { backend: listed.backend } : {}),
-      ...(listed.modelClass ? { modelClass: listed.modelClass } : {}),
-      layerCount: listed.layerCount,
-      ...(listed.optimizerTensors ? { optimizerTensors: listed.optimizerTensors } : {}),
-    };
-    const kerasModel = listed.modelConfig
-      ? {
-          config: listed.modelConfig as Record<string, unknown>,
-          ...(listed.trainingConfig ? { trainingConfig: listed.trainingConfig } : {}),
-          ...(typeof kerasVersion === 'string' ? { kerasVersion } : {}),
-          ...(typeof listed.backend === 'string' ? { backend: listed.backend } : {}),
-        }
-      : undefined;
-    return {
-      format: 'keras', path: file, metadata, tensors, ...(kerasModel ? { kerasModel } : {}),
+    return stateDict(file, { ...(listed as Omit<Listing, 'found'>), found }, infos, kerasMeta, {
+      read: (i) => worker.read(found[i]!.datasetPath, infos[i]!),
       close: async () => {
         await worker.close();
         cleanup();
       },
-    };
+    });
   } catch (err) {
     await worker.close();
     cleanup();

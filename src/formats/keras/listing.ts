@@ -1,12 +1,26 @@
 import { invalidInput } from '../../core/errors.js';
 import type { OpenOptions } from '../../core/statedict.js';
 import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3VariableGroups, layerClasses, snakeCase } from '../keras-layers.js';
-import { attribute, getObject, isDataset, isGroup, keysOf, nameList, type H5, type H5Group } from './hdf5.js';
 
 /**
- * Where a Keras HDF5 file keeps its weights, in model order: runs inside the HDF5 worker (see
- * worker.ts), since a corrupt file can make the HDF5 library loop.
+ * Where a Keras HDF5 file keeps its weights, in model order, read through `Hdf5Tree`: ckpt's own
+ * HDF5 reader, or h5wasm in its worker for files that use what that reader does not support.
  */
+export interface Hdf5Tree<Node = unknown> {
+  /** The file as the user named it. */
+  readonly label: string;
+  /** The object at a path ('' or '/' for the root), or undefined. */
+  get(path: string): Node | undefined;
+  isGroup(node: Node | undefined): node is Node;
+  isDataset(node: Node | undefined): boolean;
+  keys(group: Node): string[];
+  /** Strings, lists of strings, numbers; undefined when absent. */
+  attribute(node: Node, name: string): unknown;
+  /** Where the object is in the file: the same object reached twice has the same identity. */
+  identity(node: Node): string | number;
+  /** The object's path, for messages. */
+  pathOf(node: Node): string;
+}
 /** A weight found in the file, before it becomes a TensorInfo. */
 export interface Found {
   datasetPath: string;
@@ -31,12 +45,34 @@ export interface Listing {
   trainingConfig?: unknown;
 }
 
-function stringAttribute(h5: H5, group: H5Group, name: string): string | undefined {
-  const v = attribute(h5, group, name);
+/**
+ * A list of names stored in an attribute: a string, strings, or (Keras, for a layer with no
+ * weights) an empty float64 array; lists longer than HDF5's 64 KiB header limit are split by
+ * Keras into `name0`, `name1`…
+ */
+function nameList(h5: Hdf5Tree, obj: unknown, name: string): string[] | undefined {
+  const one = (value: unknown, where: string): string[] => {
+    if (typeof value === 'string') return [value];
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+    if (ArrayBuffer.isView(value) && value.byteLength === 0) return [];
+    throw invalidInput(h5.label, `${h5.pathOf(obj)} attribute '${where}'`, 'expected a list of names (strings)');
+  };
+  const direct = h5.attribute(obj, name);
+  if (direct !== undefined) return one(direct, name);
+  const chunks: string[] = [];
+  for (let i = 0; ; i++) {
+    const chunk = h5.attribute(obj, `${name}${i}`);
+    if (chunk === undefined) return i === 0 ? undefined : chunks;
+    chunks.push(...one(chunk, `${name}${i}`));
+  }
+}
+
+function stringAttribute(h5: Hdf5Tree, group: unknown, name: string): string | undefined {
+  const v = h5.attribute(group, name);
   return typeof v === 'string' ? v : undefined;
 }
 
-function parseConfig(h5: H5, text: string | undefined, where: string): Record<string, unknown> | undefined {
+function parseConfig(h5: Hdf5Tree, text: string | undefined, where: string): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as Record<string, unknown>;
@@ -45,10 +81,10 @@ function parseConfig(h5: H5, text: string | undefined, where: string): Record<st
   }
 }
 
-export function listWeights(h5: H5, options: OpenOptions, zipConfig: unknown): Listing {
-  const root = getObject(h5, '/');
-  if (!isGroup(root)) throw invalidInput(h5.label, '/', 'no root group');
-  const rootKeys = keysOf(h5, root);
+export function listWeights(h5: Hdf5Tree, options: OpenOptions, zipConfig: unknown): Listing {
+  const root = h5.get('/');
+  if (!h5.isGroup(root)) throw invalidInput(h5.label, '/', 'no root group');
+  const rootKeys = h5.keys(root);
   const kerasVersion = stringAttribute(h5, root, 'keras_version');
   const backend = stringAttribute(h5, root, 'backend');
   if (rootKeys.includes('model_weights') || nameList(h5, root, 'layer_names') !== undefined) {
@@ -78,24 +114,24 @@ export function listWeights(h5: H5, options: OpenOptions, zipConfig: unknown): L
  * `weight_names` orders its weights, each a dataset path relative to the layer's group.
  */
 function legacyListing(
-  h5: H5, base: string, options: OpenOptions, config: Record<string, unknown> | undefined,
+  h5: Hdf5Tree, base: string, options: OpenOptions, config: Record<string, unknown> | undefined,
   info: { kind: string; kerasVersion?: string; backend?: string },
 ): Listing {
   const join = (...parts: string[]) => parts.filter(Boolean).join('/');
-  const baseGroup = getObject(h5, base || '/');
-  if (!isGroup(baseGroup)) throw invalidInput(h5.label, `/${base}`, 'expected a group');
+  const baseGroup = h5.get(base || '/');
+  if (!h5.isGroup(baseGroup)) throw invalidInput(h5.label, `/${base}`, 'expected a group');
   const layers = nameList(h5, baseGroup, 'layer_names');
   if (!layers) throw invalidInput(h5.label, `/${base}`, "no 'layer_names' attribute");
   const classes = layerClasses(config ?? {});
   const modelName = (config?.config as { name?: string } | undefined)?.name;
   const found: Found[] = [];
   for (const layer of layers) {
-    const group = getObject(h5, join(base, layer));
-    if (!isGroup(group)) throw invalidInput(h5.label, `/${join(base, layer)}`, `layer '${layer}' of layer_names has no group`);
+    const group = h5.get(join(base, layer));
+    if (!h5.isGroup(group)) throw invalidInput(h5.label, `/${join(base, layer)}`, `layer '${layer}' of layer_names has no group`);
     const weights = nameList(h5, group, 'weight_names') ?? [];
     for (const weight of weights) {
       const datasetPath = join(base, layer, weight);
-      if (!isDataset(getObject(h5, datasetPath))) {
+      if (!h5.isDataset(h5.get(datasetPath))) {
         throw invalidInput(h5.label, `/${datasetPath}`, `weight '${weight}' of layer '${layer}' has no dataset`);
       }
       // `dense_1/kernel:0` names itself; Keras 3.1's bare `kernel` needs its layer; 3.5+ prefixes the model.
@@ -109,13 +145,13 @@ function legacyListing(
     }
   }
   let optimizerTensors = 0;
-  if (getObject(h5, 'optimizer_weights')) {
-    const optimizer = getObject(h5, 'optimizer_weights') as H5Group;
+  if (h5.get('optimizer_weights')) {
+    const optimizer = h5.get('optimizer_weights')!;
     const names = nameList(h5, optimizer, 'weight_names') ?? listDatasets(h5, 'optimizer_weights');
     if (!options.all) optimizerTensors = names.length;
     else for (const weight of names) {
       const datasetPath = join('optimizer_weights', weight);
-      if (!isDataset(getObject(h5, datasetPath))) throw invalidInput(h5.label, `/${datasetPath}`, `optimizer weight '${weight}' has no dataset`);
+      if (!h5.isDataset(h5.get(datasetPath))) throw invalidInput(h5.label, `/${datasetPath}`, `optimizer weight '${weight}' has no dataset`);
       found.push({ datasetPath, name: `optimizer/${weight}`, group: 'optimizer' });
     }
   }
@@ -123,26 +159,38 @@ function legacyListing(
 }
 
 /** Every dataset under a group, depth first in name order. */
-function listDatasets(h5: H5, base: string, depth = 0): string[] {
+function listDatasets(h5: Hdf5Tree, base: string, depth = 0, seen = new Set<string | number>()): string[] {
   if (depth > 64) throw invalidInput(h5.label, `/${base}`, 'groups nested deeper than 64 levels');
-  const group = getObject(h5, base);
-  if (!isGroup(group)) return [];
-  return keysOf(h5, group).flatMap((key) => {
+  const group = h5.get(base);
+  if (!h5.isGroup(group)) return [];
+  visitOnce(h5, group, seen);
+  return h5.keys(group).flatMap((key) => {
     const child = `${base}/${key}`;
-    const obj = getObject(h5, child);
-    if (isDataset(obj)) return [child.slice(base.length + 1)];
-    return listDatasets(h5, child, depth + 1).map((p) => `${key}/${p}`);
+    const obj = h5.get(child);
+    if (h5.isDataset(obj)) return [child.slice(base.length + 1)];
+    return listDatasets(h5, child, depth + 1, seen).map((p) => `${key}/${p}`);
   });
 }
 
 /** Object paths under a Keras 3 layer that hold `vars` of a sublayer (not its own, not nested model layers). */
-function sublayerPaths(h5: H5, layerPath: string, depth = 0): string[] {
-  const group = getObject(h5, layerPath);
-  if (!isGroup(group) || depth > 8) return [];
-  return keysOf(h5, group).filter((k) => k !== 'vars' && k !== 'layers' && isGroup(getObject(h5, `${layerPath}/${k}`))).flatMap((k) => {
-    const inner = sublayerPaths(h5, `${layerPath}/${k}`, depth + 1).map((p) => `${k}/${p}`);
-    return isGroup(getObject(h5, `${layerPath}/${k}/vars`)) ? [k, ...inner] : inner;
+function sublayerPaths(h5: Hdf5Tree, layerPath: string, seen = new Set<string | number>()): string[] {
+  const group = h5.get(layerPath);
+  if (!h5.isGroup(group)) return [];
+  visitOnce(h5, group, seen);
+  return h5.keys(group).filter((k) => k !== 'vars' && k !== 'layers' && h5.isGroup(h5.get(`${layerPath}/${k}`))).flatMap((k) => {
+    const inner = sublayerPaths(h5, `${layerPath}/${k}`, seen).map((p) => `${k}/${p}`);
+    return h5.isGroup(h5.get(`${layerPath}/${k}/vars`)) ? [k, ...inner] : inner;
   });
+}
+
+/**
+ * A group linked from two places (or from inside itself) would be walked again and again: the
+ * walks refuse it, so that a cyclic file ends in an error rather than in an exponential listing.
+ */
+function visitOnce(h5: Hdf5Tree, group: unknown, seen: Set<string | number>): void {
+  const id = h5.identity(group);
+  if (seen.has(id)) throw invalidInput(h5.label, h5.pathOf(group), 'this group is reached twice while listing (the file\'s groups form a cycle)');
+  seen.add(id);
 }
 
 interface ConfigLayer { class_name?: string; config?: Record<string, unknown> & { name?: string; layers?: ConfigLayer[] } }
@@ -154,15 +202,17 @@ interface ConfigLayer { class_name?: string; config?: Record<string, unknown> & 
  * its name and `vars/<i>` named when the class fixes its variables.
  */
 function keras3Listing(
-  h5: H5, options: OpenOptions, config: Record<string, unknown> | undefined,
+  h5: Hdf5Tree, options: OpenOptions, config: Record<string, unknown> | undefined,
   info: { kind: string; kerasVersion?: string; backend?: string },
 ): Listing {
   const found: Found[] = [];
   let layerCount = 0;
+  const seen = new Set<string | number>();
   const walk = (base: string, layers: ConfigLayer[] | undefined, prefix: string[], depth: number) => {
     if (depth > 32) throw invalidInput(h5.label, `/${base}`, 'layers nested deeper than 32 levels');
-    const group = getObject(h5, `${base}/layers`.replace(/^\//, ''));
-    if (!isGroup(group)) return;
+    const group = h5.get(`${base}/layers`.replace(/^\//, ''));
+    if (!h5.isGroup(group)) return;
+    visitOnce(h5, group, seen);
     // Keras names each layer's path segment from its class, made unique in order.
     const bySegment = new Map<string, ConfigLayer>();
     const used = new Map<string, number>();
@@ -173,12 +223,12 @@ function keras3Listing(
       used.set(snake, n + 1);
       bySegment.set(n === 0 ? snake : `${snake}_${n}`, layer);
     }
-    for (const segment of keysOf(h5, group)) {
+    for (const segment of h5.keys(group)) {
       const layerPath = `${base}/layers/${segment}`.replace(/^\//, '');
       const layer = bySegment.get(segment);
       const className = layer?.class_name ?? CLASS_BY_SNAKE[segment.replace(/_\d+$/, '')];
-      const varsGroup = getObject(h5, `${layerPath}/vars`);
-      const displayName = layer?.config?.name ?? (isGroup(varsGroup) ? (attribute(h5, varsGroup, 'name') as string | undefined) : undefined) ?? segment;
+      const varsGroup = h5.get(`${layerPath}/vars`);
+      const displayName = layer?.config?.name ?? (h5.isGroup(varsGroup) ? (h5.attribute(varsGroup, 'name') as string | undefined) : undefined) ?? segment;
       layerCount++;
       // Variables in sublayers (an RNN's `cell/vars`, an attention's `query_dense/vars`) are named
       // where the class fixes them, else numbered under the sublayer's path.
@@ -187,9 +237,9 @@ function keras3Listing(
       const sublayers = fixed ? fixed.filter((g) => g.path !== '') : sublayerPaths(h5, layerPath).map((sub) => ({ path: sub, names: undefined }));
       for (const { path: sub, names } of [own, ...sublayers]) {
         const varsPath = sub ? `${layerPath}/${sub}/vars` : `${layerPath}/vars`;
-        const vars = getObject(h5, varsPath);
-        if (!isGroup(vars)) continue;
-        const indices = keysOf(h5, vars).map((k) => {
+        const vars = h5.get(varsPath);
+        if (!h5.isGroup(vars)) continue;
+        const indices = h5.keys(vars).map((k) => {
           if (!/^\d+$/.test(k)) throw invalidInput(h5.label, `/${varsPath}/${k}`, 'Keras 3 variables are named 0, 1, 2…');
           return Number(k);
         }).sort((a, b) => a - b);
@@ -208,11 +258,11 @@ function keras3Listing(
   };
   const modelConfig = (config?.config ?? {}) as { layers?: ConfigLayer[] };
   walk('', modelConfig.layers, [], 0);
-  const rootVars = getObject(h5, 'vars');
-  if (isGroup(rootVars)) {
-    for (const k of keysOf(h5, rootVars)) found.push({ datasetPath: `vars/${k}`, name: `vars/${k}`, group: 'model' });
+  const rootVars = h5.get('vars');
+  if (h5.isGroup(rootVars)) {
+    for (const k of h5.keys(rootVars)) found.push({ datasetPath: `vars/${k}`, name: `vars/${k}`, group: 'model' });
   }
-  const optimizerVars = isGroup(getObject(h5, 'optimizer/vars')) ? keysOf(h5, getObject(h5, 'optimizer/vars') as H5Group) : [];
+  const optimizerVars = h5.isGroup(h5.get('optimizer/vars')) ? h5.keys(h5.get('optimizer/vars')!) : [];
   if (options.all) {
     for (const k of optimizerVars.sort((a, b) => Number(a) - Number(b))) {
       found.push({ datasetPath: `optimizer/vars/${k}`, name: `optimizer/${k}`, group: 'optimizer' });

@@ -2,7 +2,7 @@ import './quiet-console.js';
 import { parentPort } from 'node:worker_threads';
 import { CkptError, type ErrorCode } from '../../core/errors.js';
 import type { OpenOptions } from '../../core/statedict.js';
-import { closeHdf5, datasetInfo, getObject, isDataset, openHdf5, readDataset, type DatasetInfo, type H5 } from './hdf5.js';
+import { closeHdf5, datasetInfo, getObject, h5wasmTree, isDataset, openHdf5, readDataset, type DatasetInfo, type H5 } from './hdf5.js';
 import { listWeights, type Found } from './listing.js';
 import { invalidInput } from '../../core/errors.js';
 
@@ -24,7 +24,7 @@ let h5: H5 | undefined;
 async function handle(request: Request): Promise<Reply> {
   if (request.kind === 'open') {
     h5 = await openHdf5(request.path, request.label);
-    const listing = listWeights(h5, request.options, request.config);
+    const listing = listWeights(h5wasmTree(h5), request.options, request.config);
     const infos = listing.found.map((f) => {
       const dataset = getObject(h5!, f.datasetPath);
       if (!isDataset(dataset)) throw invalidInput(request.label, `/${f.datasetPath}`, 'weight names a dataset that is not in the file');
