@@ -1,6 +1,5 @@
 import type { Metadata, RoleEvidence, TensorInfo, TensorRole } from '../core/statedict.js';
-import { bytesSha256, tensorSha256 } from '../ops/hash.js';
-import { hasStats, StatsScratch, valueStats, type TensorStats } from '../ops/stats.js';
+import type { TensorStats } from '../ops/stats.js';
 import { storedByteLength } from '../core/encoding.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
@@ -91,6 +90,8 @@ function treeJson(n: TreeNode): TreeJson {
  * read the values, which a plain tensor's hash then reuses.
  */
 async function readAll(tensors: readonly TensorInfo[], hash: boolean, stats: boolean, onProgress?: Progress) {
+  // Loaded here: a plain listing reads no values.
+  const [{ bytesSha256, tensorSha256 }, { hasStats, StatsScratch, valueStats }] = await Promise.all([import('../ops/hash.js'), import('../ops/stats.js')]);
   const hashes = new Map<TensorInfo, string | undefined>();
   const statistics = new Map<TensorInfo, TensorStats>();
   const total = tensors.reduce((n, t) => n + t.byteLength, 0);

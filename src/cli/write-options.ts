@@ -1,11 +1,9 @@
 import { Option, type Command } from 'commander';
-import { usageError } from '../core/errors.js';
-import { parseDtypeOptions, type DtypeOptions } from '../ops/cast.js';
-import { parseQuantizeRules } from '../formats/tfjs/quantize.js';
-import { parseByteSize } from '../formats/sharded/write.js';
-import type { WriteOptions } from '../formats/writers.js';
 
-/** The options every writing command takes (strip, filter, rename, convert, apply), as commander parses them. */
+/**
+ * The options every writing command takes (strip, filter, rename, convert, apply), as commander
+ * parses them; their parsers are in write-settings.ts, loaded by the commands that write.
+ */
 export interface WriteCommandOptions {
   dtype?: string;
   keepDtype?: string[];
@@ -23,18 +21,4 @@ export function addWriteOptions(command: Command): Command {
     .addOption(new Option('--quantize <dtype[:pattern]>', 'TF.js output: quantize float weights to uint8, uint16 or float16 as tensorflowjs_converter does (all, or those PATTERN selects; repeatable); none: write a quantized input as float32').argParser(collect))
     .option('--shard-size <size>', 'safetensors/PyTorch output: Hugging Face shards of at most SIZE (5GB, 500MB decimal; 4GiB binary) with an index.json')
     .option('--external-data [layout]', 'ONNX output: weights in an external data file beside the model (one-file, the default) or one file per tensor (per-tensor)');
-}
-
-export function writeOptionsFrom(options: WriteCommandOptions): WriteOptions & DtypeOptions {
-  const externalData = options.externalData === true ? 'one-file' : options.externalData;
-  if (externalData !== undefined && externalData !== 'one-file' && externalData !== 'per-tensor') {
-    throw usageError(`--external-data ${externalData}: expected one-file or per-tensor`);
-  }
-  const quantize = parseQuantizeRules(options.quantize);
-  return {
-    ...parseDtypeOptions(options.dtype, options.keepDtype),
-    ...(quantize.length ? { quantize } : {}),
-    ...(options.shardSize !== undefined ? { shardSize: parseByteSize(options.shardSize, '--shard-size') } : {}),
-    ...(externalData ? { externalData } : {}),
-  };
 }

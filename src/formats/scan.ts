@@ -5,7 +5,7 @@ import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry
 import { hasNpyMagic, MAX_HEADER, parseDictLiteral, preambleLength } from './numpy/header.js';
 import { NUMPY_ALLOWED } from './numpy/pickled.js';
 import { STORAGE_DTYPES, TORCH_DTYPES } from './pytorch/tensors.js';
-import { hasLegacyMagic } from './pytorch/index.js';
+import { hasLegacyMagic } from './pytorch/match.js';
 
 /**
  * What a file would make Python (or Keras) run or import when it is loaded, read without running

@@ -1,7 +1,6 @@
 import type { RandomAccessFile } from '../core/file.js';
 import type { ZipEntry } from '../core/zip.js';
 import type { OpenOptions, StateDict } from '../core/statedict.js';
-import type { ModelWalk } from './onnx/model.js';
 
 /**
  * What detection already parsed, handed to the reader's open so that no file is parsed twice.
@@ -11,8 +10,6 @@ export interface Detection {
   readonly size: number;
   /** A ZIP's central directory, when some reader's match read it. */
   zipDirectory?: readonly ZipEntry[];
-  /** The ONNX reader's walk of the model's structure. */
-  onnxModel?: ModelWalk;
 }
 
 /** What format detection may look at: the first bytes, the size, and the open file. */
@@ -30,9 +27,16 @@ export interface Probe {
   readonly detection: Detection;
 }
 
-/** One module per format: a cheap content test and an opener. */
-export interface FormatReader {
+/**
+ * A format's name and cheap content test, in a module of its own (`<format>/match.ts`) that imports
+ * little: detection loads every format's test, and only the reader of the format found.
+ */
+export interface FormatMatch {
   readonly name: string;
   match(probe: Probe): boolean;
+}
+
+/** One module per format: its content test and an opener. */
+export interface FormatReader extends FormatMatch {
   open(path: string, options: OpenOptions, detection?: Detection): Promise<StateDict>;
 }

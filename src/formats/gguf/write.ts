@@ -4,7 +4,8 @@ import { RandomAccessFile } from '../../core/file.js';
 import { ggmlType, ggmlTypeOfDType, type GgmlType } from '../../core/ggml.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { GGUF_MAGIC, readGgufHeader } from './header.js';
+import { readGgufHeader } from './header.js';
+import { GGUF_MAGIC } from './match.js';
 
 const ALIGNMENT = 32;
 
