@@ -1,6 +1,7 @@
 import type { RandomAccessFile } from '../core/file.js';
 import type { ZipEntry } from '../core/zip.js';
 import type { OpenOptions, StateDict } from '../core/statedict.js';
+import type { ModelWalk } from './onnx/model.js';
 
 /**
  * What detection already parsed, handed to the reader's open so that no file is parsed twice.
@@ -10,6 +11,8 @@ export interface Detection {
   readonly size: number;
   /** A ZIP's central directory, when some reader's match read it. */
   zipDirectory?: readonly ZipEntry[];
+  /** The ONNX reader's walk of the model's structure. */
+  onnxModel?: ModelWalk;
 }
 
 /** What format detection may look at: the first bytes, the size, and the open file. */

@@ -8,9 +8,9 @@ import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
 import type { Detection, FormatReader } from '../types.js';
-import { numpyFormat } from './match.js';
 import { stillDetected } from '../probe.js';
-import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
+import { MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
+import { hasNpyMagic, numpyFormat } from './match.js';
 import { roleByName } from '../../core/roles.js';
 
 /** NumPy `.npy` (one array, named after the file) and `.npz` (a ZIP of `.npy` members). */

@@ -1,5 +1,10 @@
 import type { FormatMatch, Probe } from '../types.js';
-import { hasNpyMagic } from './header.js';
+
+export const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+export function hasNpyMagic(bytes: Uint8Array): boolean {
+  return NPY_MAGIC.every((b, i) => bytes[i] === b);
+}
 
 /** NumPy `.npy` (one array, named after the file) and `.npz` (a ZIP of `.npy` members). */
 export const numpyFormat: FormatMatch = {

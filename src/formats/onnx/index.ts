@@ -5,7 +5,8 @@ import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { Layout, OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { graphRole, roleFromName, type GraphView } from '../../core/roles.js';
-import type { FormatReader } from '../types.js';
+import type { Detection, FormatReader } from '../types.js';
+import { stillDetected } from '../probe.js';
 import { onnxFormat } from './match.js';
 import { walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
 import { resolveTensor, type TensorPayload } from './tensor.js';
@@ -22,14 +23,14 @@ export function graphNodesOf(dict: StateDict): GraphNode[] | undefined {
 
 export const onnxReader: FormatReader = { ...onnxFormat, open: openOnnx };
 
-export async function openOnnx(file: string, _options: OpenOptions = {}): Promise<StateDict> {
+export async function openOnnx(file: string, _options: OpenOptions = {}, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
   try {
     if (raf.size > MAX_ONNX_FILE) {
       throw invalidInput(file, undefined, `file is ${raf.size} bytes; a single ONNX protobuf must be under 2 GiB (large models keep tensors in external data)`);
     }
     if (raf.size === 0) throw invalidInput(file, undefined, 'file is empty; expected an ONNX ModelProto');
-    const model = walkModel(raf);
+    const model = stillDetected(detection, raf)?.onnxModel ?? walkModel(raf);
     const ctx = { file: raf, folder: path.dirname(file) };
     const payloads = model.tensors.map((t) => payloadOf(ctx, t));
     const names = uniqueNames(model.tensors.map((t) => ({ name: canonicalName(t.source), scope: t.scope })));

@@ -7,7 +7,6 @@ import {
 } from './wire.js';
 import { countVarints, emptyTensorProto, parseTensorProto, type TensorProtoInfo } from './tensor.js';
 import { FIELD, ONNX_DTYPES } from './dtypes.js';
-import { MODEL, MODEL_WIRE } from './match.js';
 
 /** Nested subgraphs (If/Loop/Scan bodies) deeper than this are refused rather than recursed. */
 export const MAX_GRAPH_DEPTH = 64;
@@ -71,9 +70,35 @@ export interface ModelWalk {
   nodes: GraphNode[];
 }
 
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, domain: 4, modelVersion: 5, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14, trainingInfo: 20, functions: 25 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTR = { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, strings: 9, tensors: 10, graphs: 11, sparseTensor: 22 } as const;
+
+/** The wire types every known top-level ModelProto field must have. */
+const MODEL_WIRE: Record<number, number> = {
+  1: WIRE_VARINT, 2: WIRE_BYTES, 3: WIRE_BYTES, 4: WIRE_BYTES, 5: WIRE_VARINT, 6: WIRE_BYTES,
+  7: WIRE_BYTES, 8: WIRE_BYTES, 14: WIRE_BYTES, 20: WIRE_BYTES, 25: WIRE_BYTES, 26: WIRE_BYTES,
+};
+
+/**
+ * Cheap structural test: the file starts with ModelProto's ir_version and every top-level field
+ * has a number and wire type ModelProto allows. Payloads are skipped, so this reads very little.
+ * A file that is cut short still counts as ONNX, so the reader can say where it ends.
+ */
+export function looksLikeOnnx(file: RandomAccessFile): boolean {
+  let count = 0;
+  try {
+    for (const f of fields(file, { start: 0, end: file.size }, 'model')) {
+      if (count === 0 && (f.no !== MODEL.irVersion || f.wire !== WIRE_VARINT || f.varint > 100n)) return false;
+      if (MODEL_WIRE[f.no] !== f.wire) return false;
+      count++;
+    }
+    return count > 1;
+  } catch {
+    return count > 1;
+  }
+}
 
 export function walkModel(file: RandomAccessFile): ModelWalk {
   const model: ModelWalk = {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FormatMatch, Probe } from '../types.js';
-import { looksLikeCheckpointFolder } from './locate.js';
+import { onDemand } from '../../core/on-demand.js';
 
 /** The magic number a LevelDB table (a TensorBundle `.index`) ends with. */
 const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
@@ -9,6 +9,9 @@ const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
 export function hasTableMagic(lastBytes: Uint8Array): boolean {
   return lastBytes.length >= 8 && TABLE_MAGIC.every((b, i) => lastBytes[lastBytes.length - 8 + i] === b);
 }
+
+/** Checkpoint folders are told by their files, found by the module that locates them when opened. */
+const locate = onDemand<typeof import('./locate.js')>(new URL('./locate.js', import.meta.url));
 
 function hasDataShardBeside(file: string): boolean {
   const base = path.basename(file);
@@ -25,7 +28,7 @@ function hasDataShardBeside(file: string): boolean {
 export const tfCheckpointFormat: FormatMatch = {
   name: 'tf-checkpoint',
   match: (probe: Probe) => {
-    if (probe.isDirectory) return looksLikeCheckpointFolder(probe.path);
+    if (probe.isDirectory) return locate().looksLikeCheckpointFolder(probe.path);
     if (probe.file && probe.size >= 8 && hasTableMagic(probe.file.read(probe.size - 8, 8, 'table magic'))) return true;
     // A damaged index beside its data shards is still ours, so the error can say what is wrong.
     return hasDataShardBeside(probe.path);
