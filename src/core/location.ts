@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { invalidInput, usageError } from './errors.js';
 import { LocalFile, relativeParts } from './file.js';
 import { downloadWanted, hubEndpoint } from './remote-settings.js';
-import { archives, builtin, remote } from './on-demand.js';
+import { archives, crypto, remote } from './on-demand.js';
 import type { ByteSource } from './source.js';
 
 /**
@@ -211,7 +211,7 @@ const COPY_CHUNK = 8 << 20;
  * member's bytes.
  */
 export function locationSha256(location: string): string {
-  const hash = builtin('node:crypto').createHash('sha256');
+  const hash = crypto().createHash('sha256');
   const source = openLocation(location);
   try {
     if (source instanceof remote().HttpSource) hash.update(`${location}\n${source.version}`);

@@ -19,5 +19,6 @@ export const remote = onDemand<typeof import('./http-source.js')>(new URL('./htt
 /** `ARCHIVE!member` locations: tar and zip listings, inflating members. */
 export const archives = onDemand<typeof import('./archive.js')>(new URL('./archive.js', import.meta.url));
 
-/** A Node built-in that only a rarely taken path uses. */
-export const builtin = <Name extends 'node:crypto' | 'node:zlib'>(name: Name): Name extends 'node:crypto' ? typeof import('node:crypto') : typeof import('node:zlib') => load(name);
+/** Node built-ins that only rarely taken paths use: ZIP checksums and inflating, hashing remote locations. */
+export const zlib = (): typeof import('node:zlib') => load('node:zlib');
+export const crypto = (): typeof import('node:crypto') => load('node:crypto');
