@@ -20,6 +20,12 @@ const BENCHMARKS = [
   ['speed.js', [mib, rounds]],
   // 10,000 small tensors and one multi-GiB tensor: listing and hashing vs openssl.
   ['scaling.js', ['10000', gib]],
+  // inspect of tiny models of five formats vs node -e 0 (instruction-level: 5 runs per measurement).
+  ['startup.js', []],
+  // convert into Keras HDF5 (.h5, .weights.h5, --dtype float16) vs cp + sync, peak RSS vs the largest tensor.
+  ['convert-h5.js', [mib, rounds]],
+  // GGUF --quantize q8_0/q4_0 vs copying the file, peak RSS vs the largest tensor.
+  ['gguf-quantize.js', [mib]],
   ['stats.js', [mib]],
   ['diff-values.js', [mib]],
   ['convert.js', [mib]],

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { invalidInput } from './core/errors.js';
-import { archiveSoleFolder, isArchiveName } from './core/archive.js';
-import { hubModelUrl, inFolder, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
+import { archives } from './core/on-demand.js';
+import { hubModelUrl, inFolder, isArchiveName, isHubId, isUrl, isLocalPath, listFolder, locationIsFolder } from './core/location.js';
 import { disposable, type OpenedStateDict, type OpenOptions } from './core/statedict.js';
 import type { Detection, FormatReader } from './formats/types.js';
 import { READERS } from './formats/index.js';
@@ -70,7 +70,7 @@ function modelPath(path: string): string {
   if (!isLocalPath(path)) {
     if (!locationIsFolder(path)) return path;
     // An archive of one folder (`tar -c model/`) is looked into that folder.
-    const archive = path.endsWith('!') ? archiveSoleFolder(path.slice(0, -1)) : undefined;
+    const archive = path.endsWith('!') ? archives().archiveSoleFolder(path.slice(0, -1)) : undefined;
     if (archive) return modelPath(`${path}${archive}`);
     return modelInFolder(path, listFolder(path).map((name) => inFolder(path, name)));
   }

@@ -1,6 +1,6 @@
 import { open } from '../open.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../core/statedict.js';
-import { chooseWriter, writeWithOptions, type WriteOptions, type WriteReport } from '../formats/writers.js';
+import type { WriteOptions, WriteReport } from '../formats/writers.js';
 import type { DtypeOptions } from '../ops/cast.js';
 
 /** A model to work on: a path (opened and closed by the call) or a state dict the caller opened (and closes). */
@@ -30,6 +30,8 @@ export type Progress = (done: number, total: number) => void;
  * dtypes, quantization, shards, external data — one the writer cannot honour is a usage error.
  */
 export async function write(dict: StateDict, output: string, format?: string, tensors: readonly TensorInfo[] = dict.tensors, options: WriteSettings = {}): Promise<WriteReport> {
+  // Every writer comes with this module: only the commands that write load it.
+  const { chooseWriter, writeWithOptions } = await import('../formats/writers.js');
   const writer = chooseWriter(output, format, dict.format);
   const sameFormat = writer.format === dict.format;
   return writeWithOptions(writer, output, tensors.map((t) => ({ name: sameFormat ? t.source : t.name, tensor: t })), dict, options);

@@ -1,6 +1,5 @@
 import type { Metadata, RoleEvidence, TensorInfo, TensorRole } from '../core/statedict.js';
 import type { TensorStats } from '../ops/stats.js';
-import { readTensors } from '../ops/tensor-stats.js';
 import { storedByteLength } from '../core/encoding.js';
 import { parsePatterns } from '../ops/select.js';
 import { filterTensors, nameTree, sameValues, totals, type Totals, type TreeNode } from '../ops/summary.js';
@@ -96,6 +95,8 @@ function treeJson(n: TreeNode): TreeJson {
  * stored bytes); with statistics, a plain tensor's hash comes from the same read.
  */
 async function readAll(tensors: readonly TensorInfo[], hash: boolean, stats: boolean, onProgress?: Progress) {
+  // Loaded here: a plain listing reads no values.
+  const { readTensors } = await import('../ops/tensor-stats.js');
   const hashes = new Map<TensorInfo, string | undefined>();
   const statistics = new Map<TensorInfo, TensorStats>();
   const total = tensors.reduce((n, t) => n + t.byteLength, 0);

@@ -3,11 +3,10 @@ import { hiddenTensorCount, parameterCount } from '../core/statedict.js';
 import type { Totals } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
 import { inspect, type InspectResult, type TensorJson, type TreeJson } from '../api/inspect.js';
-import { transferSummary } from '../core/http-source.js';
+import { transferSummary } from '../core/remote-settings.js';
 import { formatPercent } from '../core/percent.js';
-import { sparkline, type TensorStats } from '../ops/stats.js';
-import { writeReport } from '../report/index.js';
-import { fitLine, formatBytes, formatInt, formatShape, newTable } from './format.js';
+import type { TensorStats } from '../ops/stats.js';
+import { fitLine, formatBytes, formatInt, formatShape, newTable, sparkline } from './format.js';
 import { reportedProgress } from './progress.js';
 
 export interface InspectOptions {
@@ -25,7 +24,7 @@ export async function inspectCommand(path: string, options: InspectOptions): Pro
   try {
     const bar = reportedProgress(options.hash ? 'hashing' : 'statistics');
     const result = await inspect(dict, { ...options, onProgress: bar.onProgress }).finally(() => bar.done());
-    if (options.html) await writeReport(options.html, { kind: 'inspect', title: dict.path, data: result });
+    if (options.html) await (await import('../report/index.js')).writeReport(options.html, { kind: 'inspect', title: dict.path, data: result });
     process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderText(dict.path, result));
   } finally {
     await dict.close();

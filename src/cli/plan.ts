@@ -4,7 +4,8 @@ import { formatEpsilon } from '../ops/structure.js';
 import { formatRows } from '../ops/heads.js';
 import { applyPlan, plan as makePlan, type PlanFile } from '../api/plan.js';
 import { fitLine, formatShape, newTable } from './format.js';
-import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
+import type { WriteCommandOptions } from './write-options.js';
+import { writeOptionsFrom } from './write-settings.js';
 import { writeReport } from '../report/index.js';
 
 export interface PlanCommandOptions {

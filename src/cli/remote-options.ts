@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { configureRemote, transferSummary } from '../core/http-source.js';
+import { configureRemote, transferSummary } from '../core/remote-settings.js';
 
 /**
  * Options for models that are not local files (URLs, hf:// ids, archives), shared by every

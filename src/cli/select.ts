@@ -2,7 +2,8 @@ import { ExitCode } from '../core/errors.js';
 import { PRESETS } from '../ops/presets.js';
 import { select, type SelectMode, type SelectOptions, type SelectResult } from '../api/select.js';
 import { formatInt, formatShape, newTable } from './format.js';
-import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
+import type { WriteCommandOptions } from './write-options.js';
+import { writeOptionsFrom } from './write-settings.js';
 
 export interface SelectCommandOptions extends Omit<SelectOptions, 'patterns' | 'format' | 'warn' | 'writeOptions'>, WriteCommandOptions {
   exclude?: string[];

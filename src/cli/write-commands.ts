@@ -4,7 +4,8 @@ import { rename, type RenameResult } from '../api/rename.js';
 import { convert, type ConvertResult, type GraphConvertResult } from '../api/convert.js';
 import { formatInt, newTable } from './format.js';
 import { readProgress } from './progress.js';
-import { writeOptionsFrom, type WriteCommandOptions } from './write-options.js';
+import type { WriteCommandOptions } from './write-options.js';
+import { writeOptionsFrom } from './write-settings.js';
 
 export interface RenameCommandOptions extends WriteCommandOptions {
   rename?: string[];

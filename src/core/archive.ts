@@ -12,21 +12,6 @@ import { ByteSource } from './source.js';
  * inflated once to a temporary file (streamed: memory stays bounded). Members whose names would
  * leave the archive (`..`, absolute) and links are not listed, so nothing resolves to them.
  */
-const ARCHIVE_SUFFIX = /\.(tar|tgz|tar\.gz|zip)$/i;
-
-export function isArchiveName(location: string): boolean {
-  return ARCHIVE_SUFFIX.test(location);
-}
-
-/** `a/b.tar!dir/model.json` → the archive and the member; undefined for other locations. */
-export function splitArchiveLocation(location: string): { archive: string; member: string } | undefined {
-  for (let i = location.indexOf('!'); i !== -1; i = location.indexOf('!', i + 1)) {
-    const archive = location.slice(0, i);
-    if (ARCHIVE_SUFFIX.test(archive)) return { archive, member: location.slice(i + 1).replace(/^\.\//, '').replace(/\/+$/, '') };
-  }
-  return undefined;
-}
-
 interface Member {
   readonly size: number;
   /** Where a stored member's bytes start in `source`. */

@@ -6,77 +6,12 @@ import { CkptError, invalidInput, ioError } from './errors.js';
 import { CONTROL_BYTES, readResult, type HttpRequest, type HttpResult } from './http-protocol.js';
 import { ByteSource } from './source.js';
 import { RangeCache } from './range-cache.js';
+import { envNumber, hubEndpoint, hubToken, remoteOptions, transfer } from './remote-settings.js';
 
 /**
  * Remote files read by HTTP range requests, synchronously: readers are synchronous, so the
  * requests run in a worker thread and the reader blocks on shared memory until they are answered.
  */
-export interface RemoteOptions {
-  /** Fetch a whole file to a temporary file when its server ignores ranges. */
-  download?: boolean;
-  /** A file holding the Hugging Face token (else HF_TOKEN). */
-  tokenFile?: string;
-  /** The Hugging Face endpoint (else HF_ENDPOINT, else https://huggingface.co). */
-  endpoint?: string;
-  cache?: boolean;
-  timeoutMs?: number;
-}
-
-let options: RemoteOptions = {};
-
-export function configureRemote(next: RemoteOptions): void {
-  options = { ...next };
-  token = undefined;
-}
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value >= 0 ? value : fallback;
-}
-
-export function hubEndpoint(): string {
-  return (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-}
-
-let token: string | undefined;
-function hubToken(): string | undefined {
-  if (token === undefined) {
-    if (options.tokenFile) {
-      try {
-        token = fs.readFileSync(options.tokenFile, 'utf8').trim();
-      } catch (err) {
-        throw ioError(options.tokenFile, undefined, `cannot read the token file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      }
-    } else {
-      token = process.env.HF_TOKEN?.trim() ?? '';
-    }
-  }
-  return token || undefined;
-}
-
-/** What every remote command reports: requests made, bytes fetched, of how much. */
-export const transfer = { requests: 0, bytes: 0, cachedBytes: 0, objects: new Map<string, number>() };
-
-let summaryShown = false;
-/** `read 34 KiB of 13.5 GiB in 3 requests`, once (the first caller shows it), or undefined when nothing remote was read. */
-export function transferSummary(): string | undefined {
-  if (transfer.objects.size === 0 || summaryShown) return undefined;
-  summaryShown = true;
-  const total = [...transfer.objects.values()].reduce((a, b) => a + b, 0);
-  const cached = transfer.cachedBytes ? ` (+${humanBytes(transfer.cachedBytes)} from the cache)` : '';
-  return `read ${humanBytes(transfer.bytes)} of ${humanBytes(total)} in ${transfer.requests} request${transfer.requests === 1 ? '' : 's'}${cached}`;
-}
-
-function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
-}
-
 let worker: Worker | undefined;
 function httpWorker(): Worker {
   if (!worker) {
@@ -90,7 +25,7 @@ function httpWorker(): Worker {
 /** One request to the worker, waited for; errors become CkptErrors naming the URL. */
 function call(request: Omit<HttpRequest, 'control' | 'data' | 'timeoutMs' | 'retries' | 'backoffMs' | 'parallel'>, data: SharedArrayBuffer, label: string, remote = true): HttpResult {
   const control = new SharedArrayBuffer(CONTROL_BYTES);
-  const timeoutMs = options.timeoutMs ?? envNumber('CKPT_HTTP_TIMEOUT_MS', 30_000);
+  const timeoutMs = remoteOptions().timeoutMs ?? envNumber('CKPT_HTTP_TIMEOUT_MS', 30_000);
   const full: HttpRequest = {
     ...request,
     ...(remote ? authFor(request.url) : {}),
@@ -139,7 +74,7 @@ export class HttpSource extends ByteSource {
     // Small first blocks: a walk that jumps over payloads (ONNX initializers) fetches little at each stop.
     super(original, size, 2 * 1024, 4 << 20);
     this.url = finalUrl;
-    this.cache = options.cache === false || validator.etag === undefined ? undefined : RangeCache.open(original, validator.etag);
+    this.cache = remoteOptions().cache === false || validator.etag === undefined ? undefined : RangeCache.open(original, validator.etag);
   }
 
   /**
@@ -252,8 +187,4 @@ export function inflateToFile(file: string, start: number, length: number, forma
 /** A server's refusal of range requests, which `--download` works around. */
 export function isNoRangeError(err: unknown): boolean {
   return err instanceof CkptError && err.detail.includes('does not support range requests');
-}
-
-export function downloadWanted(): boolean {
-  return options.download === true;
 }

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalidInput, usageError } from './errors.js';
 import { LocalFile, relativeParts } from './file.js';
-import { displayUrl, downloadToTemporary, downloadWanted, fetchText, hubEndpoint, HttpSource, isNoRangeError, remoteSize, remoteSizes, temporaryFolder } from './http-source.js';
-import { archiveFolderFiles, archiveMember, archiveMemberSize, isArchiveFolder, splitArchiveLocation } from './archive.js';
+import { downloadWanted, hubEndpoint } from './remote-settings.js';
+import { archives, crypto, remote } from './on-demand.js';
 import type { ByteSource } from './source.js';
 
 /**
@@ -25,16 +24,32 @@ export function isLocalPath(location: string): boolean {
   return !isUrl(location) && !isHubId(location) && splitArchiveLocation(location) === undefined;
 }
 
+/** Archives whose members are locations of their own (`ARCHIVE!member`). */
+const ARCHIVE_SUFFIX = /\.(tar|tgz|tar\.gz|zip)$/i;
+
+export function isArchiveName(location: string): boolean {
+  return ARCHIVE_SUFFIX.test(location);
+}
+
+/** `a/b.tar!dir/model.json` → the archive and the member; undefined for other locations. */
+export function splitArchiveLocation(location: string): { archive: string; member: string } | undefined {
+  for (let i = location.indexOf('!'); i !== -1; i = location.indexOf('!', i + 1)) {
+    const archive = location.slice(0, i);
+    if (ARCHIVE_SUFFIX.test(archive)) return { archive, member: location.slice(i + 1).replace(/^\.\//, '').replace(/\/+$/, '') };
+  }
+  return undefined;
+}
+
 export function openLocation(location: string): ByteSource {
   if (isHubId(location)) return openLocation(hubFileUrl(location));
   const archive = splitArchiveLocation(location);
-  if (archive) return archiveMember(archive.archive, archive.member);
+  if (archive) return archives().archiveMember(archive.archive, archive.member);
   try {
-    return HttpSource.open(location);
+    return remote().HttpSource.open(location);
   } catch (err) {
-    if (isNoRangeError(err) && downloadWanted()) {
-      process.stderr.write(`ckpt: ${displayUrl(location)}: the server does not support range requests: downloading the whole file to a temporary file (--download)\n`);
-      return LocalFile.open(downloadToTemporary(location));
+    if (remote().isNoRangeError(err) && downloadWanted()) {
+      process.stderr.write(`ckpt: ${remote().displayUrl(location)}: the server does not support range requests: downloading the whole file to a temporary file (--download)\n`);
+      return LocalFile.open(remote().downloadToTemporary(location));
     }
     throw err;
   }
@@ -45,8 +60,8 @@ export function locationSize(location: string): number {
   if (isLocalPath(location)) return fs.statSync(location).size;
   if (isHubId(location)) return locationSize(hubFileUrl(location));
   const archive = splitArchiveLocation(location);
-  if (archive) return archiveMemberSize(archive.archive, archive.member);
-  return remoteSize(location);
+  if (archive) return archives().archiveMemberSize(archive.archive, archive.member);
+  return remote().remoteSize(location);
 }
 
 /**
@@ -56,7 +71,7 @@ export function locationSize(location: string): number {
 export function prefetchSizes(modelFile: string, names: string[]): void {
   if (!isUrl(modelFile) && !isHubId(modelFile)) return;
   try {
-    remoteSizes(names.map((name) => siblingLocation(modelFile, relativeParts(modelFile, name, 'shard'), 'shard')));
+    remote().remoteSizes(names.map((name) => siblingLocation(modelFile, relativeParts(modelFile, name, 'shard'), 'shard')));
   } catch {
     // Reported by the caller's own reads.
   }
@@ -66,7 +81,7 @@ export function prefetchSizes(modelFile: string, names: string[]): void {
 export function locationIsFolder(location: string): boolean {
   if (isLocalPath(location)) return fs.statSync(location, { throwIfNoEntry: false })?.isDirectory() ?? false;
   const archive = splitArchiveLocation(location);
-  return archive !== undefined && isArchiveFolder(archive.archive, archive.member);
+  return archive !== undefined && archives().isArchiveFolder(archive.archive, archive.member);
 }
 
 /**
@@ -147,7 +162,7 @@ export function hubModelUrl(location: string): string {
   const listingUrl = `${hubEndpoint()}/api/models/${id.repo}/tree/${encodeURIComponent(id.revision)}${id.path ? `/${id.path.split('/').map(encodeURIComponent).join('/')}` : ''}?recursive=true`;
   let files: string[];
   try {
-    const listing = JSON.parse(fetchText(listingUrl, MAX_LISTING, location)) as { type?: string; path?: string }[];
+    const listing = JSON.parse(remote().fetchText(listingUrl, MAX_LISTING, location)) as { type?: string; path?: string }[];
     files = listing.filter((e) => e.type === 'file' && typeof e.path === 'string').map((e) => e.path!);
   } catch (err) {
     if (err instanceof SyntaxError) throw invalidInput(location, 'tree listing', 'the Hub answered something that is not a JSON list of files');
@@ -169,7 +184,7 @@ function only(list: string[]): string | undefined {
 /** The names in a folder: a local folder (entries of any kind, refused by name when opened) or one inside an archive (files). */
 export function listFolder(location: string): string[] {
   const archive = splitArchiveLocation(location);
-  if (archive) return archiveFolderFiles(archive.archive, archive.member);
+  if (archive) return archives().archiveFolderFiles(archive.archive, archive.member);
   return fs.readdirSync(location).sort();
 }
 
@@ -191,10 +206,10 @@ export function inFolder(folder: string, name: string): string {
 export function localCopy(location: string, why: string): string {
   if (isLocalPath(location)) return location;
   const url = isHubId(location) ? hubModelUrl(location) : location;
-  process.stderr.write(`ckpt: ${isUrl(url) ? displayUrl(url) : url}: ${why} reads local files: copying it whole to a temporary file\n`);
-  if (isUrl(url)) return downloadToTemporary(url);
+  process.stderr.write(`ckpt: ${isUrl(url) ? remote().displayUrl(url) : url}: ${why} reads local files: copying it whole to a temporary file\n`);
+  if (isUrl(url)) return remote().downloadToTemporary(url);
   const source = openLocation(url);
-  const out = path.join(fs.mkdtempSync(path.join(temporaryFolder(), 'copy-')), path.basename(url.replace(/^.*!/, '')));
+  const out = path.join(fs.mkdtempSync(path.join(remote().temporaryFolder(), 'copy-')), path.basename(url.replace(/^.*!/, '')));
   const fd = fs.openSync(out, 'w', 0o600);
   try {
     for (let at = 0; at < source.size; at += COPY_CHUNK) fs.writeSync(fd, source.read(at, Math.min(COPY_CHUNK, source.size - at), 'copy'));
@@ -212,10 +227,10 @@ const COPY_CHUNK = 8 << 20;
  * member's bytes.
  */
 export function locationSha256(location: string): string {
-  const hash = createHash('sha256');
+  const hash = crypto().createHash('sha256');
   const source = openLocation(location);
   try {
-    if (source instanceof HttpSource) hash.update(`${location}\n${source.version}`);
+    if (source instanceof remote().HttpSource) hash.update(`${location}\n${source.version}`);
     else for (let at = 0; at < source.size; at += COPY_CHUNK) hash.update(source.read(at, Math.min(COPY_CHUNK, source.size - at), 'hash'));
   } finally {
     source.close();

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as zlib from 'node:zlib';
 import type { RandomAccessFile } from './file.js';
 import { invalidInput } from './errors.js';
+import { zlib } from './on-demand.js';
 
 /**
  * A ZIP reader that reads the central directory only, so listing a multi-GB archive touches a few
@@ -144,7 +144,7 @@ export function zipDataOffset(file: RandomAccessFile, entry: ZipEntry): number {
  */
 export function crc32Of(parts: readonly Uint8Array[], initial = 0): number {
   let crc = initial;
-  for (const p of parts) if (p.length) crc = zlib.crc32(p, crc);
+  for (const p of parts) if (p.length) crc = zlib().crc32(p, crc);
   return crc;
 }
 
@@ -178,7 +178,7 @@ export function readZipEntry(file: RandomAccessFile, entry: ZipEntry, maxSize: n
   }
   let out: Buffer;
   try {
-    out = zlib.inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
+    out = zlib().inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
   } catch (err) {
     throw invalidInput(file.path, `offset ${start}`, `zip: member '${entry.name}' does not inflate to its declared ${entry.size} bytes (${(err as Error).message})`);
   }

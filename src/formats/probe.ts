@@ -2,10 +2,14 @@ import * as fs from 'node:fs';
 import { RandomAccessFile, refuseNonRegular } from '../core/file.js';
 import { fromSystemError } from '../core/errors.js';
 import { isLocalPath, locationIsFolder } from '../core/location.js';
-import { isZip, readZipDirectory, type ZipEntry } from '../core/zip.js';
+import { onDemand } from '../core/on-demand.js';
+import type { ZipEntry } from '../core/zip.js';
 import type { Detection, Probe } from './types.js';
 
 const HEAD_BYTES = 4096;
+
+/** ZIP directories, read only for files that start with a ZIP signature ('PK'). */
+const zip = onDemand<typeof import('../core/zip.js')>(new URL('../core/zip.js', import.meta.url));
 
 /** What detection parsed, while the file still has the size it had when probed (else parsed again). */
 export function stillDetected(detection: Detection | undefined, file: RandomAccessFile): Detection | undefined {
@@ -38,7 +42,7 @@ export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
     const zipDirectory = () => {
       if (!directory) {
         try {
-          directory = { entries: readZipDirectory(file) };
+          directory = { entries: zip().readZipDirectory(file) };
           detection.zipDirectory = directory.entries;
         } catch (error) {
           directory = { error };
@@ -47,7 +51,7 @@ export function withProbe<T>(path: string, use: (probe: Probe) => T): T {
       if ('error' in directory) throw directory.error;
       return directory.entries;
     };
-    return use({ path, isDirectory: false, size: file.size, head, file, detection, ...(isZip(head) ? { zipDirectory } : {}) });
+    return use({ path, isDirectory: false, size: file.size, head, file, detection, ...(head[0] === 0x50 && zip().isZip(head) ? { zipDirectory } : {}) });
   } finally {
     file.close();
   }

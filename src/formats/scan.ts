@@ -2,10 +2,11 @@ import { CkptError, invalidInput } from '../core/errors.js';
 import { RandomAccessFile } from '../core/file.js';
 import { codeRunningGlobal, readPickle } from '../core/pickle.js';
 import { isSafeMemberName, isZip, readZipDirectory, zipDataOffset, type ZipEntry } from '../core/zip.js';
-import { hasNpyMagic, MAX_HEADER, parseDictLiteral, preambleLength } from './numpy/header.js';
+import { MAX_HEADER, parseDictLiteral, preambleLength } from './numpy/header.js';
+import { hasNpyMagic } from './numpy/match.js';
 import { NUMPY_ALLOWED } from './numpy/pickled.js';
 import { STORAGE_DTYPES, TORCH_DTYPES } from './pytorch/tensors.js';
-import { hasLegacyMagic } from './pytorch/index.js';
+import { hasLegacyMagic } from './pytorch/match.js';
 
 /**
  * What a file would make Python (or Keras) run or import when it is loaded, read without running

@@ -30,9 +30,16 @@ export interface Probe {
   readonly detection: Detection;
 }
 
-/** One module per format: a cheap content test and an opener. */
-export interface FormatReader {
+/**
+ * A format's name and cheap content test, in a module of its own (`<format>/match.ts`) that imports
+ * little: detection loads every format's test, and only the reader of the format found.
+ */
+export interface FormatMatch {
   readonly name: string;
   match(probe: Probe): boolean;
+}
+
+/** One module per format: its content test and an opener. */
+export interface FormatReader extends FormatMatch {
   open(path: string, options: OpenOptions, detection?: Detection): Promise<StateDict>;
 }

@@ -526,15 +526,3 @@ export async function tensorStats(tensor: TensorInfo, scratch?: StatsScratch): P
   if (!hasStats(tensor.dtype)) return undefined;
   return valueStats(await tensor.read(), tensor.dtype, scratch);
 }
-
-const SPARKS = '▁▂▃▄▅▆▇█';
-
-/** A histogram in eight-level block characters, `width` wide (bins merged in equal groups). */
-export function sparkline(histogram: readonly number[], width = 16): string {
-  const group = Math.max(1, Math.ceil(histogram.length / width));
-  const merged: number[] = [];
-  for (let i = 0; i < histogram.length; i += group) merged.push(histogram.slice(i, i + group).reduce((s, c) => s + c, 0));
-  const top = Math.max(...merged);
-  if (!(top > 0)) return ' '.repeat(merged.length);
-  return merged.map((c) => (c === 0 ? ' ' : SPARKS[Math.min(SPARKS.length - 1, Math.floor((c / top) * (SPARKS.length - 1) + 0.5))])).join('');
-}

@@ -65,16 +65,6 @@ export function parseCfg(cfgPath: string, text: string): CfgSection[] {
   return sections;
 }
 
-/** True when a text's first section is `[net]` or `[network]`: a darknet cfg. */
-export function looksLikeCfg(head: string): boolean {
-  for (const raw of head.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    return /^\[(net|network)\]$/i.test(line);
-  }
-  return false;
-}
-
 /**
  * Walks the layers as darknet's parser does, tracking each output's channels × height × width,
  * and lists the arrays `load_weights` reads: convolutional (biases, then scales, rolling_mean,

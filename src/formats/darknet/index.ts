@@ -2,9 +2,10 @@ import * as path from 'node:path';
 import { RandomAccessFile, readTextFile, resolveInsideFolder } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { darknetFormat, MAX_CFG_BYTES } from './match.js';
 import { rangeTensor } from '../range-tensor.js';
-import { layoutOf, looksLikeCfg, parseCfg, type DarknetNetwork } from './cfg.js';
+import { layoutOf, parseCfg, type DarknetNetwork } from './cfg.js';
 
 /**
  * Darknet: the model is opened by its `.cfg`; the weights are the `.weights` file of the same stem
@@ -12,8 +13,6 @@ import { layoutOf, looksLikeCfg, parseCfg, type DarknetNetwork } from './cfg.js'
  * order the cfg implies, and nothing else.
  */
 
-/** A cfg is a small text file; anything larger is not one. */
-const MAX_CFG_BYTES = 16 << 20;
 
 export interface DarknetHeader {
   readonly version: readonly [number, number, number];
@@ -25,11 +24,7 @@ export interface DarknetHeader {
 /** major, minor, revision: three int32 before `seen`. */
 const VERSION_BYTES = 12;
 
-export const darknetReader: FormatReader = {
-  name: 'darknet',
-  match: (probe: Probe) => !probe.isDirectory && probe.size <= MAX_CFG_BYTES && looksLikeCfg(new TextDecoder().decode(probe.head)),
-  open: openDarknet,
-};
+export const darknetReader: FormatReader = { ...darknetFormat, open: openDarknet };
 
 /** The cfg's network: every array of its `.weights`, in file order. */
 export function readNetwork(cfg: string): DarknetNetwork {

@@ -1,14 +1,13 @@
 import type { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
 import { ggmlType, type GgmlType } from '../../core/ggml.js';
+import { GGUF_MAGIC } from './match.js';
 
 /**
  * The GGUF header (v2/v3, little-endian): magic `GGUF`, version, tensor and key-value counts (u64),
  * the key-values, the tensor infos, then the data section at the next multiple of
  * `general.alignment` (32 by default). Walked through the file's block cache: only the header is read.
  */
-export const GGUF_MAGIC = 0x46554747; // 'GGUF' little-endian
-
 export const VALUE_TYPES = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64'] as const;
 export type ValueTypeName = (typeof VALUE_TYPES)[number];
 

@@ -4,19 +4,16 @@ import { dequantizeBlocks } from '../../core/ggml.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { roleByName } from '../../core/roles.js';
 import type { Metadata, StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
-import { GGUF_MAGIC, readGgufHeader, type GgufHeader, type GgufTensorInfo } from './header.js';
+import type { FormatReader } from '../types.js';
+import { ggufFormat } from './match.js';
+import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from './header.js';
 
 /**
  * GGUF (llama.cpp, ggml): every tensor of the header, shape as ggml's `ne` reversed (row-major,
  * slowest first, as gguf-py and Hugging Face list them). Plain ggml types are their dtype; block
  * types (q4_0, q8_0, q4_k…) keep their blocks as the stored form and read as float32.
  */
-export const ggufReader: FormatReader = {
-  name: 'gguf',
-  match: (probe: Probe) => !probe.isDirectory && probe.head.length >= 4 && new DataView(probe.head.buffer, probe.head.byteOffset, 4).getUint32(0, true) === GGUF_MAGIC,
-  open: openGguf,
-};
+export const ggufReader: FormatReader = { ...ggufFormat, open: openGguf };
 
 async function openGguf(file: string): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);

@@ -6,7 +6,8 @@ import type { StateDict } from '../../core/statedict.js';
 import { dtypeBits } from '../../core/dtype.js';
 import type { FormatWriter, OutputTensor, QuantizationReport } from '../writers.js';
 import { ggufRuleFor, keptFloatReason, quantizeTensor } from './quantize.js';
-import { GGUF_MAGIC, readGgufHeader } from './header.js';
+import { readGgufHeader } from './header.js';
+import { GGUF_MAGIC } from './match.js';
 
 const ALIGNMENT = 32;
 

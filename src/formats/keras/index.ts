@@ -7,7 +7,8 @@ import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, StoredBytes, TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZipEntry, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { Detection, FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader } from '../types.js';
+import { kerasFormat } from './match.js';
 import { stillDetected } from '../probe.js';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
@@ -19,34 +20,10 @@ import { roleFromName } from '../../core/roles.js';
 import { attributeValue, Hdf5Dataset, Hdf5File, Hdf5Unsupported, type Hdf5Object } from '../hdf5/index.js';
 import { listWeights, type Hdf5Tree, type Listing } from './listing.js';
 
-const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /** .keras members beyond this are refused (Keras itself guards against zip bombs the same way). */
 const MAX_MEMBER = 64 * 1024 * 1024 * 1024;
 
-function hasHdf5Signature(bytes: Uint8Array, at = 0): boolean {
-  return HDF5_SIGNATURE.every((b, i) => bytes[at + i] === b);
-}
-
-export const kerasReader: FormatReader = {
-  name: 'keras',
-  match: (probe: Probe) => {
-    if (hasHdf5Signature(probe.head)) return true;
-    // HDF5 allows the signature after a user block of 512, 1024, 2048… bytes.
-    if (probe.file) {
-      for (let at = 512; at + 8 <= Math.min(probe.size, 1 << 20); at *= 2) {
-        if (hasHdf5Signature(probe.file.read(at, 8, 'HDF5 signature'))) return true;
-      }
-    }
-    if (!probe.zipDirectory) return false;
-    try {
-      const names = probe.zipDirectory().map((e) => e.name);
-      return names.includes('model.weights.h5') && names.includes('config.json');
-    } catch {
-      return false;
-    }
-  },
-  open: openKeras,
-};
+export const kerasReader: FormatReader = { ...kerasFormat, open: openKeras };
 
 async function openKeras(file: string, options: OpenOptions, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);

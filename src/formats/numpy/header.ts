@@ -1,12 +1,12 @@
 import type { DType } from '../../core/dtype.js';
 import { usageError } from '../../core/errors.js';
+import { hasNpyMagic, NPY_MAGIC } from './match.js';
 
 /**
  * The `.npy` header: magic, version, a little-endian length, then a Python dict literal such as
  * `{'descr': '<f4', 'fortran_order': False, 'shape': (784, 128), }`. Parsed by a tiny literal
  * parser (strings, booleans, integer tuples), never evaluated.
  */
-export const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** numpy itself refuses longer headers unless told to trust the file. */
 export const MAX_HEADER = 10_000;
 
@@ -36,10 +36,6 @@ export function descrOf(dtype: DType): string | undefined {
   const code = DTYPE_DESCR[dtype];
   if (!code) return undefined;
   return `${code.endsWith('1') ? '|' : '<'}${code}`;
-}
-
-export function hasNpyMagic(bytes: Uint8Array): boolean {
-  return NPY_MAGIC.every((b, i) => bytes[i] === b);
 }
 
 /** How many bytes hold magic, version and length: 10 for v1, 12 for v2/v3. */

@@ -7,27 +7,14 @@ import { fortranToRowMajor, swapToLittleEndian } from '../../core/decode.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, isSafeMemberName, readZipDirectory, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { Detection, FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader } from '../types.js';
 import { stillDetected } from '../probe.js';
-import { hasNpyMagic, MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
+import { MAX_HEADER, parseNpyHeader, type NpyHeader } from './header.js';
+import { hasNpyMagic, numpyFormat } from './match.js';
 import { roleByName } from '../../core/roles.js';
 
 /** NumPy `.npy` (one array, named after the file) and `.npz` (a ZIP of `.npy` members). */
-export const numpyReader: FormatReader = {
-  name: 'numpy',
-  match: (probe: Probe) => {
-    if (hasNpyMagic(probe.head)) return true;
-    if (!probe.zipDirectory) return false;
-    try {
-      const entries = probe.zipDirectory();
-      return entries.length > 0 && entries.every((e) => e.name.endsWith('.npy'));
-    } catch {
-      // A damaged archive (truncated, no directory): say what is wrong rather than "unrecognized".
-      return true;
-    }
-  },
-  open: openNumpy,
-};
+export const numpyReader: FormatReader = { ...numpyFormat, open: openNumpy };
 
 interface Located {
   name: string;

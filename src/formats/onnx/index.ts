@@ -5,9 +5,10 @@ import { byteLengthOf, dtypeBits, numelOf } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { Layout, OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
 import { graphRole, roleFromName, type GraphView } from '../../core/roles.js';
-import type { Detection, FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader } from '../types.js';
 import { stillDetected } from '../probe.js';
-import { looksLikeOnnx, walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
+import { onnxFormat } from './match.js';
+import { walkModel, type FoundTensor, type GraphNode, type NodeUse } from './model.js';
 import { resolveTensor, type TensorPayload } from './tensor.js';
 
 /** Protobuf messages are limited to 2 GiB; larger models must use external data. */
@@ -20,19 +21,7 @@ export function graphNodesOf(dict: StateDict): GraphNode[] | undefined {
   return graphs.get(dict);
 }
 
-export const onnxReader: FormatReader = {
-  name: 'onnx',
-  match: (probe: Probe) => {
-    if (probe.file === undefined || probe.head[0] !== 0x08 || !looksLikeOnnx(probe.file)) return false;
-    try {
-      probe.detection.onnxModel = walkModel(probe.file);
-    } catch {
-      // open walks it again and says what is wrong
-    }
-    return true;
-  },
-  open: openOnnx,
-};
+export const onnxReader: FormatReader = { ...onnxFormat, open: openOnnx };
 
 export async function openOnnx(file: string, _options: OpenOptions = {}, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);

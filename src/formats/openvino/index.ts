@@ -5,7 +5,8 @@ import type { DType } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../core/roles.js';
 import type { StateDict } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { openvinoFormat } from './match.js';
 import { rangeByteLength, rangeTensor } from '../range-tensor.js';
 import { childrenNamed, parseXml, type XmlElement } from './xml.js';
 
@@ -30,11 +31,7 @@ const OP_NAMES: Readonly<Record<string, string>> = {
 
 const MAX_XML_BYTES = 256 << 20;
 
-export const openvinoReader: FormatReader = {
-  name: 'openvino',
-  match: (probe: Probe) => !probe.isDirectory && /^\s*(<\?xml[^>]*\?>\s*)?(<!--[\s\S]*?-->\s*|<!DOCTYPE[^[>]*(\[[\s\S]*?\])?\s*>\s*)*<net\s[^>]*\bversion\s*=/.test(new TextDecoder().decode(probe.head)),
-  open: openOpenvino,
-};
+export const openvinoReader: FormatReader = { ...openvinoFormat, open: openOpenvino };
 
 interface Port { readonly layer: string; readonly port: string }
 interface Layer { readonly id: string; readonly name: string; readonly type: string; readonly element: XmlElement; readonly inputs: readonly string[]; readonly outputs: readonly string[] }

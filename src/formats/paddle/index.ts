@@ -5,7 +5,8 @@ import { dtypeBits } from '../../core/dtype.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { PyDict, PyTuple, readPickle, walk, type PyValue } from '../../core/pickle.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { paddleFormat } from './match.js';
 import { isNdarray, ndarrayOf, NUMPY_ALLOWED, type NdArray } from '../numpy/pickled.js';
 import { roleByName } from '../../core/roles.js';
 
@@ -22,12 +23,7 @@ const SPLIT_TABLE_KEY = 'UnpackBigParamInfor@@';
 
 export const PADDLE_ALLOWED: ReadonlySet<string> = new Set([...NUMPY_ALLOWED, '_codecs.encode', 'builtins.bytes', 'collections.OrderedDict', 'builtins.tuple']);
 
-export const paddleReader: FormatReader = {
-  name: 'paddle',
-  // A binary pickle (protocol 2 and up; open says which ones it reads). Legacy torch files are pickles too, and are matched first.
-  match: (probe: Probe) => !probe.isDirectory && probe.head[0] === 0x80 && probe.head[1]! >= 2 && probe.head[1]! < 16,
-  open: openPaddle,
-};
+export const paddleReader: FormatReader = { ...paddleFormat, open: openPaddle };
 
 async function openPaddle(file: string, options: OpenOptions): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);

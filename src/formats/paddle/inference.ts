@@ -5,9 +5,10 @@ import { invalidInput } from '../../core/errors.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../core/roles.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { fluidModel, paddleInferenceFormat } from './match.js';
 import { rangeByteLength, rangeTensor } from '../range-tensor.js';
-import { looksLikeProgram, PADDLE_DTYPES, persistableTensors, readProgram, tensorDescAt, type OpDesc, type Program, type TensorDesc } from './program.js';
+import { PADDLE_DTYPES, persistableTensors, readProgram, tensorDescAt, type OpDesc, type Program, type TensorDesc } from './program.js';
 
 /**
  * Paddle inference models: a `ProgramDesc` (`x.pdmodel`, or `__model__` in a fluid folder) lists
@@ -16,30 +17,9 @@ import { looksLikeProgram, PADDLE_DTYPES, persistableTensors, readProgram, tenso
  * named after it (fluid `save_persistables`). The model is opened by its `.pdmodel` or its folder.
  */
 
-const FLUID_MODEL = '__model__';
 const FLUID_PARAMS = '__params__';
 
-function fluidModel(folder: string): string | undefined {
-  const file = path.join(folder, FLUID_MODEL);
-  try {
-    if (!fs.statSync(file).isFile()) return undefined;
-    const fd = fs.openSync(file, 'r');
-    try {
-      const head = Buffer.alloc(32);
-      return looksLikeProgram(head.subarray(0, fs.readSync(fd, head, 0, 32, 0))) ? file : undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-export const paddleInferenceReader: FormatReader = {
-  name: 'paddle-inference',
-  match: (probe: Probe) => (probe.isDirectory ? fluidModel(probe.path) !== undefined : looksLikeProgram(probe.head)),
-  open: openInference,
-};
+export const paddleInferenceReader: FormatReader = { ...paddleInferenceFormat, open: openInference };
 
 /** One LoDTensor record: versions, LoD levels (skipped), a TensorDesc, then the raw values. */
 export interface LoDRecord {

@@ -1,15 +1,14 @@
 import { invalidInput } from '../../core/errors.js';
-import { inFolder, listFolder, isLocalPath } from '../../core/location.js';
+import { inFolder } from '../../core/location.js';
 import { RandomAccessFile } from '../../core/file.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { roleFromName } from '../../core/roles.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { paddlePersistablesFormat, variableFiles } from './match.js';
 import { rangeTensor } from '../range-tensor.js';
 import { readLoDTensor } from './inference.js';
 import { PADDLE_DTYPES } from './program.js';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 /**
  * A fluid persistables folder without its program: what PaddleDetection 1.x ships as pretrained
@@ -17,45 +16,7 @@ import * as path from 'node:path';
  * folder — local, inside a `.tar`/`.zip`, or an archive by URL — each file one tensor.
  */
 
-/** Files looked at to recognize the folder; `open` checks every one. */
-const PROBED_FILES = 8;
-
-export const paddlePersistablesReader: FormatReader = {
-  name: 'paddle-persistables',
-  match: (probe: Probe) => probe.isDirectory && looksLikePersistables(probe.path),
-  open: openPersistables,
-};
-
-/** Regular files of the folder (hidden ones left out), sorted: the variables. */
-function variableFiles(folder: string): string[] {
-  return listFolder(folder).filter((name) => !name.startsWith('.') && (!isLocalPath(folder) || fs.statSync(path.join(folder, name), { throwIfNoEntry: false })?.isFile()));
-}
-
-/** The first bytes of a LoDTensor file: version 0, a few LoD levels, tensor version 0, a TensorDesc (field 1, data_type). */
-function looksLikeLoDTensor(head: Uint8Array): boolean {
-  if (head.length < 21) return false;
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (view.getUint32(0, true) !== 0 || view.getBigUint64(4, true) !== 0n) return false; // parameters have no LoD
-  const descSize = view.getUint32(16, true);
-  return view.getUint32(12, true) === 0 && descSize > 0 && descSize < 4096 && head[20] === 0x08;
-}
-
-function looksLikePersistables(folder: string): boolean {
-  try {
-    const files = variableFiles(folder);
-    if (files.length === 0 || files.includes('__model__')) return false;
-    return files.slice(0, PROBED_FILES).every((name) => {
-      const file = RandomAccessFile.open(inFolder(folder, name));
-      try {
-        return looksLikeLoDTensor(file.read(0, Math.min(file.size, 32), 'header'));
-      } finally {
-        file.close();
-      }
-    });
-  } catch {
-    return false;
-  }
-}
+export const paddlePersistablesReader: FormatReader = { ...paddlePersistablesFormat, open: openPersistables };
 
 async function openPersistables(folder: string): Promise<StateDict> {
   const files: RandomAccessFile[] = [];

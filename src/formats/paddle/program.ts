@@ -42,15 +42,6 @@ export interface Program {
   readonly version?: number;
 }
 
-/** True when `head` starts like a ProgramDesc: block 0 with idx 0 and parent_idx -1. */
-export function looksLikeProgram(head: Uint8Array): boolean {
-  if (head[0] !== 0x0a) return false;
-  let pos = 1;
-  while (pos < 6 && (head[pos]! & 0x80)) pos++;
-  const block = [0x08, 0x00, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-  return block.every((b, i) => head[pos + 1 + i] === b);
-}
-
 export function readProgram(file: RandomAccessFile): Program {
   const whole = { start: 0, end: file.size };
   let block0: Range | undefined;

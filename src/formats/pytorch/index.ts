@@ -6,11 +6,12 @@ import { readPickle, PyDict, PyTuple, type PickleOptions, type PyValue } from '.
 import { byteLengthOf, dtypeBits } from '../../core/dtype.js';
 import { parameterCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
 import { checkZipCrc, crc32Of, readZipDirectory, verifyStoredMember, zipDataOffset, type ZipEntry } from '../../core/zip.js';
-import type { Detection, FormatReader, Probe } from '../types.js';
+import type { Detection, FormatReader } from '../types.js';
+import { dataPickles, hasLegacyMagic, isTar, isTorchScript, pytorchFormat, torchscriptFormat } from './match.js';
 import { stillDetected } from '../probe.js';
 import { interpret, nameTensors, storageId, TORCH_ALLOWED, TORCH_UNSUPPORTED, type StorageRef, type TensorRecord } from './tensors.js';
 import { roleByName } from '../../core/roles.js';
-import { interpretScript, isTorchScript, moduleClasses, SCRIPT_PICKLE } from './torchscript.js';
+import { interpretScript, moduleClasses, SCRIPT_PICKLE } from './torchscript.js';
 
 /**
  * PyTorch `torch.save` files: the zip format (torch ≥ 1.6: `<prefix>/data.pkl` plus one member
@@ -18,50 +19,13 @@ import { interpretScript, isTorchScript, moduleClasses, SCRIPT_PICKLE } from './
  * ckpt's restricted reader, which never runs anything from the file.
  */
 
-/** Pickle 1 of a legacy file: the magic number 0x1950a86a20f9469cfc6c as protocol-2 LONG1. */
-const LEGACY_HEAD = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-export const hasLegacyMagic = (head: Uint8Array) => LEGACY_HEAD.every((b, i) => head[i] === b);
-/** torch < 0.4 wrote a tar archive (`sys_info`, `pickle`, `storages`, `tensors` members). */
-const isTar = (head: Uint8Array) => head.length > 262 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar';
-
-function dataPickles(entries: readonly ZipEntry[]): ZipEntry[] {
-  return entries.filter((e) => e.name === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(e.name));
-}
-
-export const pytorchReader: FormatReader = {
-  name: 'pytorch',
-  match: (probe: Probe) => {
-    if (probe.isDirectory) return false;
-    if (hasLegacyMagic(probe.head)) return true;
-    if (isTar(probe.head)) return ['sys_info', 'pickle', 'storages', 'tensors'].includes(new TextDecoder().decode(probe.head.subarray(0, 100)).replace(/\0.*$/s, ''));
-    if (!probe.zipDirectory) return false;
-    try {
-      return dataPickles(probe.zipDirectory()).length > 0;
-    } catch {
-      return false;
-    }
-  },
-  open: openPytorch,
-};
+export const pytorchReader: FormatReader = { ...pytorchFormat, open: openPytorch };
 
 /** TorchScript archives (torch.jit.save): the state dict of the scripted module, read like torch.save zips. */
-export const torchscriptReader: FormatReader = {
-  name: 'torchscript',
-  match: (probe: Probe) => {
-    if (probe.isDirectory || !probe.zipDirectory) return false;
-    try {
-      const entries = probe.zipDirectory();
-      const pickles = dataPickles(entries);
-      return pickles.length === 1 && isTorchScript(entries, pickles[0]!.name.slice(0, -'data.pkl'.length));
-    } catch {
-      return false;
-    }
-  },
-  open: openPytorch,
-};
+export const torchscriptReader: FormatReader = { ...torchscriptFormat, open: openPytorch };
 
 /** Where a storage's bytes start in the file; zip files find it on first use (a local header read per storage). */
 type StorageStart = (ref: StorageRef) => number;

@@ -28,10 +28,6 @@ export const SCRIPT_PICKLE: Omit<PickleOptions, 'label'> = {
   unsupported: new Map([...TORCH_UNSUPPORTED].filter(([name]) => name !== 'torch._utils._rebuild_qtensor')),
 };
 
-export function isTorchScript(entries: readonly ZipEntry[], prefix: string): boolean {
-  return entries.some((e) => e.name === `${prefix}constants.pkl` || e.name.startsWith(`${prefix}code/`));
-}
-
 interface ModuleClass {
   readonly parameters: readonly string[];
   readonly buffers: readonly string[];

@@ -4,7 +4,8 @@ import { dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { float4e2m1ToFloat32 } from '../../core/minifloat.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { safetensorsFormat } from './match.js';
 import { roleByName } from '../../core/roles.js';
 
 /**
@@ -33,13 +34,7 @@ export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
   F8_E5M2: 'float8e5m2', F8_E4M3: 'float8e4m3fn', F8_E8M0: 'float8e8m0', F8_E4M3FNUZ: 'float8e4m3fnuz', F8_E5M2FNUZ: 'float8e5m2fnuz', F4: 'float4e2m1',
 };
 
-export const safetensorsReader: FormatReader = {
-  name: 'safetensors',
-  // `{` after a little-endian length whose top bytes are zero (no text file has NUL bytes there).
-  // A length that is too large or runs past the end is reported by open, not left unrecognized.
-  match: (probe: Probe) => !probe.isDirectory && probe.head.length >= 9 && probe.head[8] === 0x7b && probe.head[6] === 0 && probe.head[7] === 0,
-  open: openSafetensors,
-};
+export const safetensorsReader: FormatReader = { ...safetensorsFormat, open: openSafetensors };
 
 interface Entry { name: string; code: string; dtype: DType | undefined; shape: number[]; begin: number; end: number }
 

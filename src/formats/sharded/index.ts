@@ -1,9 +1,10 @@
 import * as path from 'node:path';
 import { readTextFile, resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
-import { inFolder, listFolder, locationIsFolder, locationSize } from '../../core/location.js';
+import { locationIsFolder, locationSize } from '../../core/location.js';
 import { hiddenTensorCount, type OpenOptions, type StateDict, type TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { indexInFolder, shardedFormat } from './match.js';
 import { safetensorsReader } from '../safetensors/index.js';
 import { pytorchReader } from '../pytorch/index.js';
 import { withProbe } from '../probe.js';
@@ -14,32 +15,10 @@ import { withProbe } from '../probe.js';
  * by the index or by its folder. The shards are opened in file order and read as one state dict.
  */
 const MAX_INDEX = 64 << 20;
-const INDEX_SUFFIX = '.index.json';
-const WEIGHT_MAP = /"weight_map"\s*:/;
 /** Shard formats Hugging Face writes; each shard is detected by its content. */
 const SHARD_READERS = [safetensorsReader, pytorchReader];
 
-/** The index in a folder: the only `*.index.json`, or the safetensors one where both kinds are there. */
-function indexInFolder(folder: string): string | undefined {
-  let names: string[];
-  try {
-    names = listFolder(folder).filter((f) => f.endsWith(INDEX_SUFFIX));
-  } catch {
-    return undefined;
-  }
-  const chosen = names.length === 1 ? names[0] : names.find((n) => n.includes('safetensors'));
-  return chosen && inFolder(folder, chosen);
-}
-
-export const shardedReader: FormatReader = {
-  name: 'sharded',
-  match: (probe: Probe) => {
-    if (probe.isDirectory) return indexInFolder(probe.path) !== undefined;
-    const head = new TextDecoder().decode(probe.head).trimStart();
-    return head.startsWith('{') && (WEIGHT_MAP.test(head) || probe.path.endsWith(INDEX_SUFFIX));
-  },
-  open: openSharded,
-};
+export const shardedReader: FormatReader = { ...shardedFormat, open: openSharded };
 
 async function openSharded(input: string, options: OpenOptions): Promise<StateDict> {
   const index = locationIsFolder(input) ? indexInFolder(input)! : input;

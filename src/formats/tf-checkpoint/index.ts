@@ -1,16 +1,16 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
 import type { OpenOptions, StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { tfCheckpointFormat } from './match.js';
 import { decodeEntry, decodeHeader, type BundleEntry } from './bundle.js';
 import { crc32c, maskCrc } from './crc32c.js';
-import { indexFileInFolder, looksLikeCheckpointFolder, shardName } from './locate.js';
+import { indexFileInFolder, shardName } from './locate.js';
 import { canonicalNames, fullNamesOf, isTrainingState, OBJECT_GRAPH_KEY } from './names.js';
 import type { Fail } from './proto.js';
-import { hasTableMagic, printable, readTable } from './sstable.js';
+import { printable, readTable } from './sstable.js';
 import { decodeStrings, stringLayout, type StringLayout } from './strings.js';
 import { locationIsFolder, locationSize } from '../../core/location.js';
 import { roleByName } from '../../core/roles.js';
@@ -21,30 +21,10 @@ import { roleByName } from '../../core/roles.js';
  * is read whole (it is small); each tensor's bytes are read from its data shard on `read()` and
  * checked against their CRC32C.
  */
-export const tfCheckpointReader: FormatReader = {
-  name: 'tf-checkpoint',
-  match: (probe: Probe) => {
-    if (probe.isDirectory) return looksLikeCheckpointFolder(probe.path);
-    if (probe.file && probe.size >= 8 && hasTableMagic(probe.file.read(probe.size - 8, 8, 'table magic'))) return true;
-    // A damaged index beside its data shards is still ours, so the error can say what is wrong.
-    return hasDataShardBeside(probe.path);
-  },
-  open: openTfCheckpoint,
-};
+export const tfCheckpointReader: FormatReader = { ...tfCheckpointFormat, open: openTfCheckpoint };
 
 /** The object graph is read at open for the variables' own names; a larger one is left unread. */
 const MAX_OBJECT_GRAPH = 64 << 20;
-
-function hasDataShardBeside(file: string): boolean {
-  const base = path.basename(file);
-  if (!base.endsWith('.index')) return false;
-  const shardPrefix = `${base.slice(0, -'.index'.length)}.data-`;
-  try {
-    return fs.readdirSync(path.dirname(file)).some((f) => f.startsWith(shardPrefix));
-  } catch {
-    return false;
-  }
-}
 
 interface Located {
   readonly key: string;

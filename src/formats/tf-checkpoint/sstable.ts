@@ -3,6 +3,7 @@ import { invalidInput } from '../../core/errors.js';
 import { crc32c, maskCrc } from './crc32c.js';
 import { readLength, type Fail } from './proto.js';
 import { snappyUncompress } from './snappy.js';
+import { hasTableMagic } from './match.js';
 
 /**
  * A LevelDB-format table (google/leveldb `doc/table_format.md`), as TensorBundle writes its
@@ -10,7 +11,6 @@ import { snappyUncompress } from './snappy.js';
  * footer ending in a magic number. Every block's masked CRC32C is checked, keys must be strictly
  * increasing, and every length, offset and restart point must lie inside its block.
  */
-const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
 const FOOTER_LENGTH = 48;
 /** Each block is followed by a compression type byte and a masked CRC32C. */
 const TRAILER_LENGTH = 5;
@@ -25,10 +25,6 @@ export interface TableEntry {
 interface BlockHandle {
   readonly offset: number;
   readonly size: number;
-}
-
-export function hasTableMagic(lastBytes: Uint8Array): boolean {
-  return lastBytes.length >= 8 && TABLE_MAGIC.every((b, i) => lastBytes[lastBytes.length - 8 + i] === b);
 }
 
 /** Every key/value of the table, in key order. */

@@ -9,7 +9,8 @@ import { KERNEL_LAYOUTS, layerClasses } from '../keras-layers.js';
 import { dequantize } from './dequantize.js';
 import { encodingOf } from './quantize.js';
 import { modelKind, storedBytes, TFJS_DTYPES, validateManifest, type ManifestEntry, type ManifestGroup } from './manifest.js';
-import { looksLikeTfjs, modelJsonPath, readModelJson } from './model-json.js';
+import { modelJsonPath, readModelJson } from './model-json.js';
+import { tfjsFormat } from './match.js';
 import { ShardGroup, shardSize, type Shard } from './shards.js';
 import { splitStrings, stringWeightBytes } from './strings.js';
 import { prefetchSizes } from '../../core/location.js';
@@ -17,11 +18,7 @@ import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../co
 
 export { MAX_MODEL_JSON } from './model-json.js';
 
-export const tfjsReader: FormatReader = {
-  name: 'tfjs',
-  match: looksLikeTfjs,
-  open: openTfjs,
-};
+export const tfjsReader: FormatReader = { ...tfjsFormat, open: openTfjs };
 
 /** A weight and where its stored bytes lie in its group's concatenated shards. */
 interface Located {

@@ -5,7 +5,8 @@ import { affineLabel, dequantizeAffine } from '../../core/encoding.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
 import { graphRole, roleFromName, type GraphUse, type GraphView } from '../../core/roles.js';
 import type { Layout, StateDict, TensorInfo } from '../../core/statedict.js';
-import type { FormatReader, Probe } from '../types.js';
+import type { FormatReader } from '../types.js';
+import { tfliteFormat } from './match.js';
 import { readTfliteModel, type TfliteModel, type TfliteTensor } from './model.js';
 
 /**
@@ -13,11 +14,7 @@ import { readTfliteModel, type TfliteModel, type TfliteTensor } from './model.js
  * quantized tensors (int8 weights, int32 biases) keep their integers as the stored form and read
  * as float32 (scale × (q − zero point), per channel where there are several scales).
  */
-export const tfliteReader: FormatReader = {
-  name: 'tflite',
-  match: (probe: Probe) => !probe.isDirectory && probe.head.length >= 8 && Buffer.from(probe.head.subarray(4, 8)).toString('latin1') === 'TFL3',
-  open: openTflite,
-};
+export const tfliteReader: FormatReader = { ...tfliteFormat, open: openTflite };
 
 const INTEGER_TYPES = new Set(['int8', 'uint8', 'int16', 'int32', 'int64', 'int4']);
 
