@@ -158,6 +158,12 @@ test('a pattern rule wins over the plain one; two patterns of different types on
   assert.equal(api.quantization?.quantized.length, 3);
 });
 
+test('convert --help names exactly the ggml types ckpt quantizes to', () => {
+  const help = runCli(['convert', '--help']).stdout.replace(/\s+/g, ' ');
+  const listed = /GGUF output: ([\w, ]+?) as ggml's/.exec(help)?.[1];
+  assert.equal(listed, quantizableTypes().map((t) => t.name).join(', '));
+});
+
 test('--quantize types and outputs that do not go together are usage errors', () => {
   const refused = (args: string[], message: RegExp) => {
     const r = runCli(['convert', ...args]);
