@@ -2,7 +2,8 @@
 // (interleaved rounds, medians; warm page cache): `diff --values` against numpy over memmaps
 // (safetensors) and numpy after onnx.load (ONNX; `cat` of both files where the onnx module is
 // missing), `inspect --stats` against numpy, `inspect --hash` against `openssl dgst -sha256`,
-// start-up against `node -e 0`, `convert` and `strip` against `cp` + `sync`; peak RSS of the
+// start-up against `node -e 0`, `convert` and `strip` against `cp` + `sync` (and `strip` against
+// `dd`, the copy through user space that cp's in-kernel copy avoids); peak RSS of the
 // writes against the largest tensor; GiB/s of input for the reads; the same for a Keras .h5 of the
 // same size (hashing, converting, and HDF5's fixed cost beyond start-up).
 // Usage: npm run build && node bench/speed.js [MiB per model, 1088] [rounds, 3]
@@ -83,6 +84,14 @@ try {
       after: removeOut,
       report: rssReport(largest),
     })),
+    // cp copies in the kernel (copy_file_range); a writer that reads, rewrites a header and writes
+    // its tensors pays the copy through user space, as dd does: this row shows that floor.
+    {
+      label: 'strip → safetensors vs dd', goal: 2.0,
+      ckpt: ckpt('strip', a, '--exclude', '=layers.0.bias', '-o', out), between: removeOut,
+      reference: ['dd', [`if=${a}`, `of=${out}`, 'bs=4M', 'conv=fsync', 'status=none']], referenceNote: 'dd bs=4M conv=fsync: copy through user space',
+      after: removeOut,
+    },
     {
       label: 'inspect --hash (Keras .h5)', goal: 1.2, ckpt: ckpt('inspect', '--hash', '--json', h5), reference: ['openssl', ['dgst', '-sha256', h5]],
       report: rssReport(largestH5),
