@@ -9,6 +9,7 @@ import { CHUNK_BYTES, tensorChunks } from '../src/core/chunks.js';
 import { CkptError } from '../src/core/errors.js';
 import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { diffStateDicts } from '../src/ops/diff.js';
+import { pairParts, SPLIT_BYTES } from '../src/ops/compare-pool.js';
 import { formatInt } from '../src/cli/format.js';
 import { SAMPLES, runCli, tempDir } from './helpers.js';
 
@@ -159,6 +160,31 @@ describe('diff --values on stored tensors', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  test('one tensor of 256 MiB or more is compared in parts on every worker: same maximum, same verdicts, sums equal but for their order', async () => {
+    const n = SPLIT_BYTES / 4 + 12345;
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = (i % 1000) * 1e-3 - 0.5;
+    const nudged = values.slice();
+    for (const at of [7, n >> 1, n - 3]) nudged[at]! += at === n >> 1 ? 0.25 : 1e-3; // the largest difference in the second part
+    const [a, b, same] = [await open(await safetensorsFile({ w: values })), await open(await safetensorsFile({ w: nudged })), await open(await safetensorsFile({ w: values }))];
+    try {
+      const parts = pairParts(n * 4, 2);
+      assert.equal(parts.length, 2);
+      assert.deepEqual([parts[0]![0], parts[1]![1]], [0, n * 4]);
+      assert.equal(parts[0]![1] % CHUNK_BYTES, 0, 'parts are whole chunks');
+      const split = (await diffStateDicts(a, b, { values: true, threads: 2 })).matched[0]!.values!;
+      const whole = (await diffStateDicts(a, b, { values: true, threads: 1 })).matched[0]!.values!;
+      assert.equal(split.bitIdentical, false);
+      assert.equal(split.maxAbsDiff, whole.maxAbsDiff);
+      assert.equal(split.withinTolerance, whole.withinTolerance);
+      assert.ok(Math.abs(split.meanAbsDiff! - whole.meanAbsDiff!) <= 1e-12 * whole.meanAbsDiff!, `${split.meanAbsDiff} vs ${whole.meanAbsDiff}`);
+      assert.ok(Math.abs(split.cosine! - whole.cosine!) <= 1e-12);
+      assert.equal((await diffStateDicts(a, same, { values: true, threads: 2 })).matched[0]!.values!.bitIdentical, true);
+    } finally {
+      await Promise.all([a.close(), b.close(), same.close()]);
     }
   });
 

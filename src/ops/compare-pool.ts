@@ -4,7 +4,8 @@ import { CkptError, ExitCode, fromPostedError, type PostedError } from '../core/
 import type { DType } from '../core/dtype.js';
 import type { StoredBytes } from '../core/statedict.js';
 import type { TensorStats } from './stats.js';
-import type { PairStats, StoredPair } from './value-stats.js';
+import { CHUNK_BYTES } from '../core/chunks.js';
+import { ACC_LENGTH, addAccumulators, type PairStats, type StoredPair } from './value-stats.js';
 
 export interface CompareRequest {
   kind: 'compare';
@@ -47,6 +48,23 @@ export const POOL_MIN_BYTES = 64 << 20;
 export const poolThreads = (): number => Math.min(availableParallelism(), 4);
 
 /**
+ * A pair this large (an embedding matrix, a 3 GiB tensor) is compared in parts on every worker, so
+ * one tensor does not leave the other cores idle; the parts' sums are added in order, so the
+ * result only depends on the tensor's size and the thread count.
+ */
+export const SPLIT_BYTES = 256 << 20;
+
+/** The [start, end) byte ranges a pair is compared in: whole chunks, one part per thread for pairs of SPLIT_BYTES or more. */
+export function pairParts(byteLength: number, threads: number): [number, number][] {
+  if (byteLength < SPLIT_BYTES || threads <= 1) return [[0, byteLength]];
+  const chunks = Math.ceil(byteLength / CHUNK_BYTES);
+  const per = Math.ceil(chunks / threads) * CHUNK_BYTES;
+  const parts: [number, number][] = [];
+  for (let start = 0; start < byteLength; start += per) parts.push([start, Math.min(byteLength, start + per)]);
+  return parts;
+}
+
+/**
  * Worker threads that compare stored tensor pairs (compareStored) or take one stored tensor's
  * statistics (storedStats), one whole pair or tensor per request so results are the same as on the
  * main thread. Requests wait in order for a free worker.
@@ -57,7 +75,7 @@ export class ComparePool {
   private readonly pending = new Map<number, { worker: Worker; settle: Settle }>();
   private next = 0;
 
-  constructor(threads: number) {
+  constructor(private readonly threads: number) {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(new URL('./compare-worker.js', import.meta.url));
       worker.on('message', (reply: CompareReply) => this.done(worker, reply));
@@ -67,14 +85,20 @@ export class ComparePool {
     }
   }
 
-  compare(pair: StoredPair, what: [string, string], stats = false): Promise<PairStats> {
-    return this.submit({
+  /** Compares a pair; a large one without statistics in parts on several workers (see SPLIT_BYTES). */
+  async compare(pair: StoredPair, what: [string, string], stats = false): Promise<PairStats> {
+    const parts = stats ? [[0, pair.byteLength] as [number, number]] : pairParts(pair.byteLength, this.threads);
+    const results = await Promise.all(parts.map(([start, end]) => this.submit({
       kind: 'compare',
       id: this.next++,
-      a: { path: pair.a.file.path, offset: pair.a.offset },
-      b: { path: pair.b.file.path, offset: pair.b.offset },
-      byteLength: pair.byteLength, dtype: pair.dtype, atol: pair.atol, rtol: pair.rtol, what, stats,
-    }) as Promise<PairStats>;
+      a: { path: pair.a.file.path, offset: pair.a.offset + start },
+      b: { path: pair.b.file.path, offset: pair.b.offset + start },
+      byteLength: end - start, dtype: pair.dtype, atol: pair.atol, rtol: pair.rtol, what, stats,
+    }) as Promise<PairStats>));
+    if (results.length === 1) return results[0]!;
+    const acc = new Float64Array(ACC_LENGTH);
+    for (const part of results) addAccumulators(acc, part.acc);
+    return { bitIdentical: results.every((r) => r.bitIdentical), acc };
   }
 
   stats(stored: StoredBytes, byteLength: number, dtype: DType, hash: boolean, what: string): Promise<StatsResult> {

@@ -8,7 +8,7 @@ import { foldedValues } from './fold.js';
 import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
-import { ComparePool, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
+import { ComparePool, pairParts, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
 import { valueStats as statsOf, type TensorStats } from './stats.js';
 
 export interface DiffOptions {
@@ -18,7 +18,11 @@ export interface DiffOptions {
   rtol?: number;
   /** Called after each compared pair (progress). */
   onPair?: () => void;
-  /** Worker threads comparing stored tensors; by default every core when there is enough to compare. Results are the same either way. */
+  /**
+   * Worker threads comparing stored tensors; by default every core when there is enough to compare.
+   * Results are the same either way, but for the order of additions in a tensor of SPLIT_BYTES or
+   * more, which is compared in parts.
+   */
   threads?: number;
   /**
    * Given, the statistics of every numeric tensor whose values the comparison reads, taken from
@@ -351,7 +355,8 @@ function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { 
       close: async () => {},
     };
   }
-  const pool = new ComparePool(Math.min(threads, stored.size));
+  const parts = [...stored.values()].reduce((n, s) => n + (withStats ? 1 : pairParts(s.byteLength, threads).length), 0);
+  const pool = new ComparePool(Math.min(threads, parts));
   const running = new Map<DiffPair, Promise<ValueStats>>();
   for (const [pair, s] of stored) {
     const result = pool.compare(s, pairNames(pair), withStats).then((stats) => storedReport(pair, stats, options));

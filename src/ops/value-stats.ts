@@ -103,6 +103,12 @@ function exactFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: nu
   acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] = sumAbs; acc[Acc.Dot] = dot; acc[Acc.NormA] = normA; acc[Acc.NormB] = normB; acc[Acc.Outside] = outside;
 }
 
+/** `part`, the accumulators of the elements after those of `into`, added to `into`. */
+export function addAccumulators(into: Float64Array, part: Float64Array): void {
+  into[Acc.MaxAbs] = Math.max(into[Acc.MaxAbs]!, part[Acc.MaxAbs]!);
+  for (const sum of [Acc.SumAbs, Acc.Dot, Acc.NormA, Acc.NormB, Acc.Outside]) into[sum] = into[sum]! + part[sum]!;
+}
+
 /** Two stored tensors of one float dtype, compared straight from their files. */
 export interface StoredPair {
   a: StoredBytes;
