@@ -41,7 +41,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('ckpt')
-    .description('Inspect, compare and transform neural-network checkpoints (ONNX, Keras HDF5, TensorFlow.js, PyTorch, PaddlePaddle, safetensors, TensorFlow checkpoints, NumPy).')
+    .description('Inspect, compare and transform neural-network checkpoints (ONNX, Keras HDF5, TensorFlow.js, PyTorch, TorchScript, PaddlePaddle, safetensors, TensorFlow checkpoints, NumPy, TFLite, GGUF, Darknet, OpenVINO IR).')
     .version('0.1.0')
     .showHelpAfterError()
     .addHelpText('after', EXIT_CODES_HELP)
