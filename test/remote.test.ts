@@ -4,12 +4,16 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import { resolveInsideFolder } from '../src/core/file.js';
 import { open } from '../src/index.js';
 import { hubFileUrl, parseHubId } from '../src/core/location.js';
-import { SAMPLES, runCli, tempDir } from './helpers.js';
+import { ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
 import { python, pythonHas } from './python.js';
 import { startServer, tar, type ServerConfig, type TestServer } from './http-fixture.js';
+
+const Ajv2020 = createRequire(import.meta.url)('ajv/dist/2020.js');
+const validateInspect = new Ajv2020({ allErrors: true }).compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'inspect.schema.json'), 'utf8')));
 
 /** A safetensors file of float32 tensors `name → values`, optionally with a padded header (to need several requests). */
 function safetensors(file: string, tensors: Record<string, number[]>, headerPad = 0): void {
@@ -104,6 +108,18 @@ describe('reading models by URL', () => {
     assert.deepEqual(tensorsOf(remote.stdout), tensorsOf(local.stdout));
     const text = ckpt(['inspect', '--no-cache', `${s.url}/model.safetensors`]);
     assert.match(text.stdout.split('\n')[0]!, /read \d+(\.\d)? KiB of \d+ KiB in \d requests?/);
+    // --json carries the figures, as the schema says: what the server sent, in as many requests.
+    const fresh = await server();
+    const listing = JSON.parse(ckpt(['inspect', '--json', '--no-cache', `${fresh.url}/model.safetensors`]).stdout);
+    assert.ok(validateInspect(listing), JSON.stringify(validateInspect.errors));
+    const served = await fresh.requests();
+    assert.deepEqual(listing.transfer, {
+      requests: served.length,
+      bytesFetched: served.reduce((n, r) => n + (r.sent ?? 0), 0),
+      bytesFromCache: 0,
+      remoteBytes: fs.statSync(path.join(root, 'model.safetensors')).size,
+    });
+    assert.equal(JSON.parse(local.stdout).transfer, undefined, 'a local file has no transfer figures');
     const requests = await s.requests();
     assert.ok(requests.every((r) => r.range !== undefined), 'every request asks for a range');
     assert.ok(requests.length <= 8, `${requests.length} requests`);

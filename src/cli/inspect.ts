@@ -3,7 +3,7 @@ import { hiddenTensorCount, parameterCount } from '../core/statedict.js';
 import type { Totals } from '../ops/summary.js';
 import { isParameter } from '../core/roles.js';
 import { inspect, type InspectResult, type TensorJson, type TreeJson } from '../api/inspect.js';
-import { transferSummary } from '../core/remote-settings.js';
+import { transferFigures, transferSummary } from '../core/remote-settings.js';
 import { formatPercent } from '../core/percent.js';
 import type { TensorStats } from '../ops/stats.js';
 import { fitLine, formatBytes, formatInt, formatShape, newTable, sparkline } from './format.js';
@@ -25,7 +25,11 @@ export async function inspectCommand(path: string, options: InspectOptions): Pro
     const bar = reportedProgress(options.hash ? 'hashing' : 'statistics');
     const result = await inspect(dict, { ...options, onProgress: bar.onProgress }).finally(() => bar.done());
     if (options.html) await (await import('../report/index.js')).writeReport(options.html, { kind: 'inspect', title: dict.path, data: result });
-    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderText(dict.path, result));
+    if (options.json) {
+      // What reading a remote model cost goes with the listing, as the headline says it in text.
+      const transfer = transferFigures();
+      process.stdout.write(`${JSON.stringify({ ...result, ...(transfer ? { transfer } : {}) }, null, 2)}\n`);
+    } else process.stdout.write(renderText(dict.path, result));
   } finally {
     await dict.close();
   }

@@ -56,14 +56,24 @@ export function hubToken(): string | undefined {
 /** What every remote command reports: requests made, bytes fetched, of how much. */
 export const transfer = { requests: 0, bytes: 0, cachedBytes: 0, objects: new Map<string, number>() };
 
+/** What `--json` output carries as `transfer`: requests made, bytes fetched and taken from the cache, of the remote files' total size. */
+export interface TransferFigures { requests: number; bytesFetched: number; bytesFromCache: number; remoteBytes: number }
+
+/** The figures so far, or undefined when nothing remote was read. */
+export function transferFigures(): TransferFigures | undefined {
+  if (transfer.objects.size === 0) return undefined;
+  const remoteBytes = [...transfer.objects.values()].reduce((a, b) => a + b, 0);
+  return { requests: transfer.requests, bytesFetched: transfer.bytes, bytesFromCache: transfer.cachedBytes, remoteBytes };
+}
+
 let summaryShown = false;
 /** `read 34 KiB of 13.5 GiB in 3 requests`, once (the first caller shows it), or undefined when nothing remote was read. */
 export function transferSummary(): string | undefined {
-  if (transfer.objects.size === 0 || summaryShown) return undefined;
+  const figures = transferFigures();
+  if (!figures || summaryShown) return undefined;
   summaryShown = true;
-  const total = [...transfer.objects.values()].reduce((a, b) => a + b, 0);
-  const cached = transfer.cachedBytes ? ` (+${humanBytes(transfer.cachedBytes)} from the cache)` : '';
-  return `read ${humanBytes(transfer.bytes)} of ${humanBytes(total)} in ${transfer.requests} request${transfer.requests === 1 ? '' : 's'}${cached}`;
+  const cached = figures.bytesFromCache ? ` (+${humanBytes(figures.bytesFromCache)} from the cache)` : '';
+  return `read ${humanBytes(figures.bytesFetched)} of ${humanBytes(figures.remoteBytes)} in ${figures.requests} request${figures.requests === 1 ? '' : 's'}${cached}`;
 }
 
 function humanBytes(n: number): string {
