@@ -13,7 +13,8 @@ import { readNetwork } from './index.js';
  * beside the output), else the `.cfg` of the output's stem beside it (header 0.2.5, seen 0).
  */
 export async function writeDarknet(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
-  const cfg = source.format === 'darknet' ? source.path : path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+  const beside = cfgBeside(out);
+  const cfg = source.format === 'darknet' ? source.path : beside;
   if (source.format !== 'darknet' && !fs.existsSync(cfg)) {
     throw usageError(`writing darknet weights needs the network's .cfg: '${cfg}' does not exist (or convert from a darknet model)`);
   }
@@ -49,15 +50,14 @@ export async function writeDarknet(out: string, tensors: readonly OutputTensor[]
       writeAll(fd, bytes);
     }
   });
-  return streamed ? [`the weights are for ${cfg}; darknet opens them with that cfg`] : writeCfgBeside(cfg, out);
+  return streamed ? [`the weights are for ${cfg}; darknet opens them with that cfg`] : copyCfg(cfg, beside);
 }
 
-/**
- * Darknet (and ckpt) open `.weights` through the `.cfg` of the same stem beside them: written
- * weights get their network's cfg there, so the output opens as the model it was written for.
- */
-async function writeCfgBeside(cfg: string, out: string): Promise<string[]> {
-  const beside = path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+/** Darknet (and ckpt) open `.weights` through the `.cfg` of the same stem beside them. */
+const cfgBeside = (weights: string) => path.join(path.dirname(weights), `${path.basename(weights).replace(/\.[^.]*$/, '')}.cfg`);
+
+/** Written weights get their network's cfg beside them, so the output opens as the model it was written for. */
+async function copyCfg(cfg: string, beside: string): Promise<string[]> {
   if (path.resolve(beside) === path.resolve(cfg)) return [];
   const network = fs.readFileSync(cfg);
   if (fs.existsSync(beside)) {
