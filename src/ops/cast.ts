@@ -25,9 +25,9 @@ export function parseDtypeOptions(dtype: string | undefined, keep: readonly stri
 }
 
 /**
- * The tensor with its values cast to another float dtype when read; nothing is read before. Values
- * stored as-is are cast chunk by chunk into the result, so a read holds the cast tensor and one
- * chunk, not the source tensor too.
+ * The tensor with its values cast to another float dtype when read; nothing is read before. The
+ * values are cast chunk by chunk into the result: where they are stored as-is, a read holds the
+ * cast tensor and one chunk, not the source tensor too.
  */
 export function castTensor(tensor: TensorInfo, dtype: DType): TensorInfo {
   if (tensor.dtype === dtype) return tensor;
@@ -36,7 +36,6 @@ export function castTensor(tensor: TensorInfo, dtype: DType): TensorInfo {
     dtype,
     byteLength,
     read: async () => {
-      if (!tensor.stored) return castFloats(await tensor.read(), tensor.dtype, dtype);
       const cast = new Uint8Array(byteLength);
       let at = 0;
       for await (const chunk of tensorChunks(tensor)) {
