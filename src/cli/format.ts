@@ -234,3 +234,8 @@ export function sparkline(histogram: readonly number[], width = 16): string {
   if (!(top > 0)) return ' '.repeat(merged.length);
   return merged.map((c) => (c === 0 ? ' ' : SPARKS[Math.min(SPARKS.length - 1, Math.floor((c / top) * (SPARKS.length - 1) + 0.5))])).join('');
 }
+
+/** A warning from an API call (a pattern or rule that matched nothing…), on stderr: stdout keeps the command's output. */
+export function warnOnStderr(message: string): void {
+  process.stderr.write(`ckpt: warning: ${message}\n`);
+}

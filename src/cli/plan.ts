@@ -3,7 +3,7 @@ import { planHeadline, type InitKind, type PlanEntry, type PlanMode } from '../o
 import { formatEpsilon } from '../ops/structure.js';
 import { formatRows } from '../ops/heads.js';
 import { applyPlan, plan as makePlan, type PlanFile } from '../api/plan.js';
-import { fitLine, formatShape, newTable } from './format.js';
+import { fitLine, formatShape, newTable, warnOnStderr } from './format.js';
 import type { WriteCommandOptions } from './write-options.js';
 import { writeOptionsFrom } from './write-settings.js';
 import { writeReport } from '../report/index.js';
@@ -27,7 +27,7 @@ export interface PlanCommandOptions {
 export async function planCommand(sourcePath: string, targetPath: string, options: PlanCommandOptions): Promise<number> {
   const plan = await makePlan(sourcePath, targetPath, {
     ...options, mode: options.mode as PlanMode | undefined, init: options.init as InitKind | undefined, heads: options.head,
-    classes: options.classes as [string, string] | undefined, warn: (message) => process.stderr.write(`ckpt: warning: ${message}\n`),
+    classes: options.classes as [string, string] | undefined, warn: warnOnStderr,
   });
   if (options.html) await writeReport(options.html, { kind: 'plan', title: `${sourcePath} → ${targetPath}`, data: plan });
   process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));

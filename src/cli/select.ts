@@ -1,7 +1,7 @@
 import { ExitCode } from '../core/errors.js';
 import { PRESETS } from '../ops/presets.js';
 import { select, type SelectMode, type SelectOptions, type SelectResult } from '../api/select.js';
-import { formatInt, formatShape, newTable } from './format.js';
+import { formatInt, formatShape, newTable, warnOnStderr } from './format.js';
 import type { WriteCommandOptions } from './write-options.js';
 import { writeOptionsFrom } from './write-settings.js';
 
@@ -24,7 +24,7 @@ export function presetsCommand(options: { json?: boolean }): number {
 
 export async function selectCommand(mode: SelectMode, input: string, options: SelectCommandOptions): Promise<number> {
   const result = await select(mode, input, {
-    ...options, patterns: mode === 'strip' ? options.exclude : options.include, format: options.to, writeOptions: writeOptionsFrom(options), warn: (message) => process.stderr.write(`ckpt: warning: ${message}\n`),
+    ...options, patterns: mode === 'strip' ? options.exclude : options.include, format: options.to, writeOptions: writeOptionsFrom(options), warn: warnOnStderr,
   });
   process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderSelection(mode, result));
   return ExitCode.ok;

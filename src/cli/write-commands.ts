@@ -2,7 +2,7 @@ import { ExitCode } from '../core/errors.js';
 import { isStandardOutput } from '../core/atomic.js';
 import { rename, type RenameResult } from '../api/rename.js';
 import { convert, type ConvertResult, type GraphConvertResult } from '../api/convert.js';
-import { formatInt, newTable } from './format.js';
+import { formatInt, newTable, warnOnStderr } from './format.js';
 import { readProgress } from './progress.js';
 import type { WriteCommandOptions } from './write-options.js';
 import { writeOptionsFrom } from './write-settings.js';
@@ -22,7 +22,7 @@ export interface RenameCommandOptions extends WriteCommandOptions {
 export async function renameCommand(input: string, options: RenameCommandOptions): Promise<number> {
   const result = await rename(input, {
     ...options, rules: options.rename, stripPrefixes: options.stripPrefix, format: options.to, writeOptions: writeOptionsFrom(options),
-    warn: (message) => process.stderr.write(`ckpt: warning: ${message}\n`),
+    warn: warnOnStderr,
   });
   process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : renderRename(result));
   return ExitCode.ok;
