@@ -121,5 +121,13 @@ export function readUint(bytes: Uint8Array, at: number, size: number): number | 
   return value;
 }
 
+/** Big-endian elements of `width` bytes (2, 4 or 8; others are left as they are) to little-endian, in place. */
+export function swapBytes(bytes: Uint8Array, width: number): void {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (width === 2) buffer.swap16();
+  else if (width === 4) buffer.swap32();
+  else if (width === 8) buffer.swap64();
+}
+
 const decoder = new TextDecoder();
 export const utf8 = (bytes: Uint8Array) => decoder.decode(bytes);
