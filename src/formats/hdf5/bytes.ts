@@ -112,6 +112,14 @@ export class Cursor {
   }
 }
 
+/** The NUL-terminated name at `offset` of a local heap's data. */
+export function heapName(heap: Uint8Array, offset: number, place: Place, what: string): string {
+  if (offset >= heap.length) throw fail(place, `${what} at heap offset ${offset} lies outside the ${heap.length}-byte local heap`);
+  const names = new Cursor(heap, place, 8, 8);
+  names.at = offset;
+  return names.cString(heap.length - offset, what);
+}
+
 export function readUint(bytes: Uint8Array, at: number, size: number): number | undefined {
   let value = 0;
   for (let i = size - 1; i >= 0; i--) {
