@@ -28,6 +28,20 @@ export function snakeCase(className: string): string {
   return className.replace(/(.)([A-Z][a-z]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
+/**
+ * Keras 3's path segments for one container's layers, in order: each class in snake case, numbered
+ * from the second of its kind (`dense`, `dense_1`…).
+ */
+export function keras3Segments(): (className: string) => string {
+  const used = new Map<string, number>();
+  return (className) => {
+    const snake = snakeCase(className);
+    const n = used.get(snake) ?? 0;
+    used.set(snake, n + 1);
+    return n === 0 ? snake : `${snake}_${n}`;
+  };
+}
+
 type LayerConfig = Record<string, unknown>;
 
 /**

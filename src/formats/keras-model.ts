@@ -1,6 +1,6 @@
 import { canonicalName } from '../core/names.js';
 import type { KerasModelInfo, StateDict } from '../core/statedict.js';
-import { keras3VariableNames, snakeCase } from './keras-layers.js';
+import { keras3Segments, keras3VariableNames } from './keras-layers.js';
 import type { OutputTensor } from './writers.js';
 
 /**
@@ -29,16 +29,12 @@ export function modelLayers(config: Json): ModelLayer[] {
   const out: ModelLayer[] = [];
   const walk = (layers: unknown, top: string | undefined, path: string, depth: number) => {
     if (!Array.isArray(layers) || depth > 32) return;
-    const used = new Map<string, number>();
+    const segment = keras3Segments();
     for (const layer of layers) {
       if (!isObject(layer) || typeof layer.class_name !== 'string' || !isObject(layer.config)) continue;
       const name = typeof layer.config.name === 'string' ? layer.config.name : typeof layer.name === 'string' ? layer.name : undefined;
       if (name === undefined) continue;
-      // Keras 3 names each path segment from the class, numbered per container in order.
-      const snake = snakeCase(layer.class_name);
-      const n = used.get(snake) ?? 0;
-      used.set(snake, n + 1);
-      const keras3Path = `${path}layers/${n === 0 ? snake : `${snake}_${n}`}`;
+      const keras3Path = `${path}layers/${segment(layer.class_name)}`;
       out.push({ name, className: layer.class_name, config: layer.config, topLevel: top ?? name, keras3Path });
       if (MODEL_CLASSES.has(layer.class_name)) walk(layer.config.layers, top ?? name, `${keras3Path}/`, depth + 1);
     }

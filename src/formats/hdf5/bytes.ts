@@ -112,6 +112,14 @@ export class Cursor {
   }
 }
 
+/** The NUL-terminated name at `offset` of a local heap's data. */
+export function heapName(heap: Uint8Array, offset: number, place: Place, what: string): string {
+  if (offset >= heap.length) throw fail(place, `${what} at heap offset ${offset} lies outside the ${heap.length}-byte local heap`);
+  const names = new Cursor(heap, place, 8, 8);
+  names.at = offset;
+  return names.cString(heap.length - offset, what);
+}
+
 export function readUint(bytes: Uint8Array, at: number, size: number): number | undefined {
   let value = 0;
   for (let i = size - 1; i >= 0; i--) {
@@ -119,6 +127,14 @@ export function readUint(bytes: Uint8Array, at: number, size: number): number | 
     if (value > Number.MAX_SAFE_INTEGER) return undefined;
   }
   return value;
+}
+
+/** Big-endian elements of `width` bytes (2, 4 or 8; others are left as they are) to little-endian, in place. */
+export function swapBytes(bytes: Uint8Array, width: number): void {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (width === 2) buffer.swap16();
+  else if (width === 4) buffer.swap32();
+  else if (width === 8) buffer.swap64();
 }
 
 const decoder = new TextDecoder();

@@ -1,7 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import { byteLengthOf, numelOf, type DType } from '../../core/dtype.js';
-import { Cursor, fail, Hdf5Unsupported, readUint, type Place } from './bytes.js';
+import { Cursor, fail, Hdf5Unsupported, heapName, readUint, swapBytes, type Place } from './bytes.js';
 import { fletcher32 } from './checksum.js';
 import { MessageType, verifyChecksum, type Hdf5File, type Hdf5Object, type Message } from './file.js';
 import { checkFilters, describeDatatype, parseDatatype, parseDataspace, parseFilterPipeline, type Datatype, type Filter } from './types.js';
@@ -501,9 +501,7 @@ function externalNames(object: Hdf5Object, message: Message): string {
       const nameOffset = c.length();
       c.length();
       c.length();
-      const n = new Cursor(heap, object.place, 8, 8);
-      n.at = nameOffset;
-      names.push(`'${n.cString(heap.length - nameOffset)}'`);
+      names.push(`'${heapName(heap, nameOffset, object.place, 'name')}'`);
     }
     return names.join(', ');
   } catch {
@@ -521,13 +519,6 @@ function unshuffle(data: Uint8Array, size: number): Uint8Array {
   }
   out.set(data.subarray(count * size), count * size);
   return out;
-}
-
-function swapBytes(bytes: Uint8Array, width: number): void {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (width === 2) buffer.swap16();
-  else if (width === 4) buffer.swap32();
-  else if (width === 8) buffer.swap64();
 }
 
 /** Places a chunk's elements into the tensor, clipped where the chunk passes the dataset's edge. */

@@ -1,6 +1,6 @@
 import { invalidInput } from '../../core/errors.js';
 import type { ByteSource } from '../../core/source.js';
-import { Cursor, fail, Hdf5Unsupported, readUint, utf8, type Place } from './bytes.js';
+import { Cursor, fail, Hdf5Unsupported, heapName, readUint, utf8, type Place } from './bytes.js';
 import { lookup3 } from './checksum.js';
 import { elementCount, parseDatatype, parseDataspace, type Datatype, type Dataspace } from './types.js';
 
@@ -650,10 +650,7 @@ export class Hdf5Object {
           const nameOffset = entries.length('link name offset');
           const address = entries.address('object header address');
           entries.skip(24);
-          if (nameOffset >= heap.length) throw fail(place, `link name at heap offset ${nameOffset} lies outside the ${heap.length}-byte local heap`);
-          const names = new Cursor(heap, place, O, this.file.lengthSize);
-          names.at = nameOffset;
-          const name = names.cString(heap.length - nameOffset, 'link name');
+          const name = heapName(heap, nameOffset, place, 'link name');
           if (address === undefined) throw fail(place, `link '${name}' points to an undefined address`);
           links.push({ name, kind: 'hard', address, creationOrder: links.length });
         }

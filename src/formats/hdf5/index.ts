@@ -1,4 +1,4 @@
-import { Cursor, fail } from './bytes.js';
+import { Cursor, fail, swapBytes } from './bytes.js';
 import type { Attribute, Hdf5Object } from './file.js';
 
 export { Hdf5File, Hdf5Object } from './file.js';
@@ -40,11 +40,9 @@ function decodeAttribute(object: Hdf5Object, a: Attribute): AttributeValue {
   }
   if (strings) return scalar ? strings[0]! : strings;
   if ((type.kind === 'integer' || type.kind === 'float') && type.bigEndian && type.size > 1) {
-    const copy = Buffer.from(a.data);
-    if (type.size === 2) copy.swap16();
-    else if (type.size === 4) copy.swap32();
-    else if (type.size === 8) copy.swap64();
-    return new Uint8Array(copy.buffer, copy.byteOffset, copy.length);
+    const copy = Uint8Array.from(a.data);
+    swapBytes(copy, type.size);
+    return copy;
   }
   return a.data;
 }

@@ -5,9 +5,6 @@ import type { DType } from '../../core/dtype.js';
 import { hdf5Reason } from './messages.js';
 import type { Hdf5Tree } from './listing.js';
 
-/** Re-exported for the writer, which reports HDF5 failures the same way. */
-export { hdf5Reason };
-
 /**
  * h5wasm, wrapped for a reader: HDF5's error stack becomes one exception (not a dump on stderr),
  * datasets are read as raw little-endian bytes (h5wasm's `.value` cannot read float16), and every

@@ -79,7 +79,7 @@ function openNative(file: string, raf: RandomAccessFile, member: ZipEntry | unde
     // A stored .keras member's CRC is checked once, on the first read of its values.
     let memberChecked = !member || member.method !== 0;
     const checkMember = () => {
-      if (!memberChecked) verifyStoredMember(raf, member!, zipDataOffset(raf, member!));
+      if (!memberChecked) verifyStoredMember(raf, member!, opened.start);
       memberChecked = true;
     };
     const cleanup = () => {

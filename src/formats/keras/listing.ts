@@ -1,6 +1,6 @@
 import { invalidInput } from '../../core/errors.js';
 import type { OpenOptions } from '../../core/statedict.js';
-import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3VariableGroups, layerClasses, snakeCase } from '../keras-layers.js';
+import { CLASS_BY_SNAKE, KERNEL_LAYOUTS, keras3Segments, keras3VariableGroups, layerClasses } from '../keras-layers.js';
 
 /**
  * Where a Keras HDF5 file keeps its weights, in model order, read through `Hdf5Tree`: ckpt's own
@@ -215,14 +215,8 @@ function keras3Listing(
     visitOnce(h5, group, seen);
     // Keras names each layer's path segment from its class, made unique in order.
     const bySegment = new Map<string, ConfigLayer>();
-    const used = new Map<string, number>();
-    for (const layer of layers ?? []) {
-      if (!layer.class_name) continue;
-      const snake = snakeCase(layer.class_name);
-      const n = used.get(snake) ?? 0;
-      used.set(snake, n + 1);
-      bySegment.set(n === 0 ? snake : `${snake}_${n}`, layer);
-    }
+    const segment = keras3Segments();
+    for (const layer of layers ?? []) if (layer.class_name) bySegment.set(segment(layer.class_name), layer);
     for (const segment of h5.keys(group)) {
       const layerPath = `${base}/layers/${segment}`.replace(/^\//, '');
       const layer = bySegment.get(segment);
