@@ -203,6 +203,12 @@ describe('reading models by URL', () => {
     const r = ckpt(['inspect', '--timeout', '0.2', `${s.url}/model.safetensors`], { CKPT_HTTP_RETRIES: '0' });
     assert.equal(r.status, 4);
     assert.match(r.stderr, /no answer within 200 ms/);
+    // A timeout that is not a positive number is a usage error, not the default taken silently.
+    for (const given of ['abc', '-1', '0', '']) {
+      const bad = ckpt(['inspect', '--timeout', given, `${s.url}/model.safetensors`]);
+      assert.equal(bad.status, 2, given);
+      assert.match(bad.stderr, new RegExp(`--timeout must be a positive number of seconds, got '${given}'`));
+    }
   });
 
   test('shards named with .. or as another URL are refused: a URL\'s siblings stay under its folder', async () => {

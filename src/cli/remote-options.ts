@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { usageError } from '../core/errors.js';
 import { configureRemote, transferSummary } from '../core/remote-settings.js';
 
 /**
@@ -13,15 +14,19 @@ export function addRemoteOptions(program: Command): void {
     .addOption(new Option('--token-file <file>', 'Hugging Face token file (default: $HF_TOKEN); sent only to the Hub endpoint, never printed'))
     .addOption(new Option('--endpoint <url>', 'Hugging Face endpoint for hf:// ids (default: $HF_ENDPOINT or https://huggingface.co)'))
     .addOption(new Option('--no-cache', 'do not keep or use fetched ranges in the cache ($XDG_CACHE_HOME/ckpt or ~/.cache/ckpt)'))
-    .addOption(new Option('--timeout <seconds>', 'give up on a remote request that gets no answer for this long (default 30)').argParser(Number))
+    .addOption(new Option('--timeout <seconds>', 'give up on a remote request that gets no answer for this long (default 30)'))
     .hook('preAction', () => {
-      const o = program.opts<{ download?: boolean; tokenFile?: string; endpoint?: string; cache?: boolean; timeout?: number }>();
+      const o = program.opts<{ download?: boolean; tokenFile?: string; endpoint?: string; cache?: boolean; timeout?: string }>();
+      const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
+      if (timeout !== undefined && !(o.timeout!.trim() !== '' && Number.isFinite(timeout) && timeout > 0)) {
+        throw usageError(`--timeout must be a positive number of seconds, got '${o.timeout}'`);
+      }
       configureRemote({
         ...(o.download ? { download: true } : {}),
         ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
         ...(o.endpoint ? { endpoint: o.endpoint } : {}),
         ...(o.cache === false ? { cache: false } : {}),
-        ...(o.timeout !== undefined && Number.isFinite(o.timeout) && o.timeout > 0 ? { timeoutMs: o.timeout * 1000 } : {}),
+        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
       });
     });
 }
