@@ -1,6 +1,6 @@
 import { float32BitsToHalf } from './cast.js';
 import { halfToNumber } from './decode.js';
-import { ggmlBlockTypes, type GgmlType } from './ggml.js';
+import { ggmlBlockTypes, scaleMinK4, type GgmlType } from './ggml.js';
 
 /**
  * ggml's reference quantizers (`quantize_row_*_ref` of ggml-quants.c), byte for byte: every step
@@ -249,13 +249,6 @@ function makeQkx2Quants(
     }
   }
   return [scale, -min];
-}
-
-/** Scale and min j of the 12 packed bytes at `at` (get_scale_min_k4). */
-function scaleMinK4(y: DataView, at: number, j: number): [number, number] {
-  const q = (i: number) => y.getUint8(at + i);
-  if (j < 4) return [q(j) & 63, q(j + 4) & 63];
-  return [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
 }
 
 /**
