@@ -389,7 +389,8 @@ class Rewriter {
       }
     }
     return [this.field(f, this.message(f, 'node', (g) => {
-      if (g.no === NODE.input && rewiring.has(this.text(g))) return [{ bytes: keyBytes(NODE.input, rewiring.get(this.text(g))!) }];
+      const rewired = g.no === NODE.input && rewiring.size ? rewiring.get(this.text(g)) : undefined;
+      if (rewired !== undefined) return [{ bytes: keyBytes(NODE.input, rewired) }];
       if (g.no === NODE.input || g.no === NODE.output) return this.renamedName(g);
       if (g.no !== NODE.attribute) return undefined;
       return [this.field(g, this.message(g, 'attribute', (a) => {
