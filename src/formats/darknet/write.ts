@@ -13,7 +13,7 @@ import { readNetwork } from './index.js';
  * beside the output), else the `.cfg` of the output's stem beside it (header 0.2.5, seen 0).
  */
 export async function writeDarknet(out: string, tensors: readonly OutputTensor[], source: StateDict): Promise<string[]> {
-  const cfg = source.format === 'darknet' ? source.path : path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+  const cfg = source.format === 'darknet' ? source.path : cfgBeside(out);
   if (source.format !== 'darknet' && !fs.existsSync(cfg)) {
     throw usageError(`writing darknet weights needs the network's .cfg: '${cfg}' does not exist (or convert from a darknet model)`);
   }
@@ -52,12 +52,17 @@ export async function writeDarknet(out: string, tensors: readonly OutputTensor[]
   return streamed ? [`the weights are for ${cfg}; darknet opens them with that cfg`] : writeCfgBeside(cfg, out);
 }
 
+/** The `.cfg` of the same stem beside a `.weights` file: the network darknet and ckpt open it with. */
+function cfgBeside(weights: string): string {
+  return path.join(path.dirname(weights), `${path.basename(weights).replace(/\.[^.]*$/, '')}.cfg`);
+}
+
 /**
  * Darknet (and ckpt) open `.weights` through the `.cfg` of the same stem beside them: written
  * weights get their network's cfg there, so the output opens as the model it was written for.
  */
 async function writeCfgBeside(cfg: string, out: string): Promise<string[]> {
-  const beside = path.join(path.dirname(out), `${path.basename(out).replace(/\.[^.]*$/, '')}.cfg`);
+  const beside = cfgBeside(out);
   if (path.resolve(beside) === path.resolve(cfg)) return [];
   const network = fs.readFileSync(cfg);
   if (fs.existsSync(beside)) {
