@@ -96,7 +96,7 @@ export function numberToBfloat16(value: number): number {
 }
 
 /** The elements as an aligned typed array over the same bytes where possible. */
-function view<T>(bytes: Uint8Array, of: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T {
+export function alignedView<T>(bytes: Uint8Array, of: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T {
   const aligned = bytes.byteOffset % of.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
   return new of(aligned.buffer, aligned.byteOffset, aligned.byteLength / of.BYTES_PER_ELEMENT);
 }
@@ -105,9 +105,9 @@ const asBytes = (array: ArrayBufferView) => new Uint8Array(array.buffer, array.b
 
 /** float32 bits of every element of a float tensor (widening is exact; float64 rounds to nearest). */
 function float32BitsOf(bytes: Uint8Array, from: DType): Uint32Array {
-  if (from === 'float32') return view(bytes, Uint32Array);
-  if (from === 'float64') return new Uint32Array(Float32Array.from(view(bytes, Float64Array)).buffer);
-  const halves = view(bytes, Uint16Array);
+  if (from === 'float32') return alignedView(bytes, Uint32Array);
+  if (from === 'float64') return new Uint32Array(Float32Array.from(alignedView(bytes, Float64Array)).buffer);
+  const halves = alignedView(bytes, Uint16Array);
   const out = new Uint32Array(halves.length);
   if (from === 'float16') for (let i = 0; i < halves.length; i++) out[i] = float16BitsToFloat32Bits(halves[i]!);
   else for (let i = 0; i < halves.length; i++) out[i] = halves[i]! << 16 >>> 0;
@@ -127,7 +127,7 @@ export function castFloats(bytes: Uint8Array, from: DType, to: DType): Uint8Arra
   if (to === 'float32') return asBytes(float32BitsOf(bytes, from));
   const round = to === 'float16' ? float32BitsToHalf : float32BitsToBfloat16;
   if (from === 'float64') {
-    const values = view(bytes, Float64Array);
+    const values = alignedView(bytes, Float64Array);
     const out = new Uint16Array(values.length);
     const byNumber = to === 'float16' ? numberToHalf : numberToBfloat16;
     for (let i = 0; i < values.length; i++) out[i] = byNumber(values[i]!);
@@ -161,7 +161,7 @@ export interface OutOfRange {
 export function integersToInt32(bytes: Uint8Array, from: DType): Uint8Array | OutOfRange {
   if (from === 'int32') return bytes;
   if (from === 'int64' || from === 'uint64') {
-    const values = from === 'int64' ? view(bytes, BigInt64Array) : view(bytes, BigUint64Array);
+    const values = from === 'int64' ? alignedView(bytes, BigInt64Array) : alignedView(bytes, BigUint64Array);
     const out = new Int32Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
@@ -173,7 +173,7 @@ export function integersToInt32(bytes: Uint8Array, from: DType): Uint8Array | Ou
   const arrays = { int8: Int8Array, int16: Int16Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array } as const;
   const type = arrays[from as keyof typeof arrays];
   if (!type) throw new Error(`cannot cast ${from} to int32`);
-  const values = view(bytes, type as unknown as typeof Uint32Array);
+  const values = alignedView(bytes, type as unknown as typeof Uint32Array);
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;

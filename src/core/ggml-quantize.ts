@@ -1,6 +1,6 @@
-import { float32BitsToHalf } from './cast.js';
+import { numberToHalf } from './cast.js';
 import { halfToNumber } from './decode.js';
-import { ggmlBlockTypes, type GgmlType } from './ggml.js';
+import { ggmlBlockTypes, scaleMinK4, type GgmlType } from './ggml.js';
 
 /**
  * ggml's reference quantizers (`quantize_row_*_ref` of ggml-quants.c), byte for byte: every step
@@ -19,12 +19,6 @@ const ONE_TENTH = f(0.1);
 
 const bits = new Float32Array(1);
 const bitsAsInt = new Int32Array(bits.buffer);
-
-/** float32 → float16 bits, round to nearest even. */
-function toHalf(value: number): number {
-  bits[0] = value;
-  return float32BitsToHalf(bitsAsInt[0]!);
-}
 
 /**
  * ggml's nearest_int: adds 1.5·2^23 in float32 and reads the mantissa, which rounds half to even
@@ -58,7 +52,7 @@ function q8_0(x: Float32Array, at: number, y: DataView, o: number): void {
   for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[at + j]!));
   const d = f(amax / 127);
   const id = d ? f(1 / d) : 0;
-  y.setUint16(o, toHalf(d), true);
+  y.setUint16(o, numberToHalf(d), true);
   for (let j = 0; j < 32; j++) y.setUint8(o + 2 + j, truncatedByte(roundf(f(x[at + j]! * id))));
 }
 
@@ -89,15 +83,15 @@ function minAndInverseStep(x: Float32Array, at: number, levels: number, y: DataV
     if (v > max) max = v;
   }
   const d = f(f(max - min) / levels);
-  y.setUint16(o, toHalf(d), true);
-  y.setUint16(o + 2, toHalf(min), true);
+  y.setUint16(o, numberToHalf(d), true);
+  y.setUint16(o + 2, numberToHalf(min), true);
   return [min, d ? f(1 / d) : 0];
 }
 
 function q4_0(x: Float32Array, at: number, y: DataView, o: number): void {
   const d = f(signedAbsMax(x, at, 32) / -8);
   const id = d ? f(1 / d) : 0;
-  y.setUint16(o, toHalf(d), true);
+  y.setUint16(o, numberToHalf(d), true);
   for (let j = 0; j < 16; j++) {
     const xi0 = Math.min(15, asInt8(truncatedByte(f(f(x[at + j]! * id) + 8.5)))) & 0xff;
     const xi1 = Math.min(15, asInt8(truncatedByte(f(f(x[at + 16 + j]! * id) + 8.5)))) & 0xff;
@@ -131,7 +125,7 @@ const levels5 = new Uint8Array(32);
 function q5_0(x: Float32Array, at: number, y: DataView, o: number): void {
   const d = f(signedAbsMax(x, at, 32) / -16);
   const id = d ? f(1 / d) : 0;
-  y.setUint16(o, toHalf(d), true);
+  y.setUint16(o, numberToHalf(d), true);
   for (let j = 0; j < 32; j++) levels5[j] = Math.min(31, asInt8(truncatedByte(f(f(x[at + j]! * id) + 16.5))));
   pack5(levels5, y, o + 2, o + 6);
 }
@@ -251,13 +245,6 @@ function makeQkx2Quants(
   return [scale, -min];
 }
 
-/** Scale and min j of the 12 packed bytes at `at` (get_scale_min_k4). */
-function scaleMinK4(y: DataView, at: number, j: number): [number, number] {
-  const q = (i: number) => y.getUint8(at + i);
-  if (j < 4) return [q(j) & 63, q(j + 4) & 63];
-  return [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
-}
-
 /**
  * The super-block part Q4_K and Q5_K share: 8 sub-blocks of 32 by make_qkx2_quants, their scales
  * and mins quantized to 6 bits against float16 d and dmin, then each element's level (0..nmax)
@@ -301,8 +288,8 @@ function superBlockK(x: Float32Array, at: number, y: DataView, o: number, nmax: 
       y.setUint8(sc + j, y.getUint8(sc + j) | ((lm >> 4) << 6));
     }
   }
-  y.setUint16(o, toHalf(f(maxScale / 63)), true);
-  y.setUint16(o + 2, toHalf(f(maxMin / 63)), true);
+  y.setUint16(o, numberToHalf(f(maxScale / 63)), true);
+  y.setUint16(o + 2, numberToHalf(f(maxMin / 63)), true);
   const dHalf = halfToNumber(y.getUint16(o, true));
   const dminHalf = halfToNumber(y.getUint16(o + 2, true));
   for (let j = 0; j < 8; j++) {
@@ -364,7 +351,7 @@ function q6_k(x: Float32Array, at: number, y: DataView, o: number): void {
   for (let i = 0; i < 210; i++) y.setUint8(o + i, 0);
   if (maxAbsScale < GROUP_MAX_EPS) return;
   const iscale = f(-128 / maxScale);
-  y.setUint16(o + 208, toHalf(f(1 / iscale)), true);
+  y.setUint16(o + 208, numberToHalf(f(1 / iscale)), true);
   const dHalf = halfToNumber(y.getUint16(o + 208, true));
   for (let ib = 0; ib < 16; ib++) y.setInt8(o + 192 + ib, asInt8(Math.min(127, nearestInt(f(iscale * scales[ib]!))) & 0xff));
   for (let j = 0; j < 16; j++) {

@@ -132,8 +132,8 @@ function q3_k(v: DataView, at: number, y: Float32Array, o: number): void {
   }
 }
 
-/** Scale and min j (0..7) of Q4_K/Q5_K: six bits each, packed in 12 bytes. */
-function scaleMinK4(v: DataView, at: number, j: number): [number, number] {
+/** Scale and min j (0..7) of Q4_K/Q5_K: six bits each, packed in 12 bytes (get_scale_min_k4). */
+export function scaleMinK4(v: DataView, at: number, j: number): [number, number] {
   const q = (i: number) => v.getUint8(at + i);
   if (j < 4) return [q(j) & 63, q(j + 4) & 63];
   return [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];

@@ -22,7 +22,7 @@ export interface DarknetHeader {
 }
 
 /** major, minor, revision: three int32 before `seen`. */
-const VERSION_BYTES = 12;
+export const VERSION_BYTES = 12;
 
 export const darknetReader: FormatReader = { ...darknetFormat, open: openDarknet };
 
@@ -33,6 +33,11 @@ export function readNetwork(cfg: string): DarknetNetwork {
   return layoutOf(cfg, parseCfg(cfg, text));
 }
 
+/** How wide `seen` is for a header version: a size_t (8 bytes) from 0.2 on, an int before. */
+export function seenBytesOf(major: number, minor: number): 4 | 8 {
+  return major * 10 + minor >= 2 ? 8 : 4;
+}
+
 /** `major.minor.revision` then `seen`: a size_t (8 bytes) from version 0.2 on, as darknet's load_weights reads it. */
 export function readHeader(raf: RandomAccessFile): DarknetHeader {
   const head = raf.read(0, VERSION_BYTES, 'header');
@@ -41,7 +46,7 @@ export function readHeader(raf: RandomAccessFile): DarknetHeader {
   const [major, minor] = version;
   if (major > 1000 || minor > 1000) throw invalidInput(raf.path, 'header', `version ${version.join('.')} marks transposed connected weights, which are not supported`);
   if (major < 0 || minor < 0) throw invalidInput(raf.path, 'header', `version ${version.join('.')} is not a darknet weights header`);
-  const seenBytes = major * 10 + minor >= 2 ? 8 : 4;
+  const seenBytes = seenBytesOf(major, minor);
   const seenView = new DataView(raf.read(VERSION_BYTES, seenBytes, 'header seen').slice().buffer);
   const seen = seenBytes === 8 ? Number(seenView.getBigUint64(0, true)) : seenView.getUint32(0, true);
   return { version, seen, seenBytes };

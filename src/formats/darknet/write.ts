@@ -4,7 +4,7 @@ import { outputTarget, writeAll, writeAtomic, yieldToSignals } from '../../core/
 import { usageError } from '../../core/errors.js';
 import type { StateDict } from '../../core/statedict.js';
 import type { FormatWriter, OutputTensor } from '../writers.js';
-import { readNetwork } from './index.js';
+import { readNetwork, seenBytesOf, VERSION_BYTES } from './index.js';
 
 /**
  * Darknet `.weights` for a `.cfg`: the cfg fixes which arrays the file holds and in what order, so
@@ -34,10 +34,10 @@ export async function writeDarknet(out: string, tensors: readonly OutputTensor[]
   }
   const darknet = source.format === 'darknet' ? (source.metadata.darknet as { version: readonly number[]; seen: number }) : { version: [0, 2, 5], seen: 0 };
   const [major, minor, revision] = darknet.version as [number, number, number];
-  const wide = major * 10 + minor >= 2;
-  const header = new DataView(new ArrayBuffer(wide ? 20 : 16));
+  const seenBytes = seenBytesOf(major, minor);
+  const header = new DataView(new ArrayBuffer(VERSION_BYTES + seenBytes));
   [major, minor, revision].forEach((v, i) => header.setInt32(i * 4, v, true));
-  if (wide) header.setBigUint64(12, BigInt(darknet.seen), true);
+  if (seenBytes === 8) header.setBigUint64(12, BigInt(darknet.seen), true);
   else header.setUint32(12, darknet.seen, true);
   const streamed = outputTarget(out).kind === 'stream';
   await writeAtomic(out, async (fd) => {

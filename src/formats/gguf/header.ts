@@ -1,4 +1,5 @@
 import type { RandomAccessFile } from '../../core/file.js';
+import { numelOf } from '../../core/dtype.js';
 import { invalidInput } from '../../core/errors.js';
 import { ggmlType, type GgmlType } from '../../core/ggml.js';
 import { GGUF_MAGIC } from './match.js';
@@ -180,11 +181,8 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
   const dataOffset = Math.ceil(at / alignment) * alignment;
   const tensors = infos.map((info): GgufTensorInfo => {
     const where = (what: string) => invalidInput(file.path, `tensor '${info.name}'`, what);
-    let numel = 1;
-    for (const d of info.ne) {
-      numel *= d;
-      if (!Number.isSafeInteger(numel)) throw where(`shape [${info.ne.join(',')}] has too many elements`);
-    }
+    const numel = numelOf(info.ne);
+    if (numel === undefined) throw where(`shape [${info.ne.join(',')}] has too many elements`);
     if ((info.ne[0] ?? 1) % info.type.blockSize !== 0) throw where(`its first dimension ${info.ne[0] ?? 1} is not a multiple of ${info.type.name}'s block of ${info.type.blockSize}`);
     const byteLength = (numel / info.type.blockSize) * info.type.typeSize;
     if (info.offset % alignment !== 0) throw where(`offset ${info.offset} is not a multiple of the alignment ${alignment}`);

@@ -1,5 +1,5 @@
-import { castFloats, isCastableFloat } from '../../core/cast.js';
-import { dtypeBits, type DType } from '../../core/dtype.js';
+import { alignedView, castFloats, isCastableFloat } from '../../core/cast.js';
+import { dtypeBits } from '../../core/dtype.js';
 import { invalidInput, usageError } from '../../core/errors.js';
 import { ggmlBlockTypes, type GgmlType } from '../../core/ggml.js';
 import { firstNonFinite, firstOverflowingBlock, quantizableTypes, quantizeBlocks } from '../../core/ggml-quantize.js';
@@ -76,7 +76,7 @@ export async function quantizeTensor(tensor: TensorInfo, type: GgmlType, file: s
   const chunk = CHUNK_ELEMENTS - (CHUNK_ELEMENTS % type.blockSize);
   for (let start = 0; start < count; start += chunk) {
     const end = Math.min(count, start + chunk);
-    const values = float32Chunk(bytes.subarray(start * width, end * width), tensor.dtype);
+    const values = alignedView(castFloats(bytes.subarray(start * width, end * width), tensor.dtype, 'float32'), Float32Array);
     const bad = firstNonFinite(values);
     if (bad !== -1) {
       throw invalidInput(file, `tensor '${tensor.name}'`, `element ${start + bad} is ${values[bad]}: ggml's ${type.name} blocks take finite values (leave the tensor out of --quantize to keep it float)`);
@@ -90,11 +90,4 @@ export async function quantizeTensor(tensor: TensorInfo, type: GgmlType, file: s
     }
   }
   return out;
-}
-
-/** Float32 values of a chunk: a view when the bytes already are aligned float32, else a copy. */
-function float32Chunk(bytes: Uint8Array, dtype: DType): Float32Array {
-  const values = castFloats(bytes, dtype, 'float32');
-  const aligned = values.byteOffset % 4 === 0 ? values : values.slice();
-  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
 }

@@ -1,7 +1,7 @@
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { RandomAccessFile } from '../../core/file.js';
-import { ggmlType, ggmlTypeOfDType, type GgmlType } from '../../core/ggml.js';
+import { ggmlBlockTypes, ggmlTypeOfDType, type GgmlType } from '../../core/ggml.js';
 import type { StateDict } from '../../core/statedict.js';
 import { dtypeBits } from '../../core/dtype.js';
 import type { FormatWriter, OutputTensor, QuantizationReport } from '../writers.js';
@@ -85,7 +85,7 @@ export const ggufWriter: FormatWriter = {
     const outputs = tensors.map(({ name, tensor }): GgufOutput => {
       const rule = rules.length ? ggufRuleFor(tensor.name, rules) : undefined;
       // Blocks are copied only where the values are the source's own: new values are written as their dtype.
-      const blocks = tensor.encoding && source.format === 'gguf' && source.tensors.includes(tensor) ? ggmlTypeByName(tensor.encoding.stored) : undefined;
+      const blocks = tensor.encoding && source.format === 'gguf' && source.tensors.includes(tensor) ? ggmlBlockTypes().find((t) => t.name === tensor.encoding!.stored) : undefined;
       if (blocks && (!rule || rule === blocks)) {
         if (rule) copied.push(name);
         return { name, shape: tensor.shape, type: blocks, byteLength: tensor.encoding!.byteLength, read: () => tensor.encoding!.readStored() };
@@ -132,9 +132,4 @@ function quantizationNotes(report: QuantizationReport): string[] {
       ? [`${report.unquantized.length} selected tensor(s) stay float, as llama.cpp leaves them: ${[...byReason].map(([reason, names]) => `${reason}: ${listed(names)}`).join('; ')}`]
       : []),
   ];
-}
-
-function ggmlTypeByName(name: string): GgmlType | undefined {
-  for (let id = 0; id < 64; id++) if (ggmlType(id)?.name === name) return ggmlType(id);
-  return undefined;
 }

@@ -1,5 +1,5 @@
 import { RandomAccessFile } from '../../core/file.js';
-import { castFloats, isCastableFloat } from '../../core/cast.js';
+import { alignedView, castFloats, isCastableFloat } from '../../core/cast.js';
 import { usageError } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
 import type { StateDict, TensorInfo } from '../../core/statedict.js';
@@ -110,16 +110,14 @@ async function keptBecause(
     return `a constant to ${ops} (a shape, scalar, epsilon or index, not a learned weight): rounding it would change what the graph computes`;
   }
   if (to === 'float16') {
-    const largest = largestMagnitude(castFloats(await t.read(), t.dtype, 'float64'));
+    const largest = largestMagnitude(alignedView(castFloats(await t.read(), t.dtype, 'float64'), Float64Array));
     if (largest >= HALF_OVERFLOW) return `values up to ${largest.toPrecision(4)} overflow float16 (largest finite 65504)`;
   }
   return undefined;
 }
 
 /** The largest finite magnitude among float64 values (infinities stay infinities in any dtype). */
-function largestMagnitude(bytes: Uint8Array): number {
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  const values = new Float64Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 8);
+function largestMagnitude(values: Float64Array): number {
   let largest = 0;
   for (const v of values) {
     const m = Math.abs(v);

@@ -330,7 +330,7 @@ class Rewriter {
     for (const f of fields(this.file, graph, 'graph')) {
       if (f.no !== GRAPH.input) continue;
       for (const g of fields(this.file, f, 'graph input')) {
-        if (g.no === 1) names.add(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+        if (g.no === 1) names.add(this.text(g));
       }
     }
     return names;
@@ -346,7 +346,7 @@ class Rewriter {
     let changed = false;
     const pieces = this.message(f, 'names', (g) => {
       if (!numbers.includes(g.no)) return undefined;
-      const renamed = this.renames.get(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+      const renamed = this.renames.get(this.text(g));
       if (renamed === undefined) return undefined;
       changed = true;
       return [{ bytes: keyBytes(g.no, renamed) }];
@@ -372,7 +372,7 @@ class Rewriter {
   private node(f: Field, depth: number, rewiring: ReadonlyMap<string, string>): Piece[] {
     let isConstant = false;
     for (const g of fields(this.file, f, 'node')) {
-      if (g.no === NODE.opType) isConstant = new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)) === 'Constant';
+      if (g.no === NODE.opType) isConstant = this.text(g) === 'Constant';
     }
     if (isConstant) {
       const hit = this.editInside(f);
@@ -389,7 +389,8 @@ class Rewriter {
       }
     }
     return [this.field(f, this.message(f, 'node', (g) => {
-      if (g.no === NODE.input && rewiring.has(this.text(g))) return [{ bytes: keyBytes(NODE.input, rewiring.get(this.text(g))!) }];
+      const rewired = g.no === NODE.input && rewiring.size ? rewiring.get(this.text(g)) : undefined;
+      if (rewired !== undefined) return [{ bytes: keyBytes(NODE.input, rewired) }];
       if (g.no === NODE.input || g.no === NODE.output) return this.renamedName(g);
       if (g.no !== NODE.attribute) return undefined;
       return [this.field(g, this.message(g, 'attribute', (a) => {
@@ -405,7 +406,7 @@ class Rewriter {
 
   /** A node input/output string field, renamed when it names a renamed weight. */
   private renamedName(g: Field): Piece[] | undefined {
-    const renamed = this.renames.get(new TextDecoder().decode(this.file.bytesAt(g.start, g.end - g.start)));
+    const renamed = this.renames.get(this.text(g));
     return renamed === undefined ? undefined : [{ bytes: keyBytes(g.no, renamed) }];
   }
 

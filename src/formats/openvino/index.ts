@@ -130,9 +130,10 @@ function graphOf(net: XmlElement, layers: ReadonlyMap<string, Layer>, fail: (whe
   for (const l of layers.values()) {
     const inputs = inputsOf(l);
     const outputs = l.outputs.map((p) => `${l.id}:${p}`);
+    const opType = opTypeOf(l);
     inputs.forEach((value, inputIndex) => {
       if (!uses.has(value)) uses.set(value, []);
-      uses.get(value)!.push({ opType: opTypeOf(l), inputIndex, inputs, outputs });
+      uses.get(value)!.push({ opType, inputIndex, inputs, outputs });
     });
   }
   return {

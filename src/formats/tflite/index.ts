@@ -1,5 +1,6 @@
 import { RandomAccessFile } from '../../core/file.js';
 import { invalidInput } from '../../core/errors.js';
+import { alignedView } from '../../core/cast.js';
 import { byteLengthOf, numelOf } from '../../core/dtype.js';
 import { affineLabel, dequantizeAffine } from '../../core/encoding.js';
 import { canonicalName, uniqueNames } from '../../core/names.js';
@@ -131,14 +132,12 @@ function tensorOf(file: string, raf: RandomAccessFile, model: TfliteModel, t: Tf
 
 /** Stored integers widened to numbers; int4 packs two per byte, low nibble first. */
 export function integers(bytes: Uint8Array, type: string, numel: number): ArrayLike<number> {
-  const { buffer, byteOffset, byteLength } = bytes;
-  const aligned = Uint8Array.from(bytes).buffer;
   switch (type) {
-    case 'int8': return new Int8Array(buffer, byteOffset, byteLength);
+    case 'int8': return alignedView(bytes, Int8Array);
     case 'uint8': return bytes;
-    case 'int16': return new Int16Array(aligned);
-    case 'int32': return new Int32Array(aligned);
-    case 'int64': return Array.from(new BigInt64Array(aligned), Number);
+    case 'int16': return alignedView(bytes, Int16Array);
+    case 'int32': return alignedView(bytes, Int32Array);
+    case 'int64': return Array.from(alignedView(bytes, BigInt64Array), Number);
     case 'int4': return Array.from({ length: numel }, (_, i) => {
       const nibble = (bytes[i >> 1]! >> ((i & 1) * 4)) & 0xf;
       return nibble >= 8 ? nibble - 16 : nibble;

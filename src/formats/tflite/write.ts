@@ -1,6 +1,7 @@
 import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { usageError } from '../../core/errors.js';
 import { RandomAccessFile } from '../../core/file.js';
+import { alignedView } from '../../core/cast.js';
 import { quantizeAffine } from '../../core/encoding.js';
 import type { TensorInfo } from '../../core/statedict.js';
 import type { FormatWriter } from '../writers.js';
@@ -33,7 +34,7 @@ async function storedBytes(original: TensorInfo, replacement: TensorInfo): Promi
   const values = await replacement.read();
   const encoding = original.encoding;
   if (!encoding?.affine) return values;
-  const floats = new Float32Array(Uint8Array.from(values).buffer);
+  const floats = alignedView(values, Float32Array);
   const [min, max] = RANGES[encoding.stored]!;
   return encodeIntegers(quantizeAffine(floats, original.shape, encoding.affine, min, max), encoding.stored);
 }
