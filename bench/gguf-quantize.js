@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { measure } from './measure.js';
+import { measureCopy, measureOk } from './measure.js';
 import { writeSafetensorsHeader } from './safetensors-pair.js';
 import { seededRandom } from '../dist/src/core/random.js';
 
@@ -41,21 +41,16 @@ try {
   fs.closeSync(fd);
   const size = fs.statSync(file).size;
 
-  const check = (r) => {
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r;
-  };
   const mib = (n) => (n / 1048576).toFixed(0);
-  const copy = check(measure(`import * as fs from 'node:fs'; fs.copyFileSync(process.argv[1], process.argv[2]);`, [file, path.join(dir, 'copy.safetensors')]));
-  fs.rmSync(path.join(dir, 'copy.safetensors'));
+  const copy = measureCopy(file, path.join(dir, 'copy.safetensors'));
   console.log(`safetensors float32 ${mib(size)} MiB, ${entries.length} tensors, largest tensor ${mib(LARGEST)} MiB`);
   console.log(`copy the file:                       ${copy.ms.toFixed(0)} ms, peak RSS ${mib(copy.rss)} MiB`);
   for (const type of ['f32', ...types]) {
     const out = path.join(dir, `out-${type}.gguf`);
     const args = ['convert', '--json', file, out, ...(type === 'f32' ? [] : ['--quantize', type])];
-    const r = check(measure(`
+    const r = measureOk(`
       import { main } from './dist/src/cli/main.js';
-      process.exitCode = await main(process.argv.slice(1));`, args));
+      process.exitCode = await main(process.argv.slice(1));`, args);
     const label = type === 'f32' ? 'ckpt convert → GGUF (float32):' : `ckpt convert → GGUF --quantize ${type}:`;
     console.log(`${label.padEnd(36)} ${r.ms.toFixed(0)} ms (cpu ${r.cpuMs.toFixed(0)} ms, ${(r.ms / copy.ms).toFixed(1)}× the copy, ${(size / 1048576 / (r.ms / 1000)).toFixed(0)} MiB/s), output ${mib(fs.statSync(out).size)} MiB, peak RSS ${mib(r.rss)} MiB (${(r.rss / LARGEST).toFixed(1)}× the largest tensor)`);
     fs.rmSync(out);
