@@ -1,5 +1,5 @@
 import { LocalFile } from '../core/file.js';
-import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { isParameter } from '../core/roles.js';
 import { sameShape, type DType } from '../core/dtype.js';
 import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
@@ -300,7 +300,7 @@ function storedReport(pair: DiffPair, { bitIdentical, acc, stats }: PairStats, o
     options.onStats?.('a', pair.a, stats[0]);
     options.onStats?.('b', pair.b, stats[1]);
   }
-  return valueStats({ bitIdentical, acc }, elementCount(pair.a));
+  return valueStats({ bitIdentical, acc }, parameterCount(pair.a));
 }
 
 function valueStats({ bitIdentical, acc }: PairStats, elements: number): ValueStats {
@@ -327,7 +327,6 @@ function storedPair(pair: DiffPair, options: DiffOptions): StoredPair | undefine
   return { a: a.stored, b: b.stored, byteLength: a.byteLength, dtype: a.dtype, atol: options.atol ?? 0, rtol: options.rtol ?? 0 };
 }
 
-const elementCount = (t: TensorInfo) => t.shape.reduce((n, d) => n * d, 1);
 const pairNames = (pair: DiffPair): [string, string] => [`tensor '${pair.a.source}'`, `tensor '${pair.b.source}'`];
 
 /**
