@@ -8,7 +8,7 @@ import { foldedValues } from './fold.js';
 import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
-import { ComparePool, pairParts, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
+import { ComparePool, pairParts, threadsFor } from './compare-pool.js';
 import { valueStats as statsOf, type TensorStats } from './stats.js';
 
 export interface DiffOptions {
@@ -342,7 +342,7 @@ function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { 
   const bytes = [...stored.values()].reduce((n, s) => n + 2 * s.byteLength, 0);
   // Workers open the files again by path: only local files, never a URL or an archive member.
   const local = [...stored.values()].every((s) => s.a.file instanceof LocalFile && s.b.file instanceof LocalFile);
-  const threads = local ? options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1) : 1;
+  const threads = local ? threadsFor(bytes, options.threads) : 1;
   const withStats = options.onStats !== undefined;
   if (threads <= 1 || stored.size === 0) {
     const buffers = pairBuffers();

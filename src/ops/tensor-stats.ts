@@ -1,6 +1,6 @@
 import { LocalFile } from '../core/file.js';
 import type { TensorInfo } from '../core/statedict.js';
-import { ComparePool, POOL_MIN_BYTES, poolThreads, type StatsResult } from './compare-pool.js';
+import { ComparePool, threadsFor, type StatsResult } from './compare-pool.js';
 import { bytesSha256, tensorSha256 } from './hash.js';
 import { hasStats, SideBuffers, StatsScratch, storedStatsAndHash, valueStats, type TensorStats } from './stats.js';
 
@@ -30,7 +30,7 @@ const onWorker = (t: TensorInfo): boolean => hasStats(t.dtype) && !t.encoding &&
 export async function* readTensors(tensors: readonly TensorInfo[], options: ReadOptions): AsyncGenerator<TensorRead> {
   const pooled = options.stats ? tensors.filter(onWorker) : [];
   const bytes = pooled.reduce((n, t) => n + t.byteLength, 0);
-  const threads = Math.min(pooled.length, options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1));
+  const threads = Math.min(pooled.length, threadsFor(bytes, options.threads));
   const pool = threads > 1 ? new ComparePool(threads) : undefined;
   const running = new Map<TensorInfo, Promise<StatsResult>>();
   const what = (t: TensorInfo) => `tensor '${t.source}'`;
