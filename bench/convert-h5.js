@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { measure, median } from './measure.js';
+import { measureOk, median } from './measure.js';
 import { pairLayout, writeSafetensors } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
@@ -17,14 +17,10 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
   const source = path.join(dir, 'model.safetensors');
   writeSafetensors(source, pairLayout(totalMiB), (index, out, from) => out.forEach((_, i) => (out[i] = Math.sin(index + from + i) * 0.05)));
-  const check = (r) => {
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r;
-  };
-  const copyAndSync = () => check(measure(`
+  const copyAndSync = () => measureOk(`
     import * as fs from 'node:fs';
     fs.copyFileSync(process.argv[1], process.argv[2]);
-    const fd = fs.openSync(process.argv[2], 'r+'); fs.fsyncSync(fd); fs.closeSync(fd);`, [source, path.join(dir, 'copy')]));
+    const fd = fs.openSync(process.argv[2], 'r+'); fs.fsyncSync(fd); fs.closeSync(fd);`, [source, path.join(dir, 'copy')]);
   const cases = [
     ['convert → model.h5', ['model.h5']],
     ['convert → model.weights.h5', ['model.weights.h5']],
@@ -36,9 +32,9 @@ try {
     copies.push(copyAndSync());
     fs.rmSync(path.join(dir, 'copy'));
     cases.forEach(([, [out, ...options]], i) => {
-      runs[i].push(check(measure(`
+      runs[i].push(measureOk(`
         import { main } from './dist/src/cli/main.js';
-        process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [source, path.join(dir, out), ...options])));
+        process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [source, path.join(dir, out), ...options]));
       fs.rmSync(path.join(dir, out));
     });
   }

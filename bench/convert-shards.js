@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { measure } from './measure.js';
+import { measureCopy, measureOk } from './measure.js';
 import { writeSafetensorsHeader } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
@@ -25,13 +25,8 @@ try {
   const source = path.join(dir, 'model.safetensors');
   writeBigSafetensors(source, Math.ceil(totalMiB / 64));
   const size = fs.statSync(source).size;
-  const check = (r) => {
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r;
-  };
   const mib = (n) => (n / 1048576).toFixed(0);
-  const copy = check(measure(`import * as fs from 'node:fs'; fs.copyFileSync(process.argv[1], process.argv[2]);`, [source, path.join(dir, 'copy.safetensors')]));
-  fs.rmSync(path.join(dir, 'copy.safetensors'));
+  const copy = measureCopy(source, path.join(dir, 'copy.safetensors'));
   console.log(`safetensors checkpoint ${mib(size)} MiB, largest tensor 64 MiB`);
   console.log(`copy the file:                                 ${copy.ms.toFixed(0)} ms, peak RSS ${mib(copy.rss)} MiB`);
   const runs = [
@@ -42,9 +37,9 @@ try {
     ['convert → TF.js --quantize uint8', ['tfjs-q/model.json', '--quantize', 'uint8']],
   ];
   for (const [label, [out, ...options]] of runs) {
-    const r = check(measure(`
+    const r = measureOk(`
       import { main } from './dist/src/cli/main.js';
-      process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [source, path.join(dir, out), ...options]));
+      process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [source, path.join(dir, out), ...options]);
     console.log(`${`${label}:`.padEnd(48)}${r.ms.toFixed(0)} ms (${(r.ms / copy.ms).toFixed(1)}× the copy), peak RSS ${mib(r.rss)} MiB (${(r.rss / TENSOR).toFixed(1)}× the largest tensor)`);
     fs.rmSync(path.join(dir, path.dirname(out) === '.' ? out : path.dirname(out)), { recursive: true, force: true });
   }

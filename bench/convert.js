@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeOnnxPair } from './big-onnx.js';
-import { measure } from './measure.js';
+import { measureCopy, measureOk } from './measure.js';
 
 const totalMiB = Number(process.argv[2] ?? 1088);
 
@@ -14,15 +14,10 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 try {
   const { a, b } = writeOnnxPair(dir, totalMiB);
   const size = fs.statSync(a).size;
-  const check = (r) => {
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r;
-  };
-  const copy = check(measure(`import * as fs from 'node:fs'; fs.copyFileSync(process.argv[1], process.argv[2]);`, [a, path.join(dir, 'copy.onnx')]));
-  fs.rmSync(path.join(dir, 'copy.onnx'));
-  const convert = check(measure(`
+  const copy = measureCopy(a, path.join(dir, 'copy.onnx'));
+  const convert = measureOk(`
     import { main } from './dist/src/cli/main.js';
-    process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [a, path.join(dir, 'out.onnx'), '--graph', b]));
+    process.exitCode = await main(['convert', '--json', ...process.argv.slice(1)]);`, [a, path.join(dir, 'out.onnx'), '--graph', b]);
   const mib = (n) => (n / 1048576).toFixed(0);
   console.log(`ONNX model ${mib(size)} MiB, largest tensor 64 MiB`);
   console.log(`copy the file:                 ${copy.ms.toFixed(0)} ms, peak RSS ${mib(copy.rss)} MiB`);

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { measure } from './measure.js';
-import { writeSafetensorsHeader } from './safetensors-pair.js';
+import { measureCopy, measureOk } from './measure.js';
+import { safetensorsLayout, writeSafetensorsHeader } from './safetensors-pair.js';
 import { seededRandom } from '../dist/src/core/random.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
@@ -17,15 +17,11 @@ const LARGEST = 16000 * 2048 * 4;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 const file = path.join(dir, 'model.safetensors');
 try {
-  const entries = [];
-  let offset = 0;
-  const add = (name, shape) => {
-    const size = shape.reduce((n, d) => n * d, 1) * 4;
-    entries.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: 'F32', shape, data_offsets: [offset, offset + size] })}`);
-    offset += size;
-  };
+  const layout = safetensorsLayout();
+  const { entries } = layout;
+  const add = (name, shape) => layout.add(name, 'F32', shape, 4);
   add('model.embed_tokens.weight', [16000, 2048]);
-  for (let layer = 0; offset < totalMiB * 1048576; layer++) {
+  for (let layer = 0; layout.bytes < totalMiB * 1048576; layer++) {
     for (const p of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) add(`model.layers.${layer}.self_attn.${p}.weight`, [2048, 2048]);
     add(`model.layers.${layer}.mlp.up_proj.weight`, [5632, 2048]);
     add(`model.layers.${layer}.mlp.down_proj.weight`, [2048, 5632]);
@@ -37,25 +33,20 @@ try {
   const pattern = Float32Array.from({ length: CHUNK / 4 }, () => (random() + random() + random() - 1.5) * 0.02);
   const fd = fs.openSync(file, 'w');
   writeSafetensorsHeader(fd, entries);
-  for (let left = offset; left > 0; left -= CHUNK) fs.writeSync(fd, new Uint8Array(pattern.buffer), 0, Math.min(CHUNK, left));
+  for (let left = layout.bytes; left > 0; left -= CHUNK) fs.writeSync(fd, new Uint8Array(pattern.buffer), 0, Math.min(CHUNK, left));
   fs.closeSync(fd);
   const size = fs.statSync(file).size;
 
-  const check = (r) => {
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r;
-  };
   const mib = (n) => (n / 1048576).toFixed(0);
-  const copy = check(measure(`import * as fs from 'node:fs'; fs.copyFileSync(process.argv[1], process.argv[2]);`, [file, path.join(dir, 'copy.safetensors')]));
-  fs.rmSync(path.join(dir, 'copy.safetensors'));
+  const copy = measureCopy(file, path.join(dir, 'copy.safetensors'));
   console.log(`safetensors float32 ${mib(size)} MiB, ${entries.length} tensors, largest tensor ${mib(LARGEST)} MiB`);
   console.log(`copy the file:                       ${copy.ms.toFixed(0)} ms, peak RSS ${mib(copy.rss)} MiB`);
   for (const type of ['f32', ...types]) {
     const out = path.join(dir, `out-${type}.gguf`);
     const args = ['convert', '--json', file, out, ...(type === 'f32' ? [] : ['--quantize', type])];
-    const r = check(measure(`
+    const r = measureOk(`
       import { main } from './dist/src/cli/main.js';
-      process.exitCode = await main(process.argv.slice(1));`, args));
+      process.exitCode = await main(process.argv.slice(1));`, args);
     const label = type === 'f32' ? 'ckpt convert → GGUF (float32):' : `ckpt convert → GGUF --quantize ${type}:`;
     console.log(`${label.padEnd(36)} ${r.ms.toFixed(0)} ms (cpu ${r.cpuMs.toFixed(0)} ms, ${(r.ms / copy.ms).toFixed(1)}× the copy, ${(size / 1048576 / (r.ms / 1000)).toFixed(0)} MiB/s), output ${mib(fs.statSync(out).size)} MiB, peak RSS ${mib(r.rss)} MiB (${(r.rss / LARGEST).toFixed(1)}× the largest tensor)`);
     fs.rmSync(out);

@@ -1,6 +1,7 @@
 // Runs a Node snippet (ESM, from the repository root) in a child process and reports its wall
 // time and peak resident memory, so each measurement starts from a fresh process.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,20 @@ export function measure(code, args) {
   // CPU time (user + system) of the child: on a shared machine, wall time also counts the wait for a core.
   const cpuMs = Number(/ CPU (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1000;
   return { ms, cpuMs, rss, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** measure() of a snippet that must succeed: throws its stderr when it exits otherwise. */
+export function measureOk(code, args) {
+  const r = measure(code, args);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r;
+}
+
+/** Copying `source` to `target` (removed after), the floor a command that rewrites the file is compared with. */
+export function measureCopy(source, target) {
+  const r = measureOk(`import * as fs from 'node:fs'; fs.copyFileSync(process.argv[1], process.argv[2]);`, [source, target]);
+  fs.rmSync(target);
+  return r;
 }
 
 /**

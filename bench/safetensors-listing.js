@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { printListing, readWholeFile, timeListing } from './listing.js';
-import { writeSafetensorsHeader } from './safetensors-pair.js';
+import { safetensorsLayout, writeSafetensorsHeader } from './safetensors-pair.js';
 
 const totalMiB = Number(process.argv[2] ?? 1100);
 const CHUNK = 8 * 1024 * 1024;
@@ -13,14 +13,9 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-'));
 const file = path.join(dir, 'model.safetensors');
 try {
   // A transformer-like layout: per layer four 1024×1024 projections, an MLP, norms and a step counter.
-  const entries = [];
-  let offset = 0;
-  const add = (name, dtype, shape, width) => {
-    const size = shape.reduce((n, d) => n * d, 1) * width;
-    entries.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [offset, offset + size] })}`);
-    offset += size;
-  };
-  for (let layer = 0; offset < totalMiB * 1048576; layer++) {
+  const layout = safetensorsLayout();
+  const { entries, add } = layout;
+  for (let layer = 0; layout.bytes < totalMiB * 1048576; layer++) {
     for (const p of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) add(`model.layers.${layer}.self_attn.${p}.weight`, 'F32', [1024, 1024], 4);
     add(`model.layers.${layer}.mlp.up_proj.weight`, 'BF16', [4096, 1024], 2);
     add(`model.layers.${layer}.mlp.down_proj.weight`, 'BF16', [1024, 4096], 2);
@@ -30,7 +25,7 @@ try {
   const fd = fs.openSync(file, 'w');
   const headerLength = writeSafetensorsHeader(fd, ['"__metadata__":{"format":"pt"}', ...entries]);
   const chunk = Buffer.alloc(CHUNK, 0x3c);
-  for (let left = offset; left > 0; left -= CHUNK) fs.writeSync(fd, chunk, 0, Math.min(CHUNK, left));
+  for (let left = layout.bytes; left > 0; left -= CHUNK) fs.writeSync(fd, chunk, 0, Math.min(CHUNK, left));
   fs.closeSync(fd);
   const size = fs.statSync(file).size;
 

@@ -15,6 +15,24 @@ export function pairLayout(totalMiB, smallCount = 276) {
   return tensors;
 }
 
+/**
+ * Header entries (`"name":{…}`) of tensors stored one after another: `add(name, dtype, shape,
+ * width)` appends one of `width`-byte elements; `bytes` is the data size so far.
+ */
+export function safetensorsLayout() {
+  const entries = [];
+  let bytes = 0;
+  return {
+    entries,
+    get bytes() { return bytes; },
+    add(name, dtype, shape, width) {
+      const size = shape.reduce((n, d) => n * d, 1) * width;
+      entries.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [bytes, bytes + size] })}`);
+      bytes += size;
+    },
+  };
+}
+
 /** Writes the length and the JSON header (entries `"name":{…}`, padded to 8 bytes) at the start of `fd`. */
 export function writeSafetensorsHeader(fd, entries) {
   let header = Buffer.from(`{${entries.join(',')}}`);
@@ -28,14 +46,10 @@ export function writeSafetensorsHeader(fd, entries) {
 
 /** Writes a safetensors file of float32 vectors; `fill(index, values, from)` fills a piece of tensor `index`. */
 export function writeSafetensors(file, tensors, fill) {
-  let offset = 0;
-  const entries = tensors.map((t) => {
-    const e = `${JSON.stringify(t.name)}:${JSON.stringify({ dtype: 'F32', shape: [t.bytes / 4], data_offsets: [offset, offset + t.bytes] })}`;
-    offset += t.bytes;
-    return e;
-  });
+  const layout = safetensorsLayout();
+  for (const t of tensors) layout.add(t.name, 'F32', [t.bytes / 4], 4);
   const fd = fs.openSync(file, 'w');
-  writeSafetensorsHeader(fd, entries);
+  writeSafetensorsHeader(fd, layout.entries);
   const piece = new Float32Array(4 * 1024 * 1024);
   const bytes = Buffer.from(piece.buffer);
   tensors.forEach((t, index) => {

@@ -6,11 +6,12 @@ import { readTextFile } from '../core/file.js';
 import { firstLine, openSession, runOptions, setOrtVerbose, type ProviderChoice } from '../runtime/session.js';
 import { makeFeeds, type InputOptions, type InputReport } from '../runtime/inputs.js';
 import { compare, firstTopologyDifference, type ClassMap, type CompareResult } from '../runtime/compare.js';
-import { detectFormat, open } from '../open.js';
+import { detectFormat } from '../open.js';
 import { checkHealth, type HealthReport, type NewRows } from '../ops/health.js';
 import { graphNodesOf, openOnnx } from '../formats/onnx/index.js';
 import type { GraphNode, ValueInfo } from '../formats/onnx/model.js';
 import { applyPlanFile, classMapOfPlan, planBody, readPlan, type PlanFile } from './plan.js';
+import { withModel } from './common.js';
 
 export interface CheckOptions {
   /** Execution provider: cpu, cuda or auto (CUDA when it loads; the default). */
@@ -92,14 +93,11 @@ async function checkModel(
 
 /** Reads every weight and buffer of `model` once. */
 async function healthOf(model: string, options: { maxAbs?: number; newRows: Map<string, NewRows>; onProgress?: (done: number, total: number) => void }): Promise<HealthReport> {
-  const dict = await open(model);
-  try {
+  return withModel(model, {}, (dict) => {
     const total = dict.tensors.reduce((n, t) => n + t.byteLength, 0);
     let done = 0;
-    return await checkHealth(dict, { maxAbs: options.maxAbs, newRows: options.newRows, onTensor: (t) => options.onProgress?.((done += t.byteLength), total) });
-  } finally {
-    await dict.close();
-  }
+    return checkHealth(dict, { maxAbs: options.maxAbs, newRows: options.newRows, onTensor: (t) => options.onProgress?.((done += t.byteLength), total) });
+  });
 }
 
 export interface OutputReport { name: string; dtype: string; shape: number[]; finite: boolean; nonFinite: number }
@@ -163,17 +161,8 @@ async function compareWithSource(
  * the old classes elsewhere must fail here, not define where they are.
  */
 async function replannedClassMap(plan: PlanFile): Promise<ClassMap> {
-  const source = await open(plan.source.path);
-  try {
-    const target = await open(plan.target.path);
-    try {
-      return classMapOfPlan((await planBody(source, target, plan.options)).body);
-    } finally {
-      await target.close();
-    }
-  } finally {
-    await source.close();
-  }
+  return withModel(plan.source.path, {}, (source) =>
+    withModel(plan.target.path, {}, async (target) => classMapOfPlan((await planBody(source, target, plan.options)).body)));
 }
 
 async function graphOf(model: string): Promise<{ nodes: GraphNode[]; inputs: ValueInfo[] }> {

@@ -34,9 +34,7 @@ export abstract class ByteSource {
 
   /** Exactly `length` bytes at `offset`, or an error naming `what` when the source is shorter. */
   read(offset: number, length: number, what = 'data'): Uint8Array {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw invalidInput(this.path, `offset ${offset}`, `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`);
-    }
+    if (offset < 0 || length < 0 || offset + length > this.size) throw this.pastEnd(offset, length, what);
     if (length > MAX_BUFFER) {
       throw invalidInput(this.path, `offset ${offset}`, `${what} is ${length} bytes; ckpt reads one tensor at a time and Node.js holds at most ${MAX_BUFFER} bytes in one buffer`);
     }
@@ -51,9 +49,7 @@ export abstract class ByteSource {
    */
   readInto<T extends Uint8Array>(offset: number, target: T, what = 'data'): T {
     const length = target.length;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw invalidInput(this.path, `offset ${offset}`, `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`);
-    }
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) throw this.pastEnd(offset, length, what);
     const cached = this.cached(offset, length);
     if (cached) target.set(cached);
     else if (length > 0) this.fetch(target, offset);
@@ -74,10 +70,15 @@ export abstract class ByteSource {
     if (length > this.maxBlock) return this.read(offset, length, what);
     if (offset < 0 || offset + length > this.size) {
       if (length === 1) throw invalidInput(this.path, `offset ${offset}`, `unexpected end of file (size ${this.size}; truncated?)`);
-      this.read(offset, length, what); // throws the truncation error
+      throw this.pastEnd(offset, length, what);
     }
     const block = this.fill(offset, length);
     return block.subarray(0, length);
+  }
+
+  /** The error for a range that does not lie within the source. */
+  private pastEnd(offset: number, length: number, what: string): Error {
+    return invalidInput(this.path, `offset ${offset}`, `${what} needs ${length} bytes but the file ends at ${this.size} (truncated?)`);
   }
 
   private cached(offset: number, length: number): Uint8Array | undefined {

@@ -47,6 +47,9 @@ export const POOL_MIN_BYTES = 64 << 20;
 /** Threads for comparing: every core, up to the four that memory bandwidth keeps busy. */
 export const poolThreads = (): number => Math.min(availableParallelism(), 4);
 
+/** Threads for reading `bytes` of stored tensors: `given` when set, else poolThreads from POOL_MIN_BYTES up, else one. */
+export const threadsFor = (bytes: number, given?: number): number => given ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1);
+
 /**
  * A pair this large (an embedding matrix, a 3 GiB tensor) is compared in parts on every worker, so
  * one tensor does not leave the other cores idle; the parts' sums are added in order, so the

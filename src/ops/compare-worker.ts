@@ -1,9 +1,8 @@
 import { parentPort } from 'node:worker_threads';
 import { RandomAccessFile } from '../core/file.js';
 import { postableError } from '../core/errors.js';
-import { createHash } from 'node:crypto';
 import { compareStored, pairBuffers, type PairStats } from './value-stats.js';
-import { StoredReader, storedStats } from './stats.js';
+import { storedStatsAndHash } from './stats.js';
 import type { CompareReply, PoolRequest, StatsResult } from './compare-pool.js';
 
 /** Compares stored tensor pairs and takes stored tensors' statistics for compare-pool.ts: each request names the files, the worker opens them once. */
@@ -24,10 +23,7 @@ function run(request: PoolRequest): PairStats | StatsResult {
       request.stats,
     );
   }
-  const hash = request.hash ? createHash('sha256') : undefined;
-  const reader = new StoredReader({ file: fileAt(request.path), offset: request.offset }, request.byteLength, buffers.a, request.what, true);
-  const stats = storedStats(reader, request.dtype, buffers.scratch, hash && ((chunk) => hash.update(chunk)));
-  return { stats, ...(hash ? { sha256: hash.digest('hex') } : {}) };
+  return storedStatsAndHash({ file: fileAt(request.path), offset: request.offset }, request.byteLength, request.dtype, request.hash, buffers.a, buffers.scratch, request.what);
 }
 
 parentPort!.on('message', (request: PoolRequest) => {

@@ -1,5 +1,5 @@
 import { LocalFile } from '../core/file.js';
-import { hiddenTensorCount, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { hiddenTensorCount, parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { isParameter } from '../core/roles.js';
 import { sameShape, type DType } from '../core/dtype.js';
 import { isFloat, isNumeric, toFloat64, transpose } from '../core/decode.js';
@@ -8,7 +8,7 @@ import { foldedValues } from './fold.js';
 import { isGeneratedName } from '../core/names.js';
 import { matchStructure, modelView, type FoldSource, type Layer } from './structure.js';
 import { Acc, ACC_LENGTH, accumulate, compareStored, pairBuffers, toFloat64Array, type PairStats, type StoredPair } from './value-stats.js';
-import { ComparePool, pairParts, POOL_MIN_BYTES, poolThreads } from './compare-pool.js';
+import { ComparePool, pairParts, threadsFor } from './compare-pool.js';
 import { valueStats as statsOf, type TensorStats } from './stats.js';
 
 export interface DiffOptions {
@@ -300,7 +300,7 @@ function storedReport(pair: DiffPair, { bitIdentical, acc, stats }: PairStats, o
     options.onStats?.('a', pair.a, stats[0]);
     options.onStats?.('b', pair.b, stats[1]);
   }
-  return valueStats({ bitIdentical, acc }, elementCount(pair.a));
+  return valueStats({ bitIdentical, acc }, parameterCount(pair.a));
 }
 
 function valueStats({ bitIdentical, acc }: PairStats, elements: number): ValueStats {
@@ -327,7 +327,6 @@ function storedPair(pair: DiffPair, options: DiffOptions): StoredPair | undefine
   return { a: a.stored, b: b.stored, byteLength: a.byteLength, dtype: a.dtype, atol: options.atol ?? 0, rtol: options.rtol ?? 0 };
 }
 
-const elementCount = (t: TensorInfo) => t.shape.reduce((n, d) => n * d, 1);
 const pairNames = (pair: DiffPair): [string, string] => [`tensor '${pair.a.source}'`, `tensor '${pair.b.source}'`];
 
 /**
@@ -343,7 +342,7 @@ function storedComparisons(pairs: readonly DiffPair[], options: DiffOptions): { 
   const bytes = [...stored.values()].reduce((n, s) => n + 2 * s.byteLength, 0);
   // Workers open the files again by path: only local files, never a URL or an archive member.
   const local = [...stored.values()].every((s) => s.a.file instanceof LocalFile && s.b.file instanceof LocalFile);
-  const threads = local ? options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1) : 1;
+  const threads = local ? threadsFor(bytes, options.threads) : 1;
   const withStats = options.onStats !== undefined;
   if (threads <= 1 || stored.size === 0) {
     const buffers = pairBuffers();

@@ -1,5 +1,5 @@
 import { isFloat, toFloat64 } from '../core/decode.js';
-import type { StateDict, TensorInfo } from '../core/statedict.js';
+import { parameterCount, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { graphNodesOf } from '../formats/onnx/index.js';
 import type { ExpandSpec } from './plan.js';
 import { hasStats, StatsScratch, valueStats, type TensorStats } from './stats.js';
@@ -88,7 +88,7 @@ function valueProblems(name: string, s: TensorStats, maxAbs: number, float: bool
 }
 
 function sameValueProblems(t: TensorInfo, s: TensorStats): HealthProblem[] {
-  const count = t.shape.reduce((n, d) => n * d, 1);
+  const count = parameterCount(t);
   if (count < 2 || s.min === null || s.min !== s.max) return [];
   if (s.min === 0) return [{ tensor: t.name, check: 'all-zero', detail: `all ${count} values are 0 (a weight that was never trained or loaded?)` }];
   return [{ tensor: t.name, check: 'constant', detail: `all ${count} values are ${s.min} (a weight should vary)` }];

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { halfToNumber, isNumeric } from '../core/decode.js';
 import type { DType } from '../core/dtype.js';
 import { CHUNK_BYTES, chunkBuffer } from '../core/chunks.js';
@@ -519,6 +520,13 @@ export function storedStats(reader: StoredReader, dtype: DType, scratch: StatsSc
   }
   for (const chunk of reader.again()) stats.spread(chunk);
   return stats.result();
+}
+
+/** storedStats of a whole stored tensor, read through `buffers` and held for pass 2, with its SHA-256 from the same read when `hash`. */
+export function storedStatsAndHash(stored: StoredBytes, byteLength: number, dtype: DType, hash: boolean, buffers: SideBuffers, scratch: StatsScratch, what: string): { stats: TensorStats; sha256?: string } {
+  const sha256 = hash ? createHash('sha256') : undefined;
+  const stats = storedStats(new StoredReader(stored, byteLength, buffers, what, true), dtype, scratch, sha256 && ((chunk) => sha256.update(chunk)));
+  return { stats, ...(sha256 ? { sha256: sha256.digest('hex') } : {}) };
 }
 
 /** Reads one tensor and returns its statistics; undefined for dtypes without numbers (strings, complex, packed). */

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { LocalFile } from '../core/file.js';
 import type { TensorInfo } from '../core/statedict.js';
-import { ComparePool, POOL_MIN_BYTES, poolThreads, type StatsResult } from './compare-pool.js';
+import { ComparePool, threadsFor, type StatsResult } from './compare-pool.js';
 import { bytesSha256, tensorSha256 } from './hash.js';
-import { hasStats, SideBuffers, StatsScratch, StoredReader, storedStats, valueStats, type TensorStats } from './stats.js';
+import { hasStats, SideBuffers, StatsScratch, storedStatsAndHash, valueStats, type TensorStats } from './stats.js';
 
 export interface TensorRead {
   tensor: TensorInfo;
@@ -31,26 +30,24 @@ const onWorker = (t: TensorInfo): boolean => hasStats(t.dtype) && !t.encoding &&
 export async function* readTensors(tensors: readonly TensorInfo[], options: ReadOptions): AsyncGenerator<TensorRead> {
   const pooled = options.stats ? tensors.filter(onWorker) : [];
   const bytes = pooled.reduce((n, t) => n + t.byteLength, 0);
-  const threads = Math.min(pooled.length, options.threads ?? (bytes >= POOL_MIN_BYTES ? poolThreads() : 1));
+  const threads = Math.min(pooled.length, threadsFor(bytes, options.threads));
   const pool = threads > 1 ? new ComparePool(threads) : undefined;
   const running = new Map<TensorInfo, Promise<StatsResult>>();
+  const what = (t: TensorInfo) => `tensor '${t.source}'`;
   for (const t of pool ? pooled : []) {
-    const result = pool!.stats(t.stored!, t.byteLength, t.dtype, options.hash, `tensor '${t.source}'`);
+    const result = pool!.stats(t.stored!, t.byteLength, t.dtype, options.hash, what(t));
     result.catch(() => {}); // awaited in order below; a failure before then must not go unhandled
     running.set(t, result);
   }
   const buffers = new SideBuffers();
   const scratch = new StatsScratch();
-  const what = (t: TensorInfo) => `tensor '${t.source}'`;
   try {
     for (const t of tensors) {
       const result = running.get(t);
       if (result) {
         yield { tensor: t, ...(await result) };
       } else if (options.stats && onWorker(t)) {
-        const hash = options.hash ? createHash('sha256') : undefined;
-        const stats = storedStats(new StoredReader(t.stored!, t.byteLength, buffers, what(t), true), t.dtype, scratch, hash && ((chunk) => hash.update(chunk)));
-        yield { tensor: t, stats, ...(hash ? { sha256: hash.digest('hex') } : {}) };
+        yield { tensor: t, ...storedStatsAndHash(t.stored!, t.byteLength, t.dtype, options.hash, buffers, scratch, what(t)) };
       } else if (options.stats && hasStats(t.dtype)) {
         const values = await t.read();
         const sha256 = options.hash ? (t.encoding ? await tensorSha256(t) : bytesSha256(values)) : undefined;
