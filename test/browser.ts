@@ -45,7 +45,8 @@ export class Browser {
   /** Starts Chromium, or returns undefined where it is missing or cannot start within 30 s. */
   static async launch(): Promise<Browser | undefined> {
     if (!BROWSER) return undefined;
-    const child = spawn(BROWSER, [...FLAGS, `--user-data-dir=${tempDir('ckpt-chromium-')}`], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+    // Its own process group: closing ends its helper processes too (they write to the profile folder).
+    const child = spawn(BROWSER, [...FLAGS, `--user-data-dir=${tempDir('ckpt-chromium-')}`], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     const browser = new Browser(child, child.stdio[3] as Writable, child.stdio[4] as Readable);
     const failed = new Promise<undefined>((resolve) => { child.on('error', () => resolve(undefined)); child.on('exit', () => resolve(undefined)); });
     const timeout = delay(30_000, undefined, { ref: false });
@@ -78,11 +79,15 @@ export class Browser {
     return page;
   }
 
-  /** Ends Chromium and waits for it to exit, so its profile folder is no longer written to. */
+  /** Ends Chromium and every process it started, waiting for it to exit, so its profile folder is no longer written to. */
   async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill();
+    const running = this.child.exitCode === null && this.child.signalCode === null;
+    const exited = running ? new Promise((resolve) => this.child.once('exit', resolve)) : undefined;
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // the group is already gone
+    }
     await exited;
   }
 }
