@@ -55,7 +55,9 @@ try {
   console.log(`copy the data file:                 ${copy.ms.toFixed(0)} ms, peak RSS ${mib(copy.rss)} MiB`);
   console.log(`ckpt strip into another folder:     ${strip.ms.toFixed(0)} ms (${(strip.ms / copy.ms).toFixed(1)}× the copy), peak RSS ${mib(strip.rss)} MiB (${(strip.rss / TENSOR).toFixed(1)}× the largest tensor)`);
   console.log(`note: ${notes.filter((n) => /external data/.test(n)).join('; ')}`);
-  console.log(`output: model.onnx ${fs.statSync(out).size} bytes, model.onnx.data ${mib(fs.statSync(`${out}.data`).size)} MiB; reopened: ${inspect.stdout.trim()}`);
+  // Below 2 GiB (a small MiB argument) the output is written inline: there is no data file.
+  const external = fs.existsSync(`${out}.data`) ? `model.onnx.data ${mib(fs.statSync(`${out}.data`).size)} MiB` : 'weights inline (under 2 GiB)';
+  console.log(`output: model.onnx ${fs.statSync(out).size} bytes, ${external}; reopened: ${inspect.stdout.trim()}`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
