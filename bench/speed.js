@@ -2,11 +2,12 @@
 // (interleaved rounds, medians; warm page cache): `diff --values` against numpy over memmaps
 // (safetensors) and numpy after onnx.load (ONNX; `cat` of both files where the onnx module is
 // missing), `inspect --stats` against numpy, `inspect --hash` against `openssl dgst -sha256`,
-// start-up against `node -e 0`, `convert` and `strip` against `cp` + `sync` (and `strip` against
+// start-up against `node -e 0`, `convert`, `strip` and `apply` against `cp` + `sync` (and `strip` against
 // `dd`, the copy through user space that cp's in-kernel copy avoids); peak RSS of the
 // writes against the largest tensor; GiB/s of input for the reads; the same for a Keras .h5 of the
 // same size (hashing, converting, and HDF5's fixed cost beyond start-up).
 // Usage: npm run build && node bench/speed.js [MiB per model, 1088] [rounds, 3]
+//        CKPT_BENCH_CASES=strip,apply (only the cases whose label holds one of these words)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -46,6 +47,17 @@ try {
   };
   const out = path.join(dir, 'out.safetensors');
   const removeOut = () => fs.rmSync(out, { force: true });
+  // Each write starts with nothing waiting to go to disk, so neither side pays the other's flush.
+  const flush = () => spawnSync('sync');
+  const removeAndFlush = () => { removeOut(); flush(); };
+  const plan = path.join(dir, 'plan.json');
+  const planned = spawnSync(process.execPath, [process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js', 'plan', a, b, '-o', plan], { encoding: 'utf8' });
+  if (planned.status !== 0) throw new Error(planned.stderr);
+  // The same plan without the files' identities: apply then hashes both files as it writes.
+  const hashingPlan = path.join(dir, 'plan-hashing.json');
+  const { source: { identity: _s, ...source }, target: { identity: _t, ...target }, ...rest } = JSON.parse(fs.readFileSync(plan, 'utf8'));
+  fs.writeFileSync(hashingPlan, JSON.stringify({ ...rest, source, target }));
+  if (!_s || !_t) console.log('note: the plan has no file identities (files changed within 2 s of planning): both apply rows hash');
   console.log(`two float32 safetensors models of ${mib(fs.statSync(a).size)}, ${tensors.length} tensors each (largest ${mib(largest)}); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds`);
 
   const cases = [
@@ -76,10 +88,18 @@ try {
       ckpt: ckpt('inspect', 'samples/detector-90.h5'), reference: ckpt('inspect', 'samples/detector-90.onnx'), referenceNote: 'the same listing of ONNX',
       report: (r) => console.log(`  HDF5 fixed cost beyond start-up: ${(median(r.ckpt.map((x) => x.wall)) - median(r.reference.map((x) => x.wall))).toFixed(3)} s wall, ${(median(r.ckpt.map((x) => x.cpu)) - median(r.reference.map((x) => x.cpu))).toFixed(3)} s cpu`),
     },
-    ...['convert', 'strip'].map((command) => ({
-      label: `${command} → safetensors`, goal: 2.0,
-      ckpt: ckpt(...(command === 'convert' ? ['convert', a, out] : ['strip', a, '--exclude', '=layers.0.bias', '-o', out])),
-      between: removeOut,
+    ...[
+      ['convert', a, out],
+      ['strip', a, '--exclude', '=layers.0.bias', '-o', out],
+      // B with A's values; the files' identities vouch that they are as planned.
+      ['apply', plan, '-o', out],
+      // The same, hashing both files (2.3 GiB) on other threads while writing.
+      ['apply', hashingPlan, '-o', out],
+    ].map((args) => ({
+      label: `${args[0]}${args[1] === hashingPlan ? ' (hashing both)' : ''} → safetensors`, goal: 2.0,
+      ckpt: ckpt(...args),
+      before: flush,
+      between: removeAndFlush,
       reference: ['sh', ['-c', 'cp "$0" "$1" && sync "$1"', a, out]], referenceNote: 'cp + sync',
       after: removeOut,
       report: rssReport(largest),
@@ -88,7 +108,7 @@ try {
     // its tensors pays the copy through user space, as dd does: this row shows that floor.
     {
       label: 'strip → safetensors vs dd', goal: 2.0,
-      ckpt: ckpt('strip', a, '--exclude', '=layers.0.bias', '-o', out), between: removeOut,
+      ckpt: ckpt('strip', a, '--exclude', '=layers.0.bias', '-o', out), before: flush, between: removeAndFlush,
       reference: ['dd', [`if=${a}`, `of=${out}`, 'bs=4M', 'conv=fsync', 'status=none']], referenceNote: 'dd bs=4M conv=fsync: copy through user space',
       after: removeOut,
     },
@@ -97,13 +117,15 @@ try {
       report: rssReport(largestH5),
     },
     {
-      label: 'convert Keras .h5 → safetensors', goal: 2.0, ckpt: ckpt('convert', h5, out), between: removeOut,
+      label: 'convert Keras .h5 → safetensors', goal: 2.0, ckpt: ckpt('convert', h5, out), before: flush, between: removeAndFlush,
       reference: ['sh', ['-c', 'cp "$0" "$1" && sync "$1"', h5, out]], referenceNote: 'cp + sync', after: removeOut,
       report: rssReport(largestH5),
     },
   ];
   if (!hasNumpy) console.log('diff --values (safetensors), inspect --stats: skipped, /usr/bin/python3 has no numpy');
-  compareSideBySide(cases, rounds);
+  // CKPT_BENCH_CASES=strip,apply: only the cases whose label holds one of these words.
+  const only = process.env.CKPT_BENCH_CASES?.split(',');
+  compareSideBySide(only ? cases.filter((c) => only.some((word) => c.label.includes(word))) : cases, rounds);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

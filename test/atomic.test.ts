@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,4 +23,46 @@ test('a write killed half-way leaves no partial output, no temporary, and the ol
   assert.notEqual(code, 0);
   assert.equal(fs.readFileSync(out, 'utf8'), 'previous');
   assert.deepEqual(fs.readdirSync(dir).sort(), ['big.onnx', 'out.safetensors']);
+});
+
+describe('writeOnlyIf: the output is put in place only once its gate passes', () => {
+  test('a gate that rejects leaves the old OUT, no temporary, and is the error thrown', async () => {
+    const { writeAtomic, writeOnlyIf } = await import('../src/core/atomic.js');
+    const { invalidInput } = await import('../src/core/errors.js');
+    const dir = tempDir();
+    const out = path.join(dir, 'out.bin');
+    fs.writeFileSync(out, 'previous');
+    const stale = invalidInput('plan.json', 'source', 'a.onnx changed since the plan was made');
+    await assert.rejects(writeOnlyIf(Promise.reject(stale), () => writeAtomic(out, (fd) => { fs.writeSync(fd, 'new'); })), stale);
+    assert.equal(fs.readFileSync(out, 'utf8'), 'previous');
+    assert.deepEqual(fs.readdirSync(dir), ['out.bin']);
+  });
+
+  test('a gate still pending holds the rename: the write finishes, OUT appears only when the gate resolves', async () => {
+    const { writeAtomic, writeOnlyIf } = await import('../src/core/atomic.js');
+    const dir = tempDir();
+    const out = path.join(dir, 'out.bin');
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    let written = false;
+    const done = writeOnlyIf(gate, () => writeAtomic(out, (fd) => { fs.writeSync(fd, 'new'); written = true; }));
+    for (let i = 0; i < 100 && !written; i++) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(written);
+    assert.equal(fs.existsSync(out), false, 'not in place before the gate');
+    open();
+    await done;
+    assert.equal(fs.readFileSync(out, 'utf8'), 'new');
+  });
+
+  test('a set of files (shards and their index) waits for the gate as one', async () => {
+    const { writeOnlyIf } = await import('../src/core/atomic.js');
+    const { writeFileSet } = await import('../src/core/fileset.js');
+    const dir = tempDir();
+    const members = ['a.bin', 'b.bin'].map((name) => ({ path: path.join(dir, name), write: (fd: number) => { fs.writeSync(fd, name); } }));
+    await assert.rejects(writeOnlyIf(Promise.reject(new Error('stale')), () => writeFileSet(dir, members)), /stale/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+    await writeOnlyIf(Promise.resolve(), () => writeFileSet(dir, members));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['a.bin', 'b.bin']);
+  });
 });

@@ -2,9 +2,11 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { open } from '../src/index.js';
 import { encodeModel, float32Tensor } from '../src/formats/onnx/build.js';
-import { CORPUS, HAS_CORPUS, SAMPLES, runCli, tempDir } from './helpers.js';
+import { CORPUS, HAS_CORPUS, ROOT, SAMPLES, runCli, tempDir } from './helpers.js';
 import { plan } from './plan-helpers.js';
 
 const sample = (n: number) => path.join(SAMPLES, `detector-${n}.onnx`);
@@ -104,6 +106,90 @@ describe('ckpt plan: the 90-class detector into the 92-class one', () => {
     const r = runCli(['apply', file, '-o', path.join(dir, 'out.onnx')]);
     assert.equal(r.status, 3);
     assert.match(r.stderr, /target: .*target\.onnx changed since the plan was made/);
+  });
+});
+
+describe('apply checks its files on other threads while it writes', () => {
+  /** Two 72 MiB safetensors models with the same tensors (large enough to be hashed on worker threads). */
+  async function bigPair(dir: string): Promise<{ source: string; target: string }> {
+    const { writeSafetensors } = await import(pathToFileURL(path.join(ROOT, 'bench', 'safetensors-pair.js')).href);
+    const tensors = [{ name: 'body.weight', bytes: 64 << 20 }, { name: 'head.weight', bytes: 8 << 20 }];
+    const source = path.join(dir, 'source.safetensors');
+    const target = path.join(dir, 'target.safetensors');
+    writeSafetensors(source, tensors, (index: number, out: Float32Array, from: number) => out.forEach((_, i) => { out[i] = index + (from + i) * 1e-6; }));
+    writeSafetensors(target, tensors, (_: number, out: Float32Array) => out.fill(0));
+    return { source, target };
+  }
+  const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+  test('the plan records each file\'s SHA-256, and apply writes the source\'s values streamed into the target', async () => {
+    const dir = tempDir();
+    const { source, target } = await bigPair(dir);
+    const { file, plan: p } = plan([source, target]);
+    assert.equal(p.source.sha256, sha256(source));
+    assert.equal(p.target.sha256, sha256(target));
+    const out = path.join(dir, 'out.safetensors');
+    const r = runCli(['apply', file, '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const [a, b] = [await open(source), await open(out)];
+    for (const name of ['body.weight', 'head.weight']) {
+      assert.ok(Buffer.from(await a.tensors.find((t) => t.name === name)!.read()).equals(await b.tensors.find((t) => t.name === name)!.read()), name);
+    }
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a source cut short after planning: the stale plan is the error, and OUT is left as it was', async () => {
+    const dir = tempDir();
+    const { source, target } = await bigPair(dir);
+    const { file } = plan([source, target]);
+    fs.truncateSync(source, fs.statSync(source).size - (4 << 20));
+    const out = path.join(dir, 'out.safetensors');
+    fs.writeFileSync(out, 'previous');
+    const r = runCli(['apply', file, '-o', out, '--json']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(JSON.parse(r.stdout).error.message, /source: .*source\.safetensors changed since the plan was made/);
+    assert.equal(fs.readFileSync(out, 'utf8'), 'previous');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['out.safetensors', 'source.safetensors', 'target.safetensors']);
+  });
+});
+
+describe('a plan records each file\'s identity, and apply trusts it while it holds', () => {
+  const editPlan = (file: string, edit: (p: any) => void) => {
+    const p = JSON.parse(fs.readFileSync(file, 'utf8'));
+    edit(p);
+    fs.writeFileSync(file, JSON.stringify(p));
+  };
+
+  test('device, inode, size and timestamps of files last changed a while ago (the shipped samples)', () => {
+    const { plan: p } = plan([sample(90), sample(92)]);
+    const stat = fs.statSync(sample(90), { bigint: true });
+    assert.deepEqual(p.source.identity, { device: String(stat.dev), inode: String(stat.ino), size: Number(stat.size), mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs) });
+  });
+
+  test('while the identity holds, the file is not read again: apply takes the recorded hash', () => {
+    const { file } = plan([sample(90), sample(92)]);
+    editPlan(file, (p) => { p.source.sha256 = '0'.repeat(64); });
+    const r = runCli(['apply', file, '-o', path.join(tempDir(), 'out.onnx')]);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('once it differs (another inode), the file is hashed: the same bytes pass, other bytes are a stale plan', () => {
+    const { file } = plan([sample(90), sample(92)]);
+    editPlan(file, (p) => { p.target.identity.inode = '1'; });
+    assert.equal(runCli(['apply', file, '-o', path.join(tempDir(), 'out.onnx')]).status, 0);
+    editPlan(file, (p) => { p.target.sha256 = '0'.repeat(64); });
+    const r = runCli(['apply', file, '-o', path.join(tempDir(), 'out.onnx')]);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /target: .*detector-92\.onnx changed since the plan was made/);
+  });
+
+  test('a file changed moments ago gets no identity: a change in the same clock tick could keep its timestamps', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'target.onnx');
+    fs.copyFileSync(sample(92), target);
+    const { plan: p } = plan([sample(90), target]);
+    assert.equal(p.target.identity, undefined);
+    assert.ok(p.source.identity);
   });
 });
 

@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import { open } from '../open.js';
 import { CkptError, ExitCode, invalidInput, fromSystemError, usageError } from '../core/errors.js';
-import { writeAtomic, writeAll } from '../core/atomic.js';
+import { writeAtomic, writeAll, writeOnlyIf } from '../core/atomic.js';
 import { pathSha256, readTextFile } from '../core/file.js';
 import { withValues, type StateDict, type TensorInfo } from '../core/statedict.js';
 import { isLocalPath } from '../core/location.js';
+import type { FileIdentity } from '../core/file-sha256.js';
 import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions } from '../formats/writers.js';
 import { rewriteOnnxWithDtype } from '../formats/onnx/cast.js';
 import { parsePatterns } from '../ops/select.js';
@@ -21,6 +22,8 @@ export interface FileRef {
   path: string;
   format: string;
   sha256: string;
+  /** A local file's identity when the hash was taken: while it holds, apply need not hash the file again. */
+  identity?: FileIdentity;
 }
 
 /** plan.json: versioned, with the fingerprints of both inputs (schemas/plan.schema.json). */
@@ -76,7 +79,9 @@ export async function planBody(source: StateDict, target: StateDict, recorded: R
 }
 
 export async function fileRef(dict: StateDict): Promise<FileRef> {
-  return { path: isLocalPath(dict.path) ? path.resolve(dict.path) : dict.path, format: dict.format, sha256: await pathSha256(dict.path) };
+  if (!isLocalPath(dict.path)) return { path: dict.path, format: dict.format, sha256: await pathSha256(dict.path) };
+  const { hashWithIdentity } = await import('../core/file-sha256.js');
+  return { path: path.resolve(dict.path), format: dict.format, ...await hashWithIdentity(dict.path) };
 }
 
 export function readPlan(file: string): PlanFile {
@@ -104,11 +109,39 @@ export function readPlan(file: string): PlanFile {
  * `planPath` names the plan in errors; the plan is read from it unless given.
  */
 export async function applyPlanFile(planPath: string, out: string, plan = readPlan(planPath), writeOptions: WriteSettings = {}): Promise<{ written: number; format: string; notes: string[] }> {
-  for (const side of ['source', 'target'] as const) {
-    const ref = plan[side];
-    const now = await pathSha256(ref.path);
-    if (now !== ref.sha256) throw invalidInput(planPath, side, `${ref.path} changed since the plan was made (SHA-256 differs); make the plan again`);
+  // Both files are hashed on other threads while the output is written; it is put in place only
+  // once both match the plan.
+  const unchanged = checkUnchanged(planPath, plan);
+  unchanged.catch(() => {}); // awaited below, on every path
+  try {
+    return await writeOnlyIf(unchanged, () => writePlanned(planPath, out, plan, writeOptions));
+  } catch (err) {
+    // A file that changed explains any failure to read it: that is the error to report.
+    await unchanged;
+    throw err;
   }
+}
+
+/**
+ * Rejects, naming the plan's side, when SOURCE or TARGET is not the file the plan was made from:
+ * its identity as recorded vouches for a local file, otherwise its hash is compared.
+ */
+async function checkUnchanged(planPath: string, plan: PlanFile): Promise<void> {
+  const sides = ['source', 'target'] as const;
+  const { fileIdentity, sameIdentity } = await import('../core/file-sha256.js');
+  const unchanged = (ref: FileRef) => {
+    const now = ref.identity && isLocalPath(ref.path) ? fileIdentity(ref.path) : undefined;
+    return now !== undefined && sameIdentity(now, ref.identity!);
+  };
+  const hashes = await Promise.allSettled(sides.map(async (side) => unchanged(plan[side]) ? plan[side].sha256 : pathSha256(plan[side].path)));
+  sides.forEach((side, i) => {
+    const hash = hashes[i]!;
+    if (hash.status === 'rejected') throw hash.reason;
+    if (hash.value !== plan[side].sha256) throw invalidInput(planPath, side, `${plan[side].path} changed since the plan was made (SHA-256 differs); make the plan again`);
+  });
+}
+
+async function writePlanned(planPath: string, out: string, plan: PlanFile, writeOptions: WriteSettings): Promise<{ written: number; format: string; notes: string[] }> {
   const source = await open(plan.source.path);
   try {
     const target = await open(plan.target.path);
@@ -116,6 +149,7 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
       const bySource = new Map(source.tensors.map((t) => [t.name, t]));
       const byTarget = new Map(target.tensors.map((t) => [t.name, t]));
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
+      const loadedAsStored = new Map<TensorInfo, TensorInfo>();
       const sourceTensor = (entry: PlanEntry, name: string) => {
         const s = bySource.get(name);
         if (!s) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${name}' is not in the source file`);
@@ -131,7 +165,11 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
           const fold = entry.fold;
           const lookup = Object.fromEntries(foldSources(fold).map((name) => [name, sourceTensor(entry, name)]));
           planned.set(t, () => foldedEntryValues(entry, (name) => lookup[name]!, t));
-        } else planned.set(t, () => plannedValues(entry, s, t));
+        } else {
+          planned.set(t, () => plannedValues(entry, s, t));
+          const asStored = entry.action === 'load' && !entry.transpose && !entry.cast && s.stored && !s.encoding && s.dtype === t.dtype && s.byteLength === t.byteLength;
+          if (asStored) loadedAsStored.set(t, s);
+        }
       }
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));
@@ -141,7 +179,10 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
       }
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
-        return read ? withValues(t, { read }) : t;
+        if (!read) return t;
+        const s = loadedAsStored.get(t);
+        // Bytes the source stores exactly as they go out stream from it in chunks, as convert's do.
+        return s ? { ...withValues(t, { read }), stored: s.stored } : withValues(t, { read });
       });
       const report = await write(target, out, undefined, tensors, writeOptions);
       return { written: planned.size, format: report.format, notes: report.notes };
@@ -231,11 +272,13 @@ export async function plan(source: ModelInput, target: ModelInput, options: Plan
     if (classMap && !body.entries.some((e) => e.expand || e.skip?.reason === 'head') && classMap.map.some((from, j) => from !== j)) {
       throw usageError(`--classes: ${classMap.source.length} → ${classMap.target.length} classes, but no class-dependent tensor was found to remap; name the heads with --head NAME=LAYOUT`);
     }
+    // Hashed side by side: large files on their own threads.
+    const [sourceRef, targetRef] = await Promise.all([fileRef(sourceDict), fileRef(targetDict)]);
     const made: PlanFile = {
       kind: 'ckpt-plan',
       version: PLAN_VERSION,
-      source: await fileRef(sourceDict),
-      target: await fileRef(targetDict),
+      source: sourceRef,
+      target: targetRef,
       options: { ...recorded, ...(recorded.classes && classMap ? { classes: { ...recorded.classes, map: classMap.map } } : {}) },
       ...body,
     };

@@ -1,6 +1,24 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromSystemError, ioError } from './errors.js';
+
+const commitGates = new AsyncLocalStorage<Promise<unknown>>();
+
+/**
+ * Runs `write` so that every output it writes through this module is put in place only once
+ * `gate` has resolved, and not at all when it rejects (its temporaries are removed, the gate's
+ * error is thrown). Lets a check run while the output is being written: `apply` hashes its
+ * inputs on other threads meanwhile, and a stale plan still replaces nothing.
+ */
+export function writeOnlyIf<T>(gate: Promise<unknown>, write: () => Promise<T>): Promise<T> {
+  return commitGates.run(gate, write);
+}
+
+/** Waits for the gate of the enclosing writeOnlyIf, if any. */
+export async function passGate(): Promise<void> {
+  await commitGates.getStore();
+}
 
 const pending = new Set<string>();
 let handlersInstalled = false;
@@ -145,6 +163,7 @@ async function replaceFile(dest: string, target: { path: string; mode?: number }
   try {
     await write(temp);
     temp.finish(target.mode);
+    await passGate();
     temp.renameTo(target.path);
     syncFolder(path.dirname(target.path));
   } catch (err) {
@@ -158,6 +177,8 @@ async function writeThrough(target: { path: string; standardOutput: boolean }, w
   installSignalCleanup();
   let handle: fs.promises.FileHandle | undefined;
   try {
+    // Nothing written through can be taken back: the gate first.
+    await passGate();
     if (target.standardOutput) return await write(1);
     // Opened off the main thread: a FIFO's open waits for its reader, and Ctrl-C must work meanwhile.
     handle = await fs.promises.open(target.path, fs.constants.O_WRONLY);

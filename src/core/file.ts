@@ -174,23 +174,12 @@ export function relativeParts(modelFile: string, relative: string, where: string
 }
 
 /**
- * SHA-256 of a whole file, streamed; for a folder (a TF.js model), of its files' names and
- * contents in sorted order. Plans record it so a stale plan is refused.
+ * SHA-256 of a whole file; for a folder (a TF.js model), of its files' names and contents in
+ * sorted order. Plans record it so a stale plan is refused. A large local path is hashed on a
+ * worker thread, so several hash at once.
  */
 export async function pathSha256(target: string): Promise<string> {
   if (!isLocalPath(target)) return locationSha256(target);
-  const { createHash } = await import('node:crypto');
-  const hash = createHash('sha256');
-  const files = fs.statSync(target).isDirectory()
-    ? (fs.readdirSync(target, { recursive: true }) as string[]).sort().map((f) => path.join(target, f)).filter((f) => fs.statSync(f).isFile())
-    : [target];
-  for (const file of files) {
-    if (files.length > 1) hash.update(path.relative(target, file));
-    try {
-      for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
-    } catch (err) {
-      throw fromSystemError(file, undefined, err);
-    }
-  }
-  return hash.digest('hex');
+  const { localSha256 } = await import('./file-sha256.js');
+  return localSha256(target);
 }

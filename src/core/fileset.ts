@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { outputTarget, syncFolder, Temporary } from './atomic.js';
+import { outputTarget, passGate, syncFolder, Temporary } from './atomic.js';
 import { fromSystemError, ioError } from './errors.js';
 
 /** One file of a set: where it goes and how its bytes are written. */
@@ -30,6 +30,7 @@ export async function writeFileSet(output: string, members: readonly SetMember[]
       await member.write(temp.descriptor);
       temp.finish(targets[i]!.mode);
     }
+    await passGate();
     temps.forEach((temp, i) => temp.renameTo(targets[i]!.path));
     for (const folder of new Set(targets.map((t) => path.dirname(t.path)))) syncFolder(folder);
   } catch (err) {
