@@ -138,6 +138,17 @@ describe('apply checks its files on other threads while it writes', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test('hashing a large file on its worker stops when aborted (a usage error need not wait for it)', async () => {
+    const { localSha256 } = await import('../src/core/file-sha256.js');
+    const { source } = await bigPair(tempDir());
+    const stop = new AbortController();
+    const hashing = localSha256(source, stop.signal);
+    stop.abort();
+    await assert.rejects(hashing);
+    await assert.rejects(localSha256(source, AbortSignal.abort()), { name: 'AbortError' });
+    assert.equal(await localSha256(source), sha256(source));
+  });
+
   test('a source cut short after planning: the stale plan is the error, and OUT is left as it was', async () => {
     const dir = tempDir();
     const { source, target } = await bigPair(dir);

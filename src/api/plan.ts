@@ -111,13 +111,16 @@ export function readPlan(file: string): PlanFile {
 export async function applyPlanFile(planPath: string, out: string, plan = readPlan(planPath), writeOptions: WriteSettings = {}): Promise<{ written: number; format: string; notes: string[] }> {
   // Both files are hashed on other threads while the output is written; it is put in place only
   // once both match the plan.
-  const unchanged = checkUnchanged(planPath, plan);
-  unchanged.catch(() => {}); // awaited below, on every path
+  const hashing = new AbortController();
+  const unchanged = checkUnchanged(planPath, plan, hashing.signal);
+  unchanged.catch(() => {}); // awaited below unless the hashing is stopped
   try {
     return await writeOnlyIf(unchanged, () => writePlanned(planPath, out, plan, writeOptions));
   } catch (err) {
-    // A file that changed explains any failure to read it: that is the error to report.
-    await unchanged;
+    // A file that changed explains any failure to read it: that is the error to report. A usage
+    // error is the user's to fix either way: reported at once, the hashing stopped.
+    if (err instanceof CkptError && err.exitCode === ExitCode.usage) hashing.abort();
+    else await unchanged;
     throw err;
   }
 }
@@ -126,14 +129,14 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
  * Rejects, naming the plan's side, when SOURCE or TARGET is not the file the plan was made from:
  * its identity as recorded vouches for a local file, otherwise its hash is compared.
  */
-async function checkUnchanged(planPath: string, plan: PlanFile): Promise<void> {
+async function checkUnchanged(planPath: string, plan: PlanFile, signal: AbortSignal): Promise<void> {
   const sides = ['source', 'target'] as const;
   const { fileIdentity, sameIdentity } = await import('../core/file-sha256.js');
   const unchanged = (ref: FileRef) => {
     const now = ref.identity && isLocalPath(ref.path) ? fileIdentity(ref.path) : undefined;
     return now !== undefined && sameIdentity(now, ref.identity!);
   };
-  const hashes = await Promise.allSettled(sides.map(async (side) => unchanged(plan[side]) ? plan[side].sha256 : pathSha256(plan[side].path)));
+  const hashes = await Promise.allSettled(sides.map(async (side) => unchanged(plan[side]) ? plan[side].sha256 : pathSha256(plan[side].path, signal)));
   sides.forEach((side, i) => {
     const hash = hashes[i]!;
     if (hash.status === 'rejected') throw hash.reason;

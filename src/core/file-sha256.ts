@@ -47,12 +47,16 @@ export function localSha256Sync(target: string): string {
 /**
  * localSha256Sync of `target`, on a worker thread when it is large: hashes of several paths then
  * run on several cores, and the calling thread is free meanwhile (`apply` writes its output).
+ * Aborting `signal` stops the worker; the promise then rejects.
  */
-export async function localSha256(target: string): Promise<string> {
+export async function localSha256(target: string, signal?: AbortSignal): Promise<string> {
   const bytes = filesOf(target).reduce((n, file) => n + fs.statSync(file).size, 0);
   if (bytes < WORKER_MIN_BYTES) return localSha256Sync(target);
+  signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./file-sha256-worker.js', import.meta.url), { workerData: target });
+    // A command that fails meanwhile need not wait for the hash.
+    signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
     let settled = false;
     worker.once('message', (reply: Sha256Reply) => {
       settled = true;

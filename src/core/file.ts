@@ -176,10 +176,10 @@ export function relativeParts(modelFile: string, relative: string, where: string
 /**
  * SHA-256 of a whole file; for a folder (a TF.js model), of its files' names and contents in
  * sorted order. Plans record it so a stale plan is refused. A large local path is hashed on a
- * worker thread, so several hash at once.
+ * worker thread, so several hash at once; aborting `signal` stops it.
  */
-export async function pathSha256(target: string): Promise<string> {
+export async function pathSha256(target: string, signal?: AbortSignal): Promise<string> {
   if (!isLocalPath(target)) return locationSha256(target);
   const { localSha256 } = await import('./file-sha256.js');
-  return localSha256(target);
+  return localSha256(target, signal);
 }
