@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from './worker.js';
 import { chunkBuffer } from './chunks.js';
 import { CkptError, ExitCode, fromPostedError, fromSystemError, type PostedError } from './errors.js';
 
@@ -54,7 +54,7 @@ export async function localSha256(target: string, signal?: AbortSignal): Promise
   if (bytes < WORKER_MIN_BYTES) return localSha256Sync(target);
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./file-sha256-worker.js', import.meta.url), { workerData: target });
+    const worker = startWorker(new URL('./file-sha256-worker.js', import.meta.url), { workerData: target });
     // A command that fails meanwhile need not wait for the hash.
     signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
     let settled = false;

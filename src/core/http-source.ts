@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker.js';
 import { CkptError, invalidInput, ioError } from './errors.js';
 import { CONTROL_BYTES, readResult, type HttpRequest, type HttpResult } from './http-protocol.js';
 import { ByteSource } from './source.js';
@@ -15,7 +16,7 @@ import { envNumber, hubEndpoint, hubToken, remoteOptions, transfer } from './rem
 let worker: Worker | undefined;
 function httpWorker(): Worker {
   if (!worker) {
-    worker = new Worker(new URL('./http-worker.js', import.meta.url));
+    worker = startWorker(new URL('./http-worker.js', import.meta.url));
     // The worker never keeps the process alive; requests are waited for by the caller.
     worker.unref();
   }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../core/worker.js';
 import { CkptError, ExitCode, fromPostedError, type PostedError } from '../core/errors.js';
 import type { DType } from '../core/dtype.js';
 import type { StoredBytes } from '../core/statedict.js';
@@ -80,7 +81,7 @@ export class ComparePool {
 
   constructor(private readonly threads: number) {
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(new URL('./compare-worker.js', import.meta.url));
+      const worker = startWorker(new URL('./compare-worker.js', import.meta.url));
       worker.on('message', (reply: CompareReply) => this.done(worker, reply));
       worker.on('error', (err) => this.failAll(err));
       worker.on('exit', () => this.failAll(new Error('a compare worker stopped')));

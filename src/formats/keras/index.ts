@@ -10,7 +10,8 @@ import { checkZipCrc, crc32Of, isSafeMemberName, isZip, readZipDirectory, readZi
 import type { Detection, FormatReader } from '../types.js';
 import { kerasFormat } from './match.js';
 import { stillDetected } from '../probe.js';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../../core/worker.js';
 import { CkptError, ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import type { DatasetInfo } from './hdf5.js';
 import { hdf5Reason } from './messages.js';
@@ -242,7 +243,7 @@ class Hdf5Worker {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly label: string) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url));
+    this.worker = startWorker(new URL('./worker.js', import.meta.url));
     this.worker.unref();
     this.worker.on('message', (reply: Reply) => {
       this.pending.get(reply.id)?.resolve(reply);
