@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { ROOT, SAMPLES, tempDir } from './helpers.js';
 
 // Start-up pays for what a command uses: detection loads every format's content test, and only
-// the reader of the format it finds. Pinned by the list of modules a real `ckpt inspect` loads.
+// the reader of the format it finds. Pinned by the list of modules a real `ckpt inspect` loads:
+// the CLI bundle's files (dist/cli) stand for the modules they hold.
 
 const dir = tempDir();
 const hooks = path.join(dir, 'hooks.mjs');
@@ -18,7 +19,26 @@ export async function load(url, context, next) {
 }
 `);
 const register = path.join(dir, 'register.mjs');
-fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+// import()ed and imported modules pass the hooks; modules loaded with require() are in its cache.
+fs.writeFileSync(register, `import { createRequire, register } from 'node:module';
+import * as fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+const required = createRequire(import.meta.url).cache;
+process.on('exit', () => fs.appendFileSync(process.env.CKPT_MODULE_LOG, Object.keys(required).map((file) => pathToFileURL(file).href + '\\n').join('')));
+`);
+
+const BUNDLE = path.join(ROOT, 'dist', 'cli');
+
+/** The bundle's files that `file` (one of them) imports, itself included, all the way down. */
+function withImports(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  for (const [, imported] of fs.readFileSync(file, 'utf8').matchAll(/^(?:import|export)\b[^;]*?["'](\.\/[^"']+\.js)["']/gm)) {
+    withImports(path.join(path.dirname(file), imported!), seen);
+  }
+  return seen;
+}
 
 /** Runs `ckpt ARGS` and returns its output with every module it loaded (project files relative to the root, packages by name). */
 function modulesLoadedBy(args: string[]): { status: number; stdout: string; modules: string[] } {
@@ -29,13 +49,16 @@ function modulesLoadedBy(args: string[]): { status: number; stdout: string; modu
     timeout: 60_000,
   });
   const urls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
-  const modules = urls.map((url) => {
-    if (!url.startsWith('file:')) return url;
-    const file = fs.realpathSync(new URL(url));
+  const files = urls.filter((url) => url.startsWith('file:')).map((url) => fs.realpathSync(new URL(url)));
+  // A bundle file required stands for the files it imports too (their loading passes no hook).
+  const bundled = new Set(files.filter((file) => path.dirname(file) === BUNDLE).flatMap((file) => [...withImports(file)]));
+  const heldIn = bundled.size ? JSON.parse(fs.readFileSync(path.join(BUNDLE, 'modules.json'), 'utf8')) as Record<string, string[]> : {};
+  const sources = [...files.filter((file) => path.dirname(file) !== BUNDLE), ...[...bundled].flatMap((file) => heldIn[path.basename(file)]!.map((m) => path.join(ROOT, m)))];
+  const modules = sources.map((file) => {
     const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
     return inPackage ? `package:${inPackage[1]}` : path.relative(ROOT, file);
   });
-  return { status: r.status ?? -1, stdout: r.stdout, modules };
+  return { status: r.status ?? -1, stdout: r.stdout, modules: [...new Set([...urls.filter((url) => !url.startsWith('file:')), ...modules])] };
 }
 
 /** The format readers (not their content tests) among the loaded modules. */

@@ -1,0 +1,108 @@
+// Bundles the CLI (the tsc output under dist/src) into a few files under dist/cli, so that
+// start-up loads a handful of files instead of ~50 ES modules and commander and cli-table3's
+// CommonJS files: bin/ckpt.js runs it. The library (package.json exports) stays the tsc output.
+// Dynamic import()s stay lazy chunks; files located with `new URL('./x.js', import.meta.url)`
+// (worker threads, modules required on demand) become entry points, and the URL is rewritten to
+// point at the entry's output. Packages with native code or WASM stay outside the bundle.
+// Usage: node scripts/bundle.js (after tsc; `npm run build` runs both)
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'dist', 'src');
+const outdir = path.join(root, 'dist', 'cli');
+const main = path.join(src, 'cli', 'main.js');
+const LOCATED = /(new Worker\()?new URL\((['"])(\.{1,2}\/[^'"]+\.js)\2, import\.meta\.url\)/g;
+const DYNAMIC_IMPORT = /\bimport\((['"])(\.{1,2}\/[^'"]+\.js)\1\)/g;
+
+/** `text` with `replace` applied to its lines of code: comment lines (`/*`, `*`, `//`) stay as they are. */
+const inCode = (text, replace) => text.split('\n').map((line) => (/^\s*(\*|\/\/|\/\*)/.test(line) ? line : replace(line))).join('\n');
+
+/** The output name of the bundle entry for a file under dist/src: its path with dashes. */
+const entryName = (file) => path.relative(src, file).replace(/\.js$/, '').split(path.sep).join('-');
+
+/** The files under dist/src that run in worker threads, that are required on demand, and that are import()ed. */
+function scan() {
+  const found = { workers: new Set(), onDemand: new Set(), imported: new Set() };
+  const target = (file, relative) => {
+    const resolved = path.resolve(path.dirname(file), relative);
+    if (!fs.existsSync(resolved)) throw new Error(`${file}: ${relative} does not exist`);
+    return resolved;
+  };
+  for (const name of fs.readdirSync(src, { recursive: true })) {
+    if (!name.endsWith('.js')) continue;
+    const file = path.join(src, name);
+    inCode(fs.readFileSync(file, 'utf8'), (line) => {
+      for (const [, worker, , relative] of line.matchAll(LOCATED)) (worker ? found.workers : found.onDemand).add(target(file, relative));
+      for (const [, , relative] of line.matchAll(DYNAMIC_IMPORT)) found.imported.add(target(file, relative));
+      return line;
+    });
+  }
+  return found;
+}
+
+const { workers, onDemand, imported } = scan();
+
+/** `new URL('./x.js', import.meta.url)` pointed at x's bundle entry: the outputs all lie in one folder. */
+const relocated = (file, text) => inCode(text, (line) => line.replace(LOCATED, (_, worker = '', quote, relative) =>
+  `${worker}new URL(${quote}./${entryName(path.resolve(path.dirname(file), relative))}.js${quote}, import.meta.url)`));
+
+/**
+ * Loads dist/src files with their URLs relocated and, for the CLI, `imports` added to some of them
+ * (file → the files it also imports).
+ */
+const rewrite = (imports = new Map()) => ({
+  name: 'ckpt-cli',
+  setup(build) {
+    build.onLoad({ filter: /\.js$/ }, async (args) => {
+      if (!args.path.startsWith(src + path.sep)) return undefined;
+      const added = (imports.get(args.path) ?? []).map((file) => `import ${JSON.stringify(file)};\n`).join('');
+      return { contents: added + relocated(args.path, await fs.promises.readFile(args.path, 'utf8')), loader: 'js' };
+    });
+  },
+});
+
+/**
+ * What the CLI's modules import besides their own imports. The modules loaded after start-up
+ * (import()ed, required on demand) import main.js: everything start-up loads is then reachable
+ * from every one of them, and esbuild puts it in one chunk instead of one per set of importers
+ * (dozens of files, each a cost to load). main.js has run before any of them loads, so at run time
+ * the import does nothing. And main.js imports the inspect command, the one a listing runs, with
+ * the table renderer most commands use: one chunk fewer to load for them.
+ */
+const cliImports = new Map([...imported, ...onDemand].map((file) => [file, [main]]));
+cliImports.set(main, [path.join(src, 'cli', 'inspect.js')]);
+
+/** Settings of both builds: ES modules for Node 20, packages with native code or WASM left out. */
+const common = {
+  outdir,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  entryNames: '[name]',
+  external: ['h5wasm', 'h5wasm/*', 'onnxruntime-node', 'onnx-proto'],
+  // The bundled CommonJS packages (commander, cli-table3) require Node's built-ins.
+  banner: { js: "import { createRequire as bundleRequire } from 'node:module';\nconst require = bundleRequire(import.meta.url);" },
+  logLevel: 'warning',
+  metafile: true,
+};
+
+fs.rmSync(outdir, { recursive: true, force: true });
+const builds = [await esbuild.build({
+  ...common,
+  entryPoints: Object.fromEntries([main, ...onDemand].map((file) => [entryName(file), file])),
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
+  plugins: [rewrite(cliImports)],
+}),
+// A worker thread has modules of its own: one file each, sharing nothing with the CLI's chunks.
+await esbuild.build({ ...common, entryPoints: Object.fromEntries([...workers].map((file) => [entryName(file), file])), plugins: [rewrite()] })];
+
+// Which modules (paths from the project's root) each file holds: what test/startup.test.ts reads
+// to tell the modules a command loaded.
+const modules = Object.fromEntries(builds.flatMap(({ metafile }) => Object.entries(metafile.outputs))
+  .map(([output, { inputs }]) => [path.basename(output), Object.keys(inputs)]));
+fs.writeFileSync(path.join(outdir, 'modules.json'), `${JSON.stringify(modules, null, 1)}\n`);
