@@ -40,11 +40,12 @@ test('the packed package installs offline into a fresh project and runs diff →
   const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
 
   const paths = files.map((f) => f.path);
-  const shipped = (p: string) => p === 'package.json' || p === 'README.md' || p === 'LICENSE' || p.startsWith('bin/') || p.startsWith('dist/src/');
-  assert.deepEqual(paths.filter((p) => !shipped(p)), [], 'only the package manifest, README, bin/ and the compiled library');
+  const shipped = (p: string) => p === 'package.json' || p === 'README.md' || p === 'LICENSE' || p.startsWith('bin/') || p.startsWith('dist/src/') || p.startsWith('dist/cli/');
+  assert.deepEqual(paths.filter((p) => !shipped(p)), [], 'only the package manifest, README, bin/, the compiled library and the CLI bundle');
   assert.deepEqual(paths.filter((p) => /\.test\.|(^|\/)(test|samples|scripts|bench|examples)\//.test(p) || /\.map$/.test(p) || /(?<!\.d)\.ts$/.test(p)), [],
     'no tests, samples, scripts, benchmarks, source maps or TypeScript sources');
-  for (const needed of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/api/index.d.ts', 'bin/ckpt.js']) assert.ok(paths.includes(needed), needed);
+  for (const needed of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/api/index.d.ts', 'bin/ckpt.js', 'dist/cli/cli-main.js']) assert.ok(paths.includes(needed), needed);
+  assert.ok(!paths.includes('dist/cli/modules.json'), 'the bundle\'s module list is for the tests only');
 
   const project = path.join(dir, 'consumer');
   fs.mkdirSync(project);
@@ -58,6 +59,11 @@ test('the packed package installs offline into a fresh project and runs diff →
   const installed = npm(['ci', '--offline', '--no-audit', '--no-fund'], project, { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   if (installed.status !== 0 && /ENOTCACHED|ENOTFOUND|EAI_AGAIN/.test(installed.stderr)) return t.skip('the npm cache does not hold these dependencies (offline install impossible here)');
   assert.equal(installed.status, 0, installed.stderr);
+
+  // The command as installed: bin/ckpt.js runs the bundle (dist/cli).
+  const listed = spawnSync(process.execPath, [path.join(project, 'node_modules', 'ckpt', 'bin', 'ckpt.js'), 'inspect', path.join(SAMPLES, 'detector-90.onnx')], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /backbone\.conv1\.weight/);
 
   fs.copyFileSync(path.join(ROOT, 'examples', 'library.ts'), path.join(project, 'library.ts'));
   fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
