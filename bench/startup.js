@@ -15,7 +15,7 @@ const batch = Number(process.argv[3] ?? 5);
 const bin = process.env.CKPT_BENCH_BIN ?? 'bin/ckpt.js';
 
 /** What bin/ckpt.js runs: the CLI bundle, unless it is missing or older than the compiled sources (`tsc` alone). */
-function runs(binFile) {
+function whatRuns(binFile) {
   const mtime = (file) => fs.statSync(path.resolve(path.dirname(binFile), '..', file), { throwIfNoEntry: false })?.mtimeMs ?? -Infinity;
   return mtime('dist/cli/cli-main.js') >= mtime('dist/src/cli/main.js') ? 'the bundle, dist/cli' : 'the compiled sources, dist/src (no bundle, or an older one)';
 }
@@ -42,7 +42,7 @@ try {
       runs[i].reference.push(timeCommand(...reference));
     });
   }
-  console.log(`start-up: ${bin} inspect (running ${runs(bin)}) vs node -e 0; ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds of ${batch} runs each, medians per run`);
+  console.log(`start-up: ${bin} inspect (running ${whatRuns(bin)}) vs node -e 0; ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${rounds} rounds of ${batch} runs each, medians per run`);
   const ms = (s) => `${((s / batch) * 1000).toFixed(0)} ms`;
   const pad = (s, n) => String(s).padEnd(n);
   console.log(`${pad('case', 26)} ${pad('ckpt wall (cpu)', 18)} ${pad('node -e 0 wall (cpu)', 22)} ${pad('ratio wall', 11)} ${pad('ratio cpu', 10)} goal`);

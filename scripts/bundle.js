@@ -73,7 +73,7 @@ const rewrite = (imports = new Map()) => ({
  * the table renderer most commands use: one chunk fewer to load for them.
  */
 const cliImports = new Map([...imported, ...onDemand].map((file) => [file, [main]]));
-cliImports.set(main, [path.join(src, 'cli', 'inspect.js')]);
+cliImports.set(main, ['cli/inspect.js', 'core/dtype.js', 'core/names.js', 'core/cast.js', 'core/decode.js'].map((file) => path.join(src, file)));
 
 /**
  * commander requires child_process when it loads, for subcommands that are programs of their own
@@ -87,6 +87,24 @@ const lazyChildProcess = {
       (args.importer.includes(`${path.sep}node_modules${path.sep}commander${path.sep}`) ? { path: 'child_process', namespace: 'lazy' } : undefined));
     build.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
       contents: "let loaded;\nmodule.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:child_process'))[key] });\n",
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * cli-table3 measures every cell with string-width, which strips ANSI codes and runs a regular
+ * expression of every emoji over the text: a tenth of start-up on a listing. Printable ASCII (the
+ * names, numbers and shapes of a listing) is as wide as it is long: only other text takes that way.
+ */
+const asciiStringWidth = {
+  name: 'ascii-string-width',
+  setup(build) {
+    build.onResolve({ filter: /^string-width$/ }, (args) =>
+      (args.namespace === 'file' ? { path: args.resolveDir, namespace: 'ascii' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'ascii' }, (args) => ({
+      contents: "const stringWidth = require('string-width');\nmodule.exports = (text) => (typeof text === 'string' && /^[\\x20-\\x7e]*$/.test(text) ? text.length : stringWidth(text));\n",
+      resolveDir: args.path,
       loader: 'js',
     }));
   },
@@ -114,7 +132,7 @@ const builds = [await esbuild.build({
   entryPoints: Object.fromEntries([main, ...onDemand].map((file) => [entryName(file), file])),
   splitting: true,
   chunkNames: 'chunk-[hash]',
-  plugins: [rewrite(cliImports), lazyChildProcess],
+  plugins: [rewrite(cliImports), lazyChildProcess, asciiStringWidth],
 }),
 // A worker thread has modules of its own: one file each, sharing nothing with the CLI's chunks.
 await esbuild.build({ ...common, entryPoints: Object.fromEntries([...workers].map((file) => [entryName(file), file])), plugins: [rewrite()] })];
