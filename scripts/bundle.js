@@ -3,7 +3,8 @@
 // CommonJS files: bin/ckpt.js runs it. The library (package.json exports) stays the tsc output.
 // Dynamic import()s stay lazy chunks; files located with `new URL('./x.js', import.meta.url)`
 // (worker threads, modules required on demand) become entry points, and the URL is rewritten to
-// point at the entry's output. Packages with native code or WASM stay outside the bundle.
+// point at the entry's output; worker threads are a build of their own, in dist/cli/workers.
+// Packages with native code or WASM stay outside the bundle.
 // Usage: node scripts/bundle.js (after tsc; `npm run build` runs both)
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -45,21 +46,24 @@ function scan() {
 
 const { workers, onDemand, imported } = scan();
 
-/** `new URL('./x.js', import.meta.url)` pointed at x's bundle entry: the outputs all lie in one folder. */
-const relocated = (file, text) => inCode(text, (line) => line.replace(LOCATED, (_, worker = '', quote, relative) =>
-  `${worker}new URL(${quote}./${entryName(path.resolve(path.dirname(file), relative))}.js${quote}, import.meta.url)`));
+/**
+ * `new URL('./x.js', import.meta.url)` pointed at x's bundle entry: a build's outputs all lie in one
+ * folder, and `workers` is where the worker threads' build lies from it.
+ */
+const relocated = (file, text, workers) => inCode(text, (line) => line.replace(LOCATED, (_, worker = '', quote, relative) =>
+  `${worker}new URL(${quote}./${worker ? workers : ''}${entryName(path.resolve(path.dirname(file), relative))}.js${quote}, import.meta.url)`));
 
 /**
- * Loads dist/src files with their URLs relocated and, for the CLI, `imports` added to some of them
- * (file → the files it also imports).
+ * Loads dist/src files with their URLs relocated and `imports` added to some of them (file → the
+ * files it also imports).
  */
-const rewrite = (imports = new Map()) => ({
+const rewrite = ({ workers, imports = new Map() }) => ({
   name: 'ckpt-cli',
   setup(build) {
     build.onLoad({ filter: /\.js$/ }, async (args) => {
       if (!args.path.startsWith(src + path.sep)) return undefined;
       const added = (imports.get(args.path) ?? []).map((file) => `import ${JSON.stringify(file)};\n`).join('');
-      return { contents: added + relocated(args.path, await fs.promises.readFile(args.path, 'utf8')), loader: 'js' };
+      return { contents: added + relocated(args.path, await fs.promises.readFile(args.path, 'utf8'), workers), loader: 'js' };
     });
   },
 });
@@ -69,15 +73,15 @@ const rewrite = (imports = new Map()) => ({
  * (import()ed, required on demand) import main.js: everything start-up loads is then reachable
  * from every one of them, and esbuild puts it in one chunk instead of one per set of importers
  * (dozens of files, each a cost to load). main.js has run before any of them loads, so at run time
- * the import does nothing. And main.js imports the inspect command, the one a listing runs, with
- * the table renderer most commands use: one chunk fewer to load for them.
+ * the import does nothing. And main.js imports the inspect command (with the table renderer most
+ * commands use) and the small core modules most readers share: fewer chunks to load after it.
  */
 const cliImports = new Map([...imported, ...onDemand].map((file) => [file, [main]]));
 cliImports.set(main, ['cli/inspect.js', 'core/dtype.js', 'core/names.js', 'core/cast.js', 'core/decode.js'].map((file) => path.join(src, file)));
 
 /**
  * commander requires child_process when it loads, for subcommands that are programs of their own
- * (ckpt has none): loading it, with net and dgram, is a fifth of commander's cost. It gets an
+ * (ckpt has none): loading it, with net and dgram, is ~1% of a listing's start-up. It gets an
  * object that requires the module on first use instead.
  */
 const lazyChildProcess = {
@@ -94,7 +98,7 @@ const lazyChildProcess = {
 
 /**
  * cli-table3 measures every cell with string-width, which strips ANSI codes and runs a regular
- * expression of every emoji over the text: a tenth of start-up on a listing. Printable ASCII (the
+ * expression of every emoji over the text: 2-3% of a listing's start-up. Printable ASCII (the
  * names, numbers and shapes of a listing) is as wide as it is long: only other text takes that way.
  */
 const asciiStringWidth = {
@@ -112,8 +116,8 @@ const asciiStringWidth = {
 
 /** Settings of both builds: ES modules for Node 20, packages with native code or WASM left out. */
 const common = {
-  outdir,
   bundle: true,
+  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
@@ -129,16 +133,23 @@ const common = {
 fs.rmSync(outdir, { recursive: true, force: true });
 const builds = [await esbuild.build({
   ...common,
+  outdir,
   entryPoints: Object.fromEntries([main, ...onDemand].map((file) => [entryName(file), file])),
-  splitting: true,
   chunkNames: 'chunk-[hash]',
-  plugins: [rewrite(cliImports), lazyChildProcess, asciiStringWidth],
+  plugins: [rewrite({ workers: 'workers/', imports: cliImports }), lazyChildProcess, asciiStringWidth],
 }),
-// A worker thread has modules of its own: one file each, sharing nothing with the CLI's chunks.
-await esbuild.build({ ...common, entryPoints: Object.fromEntries([...workers].map((file) => [entryName(file), file])), plugins: [rewrite()] })];
+// Worker threads have modules of their own: a build of their own in dist/cli/workers, with the
+// modules they may require on demand, sharing nothing with the CLI's chunks.
+await esbuild.build({
+  ...common,
+  outdir: path.join(outdir, 'workers'),
+  entryPoints: Object.fromEntries([...workers, ...onDemand].map((file) => [entryName(file), file])),
+  chunkNames: 'chunk-[hash]',
+  plugins: [rewrite({ workers: '' })],
+})];
 
 // Which modules (paths from the project's root) each file holds: what test/startup.test.ts reads
 // to tell the modules a command loaded.
 const modules = Object.fromEntries(builds.flatMap(({ metafile }) => Object.entries(metafile.outputs))
-  .map(([output, { inputs }]) => [path.basename(output), Object.keys(inputs)]));
+  .map(([output, { inputs }]) => [path.relative(outdir, path.join(root, output)), Object.keys(inputs)]));
 fs.writeFileSync(path.join(outdir, 'modules.json'), `${JSON.stringify(modules, null, 1)}\n`);

@@ -51,9 +51,10 @@ function modulesLoadedBy(args: string[]): { status: number; stdout: string; modu
   const urls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
   const files = urls.filter((url) => url.startsWith('file:')).map((url) => fs.realpathSync(new URL(url)));
   // A bundle file required stands for the files it imports too (their loading passes no hook).
-  const bundled = new Set(files.filter((file) => path.dirname(file) === BUNDLE).flatMap((file) => [...withImports(file)]));
+  const inBundle = (file: string) => file.startsWith(BUNDLE + path.sep);
+  const bundled = new Set(files.filter(inBundle).flatMap((file) => [...withImports(file)]));
   const heldIn = bundled.size ? JSON.parse(fs.readFileSync(path.join(BUNDLE, 'modules.json'), 'utf8')) as Record<string, string[]> : {};
-  const sources = [...files.filter((file) => path.dirname(file) !== BUNDLE), ...[...bundled].flatMap((file) => heldIn[path.basename(file)]!.map((m) => path.join(ROOT, m)))];
+  const sources = [...files.filter((file) => !inBundle(file)), ...[...bundled].flatMap((file) => heldIn[path.relative(BUNDLE, file)]!.map((m) => path.join(ROOT, m)))];
   const modules = sources.map((file) => {
     const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
     return inPackage ? `package:${inPackage[1]}` : path.relative(ROOT, file);
