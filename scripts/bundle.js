@@ -15,7 +15,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'dist', 'src');
 const outdir = path.join(root, 'dist', 'cli');
 const main = path.join(src, 'cli', 'main.js');
-const LOCATED = /(new Worker\()?new URL\((['"])(\.{1,2}\/[^'"]+\.js)\2, import\.meta\.url\)/g;
+// A located file is either a worker thread's module (`new Worker(…)`, `startWorker(…)`) or a module
+// required on demand (`onDemand(…)`); any other use stops the build, which knows only these two.
+const LOCATED = /(\bWorker\(|\bstartWorker\(|\bonDemand\()?new URL\((['"])(\.{1,2}\/[^'"]+\.js)\2, import\.meta\.url\)/g;
+const isWorker = (use) => use !== 'onDemand(';
 const DYNAMIC_IMPORT = /\bimport\((['"])(\.{1,2}\/[^'"]+\.js)\1\)/g;
 
 /** `text` with `replace` applied to its lines of code: comment lines (`/*`, `*`, `//`) stay as they are. */
@@ -36,7 +39,10 @@ function scan() {
     if (!name.endsWith('.js')) continue;
     const file = path.join(src, name);
     inCode(fs.readFileSync(file, 'utf8'), (line) => {
-      for (const [, worker, , relative] of line.matchAll(LOCATED)) (worker ? found.workers : found.onDemand).add(target(file, relative));
+      for (const [located, use, , relative] of line.matchAll(LOCATED)) {
+        if (!use) throw new Error(`${file}: ${located} is neither a worker thread's module nor one required on demand`);
+        (isWorker(use) ? found.workers : found.onDemand).add(target(file, relative));
+      }
       for (const [, , relative] of line.matchAll(DYNAMIC_IMPORT)) found.imported.add(target(file, relative));
       return line;
     });
@@ -50,8 +56,8 @@ const { workers, onDemand, imported } = scan();
  * `new URL('./x.js', import.meta.url)` pointed at x's bundle entry: a build's outputs all lie in one
  * folder, and `workers` is where the worker threads' build lies from it.
  */
-const relocated = (file, text, workers) => inCode(text, (line) => line.replace(LOCATED, (_, worker = '', quote, relative) =>
-  `${worker}new URL(${quote}./${worker ? workers : ''}${entryName(path.resolve(path.dirname(file), relative))}.js${quote}, import.meta.url)`));
+const relocated = (file, text, workers) => inCode(text, (line) => line.replace(LOCATED, (_, use, quote, relative) =>
+  `${use}new URL(${quote}./${isWorker(use) ? workers : ''}${entryName(path.resolve(path.dirname(file), relative))}.js${quote}, import.meta.url)`));
 
 /**
  * Loads dist/src files with their URLs relocated and `imports` added to some of them (file → the
