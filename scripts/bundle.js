@@ -111,10 +111,10 @@ const asciiStringWidth = {
   name: 'ascii-string-width',
   setup(build) {
     build.onResolve({ filter: /^string-width$/ }, (args) =>
-      (args.namespace === 'file' ? { path: args.resolveDir, namespace: 'ascii' } : undefined));
+      (args.namespace === 'file' ? { path: path.relative(root, args.resolveDir), namespace: 'ascii' } : undefined));
     build.onLoad({ filter: /.*/, namespace: 'ascii' }, (args) => ({
       contents: "const stringWidth = require('string-width');\nmodule.exports = (text) => (typeof text === 'string' && /^[\\x20-\\x7e]*$/.test(text) ? text.length : stringWidth(text));\n",
-      resolveDir: args.path,
+      resolveDir: path.join(root, args.path),
       loader: 'js',
     }));
   },
