@@ -105,7 +105,8 @@ const lazyChildProcess = {
 /**
  * cli-table3 measures every cell with string-width, which strips ANSI codes and runs a regular
  * expression of every emoji over the text: 2-3% of a listing's start-up. Printable ASCII (the
- * names, numbers and shapes of a listing) is as wide as it is long: only other text takes that way.
+ * names, numbers and shapes of a listing) and the ellipsis cli-table3 measures before truncating
+ * a cell are as wide as they are long: only other text takes that way.
  */
 const asciiStringWidth = {
   name: 'ascii-string-width',
@@ -113,7 +114,7 @@ const asciiStringWidth = {
     build.onResolve({ filter: /^string-width$/ }, (args) =>
       (args.namespace === 'file' ? { path: path.relative(root, args.resolveDir), namespace: 'ascii' } : undefined));
     build.onLoad({ filter: /.*/, namespace: 'ascii' }, (args) => ({
-      contents: "const stringWidth = require('string-width');\nmodule.exports = (text) => (typeof text === 'string' && /^[\\x20-\\x7e]*$/.test(text) ? text.length : stringWidth(text));\n",
+      contents: "const stringWidth = require('string-width');\nmodule.exports = (text) => (typeof text === 'string' && /^[\\x20-\\x7e\\u2026]*$/.test(text) ? text.length : stringWidth(text));\n",
       resolveDir: path.join(root, args.path),
       loader: 'js',
     }));
