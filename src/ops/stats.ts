@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { halfToNumber, isNumeric } from '../core/decode.js';
 import type { DType } from '../core/dtype.js';
-import { CHUNK_BYTES, chunkBuffer } from '../core/chunks.js';
+import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes, TensorInfo } from '../core/statedict.js';
+import { kernelMemory, type KernelMemory } from './stats-kernels.js';
 
 /** Equal-width bins from the smallest to the largest finite value. */
 export const HISTOGRAM_BINS = 32;
@@ -47,91 +48,10 @@ export function hasStats(dtype: DType): boolean {
 const enum Sum { Min, Max, Total, Zeros, Subnormal, Finite, Count, Nan, PosInf, NegInf, Squares, Tiny, Mean, Scale }
 const SUM_LENGTH = 14;
 const LAST_BIN = HISTOGRAM_BINS - 1;
-/**
- * Pass 2 counts pairs of consecutive values: one increment per two elements, at bin(v0)·SPAN +
- * bin(v1), in two interleaved tables so that consecutive increments rarely wait on each other.
- * A bin is 0…32 (32 only for values at max, counted in the last bin when the pairs are added up).
- */
-const SPAN = HISTOGRAM_BINS + 1;
-const PAIRS = SPAN * SPAN;
-
-// Each kernel exists once per array type (Float32Array read in place, Float64Array for float64
-// and every decoded dtype) so each call site sees one type. The common case, a block without NaN or
-// infinities, takes the fast loops: no per-element test for them, min/max as conditional moves. A
-// NaN or an infinity shows in the block's sum, and that block alone is then read again carefully.
-
-/** Pass 1 over one block without special values; false (nothing recorded) when the block holds one. */
-function rangeFast32(values: Float32Array, start: number, end: number, s: Float64Array): boolean {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    total += v;
-    min = v < min ? v : min;
-    max = v > max ? v : max;
-    if (Math.abs(v) < tiny) {
-      if (v === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(total) || min === -Infinity || max === Infinity) return false;
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] += total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += end - start; s[Sum.Count] += end - start;
-  return true;
-}
-
-/**
- * rangeFast32 over two blocks at once, [start, start + length) and the next (length BLOCK but in
- * warmUp): two sums that
- * do not wait on each other, each block's added to the total in order as before. Each block keeps
- * its own min and max, the first block's winning ties (as one pass in order would: −0 and 0).
- */
-function rangeTwoBlocks32(values: Float32Array, start: number, length: number, s: Float64Array): boolean {
-  let minA = s[Sum.Min]!, maxA = s[Sum.Max]!, minB = minA, maxB = maxA, totalA = 0, totalB = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  const end = start + length;
-  for (let i = start; i < end; i++) {
-    const a = values[i]!, b = values[i + length]!;
-    totalA += a;
-    totalB += b;
-    minA = a < minA ? a : minA;
-    maxA = a > maxA ? a : maxA;
-    minB = b < minB ? b : minB;
-    maxB = b > maxB ? b : maxB;
-    if (Math.abs(a) < tiny) {
-      if (a === 0) zeros++;
-      else subnormal++;
-    }
-    if (Math.abs(b) < tiny) {
-      if (b === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(totalA) || !Number.isFinite(totalB) || minA === -Infinity || minB === -Infinity || maxA === Infinity || maxB === Infinity) return false;
-  s[Sum.Min] = minB < minA ? minB : minA; s[Sum.Max] = maxB > maxA ? maxB : maxA;
-  s[Sum.Total] += totalA; s[Sum.Total] += totalB; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += 2 * length; s[Sum.Count] += 2 * length;
-  return true;
-}
-
-function rangeFast64(values: Float64Array, start: number, end: number, s: Float64Array): boolean {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    total += v;
-    min = v < min ? v : min;
-    max = v > max ? v : max;
-    if (Math.abs(v) < tiny) {
-      if (v === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(total) || min === -Infinity || max === Infinity) return false;
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] += total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += end - start; s[Sum.Count] += end - start;
-  return true;
-}
+// The common case, a block without NaN or infinities, runs in the WebAssembly kernels
+// (stats-kernels.wat). A NaN or an infinity shows in the block's sum, and that block alone is then
+// read again here, with a test per element; so is pass 2 of a tensor that holds one. Each careful
+// loop exists once per array type so each call site sees one type.
 
 /** Pass 1 with a test per element: NaN and ±Infinity counted apart, left out of the rest (added to the total one by one). */
 function rangeCareful32(values: Float32Array, start: number, end: number, s: Float64Array): void {
@@ -179,58 +99,6 @@ function rangeCareful64(values: Float64Array, start: number, end: number, s: Flo
   s[Sum.Finite] += finite; s[Sum.Count] += end - start; s[Sum.Nan] += nan; s[Sum.PosInf] += posInf; s[Sum.NegInf] += negInf;
 }
 
-/**
- * Pass 2 (mean and range known), for tensors without NaN or infinities: squared deviations from
- * the mean, added in element order, and the pair counts; an odd last element goes to `bins`.
- */
-function spreadFast32(values: Float32Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    const v0 = values[i]!, v1 = values[i + 1]!, v2 = values[i + 2]!, v3 = values[i + 3]!;
-    const d0 = v0 - mean, d1 = v1 - mean, d2 = v2 - mean, d3 = v3 - mean;
-    squares += d0 * d0;
-    squares += d1 * d1;
-    squares += d2 * d2;
-    squares += d3 * d3;
-    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
-    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
-  }
-  for (; i < end; i++) {
-    const v = values[i]!;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
-function spreadFast64(values: Float64Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    const v0 = values[i]!, v1 = values[i + 1]!, v2 = values[i + 2]!, v3 = values[i + 3]!;
-    const d0 = v0 - mean, d1 = v1 - mean, d2 = v2 - mean, d3 = v3 - mean;
-    squares += d0 * d0;
-    squares += d1 * d1;
-    squares += d2 * d2;
-    squares += d3 * d3;
-    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
-    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
-  }
-  for (; i < end; i++) {
-    const v = values[i]!;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
 /** Pass 2 skipping NaN and ±Infinity, for tensors that hold some. */
 function spreadCareful32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
   let squares = s[Sum.Squares]!;
@@ -260,9 +128,14 @@ function spreadCareful64(values: Float64Array, start: number, end: number, s: Fl
   s[Sum.Squares] = squares;
 }
 
-/** Buffers reused from block to block and tensor to tensor: decoded values, bfloat16 widening, misaligned bytes. */
+/**
+ * Buffers reused from block to block and tensor to tensor: a block of the thread's KernelMemory
+ * (values decoded to float64, or copied in from outside it), bfloat16 widening, misaligned bytes.
+ */
 export class StatsScratch {
-  readonly decoded = new Float64Array(BLOCK);
+  readonly memory = kernelMemory();
+  /** Where `block` lies in memory: BLOCK float64s. */
+  readonly blockAt = this.memory.allocate(BLOCK * 8);
   readonly wide = new Float32Array(BLOCK);
   private copy = new Uint8Array(0);
   /** `bytes` where a view of `width`-byte elements can be taken: in place, or copied when misaligned. */
@@ -273,25 +146,38 @@ export class StatsScratch {
     copy.set(bytes);
     return copy;
   }
+  /** The first `length` doubles of the block (a view valid until memory is allocated again). */
+  block(length: number): Float64Array {
+    return new Float64Array(this.memory.memory.buffer, this.blockAt, length);
+  }
 }
 
 /**
  * The statistics of one tensor, fed its little-endian bytes in two passes: `range` (min, max, sum,
  * counts) over every piece in order, then `spread` (squared deviations, histogram) over every
- * piece again in order. Pieces of pass 1 must be whole blocks of BLOCK elements but the last (any
- * multiple of 512 KiB is), so results do not depend on how the tensor is cut.
+ * piece again in order. Pieces must be whole blocks of BLOCK elements but the last (any multiple
+ * of 512 KiB is), so results do not depend on how the tensor is cut. float32 values run through
+ * the float32 kernels, every other dtype through the float64 ones: float64 values as they are,
+ * the others decoded a block at a time.
  */
 export class StatsAccumulator {
   private readonly sums = new Float64Array(SUM_LENGTH);
   private readonly bins = new Float64Array(HISTOGRAM_BINS);
-  private readonly pairs = new Float64Array(2 * PAIRS);
   private readonly width: number;
+  /** Bytes per value the kernels read: 4 for float32, else 8. */
+  private readonly kernelWidth: number;
+  /** float32 and float64: the kernels read the bytes as they are. */
+  private readonly native: boolean;
+  private readonly memory: KernelMemory;
   private spreading = false;
   private clean = true;
 
   constructor(readonly dtype: DType, private readonly scratch = new StatsScratch()) {
-    warmUp();
+    warmUp(scratch);
+    this.memory = scratch.memory;
     this.width = elementBytes(dtype);
+    this.kernelWidth = dtype === 'float32' ? 4 : 8;
+    this.native = dtype === 'float32' || dtype === 'float64';
     this.sums[Sum.Min] = Infinity;
     this.sums[Sum.Max] = -Infinity;
     // Integers have no subnormals: below the smallest positive double only 0 is.
@@ -299,28 +185,7 @@ export class StatsAccumulator {
   }
 
   range(piece: Uint8Array): void {
-    const s = this.sums;
-    const bytes = this.scratch.aligned(piece, this.width);
-    const count = Math.floor(bytes.byteLength / this.width);
-    if (this.dtype === 'float32') {
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      let at = 0;
-      for (; at + 2 * BLOCK <= count; at += 2 * BLOCK) {
-        if (rangeTwoBlocks32(values, at, BLOCK, s)) continue;
-        // A special value in one of them: each block on its own.
-        if (!rangeFast32(values, at, at + BLOCK, s)) rangeCareful32(values, at, at + BLOCK, s);
-        if (!rangeFast32(values, at + BLOCK, at + 2 * BLOCK, s)) rangeCareful32(values, at + BLOCK, at + 2 * BLOCK, s);
-      }
-      for (; at < count; at += BLOCK) {
-        const end = Math.min(count, at + BLOCK);
-        if (!rangeFast32(values, at, end, s)) rangeCareful32(values, at, end, s);
-      }
-      return;
-    }
-    for (let at = 0; at < count; at += BLOCK) {
-      const values = this.float64Block(bytes, at, Math.min(count, at + BLOCK));
-      if (!rangeFast64(values, 0, values.length, s)) rangeCareful64(values, 0, values.length, s);
-    }
+    this.eachRun(piece, (at, count) => this.rangeAt(at, count));
   }
 
   spread(piece: Uint8Array): void {
@@ -333,33 +198,23 @@ export class StatsAccumulator {
       s[Sum.Scale] = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
       this.clean = s[Sum.Nan]! + s[Sum.PosInf]! + s[Sum.NegInf]! === 0;
     }
-    const bytes = this.scratch.aligned(piece, this.width);
-    const count = Math.floor(bytes.byteLength / this.width);
-    if (this.dtype === 'float32') {
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      if (this.clean) spreadFast32(values, 0, count, s, this.pairs, this.bins);
-      else spreadCareful32(values, 0, count, s, this.bins);
-      return;
-    }
-    for (let at = 0; at < count; at += BLOCK) {
-      const values = this.float64Block(bytes, at, Math.min(count, at + BLOCK));
-      if (this.clean) spreadFast64(values, 0, values.length, s, this.pairs, this.bins);
-      else spreadCareful64(values, 0, values.length, s, this.bins);
-    }
+    this.eachRun(piece, (at, count) => {
+      if (this.clean) {
+        const kernels = this.memory.kernels;
+        s[Sum.Squares] = (this.kernelWidth === 4 ? kernels.spread32 : kernels.spread64)(at, count, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!, s[Sum.Squares]!);
+        this.memory.drainTables(this.bins);
+      } else if (this.kernelWidth === 4) {
+        spreadCareful32(new Float32Array(this.memory.memory.buffer, at, count), 0, count, s, this.bins);
+      } else {
+        spreadCareful64(new Float64Array(this.memory.memory.buffer, at, count), 0, count, s, this.bins);
+      }
+    });
   }
 
   result(): TensorStats {
     const s = this.sums;
     const finite = s[Sum.Finite]!;
     const any = finite > 0;
-    const histogram = Array.from(this.bins);
-    for (let at = 0; at < this.pairs.length; at++) {
-      const count = this.pairs[at]!;
-      if (count === 0) continue;
-      const pair = at % PAIRS;
-      histogram[Math.min(LAST_BIN, Math.floor(pair / SPAN))]! += count;
-      histogram[Math.min(LAST_BIN, pair % SPAN)]! += count;
-    }
     return {
       min: any ? s[Sum.Min]! : null,
       max: any ? s[Sum.Max]! : null,
@@ -370,16 +225,50 @@ export class StatsAccumulator {
       posInf: s[Sum.PosInf]!,
       negInf: s[Sum.NegInf]!,
       subnormal: s[Sum.Subnormal]!,
-      histogram,
+      histogram: Array.from(this.bins),
     };
   }
 
-  /** Elements [start, end) of aligned `bytes` as doubles: float64 in place, other dtypes decoded into the scratch block. */
-  private float64Block(bytes: Uint8Array, start: number, end: number): Float64Array {
-    if (this.dtype === 'float64') return new Float64Array(bytes.buffer, bytes.byteOffset + start * 8, end - start);
-    const out = this.scratch.decoded.subarray(0, end - start);
-    decodeInto(bytes.subarray(start * this.width, end * this.width), this.dtype, out, this.scratch.wide);
-    return out;
+  /**
+   * Calls `run(at, count)` with the piece's values in KernelMemory as the kernels read them: in
+   * place when the piece was read there (float32 and float64), else a block at a time, copied
+   * (float32, float64) or decoded (other dtypes) into the scratch block.
+   */
+  private eachRun(piece: Uint8Array, run: (at: number, count: number) => void): void {
+    const width = this.width;
+    const count = Math.floor(piece.byteLength / width);
+    if (this.native && this.memory.holds(piece, width)) {
+      run(piece.byteOffset, count);
+      return;
+    }
+    const bytes = this.native ? piece : this.scratch.aligned(piece, width);
+    for (let start = 0; start < count; start += BLOCK) {
+      const end = Math.min(count, start + BLOCK);
+      const part = bytes.subarray(start * width, end * width);
+      if (this.native) this.memory.bytes(this.scratch.blockAt, part.length).set(part);
+      else decodeInto(part, this.dtype, this.scratch.block(end - start), this.scratch.wide);
+      run(this.scratch.blockAt, end - start);
+    }
+  }
+
+  /** Pass 1 over `count` values at `at`: in the kernel, but for the blocks holding NaN or an infinity. */
+  private rangeAt(at: number, count: number): void {
+    const s = this.sums;
+    const kernels = this.memory.kernels;
+    const range = this.kernelWidth === 4 ? kernels.range32 : kernels.range64;
+    let done = 0;
+    while (done < count) {
+      const clean = range(at + done * this.kernelWidth, count - done, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!, s[Sum.Total]!);
+      const results = this.memory.results;
+      s[Sum.Min] = results[0]!; s[Sum.Max] = results[1]!; s[Sum.Total] = results[2]!; s[Sum.Zeros] += results[3]!; s[Sum.Subnormal] += results[4]!;
+      s[Sum.Finite] += clean; s[Sum.Count] += clean;
+      done += clean;
+      if (done === count) return;
+      const end = Math.min(count, done + BLOCK);
+      if (this.kernelWidth === 4) rangeCareful32(new Float32Array(this.memory.memory.buffer, at, count), done, end, s);
+      else rangeCareful64(new Float64Array(this.memory.memory.buffer, at, count), done, end, s);
+      done = end;
+    }
   }
 }
 
@@ -391,14 +280,12 @@ let warm = false;
  * stays in that slow state (7 ns per element instead of 2, measured). Small calls first give
  * every site its feedback, so the kernels are compiled whole.
  */
-function warmUp(): void {
+function warmUp(scratch: StatsScratch): void {
   if (warm) return;
   warm = true;
   const ordinary = [0.5, -2, 0, 1e-40, 3, -0.25, 1, 2];
   const special = [NaN, Infinity, -Infinity, 0, 1e-40, 1, -1, 2];
-  const scratch = new StatsScratch();
   for (let i = 0; i < 16; i++) {
-    rangeTwoBlocks32(Float32Array.from(i % 4 ? ordinary : special), 0, ordinary.length / 2, new Float64Array(SUM_LENGTH));
     for (const values of [ordinary, special]) {
       for (const bytes of [new Uint8Array(Float32Array.from(values).buffer), new Uint8Array(Float64Array.from(values).buffer)]) {
         const stats = new StatsAccumulator(bytes.length === values.length * 4 ? 'float32' : 'float64', scratch);
@@ -469,40 +356,54 @@ function elementBytes(dtype: DType): number {
  */
 export const HOLD_BYTES = 64 << 20;
 
-/** The buffers one thread reads one side's tensors through, reused from tensor to tensor: a chunk, and a whole tensor of up to HOLD_BYTES. */
+/**
+ * The buffers one thread reads one side's tensors through, reused from tensor to tensor, in the
+ * thread's KernelMemory (the statistics kernels read them in place): a chunk, and a whole tensor of
+ * up to HOLD_BYTES (reserved on first use; only the pages written take memory).
+ */
 export class SideBuffers {
-  readonly chunk = chunkBuffer();
-  private whole = chunkBuffer(0);
-  /** A buffer for a whole tensor of `bytes` (grown as needed), or undefined beyond HOLD_BYTES. */
-  holding(bytes: number): Buffer | undefined {
-    if (bytes > HOLD_BYTES) return undefined;
-    if (this.whole.length < bytes) this.whole = chunkBuffer(Math.max(bytes, CHUNK_BYTES));
-    return this.whole;
+  private readonly memory = kernelMemory();
+  private readonly chunkAt = this.memory.allocate(CHUNK_BYTES);
+  private wholeAt = -1;
+  /** The chunk buffer: a view valid until memory is allocated again (as by `canHold`). */
+  get chunk(): Buffer {
+    return this.memory.bytes(this.chunkAt, CHUNK_BYTES);
+  }
+  /** Whether a whole tensor of `bytes` fits in `whole`: true up to HOLD_BYTES. */
+  canHold(bytes: number): boolean {
+    if (bytes > HOLD_BYTES) return false;
+    if (this.wholeAt < 0) this.wholeAt = this.memory.allocate(HOLD_BYTES);
+    return true;
+  }
+  /** The first `bytes` of the buffer for a whole tensor, after canHold(bytes). */
+  whole(bytes: number): Buffer {
+    return this.memory.bytes(this.wholeAt, bytes);
   }
 }
 
 /**
  * One stored tensor read chunk by chunk (CHUNK_BYTES, whole blocks for StatsAccumulator) in pass 1,
- * and its bytes again for pass 2: from memory when `hold` and it fits, else from the file.
+ * and its bytes again for pass 2: from memory when `hold` and it fits, else from the file. Every
+ * buffer it needs is allocated when it is made, so the chunks it hands out stay valid (see KernelMemory).
  */
 export class StoredReader {
-  private readonly held: Buffer | undefined;
+  private readonly held: boolean;
 
   constructor(private readonly stored: StoredBytes, readonly byteLength: number, private readonly buffers: SideBuffers, private readonly what: string, hold: boolean) {
-    this.held = hold ? buffers.holding(byteLength) : undefined;
+    this.held = hold && buffers.canHold(byteLength);
   }
 
   /** The chunk at `at` (a multiple of CHUNK_BYTES), valid until the next read when not held. */
   read(at: number): Buffer {
     const length = Math.min(CHUNK_BYTES, this.byteLength - at);
-    const target = this.held ? this.held.subarray(at, at + length) : this.buffers.chunk.subarray(0, length);
+    const target = this.held ? this.buffers.whole(this.byteLength).subarray(at, at + length) : this.buffers.chunk.subarray(0, length);
     return this.stored.file.readInto(this.stored.offset + at, target, this.what);
   }
 
   /** Every chunk again, in order, for pass 2. */
   *again(): Generator<Uint8Array> {
     for (let at = 0; at < this.byteLength; at += CHUNK_BYTES) {
-      yield this.held ? this.held.subarray(at, Math.min(this.byteLength, at + CHUNK_BYTES)) : this.read(at);
+      yield this.held ? this.buffers.whole(this.byteLength).subarray(at, Math.min(this.byteLength, at + CHUNK_BYTES)) : this.read(at);
     }
   }
 }

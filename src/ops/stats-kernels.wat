@@ -1,0 +1,356 @@
+;; SIMD kernels of the tensor statistics (src/ops/stats.ts), for float32 and float64 values that
+;; lie in the thread's WebAssembly memory (src/ops/stats-kernels.ts). Built into
+;; stats-kernels-wasm.ts by `npm run build:wasm`; test/stats-kernels.test.ts checks that the bytes
+;; there are this text's.
+;;
+;; Both passes go block by block, BLOCK (65,536) elements from the start of the values they are
+;; given: a block's sum is reduced on its own, in a fixed order, and added to the running total, so
+;; results only depend on where the blocks start (the tensor's start), never on how the caller cut
+;; the tensor into pieces of whole blocks.
+;;
+;; Pass 1 (range32/range64) keeps each lane's min and max with pmin/pmax (`v < min ? v : min`, as
+;; the JavaScript did); lanes only disagree on the sign of a zero, settled by the first zero of the
+;; block. It stops before the first block holding NaN or an infinity (its sum is not finite) and
+;; says where: the caller reads that block carefully and calls again from the next one.
+;; Pass 2 (spread32/spread64) is for tensors without NaN or infinities: squared deviations from the
+;; mean, and the histogram bin of each value, computed in float64 as `trunc((v - min) * scale)`
+;; (0…32; 32 only for the largest values, counted in the last bin by the caller). Bins are counted
+;; by pairs of consecutive values, one increment per two values, in two tables that alternate, so
+;; that consecutive increments rarely wait on each other.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; The kernels' area at the start of memory (stats-kernels.ts reads it):
+  ;;   [0, 4356) and [4608, 8964): pair tables, 33 × 33 int32 counters: pair (b0, b1) at b0·33 + b1;
+  ;;   [9216, 9348): 33 int32 counters of single values (the last of a block that is not a multiple of 4);
+  ;;   [9472, 9512): pass 1 results as float64: min, max, total, zeros, subnormal.
+
+  ;; The first element of [start, end) equal to zero (0 or -0): which zero a min or max of 0 is.
+  (func $firstZero32 (param $p i32) (param $at i32) (param $end i32) (result f32)
+    (local $x f32)
+    (loop $scan
+      (local.set $x (f32.load (i32.add (local.get $p) (i32.shl (local.get $at) (i32.const 2)))))
+      (if (f32.eq (local.get $x) (f32.const 0)) (then (return (local.get $x))))
+      (local.set $at (i32.add (local.get $at) (i32.const 1)))
+      (br_if $scan (i32.lt_u (local.get $at) (local.get $end))))
+    (f32.const 0))
+
+  (func $firstZero64 (param $p i32) (param $at i32) (param $end i32) (result f64)
+    (local $x f64)
+    (loop $scan
+      (local.set $x (f64.load (i32.add (local.get $p) (i32.shl (local.get $at) (i32.const 3)))))
+      (if (f64.eq (local.get $x) (f64.const 0)) (then (return (local.get $x))))
+      (local.set $at (i32.add (local.get $at) (i32.const 1)))
+      (br_if $scan (i32.lt_u (local.get $at) (local.get $end))))
+    (f64.const 0))
+
+  ;; Pass 1 over $n float32 values at $p, starting from the running min, max and total. Writes
+  ;; min, max, total and the zeros and subnormals (|v| < $tiny) counted at 1024 and returns the
+  ;; values done: $n, or the start of the first block holding NaN or an infinity.
+  (func (export "range32") (param $p i32) (param $n i32) (param $tiny f32) (param $min0 f64) (param $max0 f64) (param $total f64) (result i32)
+    (local $at i32) (local $end i32) (local $i i32) (local $address i32)
+    (local $min f32) (local $max f32) (local $blockMin f32) (local $blockMax f32) (local $x f32)
+    (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i32) (local $blockTiny i32)
+    (local $v v128) (local $w v128) (local $vMin v128) (local $wMin v128) (local $vMax v128) (local $wMax v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $zeroLanes v128) (local $tinyLanes v128) (local $tinySplat v128)
+    (local.set $min (f32.demote_f64 (local.get $min0)))
+    (local.set $max (f32.demote_f64 (local.get $max0)))
+    (local.set $tinySplat (f32x4.splat (local.get $tiny)))
+    (block $stop
+      (loop $blocks
+        (br_if $stop (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $vMin (f32x4.splat (local.get $min)))
+        (local.set $wMin (local.get $vMin))
+        (local.set $vMax (f32x4.splat (local.get $max)))
+        (local.set $wMax (local.get $vMax))
+        (local.set $s0 (v128.const i64x2 0 0))
+        (local.set $s1 (v128.const i64x2 0 0))
+        (local.set $s2 (v128.const i64x2 0 0))
+        (local.set $s3 (v128.const i64x2 0 0))
+        (local.set $zeroLanes (v128.const i64x2 0 0))
+        (local.set $tinyLanes (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        ;; Eight values a turn: four float64 sums, two mins and two maxes that do not wait on each other.
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $end)))
+            (local.set $address (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+            (local.set $v (v128.load align=4 (local.get $address)))
+            (local.set $w (v128.load offset=16 align=4 (local.get $address)))
+            (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $v))))
+            (local.set $s1 (f64x2.add (local.get $s1) (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+            (local.set $s2 (f64x2.add (local.get $s2) (f64x2.promote_low_f32x4 (local.get $w))))
+            (local.set $s3 (f64x2.add (local.get $s3) (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w)))))
+            (local.set $vMin (f32x4.pmin (local.get $vMin) (local.get $v)))
+            (local.set $wMin (f32x4.pmin (local.get $wMin) (local.get $w)))
+            (local.set $vMax (f32x4.pmax (local.get $vMax) (local.get $v)))
+            (local.set $wMax (f32x4.pmax (local.get $wMax) (local.get $w)))
+            ;; Comparisons give -1 in each lane that holds: subtracting counts it.
+            (local.set $zeroLanes (i32x4.sub (local.get $zeroLanes) (f32x4.eq (local.get $v) (v128.const f32x4 0 0 0 0))))
+            (local.set $zeroLanes (i32x4.sub (local.get $zeroLanes) (f32x4.eq (local.get $w) (v128.const f32x4 0 0 0 0))))
+            (local.set $tinyLanes (i32x4.sub (local.get $tinyLanes) (f32x4.lt (f32x4.abs (local.get $v)) (local.get $tinySplat))))
+            (local.set $tinyLanes (i32x4.sub (local.get $tinyLanes) (f32x4.lt (f32x4.abs (local.get $w)) (local.get $tinySplat))))
+            (local.set $i (i32.add (local.get $i) (i32.const 8)))
+            (br $vector)))
+        (local.set $sum (f64.add
+          (f64.add
+            (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0)))
+            (f64.add (f64x2.extract_lane 0 (local.get $s1)) (f64x2.extract_lane 1 (local.get $s1))))
+          (f64.add
+            (f64.add (f64x2.extract_lane 0 (local.get $s2)) (f64x2.extract_lane 1 (local.get $s2)))
+            (f64.add (f64x2.extract_lane 0 (local.get $s3)) (f64x2.extract_lane 1 (local.get $s3))))))
+        (local.set $vMin (f32x4.pmin (local.get $vMin) (local.get $wMin)))
+        (local.set $vMax (f32x4.pmax (local.get $vMax) (local.get $wMax)))
+        (local.set $blockMin (f32.min
+          (f32.min (f32x4.extract_lane 0 (local.get $vMin)) (f32x4.extract_lane 1 (local.get $vMin)))
+          (f32.min (f32x4.extract_lane 2 (local.get $vMin)) (f32x4.extract_lane 3 (local.get $vMin)))))
+        (local.set $blockMax (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $vMax)) (f32x4.extract_lane 1 (local.get $vMax)))
+          (f32.max (f32x4.extract_lane 2 (local.get $vMax)) (f32x4.extract_lane 3 (local.get $vMax)))))
+        (local.set $blockZeros (i32.add (i32x4.extract_lane 0 (local.get $zeroLanes)) (i32x4.extract_lane 1 (local.get $zeroLanes))))
+        (local.set $blockZeros (i32.add (local.get $blockZeros) (i32.add (i32x4.extract_lane 2 (local.get $zeroLanes)) (i32x4.extract_lane 3 (local.get $zeroLanes)))))
+        (local.set $blockTiny (i32.add (i32x4.extract_lane 0 (local.get $tinyLanes)) (i32x4.extract_lane 1 (local.get $tinyLanes))))
+        (local.set $blockTiny (i32.add (local.get $blockTiny) (i32.add (i32x4.extract_lane 2 (local.get $tinyLanes)) (i32x4.extract_lane 3 (local.get $tinyLanes)))))
+        ;; The last values of a block that is not a multiple of eight, one by one.
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $x (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (local.get $x))))
+            (local.set $blockMin (select (local.get $x) (local.get $blockMin) (f32.lt (local.get $x) (local.get $blockMin))))
+            (local.set $blockMax (select (local.get $x) (local.get $blockMax) (f32.gt (local.get $x) (local.get $blockMax))))
+            (local.set $blockZeros (i32.add (local.get $blockZeros) (f32.eq (local.get $x) (f32.const 0))))
+            (local.set $blockTiny (i32.add (local.get $blockTiny) (f32.lt (f32.abs (local.get $x)) (local.get $tiny))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        ;; NaN or an infinity makes the sum NaN or infinite: leave this block to the caller.
+        (br_if $stop (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0)))
+        ;; A new min or max of zero is the block's first zero; a tie keeps the earlier value.
+        (if (f32.lt (local.get $blockMin) (local.get $min))
+          (then (local.set $min (if (result f32) (f32.eq (local.get $blockMin) (f32.const 0))
+            (then (call $firstZero32 (local.get $p) (local.get $at) (local.get $end)))
+            (else (local.get $blockMin))))))
+        (if (f32.gt (local.get $blockMax) (local.get $max))
+          (then (local.set $max (if (result f32) (f32.eq (local.get $blockMax) (f32.const 0))
+            (then (call $firstZero32 (local.get $p) (local.get $at) (local.get $end)))
+            (else (local.get $blockMax))))))
+        (local.set $total (f64.add (local.get $total) (local.get $sum)))
+        (local.set $zeros (f64.add (local.get $zeros) (f64.convert_i32_u (local.get $blockZeros))))
+        (local.set $subnormal (f64.add (local.get $subnormal) (f64.convert_i32_u (i32.sub (local.get $blockTiny) (local.get $blockZeros)))))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (f64.store (i32.const 9472) (f64.promote_f32 (local.get $min)))
+    (f64.store (i32.const 9480) (f64.promote_f32 (local.get $max)))
+    (f64.store (i32.const 9488) (local.get $total))
+    (f64.store (i32.const 9496) (local.get $zeros))
+    (f64.store (i32.const 9504) (local.get $subnormal))
+    (local.get $at))
+
+  ;; range32 for float64 values: four a turn, in two lanes of each sum, min and max.
+  (func (export "range64") (param $p i32) (param $n i32) (param $tiny f64) (param $min f64) (param $max f64) (param $total f64) (result i32)
+    (local $at i32) (local $end i32) (local $i i32) (local $address i32)
+    (local $blockMin f64) (local $blockMax f64) (local $x f64)
+    (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i64) (local $blockTiny i64)
+    (local $v v128) (local $w v128) (local $vMin v128) (local $wMin v128) (local $vMax v128) (local $wMax v128)
+    (local $s0 v128) (local $s1 v128) (local $zeroLanes v128) (local $tinyLanes v128) (local $tinySplat v128)
+    (local.set $tinySplat (f64x2.splat (local.get $tiny)))
+    (block $stop
+      (loop $blocks
+        (br_if $stop (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $vMin (f64x2.splat (local.get $min)))
+        (local.set $wMin (local.get $vMin))
+        (local.set $vMax (f64x2.splat (local.get $max)))
+        (local.set $wMax (local.get $vMax))
+        (local.set $s0 (v128.const i64x2 0 0))
+        (local.set $s1 (v128.const i64x2 0 0))
+        (local.set $zeroLanes (v128.const i64x2 0 0))
+        (local.set $tinyLanes (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+            (local.set $address (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+            (local.set $v (v128.load align=8 (local.get $address)))
+            (local.set $w (v128.load offset=16 align=8 (local.get $address)))
+            (local.set $s0 (f64x2.add (local.get $s0) (local.get $v)))
+            (local.set $s1 (f64x2.add (local.get $s1) (local.get $w)))
+            (local.set $vMin (f64x2.pmin (local.get $vMin) (local.get $v)))
+            (local.set $wMin (f64x2.pmin (local.get $wMin) (local.get $w)))
+            (local.set $vMax (f64x2.pmax (local.get $vMax) (local.get $v)))
+            (local.set $wMax (f64x2.pmax (local.get $wMax) (local.get $w)))
+            (local.set $zeroLanes (i64x2.sub (local.get $zeroLanes) (f64x2.eq (local.get $v) (v128.const f64x2 0 0))))
+            (local.set $zeroLanes (i64x2.sub (local.get $zeroLanes) (f64x2.eq (local.get $w) (v128.const f64x2 0 0))))
+            (local.set $tinyLanes (i64x2.sub (local.get $tinyLanes) (f64x2.lt (f64x2.abs (local.get $v)) (local.get $tinySplat))))
+            (local.set $tinyLanes (i64x2.sub (local.get $tinyLanes) (f64x2.lt (f64x2.abs (local.get $w)) (local.get $tinySplat))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vector)))
+        (local.set $sum (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0)))
+          (f64.add (f64x2.extract_lane 0 (local.get $s1)) (f64x2.extract_lane 1 (local.get $s1)))))
+        (local.set $vMin (f64x2.pmin (local.get $vMin) (local.get $wMin)))
+        (local.set $vMax (f64x2.pmax (local.get $vMax) (local.get $wMax)))
+        (local.set $blockMin (f64.min (f64x2.extract_lane 0 (local.get $vMin)) (f64x2.extract_lane 1 (local.get $vMin))))
+        (local.set $blockMax (f64.max (f64x2.extract_lane 0 (local.get $vMax)) (f64x2.extract_lane 1 (local.get $vMax))))
+        (local.set $blockZeros (i64.add (i64x2.extract_lane 0 (local.get $zeroLanes)) (i64x2.extract_lane 1 (local.get $zeroLanes))))
+        (local.set $blockTiny (i64.add (i64x2.extract_lane 0 (local.get $tinyLanes)) (i64x2.extract_lane 1 (local.get $tinyLanes))))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $x (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))))
+            (local.set $sum (f64.add (local.get $sum) (local.get $x)))
+            (local.set $blockMin (select (local.get $x) (local.get $blockMin) (f64.lt (local.get $x) (local.get $blockMin))))
+            (local.set $blockMax (select (local.get $x) (local.get $blockMax) (f64.gt (local.get $x) (local.get $blockMax))))
+            (local.set $blockZeros (i64.add (local.get $blockZeros) (i64.extend_i32_u (f64.eq (local.get $x) (f64.const 0)))))
+            (local.set $blockTiny (i64.add (local.get $blockTiny) (i64.extend_i32_u (f64.lt (f64.abs (local.get $x)) (local.get $tiny)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        (br_if $stop (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0)))
+        (if (f64.lt (local.get $blockMin) (local.get $min))
+          (then (local.set $min (if (result f64) (f64.eq (local.get $blockMin) (f64.const 0))
+            (then (call $firstZero64 (local.get $p) (local.get $at) (local.get $end)))
+            (else (local.get $blockMin))))))
+        (if (f64.gt (local.get $blockMax) (local.get $max))
+          (then (local.set $max (if (result f64) (f64.eq (local.get $blockMax) (f64.const 0))
+            (then (call $firstZero64 (local.get $p) (local.get $at) (local.get $end)))
+            (else (local.get $blockMax))))))
+        (local.set $total (f64.add (local.get $total) (local.get $sum)))
+        (local.set $zeros (f64.add (local.get $zeros) (f64.convert_i64_u (local.get $blockZeros))))
+        (local.set $subnormal (f64.add (local.get $subnormal) (f64.convert_i64_u (i64.sub (local.get $blockTiny) (local.get $blockZeros)))))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (f64.store (i32.const 9472) (local.get $min))
+    (f64.store (i32.const 9480) (local.get $max))
+    (f64.store (i32.const 9488) (local.get $total))
+    (f64.store (i32.const 9496) (local.get $zeros))
+    (f64.store (i32.const 9504) (local.get $subnormal))
+    (local.get $at))
+
+  ;; Counts one value at bin $bin (clamped to 32, the bin of the largest values) in the table of single values.
+  (func $countOne (param $bin i32)
+    (local $counter i32)
+    (local.set $counter (i32.add (i32.const 9216)
+      (i32.shl (select (local.get $bin) (i32.const 32) (i32.le_u (local.get $bin) (i32.const 32))) (i32.const 2))))
+    (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1))))
+
+  ;; Pass 2 over $n float32 values at $p: returns $squares plus their squared deviations from
+  ;; $mean, and counts their bins in the tables at 0.
+  (func (export "spread32") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (param $squares f64) (result f64)
+    (local $at i32) (local $end i32) (local $i i32) (local $x f64) (local $d f64) (local $blockSquares f64)
+    (local $v v128) (local $lo v128) (local $hi v128) (local $dv v128) (local $q0 v128) (local $q1 v128)
+    (local $meanSplat v128) (local $minSplat v128) (local $scaleSplat v128) (local $counters v128) (local $counter i32)
+    (local.set $meanSplat (f64x2.splat (local.get $mean)))
+    (local.set $minSplat (f64x2.splat (local.get $min)))
+    (local.set $scaleSplat (f64x2.splat (local.get $scale)))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $q0 (v128.const i64x2 0 0))
+        (local.set $q1 (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+            (local.set $v (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.set $lo (f64x2.promote_low_f32x4 (local.get $v)))
+            (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+            (local.set $dv (f64x2.sub (local.get $lo) (local.get $meanSplat)))
+            (local.set $q0 (f64x2.add (local.get $q0) (f64x2.mul (local.get $dv) (local.get $dv))))
+            (local.set $dv (f64x2.sub (local.get $hi) (local.get $meanSplat)))
+            (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $dv) (local.get $dv))))
+            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3.
+            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $lo) (local.get $minSplat)) (local.get $scaleSplat)))
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $hi) (local.get $minSplat)) (local.get $scaleSplat))))))
+            ;; One count per pair: b0·33 + b1 in the first table, b2·33 + b3 in the second (byte offsets in lanes 0 and 2).
+            (local.set $counters (i32x4.mul (local.get $counters) (v128.const i32x4 132 4 132 4)))
+            (local.set $counters (i32x4.add (i32x4.add (local.get $counters) (v128.const i32x4 0 0 4608 0))
+              (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $counters) (local.get $counters))))
+            (local.set $counter (i32x4.extract_lane 0 (local.get $counters)))
+            (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1)))
+            (local.set $counter (i32x4.extract_lane 2 (local.get $counters)))
+            (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1)))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vector)))
+        (local.set $blockSquares (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $q0)) (f64x2.extract_lane 1 (local.get $q0)))
+          (f64.add (f64x2.extract_lane 0 (local.get $q1)) (f64x2.extract_lane 1 (local.get $q1)))))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $x (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))))
+            (local.set $d (f64.sub (local.get $x) (local.get $mean)))
+            (local.set $blockSquares (f64.add (local.get $blockSquares) (f64.mul (local.get $d) (local.get $d))))
+            (call $countOne (i32.trunc_sat_f64_s (f64.mul (f64.sub (local.get $x) (local.get $min)) (local.get $scale))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        (local.set $squares (f64.add (local.get $squares) (local.get $blockSquares)))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (local.get $squares))
+
+  ;; spread32 for float64 values.
+  (func (export "spread64") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (param $squares f64) (result f64)
+    (local $at i32) (local $end i32) (local $i i32) (local $address i32) (local $x f64) (local $d f64) (local $blockSquares f64)
+    (local $v v128) (local $w v128) (local $dv v128) (local $q0 v128) (local $q1 v128)
+    (local $meanSplat v128) (local $minSplat v128) (local $scaleSplat v128) (local $counters v128) (local $counter i32)
+    (local.set $meanSplat (f64x2.splat (local.get $mean)))
+    (local.set $minSplat (f64x2.splat (local.get $min)))
+    (local.set $scaleSplat (f64x2.splat (local.get $scale)))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $q0 (v128.const i64x2 0 0))
+        (local.set $q1 (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+            (local.set $address (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+            (local.set $v (v128.load align=8 (local.get $address)))
+            (local.set $w (v128.load offset=16 align=8 (local.get $address)))
+            (local.set $dv (f64x2.sub (local.get $v) (local.get $meanSplat)))
+            (local.set $q0 (f64x2.add (local.get $q0) (f64x2.mul (local.get $dv) (local.get $dv))))
+            (local.set $dv (f64x2.sub (local.get $w) (local.get $meanSplat)))
+            (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $dv) (local.get $dv))))
+            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3.
+            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $v) (local.get $minSplat)) (local.get $scaleSplat)))
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $w) (local.get $minSplat)) (local.get $scaleSplat))))))
+            ;; One count per pair: b0·33 + b1 in the first table, b2·33 + b3 in the second (byte offsets in lanes 0 and 2).
+            (local.set $counters (i32x4.mul (local.get $counters) (v128.const i32x4 132 4 132 4)))
+            (local.set $counters (i32x4.add (i32x4.add (local.get $counters) (v128.const i32x4 0 0 4608 0))
+              (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $counters) (local.get $counters))))
+            (local.set $counter (i32x4.extract_lane 0 (local.get $counters)))
+            (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1)))
+            (local.set $counter (i32x4.extract_lane 2 (local.get $counters)))
+            (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1)))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vector)))
+        (local.set $blockSquares (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $q0)) (f64x2.extract_lane 1 (local.get $q0)))
+          (f64.add (f64x2.extract_lane 0 (local.get $q1)) (f64x2.extract_lane 1 (local.get $q1)))))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $x (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))))
+            (local.set $d (f64.sub (local.get $x) (local.get $mean)))
+            (local.set $blockSquares (f64.add (local.get $blockSquares) (f64.mul (local.get $d) (local.get $d))))
+            (call $countOne (i32.trunc_sat_f64_s (f64.mul (f64.sub (local.get $x) (local.get $min)) (local.get $scale))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        (local.set $squares (f64.add (local.get $squares) (local.get $blockSquares)))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (local.get $squares))
+)

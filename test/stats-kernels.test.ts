@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { fromFloat64, halfToNumber } from '../src/core/decode.js';
+import type { DType } from '../src/core/dtype.js';
+import { seededRandom } from '../src/core/random.js';
+import { HISTOGRAM_BINS, StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
+import { kernelMemory } from '../src/ops/stats-kernels.js';
+import { ROOT } from './helpers.js';
+
+// The WebAssembly kernels (src/ops/stats-kernels.wat) against the definition written as plain loops:
+// every count, min, max and histogram exactly, mean and std up to the order of summation.
+
+/** The statistics by the definition, one value after another (min and max: the first of equal values, so the sign of a zero). */
+function plainStats(values: ArrayLike<number>, tiny: number): TensorStats {
+  let [finite, sum, min, max, zeros, nan, posInf, negInf, subnormal] = [0, 0, Infinity, -Infinity, 0, 0, 0, 0, 0];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) nan++;
+    else if (v === Infinity) posInf++;
+    else if (v === -Infinity) negInf++;
+    else {
+      finite++;
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if (v === 0) zeros++;
+      else if (Math.abs(v) < tiny) subnormal++;
+    }
+  }
+  const mean = sum / finite;
+  const range = max - min;
+  const scale = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
+  let squares = 0;
+  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    squares += (v - mean) * (v - mean);
+    histogram[Math.min(HISTOGRAM_BINS - 1, ((v - min) * scale) | 0)]!++;
+  }
+  const any = finite > 0;
+  return {
+    min: any ? min : null, max: any ? max : null, mean: any ? mean : null, std: any ? Math.sqrt(squares / finite) : null,
+    zeros: values.length ? zeros / values.length : 0, nan, posInf, negInf, subnormal, histogram,
+  };
+}
+
+function assertMatches(actual: TensorStats, expected: TensorStats, what: string): void {
+  const { mean, std, ...exact } = actual;
+  const { mean: expectedMean, std: expectedStd, ...expectedExact } = expected;
+  assert.deepEqual(exact, expectedExact, what);
+  for (const [a, e, key] of [[mean, expectedMean, 'mean'], [std, expectedStd, 'std']] as const) {
+    if (e === null || !Number.isFinite(e)) assert.equal(a, e, `${what}: ${key}`);
+    else assert.ok(Math.abs(a! - e) <= 1e-12 * Math.max(Math.abs(e), std ?? 0, Number.MIN_VALUE), `${what}: ${key} ${a} vs ${e}`);
+  }
+}
+
+const TINY: Partial<Record<DType, number>> = { float32: 2 ** -126, bfloat16: 2 ** -126, float64: 2 ** -1022, float16: 2 ** -14 };
+
+/** Value sets that have broken statistics kernels before, or could: each at awkward lengths. */
+function cases(dtype: 'float32' | 'float64'): [string, number[]][] {
+  const random = seededRandom(dtype === 'float32' ? 1 : 2);
+  const normal = (n: number) => Array.from({ length: n }, () => (random() + random() + random() - 1.5) * 0.2);
+  const huge = dtype === 'float32' ? 3e38 : 1.7e308;
+  const subnormal = dtype === 'float32' ? 1e-40 : 1e-310;
+  const sprinkle = (values: number[], specials: number[], every: number) => values.map((v, i) => (i % every === every - 1 ? specials[Math.floor(i / every) % specials.length]! : v));
+  const zerosLate = normal(70_001).map((v) => Math.abs(v) + 1);
+  zerosLate[65_536 + 9] = 0; // a second block's zeros after positive lanes: min is the first zero, 0, not the -0 after it
+  zerosLate[65_536 + 10] = -0;
+  const negativeZeroFirst = normal(70_001).map((v) => -Math.abs(v) - 1);
+  negativeZeroFirst[66_000] = -0;
+  negativeZeroFirst[66_001] = 0;
+  return [
+    ['normal values', normal(200_003)],
+    ['one value', [0.5]],
+    ['three values', [3, -1, 2]],
+    ['seven values with NaN', [1, NaN, 2, 3, -4, 5, 6]],
+    ['a block less one', normal(65_535)],
+    ['exactly one block', normal(65_536)],
+    ['a block and one', normal(65_537)],
+    ['NaN and infinities in some blocks', sprinkle(normal(200_001), [NaN, Infinity, -Infinity], 65_536 * 2 + 1)],
+    ['infinities everywhere', sprinkle(normal(10_001), [Infinity, -Infinity], 13)],
+    ['all NaN', [NaN, NaN, NaN, NaN, NaN]],
+    ['zeros of both signs only, -0 first', Array.from({ length: 1003 }, (_, i) => (i % 3 ? 0 : -0))],
+    ['zeros of both signs only, 0 first', Array.from({ length: 1003 }, (_, i) => (i % 3 ? -0 : 0))],
+    ['positive values, then 0 before -0', zerosLate],
+    ['negative values, then -0 before 0', negativeZeroFirst],
+    ['subnormals, zeros and the smallest normal values', sprinkle(normal(9_999), [subnormal, -subnormal, 0, -0, TINY[dtype]!, -TINY[dtype]!], 5)],
+    ['all equal', new Array(100_001).fill(-2.5)],
+    ['huge range', sprinkle(normal(50_001), [huge, -huge], 1_001)],
+    ['largest finite values only', Array.from({ length: 101 }, (_, i) => (i % 2 ? huge : -huge))],
+  ];
+}
+
+for (const dtype of ['float32', 'float64'] as const) {
+  test(`${dtype}: the kernels give the definition's statistics on awkward values, lengths and byte offsets`, () => {
+    const scratch = new StatsScratch();
+    for (const [what, values] of cases(dtype)) {
+      const bytes = fromFloat64(Float64Array.from(values), dtype);
+      const expected = plainStats(new (dtype === 'float32' ? Float32Array : Float64Array)(bytes.buffer as ArrayBuffer, bytes.byteOffset, values.length), TINY[dtype]!);
+      const inPlace = valueStats(bytes, dtype, scratch);
+      assertMatches(inPlace, expected, `${dtype}, ${what}`);
+      for (const offset of [1, 2, 3, 4]) {
+        const shifted = new Uint8Array(bytes.length + offset);
+        shifted.set(bytes, offset);
+        assert.deepEqual(valueStats(shifted.subarray(offset), dtype, scratch), inPlace, `${dtype}, ${what}, at byte offset ${offset}`);
+      }
+    }
+  });
+
+  test(`${dtype}: the same statistics read in the kernels' memory, in place, whatever the pieces of whole blocks`, () => {
+    const scratch = new StatsScratch();
+    const memory = kernelMemory();
+    for (const [what, values] of cases(dtype)) {
+      const bytes = fromFloat64(Float64Array.from(values), dtype);
+      const at = memory.allocate(bytes.length);
+      memory.bytes(at, bytes.length).set(bytes);
+      const expected = valueStats(bytes, dtype, scratch);
+      const blockBytes = 65_536 * (dtype === 'float32' ? 4 : 8);
+      for (const blocks of [1, 2, 5]) {
+        const stats = new StatsAccumulator(dtype, scratch);
+        const pieces = () => Array.from({ length: Math.ceil(bytes.length / (blocks * blockBytes)) }, (_, i) => memory.bytes(at + i * blocks * blockBytes, Math.min(blocks * blockBytes, bytes.length - i * blocks * blockBytes)));
+        for (const piece of pieces()) stats.range(piece);
+        for (const piece of pieces()) stats.spread(piece);
+        assert.deepEqual(stats.result(), expected, `${dtype}, ${what}, in pieces of ${blocks} block(s)`);
+      }
+    }
+  });
+}
+
+test('float16, bfloat16 and integer tensors, decoded to float64 for the kernels, give the definition\'s statistics', () => {
+  const random = seededRandom(3);
+  const count = 70_003;
+  const values = Array.from({ length: count }, (_, i) => (i % 101 === 7 ? [0, -0, NaN, Infinity, 3e-6, 1e-40][(i / 101 | 0) % 6]! : (random() - 0.5) * 300));
+  const dtypes: [DType, (v: number[]) => Uint8Array, (b: Uint8Array) => ArrayLike<number>][] = [
+    ['float16', (v) => fromFloat64(Float64Array.from(v), 'float16'), (b) => Array.from(new Uint16Array(Uint8Array.from(b).buffer), halfToNumber)],
+    ['bfloat16', (v) => fromFloat64(Float64Array.from(v), 'bfloat16'), (b) => new Float32Array(Uint32Array.from(new Uint16Array(Uint8Array.from(b).buffer), (h) => h * 65536).buffer)],
+    ['int8', (v) => new Uint8Array(Int8Array.from(v, (x) => (Number.isFinite(x) ? Math.round(x / 3) : 0)).buffer), (b) => new Int8Array(Uint8Array.from(b).buffer)],
+    ['uint16', (v) => new Uint8Array(Uint16Array.from(v, (x) => (Number.isFinite(x) ? Math.abs(Math.round(x * 100)) : 0)).buffer), (b) => new Uint16Array(Uint8Array.from(b).buffer)],
+    ['int32', (v) => new Uint8Array(Int32Array.from(v, (x) => (Number.isFinite(x) ? Math.round(x * 1e6) : 0)).buffer), (b) => new Int32Array(Uint8Array.from(b).buffer)],
+    ['int64', (v) => new Uint8Array(BigInt64Array.from(v, (x) => BigInt(Number.isFinite(x) ? Math.round(x * 1e12) : 0)).buffer), (b) => Array.from(new BigInt64Array(Uint8Array.from(b).buffer), Number)],
+  ];
+  for (const [dtype, encode, decode] of dtypes) {
+    const bytes = encode(values);
+    const expected = plainStats(decode(bytes), TINY[dtype] ?? Number.MIN_VALUE);
+    assertMatches(valueStats(bytes, dtype), expected, dtype);
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    assertMatches(valueStats(shifted.subarray(1), dtype), expected, `${dtype} at an odd byte offset`);
+  }
+});
+
+test('the committed kernel bytes are those of stats-kernels.wat (run `npm run build:wasm` after editing it)', async (t) => {
+  let build: { wasmModuleSource: (wat: string) => Promise<string>; generatedPath: (wat: string) => string };
+  try {
+    build = await import(pathToFileURL(path.join(ROOT, 'scripts', 'build-wasm.js')).href);
+  } catch {
+    t.skip('the wabt package is not installed');
+    return;
+  }
+  const wat = path.join(ROOT, 'src', 'ops', 'stats-kernels.wat');
+  assert.equal(fs.readFileSync(build.generatedPath(wat), 'utf8'), await build.wasmModuleSource(wat));
+});
