@@ -8,10 +8,12 @@ import type { DType } from '../src/core/dtype.js';
 import { seededRandom } from '../src/core/random.js';
 import { HISTOGRAM_BINS, StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
 import { kernelMemory } from '../src/ops/stats-kernels.js';
+import { Acc, ACC_LENGTH, accumulate } from '../src/ops/value-stats.js';
 import { ROOT } from './helpers.js';
 
-// The WebAssembly kernels (src/ops/stats-kernels.wat) against the definition written as plain loops:
-// every count, min, max and histogram exactly, mean and std up to the order of summation.
+// The WebAssembly kernels (src/ops/stats-kernels.wat) against the definitions written as plain
+// loops: every count, min, max, histogram and max |a − b| exactly, sums (mean, std, the
+// comparison's) up to the order of summation.
 
 /** The statistics by the definition, one value after another (min and max: the first of equal values, so the sign of a zero). */
 function plainStats(values: ArrayLike<number>, tiny: number): TensorStats {
@@ -164,3 +166,71 @@ test('the committed kernel bytes are those of stats-kernels.wat (run `npm run bu
   const wat = path.join(ROOT, 'src', 'ops', 'stats-kernels.wat');
   assert.equal(fs.readFileSync(build.generatedPath(wat), 'utf8'), await build.wasmModuleSource(wat));
 });
+
+/** The comparison by its definition, pair after pair: NaN on one side only outside the tolerance, on both sides equal. */
+function plainComparison(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): Float64Array {
+  let [maxAbs, sumAbs, dot, normA, normB, outside] = [0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    dot += x * y; normA += x * x; normB += y * y;
+    const d = Math.abs(x - y);
+    if (Number.isNaN(d)) {
+      if (!Number.isNaN(x) || !Number.isNaN(y)) outside++;
+      continue;
+    }
+    sumAbs += d;
+    if (d > maxAbs) maxAbs = d;
+    if (d > atol + rtol * Math.abs(y) || d === Infinity) outside++;
+  }
+  return Float64Array.of(maxAbs, sumAbs, dot, normA, normB, outside);
+}
+
+function assertComparison(actual: Float64Array, expected: Float64Array, what: string): void {
+  assert.deepEqual([actual[Acc.MaxAbs], actual[Acc.Outside]], [expected[Acc.MaxAbs], expected[Acc.Outside]], `${what}: max |a − b| and pairs outside`);
+  for (const sum of [Acc.SumAbs, Acc.Dot, Acc.NormA, Acc.NormB]) {
+    const [a, e] = [actual[sum]!, expected[sum]!];
+    if (!Number.isFinite(e)) assert.equal(a, e, `${what}: sum ${sum}`);
+    else assert.ok(Math.abs(a - e) <= 1e-12 * Math.max(Math.abs(e), Number.MIN_VALUE), `${what}: sum ${sum} ${a} vs ${e}`);
+  }
+}
+
+for (const dtype of ['float32', 'float64'] as const) {
+  test(`${dtype} pairs: the comparison kernel gives the definition's figures on NaN, infinities and awkward lengths, in place or copied, whatever the chunks`, () => {
+    const random = seededRandom(dtype === 'float32' ? 4 : 5);
+    const View = dtype === 'float32' ? Float32Array : Float64Array;
+    const memory = kernelMemory();
+    const pairs: [string, number[], number[]][] = [];
+    for (const n of [1, 3, 65_535, 65_536, 65_537, 200_003]) {
+      const a = Array.from({ length: n }, () => random() - 0.5);
+      pairs.push([`${n} pairs, close`, a, a.map((v, i) => (i % 3 ? v * (1 + 1e-6) : v))]);
+    }
+    const a = Array.from({ length: 150_001 }, () => random() * 4 - 2);
+    const b = a.map((v) => v + (random() - 0.5) * 1e-3);
+    // Pairs whose |a − b| is NaN in the second block (read by the exact loop), the others in the third (by the kernel).
+    const nanPairs: [number, number][] = [[NaN, 1], [1, NaN], [NaN, NaN], [Infinity, Infinity]];
+    const otherPairs: [number, number][] = [[Infinity, 1], [1, -Infinity], [-Infinity, Infinity], [0, -0], [1e-40, 0]];
+    nanPairs.forEach(([x, y], k) => { a[70_000 + k * 997] = x; b[70_000 + k * 997] = y; });
+    otherPairs.forEach(([x, y], k) => { a[140_001 + k * 997] = x; b[140_001 + k * 997] = y; });
+    pairs.push(['special values in the second and third blocks', a, b]);
+    pairs.push(['infinities, no NaN', [Infinity, -Infinity, 1, 2, 3], [1, Infinity, 1, 2, -Infinity]]);
+    for (const [what, x, y] of pairs) {
+      const [va, vb] = [View.from(x), View.from(y)];
+      const expected = plainComparison(va, vb, 1e-5, 1e-4);
+      const copied = new Float64Array(ACC_LENGTH);
+      accumulate(va, vb, 1e-5, 1e-4, copied);
+      assertComparison(copied, expected, `${dtype}, ${what}`);
+      // Read into the kernels' memory, compared a chunk of whole blocks at a time: the same figures.
+      const [at, bt] = [memory.allocate(va.byteLength), memory.allocate(vb.byteLength)];
+      new View(memory.memory.buffer, at, va.length).set(va);
+      new View(memory.memory.buffer, bt, vb.length).set(vb);
+      for (const blocks of [1, 3]) {
+        const inPlace = new Float64Array(ACC_LENGTH);
+        for (let start = 0; start < va.length; start += blocks * 65_536) {
+          const count = Math.min(blocks * 65_536, va.length - start);
+          accumulate(new View(memory.memory.buffer, at + start * View.BYTES_PER_ELEMENT, count), new View(memory.memory.buffer, bt + start * View.BYTES_PER_ELEMENT, count), 1e-5, 1e-4, inPlace);
+        }
+        assert.deepEqual(inPlace, copied, `${dtype}, ${what}, in place in chunks of ${blocks} block(s)`);
+      }
+    }
+  });
+}

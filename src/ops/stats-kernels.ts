@@ -8,7 +8,16 @@ export interface StatsKernels {
   /** Pass 2 over `count` values without NaN or infinities: `squares` plus theirs; their bins counted in `tables`. */
   spread32(at: number, count: number, mean: number, min: number, scale: number, squares: number): number;
   spread64(at: number, count: number, mean: number, min: number, scale: number, squares: number): number;
+  /** Compares `count` pairs at `a` and `b`, adding to `accumulators`: the pairs done (count, or the start of the first block where |a − b| is NaN). */
+  compare32(a: number, b: number, count: number, atol: number, rtol: number): number;
+  compare64(a: number, b: number, count: number, atol: number, rtol: number): number;
 }
+
+/**
+ * Values per block: the kernels reduce each block's sums on their own, then add them in order, so
+ * results do not depend on how a tensor is cut into pieces as long as the pieces are whole blocks.
+ */
+export const BLOCK = 1 << 16;
 
 const PAGE = 65536;
 /** The kernels' area at the start of the memory (see stats-kernels.wat): two tables counting pairs of bins, one of single bins, pass 1 results. */
@@ -16,6 +25,7 @@ const BINS = 33;
 const PAIR_TABLES = [0, 4608];
 const SINGLE_TABLE = 9216;
 const RESULTS = 9472;
+const ACCUMULATORS = 9536;
 
 /**
  * This thread's WebAssembly memory: the kernels' area in its first page, then the buffers that
@@ -30,6 +40,9 @@ export class KernelMemory {
   private viewsOf?: ArrayBuffer;
   private resultsView = new Float64Array(0);
   private countersView = new Int32Array(0);
+  private accumulatorsView = new Float64Array(0);
+  /** Where compared pairs from outside this memory are copied, a block of each side (allocated first, so no later allocation detaches the pairs being compared). */
+  readonly pairBlocks: readonly [number, number] = [this.allocate(BLOCK * 8), this.allocate(BLOCK * 8)];
 
   /** The byte offset of `bytes` more of memory, page-aligned; pages that are never written cost no resident memory. */
   allocate(bytes: number): number {
@@ -45,7 +58,7 @@ export class KernelMemory {
   }
 
   /** True when `piece` lies in this memory at a multiple of `width` bytes: the kernels can read it in place. */
-  holds(piece: Uint8Array, width: number): boolean {
+  holds(piece: ArrayBufferView, width: number): boolean {
     return piece.buffer === this.memory.buffer && piece.byteOffset % width === 0;
   }
 
@@ -62,6 +75,12 @@ export class KernelMemory {
   get results(): Float64Array {
     this.refreshViews();
     return this.resultsView;
+  }
+
+  /** The running accumulators of compare32/compare64, in value-stats.ts's Acc order. */
+  get accumulators(): Float64Array {
+    this.refreshViews();
+    return this.accumulatorsView;
   }
 
   /** Adds the bins counted by spread32/spread64 to `bins` (bin 32, the largest values, to the last) and clears the tables. */
@@ -92,6 +111,7 @@ export class KernelMemory {
     this.viewsOf = buffer;
     this.resultsView = new Float64Array(buffer, RESULTS, 5);
     this.countersView = new Int32Array(buffer, 0, RESULTS / 4);
+    this.accumulatorsView = new Float64Array(buffer, ACCUMULATORS, 6);
   }
 }
 

@@ -1,5 +1,6 @@
-;; SIMD kernels of the tensor statistics (src/ops/stats.ts), for float32 and float64 values that
-;; lie in the thread's WebAssembly memory (src/ops/stats-kernels.ts). Built into
+;; SIMD kernels of the tensor statistics (src/ops/stats.ts) and of the comparison of tensor pairs
+;; (src/ops/value-stats.ts), for float32 and float64 values that lie in the thread's WebAssembly
+;; memory (src/ops/stats-kernels.ts). Built into
 ;; stats-kernels-wasm.ts by `npm run build:wasm`; test/stats-kernels.test.ts checks that the bytes
 ;; there are this text's.
 ;;
@@ -23,7 +24,8 @@
   ;; The kernels' area at the start of memory (stats-kernels.ts reads it):
   ;;   [0, 4356) and [4608, 8964): pair tables, 33 × 33 int32 counters: pair (b0, b1) at b0·33 + b1;
   ;;   [9216, 9348): 33 int32 counters of single values (the last of a block that is not a multiple of 4);
-  ;;   [9472, 9512): pass 1 results as float64: min, max, total, zeros, subnormal.
+  ;;   [9472, 9512): pass 1 results as float64: min, max, total, zeros, subnormal;
+  ;;   [9536, 9584): the comparison's running accumulators as float64 (in value-stats.ts's Acc order).
 
   ;; The first element of [start, end) equal to zero (0 or -0): which zero a min or max of 0 is.
   (func $firstZero32 (param $p i32) (param $at i32) (param $end i32) (result f32)
@@ -353,4 +355,236 @@
         (local.set $at (local.get $end))
         (br $blocks)))
     (local.get $squares))
+
+  ;; Compares $n float32 pairs at $a and $b (src/ops/value-stats.ts), adding to the running
+  ;; accumulators at 9536 (max |a - b|, sum |a - b|, a·b, a·a, b·b, pairs outside the tolerance):
+  ;; per block, each sum reduced on its own and added in order. Returns the pairs done: $n, or the
+  ;; start of the first block where |a - b| is NaN somewhere (left to the caller, which counts NaN
+  ;; pairs its own way).
+  (func (export "compare32") (param $a i32) (param $b i32) (param $n i32) (param $atol f64) (param $rtol f64) (result i32)
+    (local $at i32) (local $end i32) (local $i i32) (local $offset i32)
+    (local $maxAbs f64) (local $sumAbs f64) (local $dot f64) (local $normA f64) (local $normB f64) (local $outside f64)
+    (local $blockSum f64) (local $blockDot f64) (local $blockNormA f64) (local $blockNormB f64) (local $blockMax f64) (local $blockOutside i64)
+    (local $xs f64) (local $ys f64) (local $ds f64)
+    (local $va v128) (local $vb v128) (local $x v128) (local $y v128) (local $d v128)
+    (local $dotLo v128) (local $dotHi v128) (local $normALo v128) (local $normAHi v128) (local $normBLo v128) (local $normBHi v128)
+    (local $sumLo v128) (local $sumHi v128) (local $maxLanes v128) (local $outsideLanes v128)
+    (local $atolSplat v128) (local $rtolSplat v128)
+    (local.set $atolSplat (f64x2.splat (local.get $atol)))
+    (local.set $rtolSplat (f64x2.splat (local.get $rtol)))
+    (local.set $maxAbs (f64.load (i32.const 9536)))
+    (local.set $sumAbs (f64.load (i32.const 9544)))
+    (local.set $dot (f64.load (i32.const 9552)))
+    (local.set $normA (f64.load (i32.const 9560)))
+    (local.set $normB (f64.load (i32.const 9568)))
+    (local.set $outside (f64.load (i32.const 9576)))
+    (block $stop
+      (loop $blocks
+        (br_if $stop (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $dotLo (v128.const i64x2 0 0))
+        (local.set $dotHi (v128.const i64x2 0 0))
+        (local.set $normALo (v128.const i64x2 0 0))
+        (local.set $normAHi (v128.const i64x2 0 0))
+        (local.set $normBLo (v128.const i64x2 0 0))
+        (local.set $normBHi (v128.const i64x2 0 0))
+        (local.set $sumLo (v128.const i64x2 0 0))
+        (local.set $sumHi (v128.const i64x2 0 0))
+        (local.set $maxLanes (f64x2.splat (local.get $maxAbs)))
+        (local.set $outsideLanes (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+            (local.set $offset (i32.shl (local.get $i) (i32.const 2)))
+            (local.set $va (v128.load align=4 (i32.add (local.get $a) (local.get $offset))))
+            (local.set $vb (v128.load align=4 (i32.add (local.get $b) (local.get $offset))))
+            (local.set $x (f64x2.promote_low_f32x4 (local.get $va)))
+            (local.set $y (f64x2.promote_low_f32x4 (local.get $vb)))
+            (local.set $dotLo (f64x2.add (local.get $dotLo) (f64x2.mul (local.get $x) (local.get $y))))
+            (local.set $normALo (f64x2.add (local.get $normALo) (f64x2.mul (local.get $x) (local.get $x))))
+            (local.set $normBLo (f64x2.add (local.get $normBLo) (f64x2.mul (local.get $y) (local.get $y))))
+            (local.set $d (f64x2.abs (f64x2.sub (local.get $x) (local.get $y))))
+            (local.set $sumLo (f64x2.add (local.get $sumLo) (local.get $d)))
+            (local.set $maxLanes (f64x2.pmax (local.get $maxLanes) (local.get $d)))
+            ;; Outside the tolerance: d > atol + rtol·|y|, or d infinite (whatever the tolerance).
+            (local.set $outsideLanes (i64x2.sub (local.get $outsideLanes) (v128.or
+              (f64x2.gt (local.get $d) (f64x2.add (local.get $atolSplat) (f64x2.mul (local.get $rtolSplat) (f64x2.abs (local.get $y)))))
+              (f64x2.eq (local.get $d) (v128.const f64x2 inf inf)))))
+            (local.set $x (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $va) (local.get $va))))
+            (local.set $y (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $vb) (local.get $vb))))
+            (local.set $dotHi (f64x2.add (local.get $dotHi) (f64x2.mul (local.get $x) (local.get $y))))
+            (local.set $normAHi (f64x2.add (local.get $normAHi) (f64x2.mul (local.get $x) (local.get $x))))
+            (local.set $normBHi (f64x2.add (local.get $normBHi) (f64x2.mul (local.get $y) (local.get $y))))
+            (local.set $d (f64x2.abs (f64x2.sub (local.get $x) (local.get $y))))
+            (local.set $sumHi (f64x2.add (local.get $sumHi) (local.get $d)))
+            (local.set $maxLanes (f64x2.pmax (local.get $maxLanes) (local.get $d)))
+            ;; Outside the tolerance: d > atol + rtol·|y|, or d infinite (whatever the tolerance).
+            (local.set $outsideLanes (i64x2.sub (local.get $outsideLanes) (v128.or
+              (f64x2.gt (local.get $d) (f64x2.add (local.get $atolSplat) (f64x2.mul (local.get $rtolSplat) (f64x2.abs (local.get $y)))))
+              (f64x2.eq (local.get $d) (v128.const f64x2 inf inf)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vector)))
+        (local.set $blockDot (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $dotLo)) (f64x2.extract_lane 1 (local.get $dotLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $dotHi)) (f64x2.extract_lane 1 (local.get $dotHi)))))
+        (local.set $blockNormA (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $normALo)) (f64x2.extract_lane 1 (local.get $normALo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $normAHi)) (f64x2.extract_lane 1 (local.get $normAHi)))))
+        (local.set $blockNormB (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $normBLo)) (f64x2.extract_lane 1 (local.get $normBLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $normBHi)) (f64x2.extract_lane 1 (local.get $normBHi)))))
+        (local.set $blockSum (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $sumLo)) (f64x2.extract_lane 1 (local.get $sumLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $sumHi)) (f64x2.extract_lane 1 (local.get $sumHi)))))
+        (local.set $blockMax (f64.max (f64x2.extract_lane 0 (local.get $maxLanes)) (f64x2.extract_lane 1 (local.get $maxLanes))))
+        (local.set $blockOutside (i64.add (i64x2.extract_lane 0 (local.get $outsideLanes)) (i64x2.extract_lane 1 (local.get $outsideLanes))))
+        ;; The last pairs of a block that is not a multiple of four, one by one.
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $xs (f64.promote_f32 (f32.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))))))
+            (local.set $ys (f64.promote_f32 (f32.load (i32.add (local.get $b) (i32.shl (local.get $i) (i32.const 2))))))
+            (local.set $blockDot (f64.add (local.get $blockDot) (f64.mul (local.get $xs) (local.get $ys))))
+            (local.set $blockNormA (f64.add (local.get $blockNormA) (f64.mul (local.get $xs) (local.get $xs))))
+            (local.set $blockNormB (f64.add (local.get $blockNormB) (f64.mul (local.get $ys) (local.get $ys))))
+            (local.set $ds (f64.abs (f64.sub (local.get $xs) (local.get $ys))))
+            (local.set $blockSum (f64.add (local.get $blockSum) (local.get $ds)))
+            (local.set $blockMax (select (local.get $ds) (local.get $blockMax) (f64.gt (local.get $ds) (local.get $blockMax))))
+            (local.set $blockOutside (i64.add (local.get $blockOutside) (i64.extend_i32_u (i32.or
+              (f64.gt (local.get $ds) (f64.add (local.get $atol) (f64.mul (local.get $rtol) (f64.abs (local.get $ys)))))
+              (f64.eq (local.get $ds) (f64.const inf))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        ;; NaN in a pair makes |a - b| NaN: leave this block to the caller.
+        (br_if $stop (f64.ne (local.get $blockSum) (local.get $blockSum)))
+        (local.set $maxAbs (local.get $blockMax))
+        (local.set $sumAbs (f64.add (local.get $sumAbs) (local.get $blockSum)))
+        (local.set $dot (f64.add (local.get $dot) (local.get $blockDot)))
+        (local.set $normA (f64.add (local.get $normA) (local.get $blockNormA)))
+        (local.set $normB (f64.add (local.get $normB) (local.get $blockNormB)))
+        (local.set $outside (f64.add (local.get $outside) (f64.convert_i64_u (local.get $blockOutside))))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (f64.store (i32.const 9536) (local.get $maxAbs))
+    (f64.store (i32.const 9544) (local.get $sumAbs))
+    (f64.store (i32.const 9552) (local.get $dot))
+    (f64.store (i32.const 9560) (local.get $normA))
+    (f64.store (i32.const 9568) (local.get $normB))
+    (f64.store (i32.const 9576) (local.get $outside))
+    (local.get $at))
+
+  ;; compare32 for float64 pairs: four a turn, two from each of two loads.
+  (func (export "compare64") (param $a i32) (param $b i32) (param $n i32) (param $atol f64) (param $rtol f64) (result i32)
+    (local $at i32) (local $end i32) (local $i i32) (local $offset i32)
+    (local $maxAbs f64) (local $sumAbs f64) (local $dot f64) (local $normA f64) (local $normB f64) (local $outside f64)
+    (local $blockSum f64) (local $blockDot f64) (local $blockNormA f64) (local $blockNormB f64) (local $blockMax f64) (local $blockOutside i64)
+    (local $xs f64) (local $ys f64) (local $ds f64)
+    (local $va v128) (local $vb v128) (local $x v128) (local $y v128) (local $d v128)
+    (local $dotLo v128) (local $dotHi v128) (local $normALo v128) (local $normAHi v128) (local $normBLo v128) (local $normBHi v128)
+    (local $sumLo v128) (local $sumHi v128) (local $maxLanes v128) (local $outsideLanes v128)
+    (local $atolSplat v128) (local $rtolSplat v128)
+    (local.set $atolSplat (f64x2.splat (local.get $atol)))
+    (local.set $rtolSplat (f64x2.splat (local.get $rtol)))
+    (local.set $maxAbs (f64.load (i32.const 9536)))
+    (local.set $sumAbs (f64.load (i32.const 9544)))
+    (local.set $dot (f64.load (i32.const 9552)))
+    (local.set $normA (f64.load (i32.const 9560)))
+    (local.set $normB (f64.load (i32.const 9568)))
+    (local.set $outside (f64.load (i32.const 9576)))
+    (block $stop
+      (loop $blocks
+        (br_if $stop (i32.ge_u (local.get $at) (local.get $n)))
+        (local.set $end (i32.add (local.get $at) (i32.const 65536)))
+        (if (i32.gt_u (local.get $end) (local.get $n)) (then (local.set $end (local.get $n))))
+        (local.set $dotLo (v128.const i64x2 0 0))
+        (local.set $dotHi (v128.const i64x2 0 0))
+        (local.set $normALo (v128.const i64x2 0 0))
+        (local.set $normAHi (v128.const i64x2 0 0))
+        (local.set $normBLo (v128.const i64x2 0 0))
+        (local.set $normBHi (v128.const i64x2 0 0))
+        (local.set $sumLo (v128.const i64x2 0 0))
+        (local.set $sumHi (v128.const i64x2 0 0))
+        (local.set $maxLanes (f64x2.splat (local.get $maxAbs)))
+        (local.set $outsideLanes (v128.const i64x2 0 0))
+        (local.set $i (local.get $at))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+            (local.set $offset (i32.shl (local.get $i) (i32.const 3)))
+            (local.set $x (v128.load align=8 (i32.add (local.get $a) (local.get $offset))))
+            (local.set $y (v128.load align=8 (i32.add (local.get $b) (local.get $offset))))
+            (local.set $dotLo (f64x2.add (local.get $dotLo) (f64x2.mul (local.get $x) (local.get $y))))
+            (local.set $normALo (f64x2.add (local.get $normALo) (f64x2.mul (local.get $x) (local.get $x))))
+            (local.set $normBLo (f64x2.add (local.get $normBLo) (f64x2.mul (local.get $y) (local.get $y))))
+            (local.set $d (f64x2.abs (f64x2.sub (local.get $x) (local.get $y))))
+            (local.set $sumLo (f64x2.add (local.get $sumLo) (local.get $d)))
+            (local.set $maxLanes (f64x2.pmax (local.get $maxLanes) (local.get $d)))
+            ;; Outside the tolerance: d > atol + rtol·|y|, or d infinite (whatever the tolerance).
+            (local.set $outsideLanes (i64x2.sub (local.get $outsideLanes) (v128.or
+              (f64x2.gt (local.get $d) (f64x2.add (local.get $atolSplat) (f64x2.mul (local.get $rtolSplat) (f64x2.abs (local.get $y)))))
+              (f64x2.eq (local.get $d) (v128.const f64x2 inf inf)))))
+            (local.set $x (v128.load offset=16 align=8 (i32.add (local.get $a) (local.get $offset))))
+            (local.set $y (v128.load offset=16 align=8 (i32.add (local.get $b) (local.get $offset))))
+            (local.set $dotHi (f64x2.add (local.get $dotHi) (f64x2.mul (local.get $x) (local.get $y))))
+            (local.set $normAHi (f64x2.add (local.get $normAHi) (f64x2.mul (local.get $x) (local.get $x))))
+            (local.set $normBHi (f64x2.add (local.get $normBHi) (f64x2.mul (local.get $y) (local.get $y))))
+            (local.set $d (f64x2.abs (f64x2.sub (local.get $x) (local.get $y))))
+            (local.set $sumHi (f64x2.add (local.get $sumHi) (local.get $d)))
+            (local.set $maxLanes (f64x2.pmax (local.get $maxLanes) (local.get $d)))
+            ;; Outside the tolerance: d > atol + rtol·|y|, or d infinite (whatever the tolerance).
+            (local.set $outsideLanes (i64x2.sub (local.get $outsideLanes) (v128.or
+              (f64x2.gt (local.get $d) (f64x2.add (local.get $atolSplat) (f64x2.mul (local.get $rtolSplat) (f64x2.abs (local.get $y)))))
+              (f64x2.eq (local.get $d) (v128.const f64x2 inf inf)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $vector)))
+        (local.set $blockDot (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $dotLo)) (f64x2.extract_lane 1 (local.get $dotLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $dotHi)) (f64x2.extract_lane 1 (local.get $dotHi)))))
+        (local.set $blockNormA (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $normALo)) (f64x2.extract_lane 1 (local.get $normALo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $normAHi)) (f64x2.extract_lane 1 (local.get $normAHi)))))
+        (local.set $blockNormB (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $normBLo)) (f64x2.extract_lane 1 (local.get $normBLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $normBHi)) (f64x2.extract_lane 1 (local.get $normBHi)))))
+        (local.set $blockSum (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $sumLo)) (f64x2.extract_lane 1 (local.get $sumLo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $sumHi)) (f64x2.extract_lane 1 (local.get $sumHi)))))
+        (local.set $blockMax (f64.max (f64x2.extract_lane 0 (local.get $maxLanes)) (f64x2.extract_lane 1 (local.get $maxLanes))))
+        (local.set $blockOutside (i64.add (i64x2.extract_lane 0 (local.get $outsideLanes)) (i64x2.extract_lane 1 (local.get $outsideLanes))))
+        ;; The last pairs of a block that is not a multiple of four, one by one.
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $xs (f64.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 3)))))
+            (local.set $ys (f64.load (i32.add (local.get $b) (i32.shl (local.get $i) (i32.const 3)))))
+            (local.set $blockDot (f64.add (local.get $blockDot) (f64.mul (local.get $xs) (local.get $ys))))
+            (local.set $blockNormA (f64.add (local.get $blockNormA) (f64.mul (local.get $xs) (local.get $xs))))
+            (local.set $blockNormB (f64.add (local.get $blockNormB) (f64.mul (local.get $ys) (local.get $ys))))
+            (local.set $ds (f64.abs (f64.sub (local.get $xs) (local.get $ys))))
+            (local.set $blockSum (f64.add (local.get $blockSum) (local.get $ds)))
+            (local.set $blockMax (select (local.get $ds) (local.get $blockMax) (f64.gt (local.get $ds) (local.get $blockMax))))
+            (local.set $blockOutside (i64.add (local.get $blockOutside) (i64.extend_i32_u (i32.or
+              (f64.gt (local.get $ds) (f64.add (local.get $atol) (f64.mul (local.get $rtol) (f64.abs (local.get $ys)))))
+              (f64.eq (local.get $ds) (f64.const inf))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $tail)))
+        ;; NaN in a pair makes |a - b| NaN: leave this block to the caller.
+        (br_if $stop (f64.ne (local.get $blockSum) (local.get $blockSum)))
+        (local.set $maxAbs (local.get $blockMax))
+        (local.set $sumAbs (f64.add (local.get $sumAbs) (local.get $blockSum)))
+        (local.set $dot (f64.add (local.get $dot) (local.get $blockDot)))
+        (local.set $normA (f64.add (local.get $normA) (local.get $blockNormA)))
+        (local.set $normB (f64.add (local.get $normB) (local.get $blockNormB)))
+        (local.set $outside (f64.add (local.get $outside) (f64.convert_i64_u (local.get $blockOutside))))
+        (local.set $at (local.get $end))
+        (br $blocks)))
+    (f64.store (i32.const 9536) (local.get $maxAbs))
+    (f64.store (i32.const 9544) (local.get $sumAbs))
+    (f64.store (i32.const 9552) (local.get $dot))
+    (f64.store (i32.const 9560) (local.get $normA))
+    (f64.store (i32.const 9568) (local.get $normB))
+    (f64.store (i32.const 9576) (local.get $outside))
+    (local.get $at))
 )

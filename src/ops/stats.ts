@@ -3,7 +3,7 @@ import { halfToNumber, isNumeric } from '../core/decode.js';
 import type { DType } from '../core/dtype.js';
 import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes, TensorInfo } from '../core/statedict.js';
-import { kernelMemory, type KernelMemory } from './stats-kernels.js';
+import { BLOCK, kernelMemory, type KernelMemory } from './stats-kernels.js';
 
 /** Equal-width bins from the smallest to the largest finite value. */
 export const HISTOGRAM_BINS = 32;
@@ -32,12 +32,6 @@ const SMALLEST_NORMAL: Partial<Record<DType, number>> = {
   float64: 2 ** -1022, float32: 2 ** -126, bfloat16: 2 ** -126, float16: 2 ** -14,
 };
 
-/**
- * Elements per block of pass 1: each block's sum is taken on its own, then added to the total, so
- * results do not depend on how a tensor is cut into pieces as long as pieces are whole blocks.
- * Also the elements decoded to float64 at a time for dtypes without a native typed array.
- */
-const BLOCK = 1 << 16;
 
 /** True when `tensorStats` can read this dtype (floats, integers, booleans). */
 export function hasStats(dtype: DType): boolean {
