@@ -6,49 +6,15 @@ import { pathToFileURL } from 'node:url';
 import { fromFloat64, halfToNumber } from '../src/core/decode.js';
 import type { DType } from '../src/core/dtype.js';
 import { seededRandom } from '../src/core/random.js';
-import { HISTOGRAM_BINS, StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
+import { StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
 import { kernelMemory } from '../src/ops/stats-kernels.js';
 import { Acc, ACC_LENGTH, accumulate } from '../src/ops/value-stats.js';
 import { ROOT } from './helpers.js';
+import { plainStats, SMALLEST_NORMAL } from './stats-reference.js';
 
 // The WebAssembly kernels (src/ops/stats-kernels.wat) against the definitions written as plain
 // loops: every count, min, max, histogram and max |a − b| exactly, sums (mean, std, the
 // comparison's) up to the order of summation.
-
-/** The statistics by the definition, one value after another (min and max: the first of equal values, so the sign of a zero). */
-function plainStats(values: ArrayLike<number>, tiny: number): TensorStats {
-  let [finite, sum, min, max, zeros, nan, posInf, negInf, subnormal] = [0, 0, Infinity, -Infinity, 0, 0, 0, 0, 0];
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (Number.isNaN(v)) nan++;
-    else if (v === Infinity) posInf++;
-    else if (v === -Infinity) negInf++;
-    else {
-      finite++;
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-      if (v === 0) zeros++;
-      else if (Math.abs(v) < tiny) subnormal++;
-    }
-  }
-  const mean = sum / finite;
-  const range = max - min;
-  const scale = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
-  let squares = 0;
-  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) continue;
-    squares += (v - mean) * (v - mean);
-    histogram[Math.min(HISTOGRAM_BINS - 1, ((v - min) * scale) | 0)]!++;
-  }
-  const any = finite > 0;
-  return {
-    min: any ? min : null, max: any ? max : null, mean: any ? mean : null, std: any ? Math.sqrt(squares / finite) : null,
-    zeros: values.length ? zeros / values.length : 0, nan, posInf, negInf, subnormal, histogram,
-  };
-}
 
 function assertMatches(actual: TensorStats, expected: TensorStats, what: string): void {
   const { mean, std, ...exact } = actual;
@@ -60,7 +26,6 @@ function assertMatches(actual: TensorStats, expected: TensorStats, what: string)
   }
 }
 
-const TINY: Partial<Record<DType, number>> = { float32: 2 ** -126, bfloat16: 2 ** -126, float64: 2 ** -1022, float16: 2 ** -14 };
 
 /** Value sets that have broken statistics kernels before, or could: each at awkward lengths. */
 function cases(dtype: 'float32' | 'float64'): [string, number[]][] {
@@ -90,7 +55,7 @@ function cases(dtype: 'float32' | 'float64'): [string, number[]][] {
     ['zeros of both signs only, 0 first', Array.from({ length: 1003 }, (_, i) => (i % 3 ? -0 : 0))],
     ['positive values, then 0 before -0', zerosLate],
     ['negative values, then -0 before 0', negativeZeroFirst],
-    ['subnormals, zeros and the smallest normal values', sprinkle(normal(9_999), [subnormal, -subnormal, 0, -0, TINY[dtype]!, -TINY[dtype]!], 5)],
+    ['subnormals, zeros and the smallest normal values', sprinkle(normal(9_999), [subnormal, -subnormal, 0, -0, SMALLEST_NORMAL[dtype]!, -SMALLEST_NORMAL[dtype]!], 5)],
     ['all equal', new Array(100_001).fill(-2.5)],
     ['huge range', sprinkle(normal(50_001), [huge, -huge], 1_001)],
     ['largest finite values only', Array.from({ length: 101 }, (_, i) => (i % 2 ? huge : -huge))],
@@ -102,7 +67,7 @@ for (const dtype of ['float32', 'float64'] as const) {
     const scratch = new StatsScratch();
     for (const [what, values] of cases(dtype)) {
       const bytes = fromFloat64(Float64Array.from(values), dtype);
-      const expected = plainStats(new (dtype === 'float32' ? Float32Array : Float64Array)(bytes.buffer as ArrayBuffer, bytes.byteOffset, values.length), TINY[dtype]!);
+      const expected = plainStats(new (dtype === 'float32' ? Float32Array : Float64Array)(bytes.buffer as ArrayBuffer, bytes.byteOffset, values.length), dtype);
       const inPlace = valueStats(bytes, dtype, scratch);
       assertMatches(inPlace, expected, `${dtype}, ${what}`);
       for (const offset of [1, 2, 3, 4]) {
@@ -147,7 +112,7 @@ test('float16, bfloat16 and integer tensors, decoded to float64 for the kernels,
   ];
   for (const [dtype, encode, decode] of dtypes) {
     const bytes = encode(values);
-    const expected = plainStats(decode(bytes), TINY[dtype] ?? Number.MIN_VALUE);
+    const expected = plainStats(decode(bytes), dtype);
     assertMatches(valueStats(bytes, dtype), expected, dtype);
     const shifted = new Uint8Array(bytes.length + 1);
     shifted.set(bytes, 1);

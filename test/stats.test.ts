@@ -17,6 +17,7 @@ import { sparkline } from '../src/cli/format.js';
 import { progress, readProgress } from '../src/cli/progress.js';
 import { python, pythonHas } from './python.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
+import { plainStats } from './stats-reference.js';
 
 const require = createRequire(import.meta.url);
 const Ajv2020 = require('ajv/dist/2020.js');
@@ -199,46 +200,6 @@ test('inspect --stats --json: a stats object per numeric tensor, valid against t
   assert.match(text.stdout, /layer\.weight .* 2 NaN, 1 \+Inf, 1 −Inf/);
   assert.doesNotMatch(text.stdout, /histogram/);
 });
-
-/**
- * The statistics by their definition, one value after the other in element order: sums and
- * squared deviations added in that order, min/max the first of equal values, the histogram's
- * bins (v − min)·(bins / (max − min)) truncated. Exact for tensors of one summing block
- * (65,536 elements) or less, where the kernels add in the same order.
- */
-function plainStats(values: ArrayLike<number>, dtype: DType): TensorStats {
-  const tiny = { float32: 2 ** -126, bfloat16: 2 ** -126, float64: 2 ** -1022, float16: 2 ** -14 }[dtype as string] ?? Number.MIN_VALUE;
-  let [finite, sum, min, max, zeros, nan, posInf, negInf, subnormal] = [0, 0, Infinity, -Infinity, 0, 0, 0, 0, 0];
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (Number.isNaN(v)) nan++;
-    else if (v === Infinity) posInf++;
-    else if (v === -Infinity) negInf++;
-    else {
-      finite++;
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-      if (v === 0) zeros++;
-      else if (Math.abs(v) < tiny) subnormal++;
-    }
-  }
-  const mean = sum / finite;
-  const scale = max > min ? HISTOGRAM_BINS / (max - min) : 0;
-  let squares = 0;
-  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) continue;
-    squares += (v - mean) * (v - mean);
-    histogram[Math.min(HISTOGRAM_BINS - 1, Math.trunc((v - min) * scale))]!++;
-  }
-  const any = finite > 0;
-  return {
-    min: any ? min : null, max: any ? max : null, mean: any ? mean : null, std: any ? Math.sqrt(squares / finite) : null,
-    zeros: values.length ? zeros / values.length : 0, nan, posInf, negInf, subnormal, histogram,
-  };
-}
 
 test('inspect --stats of float32, float64, float16, bfloat16, integer and bool tensors with NaN, ±Inf, subnormals, empty and all-NaN ones: the definition, exactly but for the order of summation', async () => {
   const dir = tempDir();
