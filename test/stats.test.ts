@@ -10,6 +10,7 @@ import type { TensorInfo } from '../src/core/statedict.js';
 import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { HISTOGRAM_BINS, SideBuffers, StatsScratch, StoredReader, storedStats, valueStats, type TensorStats } from '../src/ops/stats.js';
 import { readTensors } from '../src/ops/tensor-stats.js';
+import { SPLIT_BYTES } from '../src/ops/compare-pool.js';
 import { diffStateDicts } from '../src/ops/diff.js';
 import { tensorSha256 } from '../src/ops/hash.js';
 import { diff, inspect, open } from '../src/index.js';
@@ -248,6 +249,34 @@ test('stored tensors read in chunks, held or read twice, here or on worker threa
       const readTwice = storedStats(new StoredReader(t.stored!, t.byteLength, new SideBuffers(), t.name, false), t.dtype, new StatsScratch());
       assert.deepEqual(readTwice, inMemory[dict.tensors.indexOf(t)], `${t.name} read twice`);
     }
+  } finally {
+    await dict.close();
+  }
+});
+
+test('a tensor of 256 MiB or more has its statistics taken in parts on every worker: exactly the statistics of one pass', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'large.safetensors');
+  // One float32 tensor without special values (every block through the kernels), one float64 with
+  // NaN and infinities in a few blocks of each part (read carefully); zeros of both signs in both.
+  const clean = new Float32Array(SPLIT_BYTES / 4 + 12_345);
+  for (let i = 0; i < clean.length; i++) clean[i] = (i % 9973) * 1e-4 - 0.3;
+  clean.fill(-0, 5_000_000, 5_000_003);
+  const special = new Float64Array(SPLIT_BYTES / 8 + 777);
+  for (let i = 0; i < special.length; i++) special[i] = ((i * 7919) % 10007) * 1e-3 + 2;
+  for (const [at, v] of [[3, NaN], [special.length >> 1, Infinity], [special.length - 2, -Infinity], [1000, 0], [2000, -0]] as const) special[at] = v;
+  const bytes = (v: Float32Array | Float64Array) => new Uint8Array(v.buffer);
+  await writeSafetensors(file, [{ name: 'clean', tensor: tensorOf('clean', 'float32', [clean.length], bytes(clean)) }, { name: 'special', tensor: tensorOf('special', 'float64', [special.length], bytes(special)) }]);
+  const dict = await open(file);
+  try {
+    const statsWith = async (threads: number) => {
+      const stats = [];
+      for await (const read of readTensors(dict.tensors, { stats: true, hash: false, threads })) stats.push(read.stats);
+      return stats;
+    };
+    const [onePass, inParts] = [await statsWith(1), await statsWith(2)];
+    assert.deepEqual(inParts, onePass);
+    assert.deepEqual([onePass[0]!.min, onePass[1]!.nan, onePass[1]!.posInf, onePass[1]!.negInf], [Math.fround(-0.3), 1, 1, 1]);
   } finally {
     await dict.close();
   }

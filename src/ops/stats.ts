@@ -47,9 +47,9 @@ const LAST_BIN = HISTOGRAM_BINS - 1;
 // read again here, with a test per element; so is pass 2 of a tensor that holds one. Each careful
 // loop exists once per array type so each call site sees one type.
 
-/** Pass 1 with a test per element: NaN and ±Infinity counted apart, left out of the rest (added to the total one by one). */
-function rangeCareful32(values: Float32Array, start: number, end: number, s: Float64Array): void {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = s[Sum.Total]!, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
+/** Pass 1 over one block with a test per element: NaN and ±Infinity counted apart, left out of the rest; returns the block's sum. */
+function rangeCareful32(values: Float32Array, start: number, end: number, s: Float64Array): number {
+  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
   const tiny = s[Sum.Tiny]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -67,12 +67,13 @@ function rangeCareful32(values: Float32Array, start: number, end: number, s: Flo
     if (v === 0) zeros++;
     else if (Math.abs(v) < tiny) subnormal++;
   }
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] = total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
+  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
   s[Sum.Finite] += finite; s[Sum.Count] += end - start; s[Sum.Nan] += nan; s[Sum.PosInf] += posInf; s[Sum.NegInf] += negInf;
+  return total;
 }
 
-function rangeCareful64(values: Float64Array, start: number, end: number, s: Float64Array): void {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = s[Sum.Total]!, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
+function rangeCareful64(values: Float64Array, start: number, end: number, s: Float64Array): number {
+  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
   const tiny = s[Sum.Tiny]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -89,13 +90,14 @@ function rangeCareful64(values: Float64Array, start: number, end: number, s: Flo
     if (v === 0) zeros++;
     else if (Math.abs(v) < tiny) subnormal++;
   }
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] = total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
+  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
   s[Sum.Finite] += finite; s[Sum.Count] += end - start; s[Sum.Nan] += nan; s[Sum.PosInf] += posInf; s[Sum.NegInf] += negInf;
+  return total;
 }
 
-/** Pass 2 skipping NaN and ±Infinity, for tensors that hold some. */
-function spreadCareful32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
+/** Pass 2 over one block skipping NaN and ±Infinity, for tensors that hold some; returns the block's squared deviations. */
+function spreadCareful32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): number {
+  let squares = 0;
   const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -105,11 +107,11 @@ function spreadCareful32(values: Float32Array, start: number, end: number, s: Fl
     const b = ((v - min) * scale) | 0;
     bins[b > LAST_BIN ? LAST_BIN : b]!++;
   }
-  s[Sum.Squares] = squares;
+  return squares;
 }
 
-function spreadCareful64(values: Float64Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
+function spreadCareful64(values: Float64Array, start: number, end: number, s: Float64Array, bins: Float64Array): number {
+  let squares = 0;
   const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -119,7 +121,7 @@ function spreadCareful64(values: Float64Array, start: number, end: number, s: Fl
     const b = ((v - min) * scale) | 0;
     bins[b > LAST_BIN ? LAST_BIN : b]!++;
   }
-  s[Sum.Squares] = squares;
+  return squares;
 }
 
 /**
@@ -147,6 +149,13 @@ export class StatsScratch {
 }
 
 /**
+ * Pass 1 or pass 2 over a part of a tensor (a worker's share of a large one): the sums and
+ * histogram so far, and each block's sum of that pass (totals, or squared deviations), which the
+ * whole tensor's accumulator adds in order, so the result is the same as in one pass.
+ */
+export interface StatsPart { sums: Float64Array; bins: Float64Array; blockSums: Float64Array }
+
+/**
  * The statistics of one tensor, fed its little-endian bytes in two passes: `range` (min, max, sum,
  * counts) over every piece in order, then `spread` (squared deviations, histogram) over every
  * piece again in order. Pieces must be whole blocks of BLOCK elements but the last (any multiple
@@ -165,13 +174,16 @@ export class StatsAccumulator {
   private readonly memory: KernelMemory;
   private spreading = false;
   private clean = true;
+  /** Each block's sum of the pass under way, in order, when the accumulator takes a part of a tensor (see StatsPart). */
+  private readonly blockSums: number[] | undefined;
 
-  constructor(readonly dtype: DType, private readonly scratch = new StatsScratch()) {
+  constructor(readonly dtype: DType, private readonly scratch = new StatsScratch(), part = false) {
     warmUp(scratch);
     this.memory = scratch.memory;
     this.width = elementBytes(dtype);
     this.kernelWidth = dtype === 'float32' ? 4 : 8;
     this.native = dtype === 'float32' || dtype === 'float64';
+    this.blockSums = part ? [] : undefined;
     this.sums[Sum.Min] = Infinity;
     this.sums[Sum.Max] = -Infinity;
     // Integers have no subnormals: below the smallest positive double only 0 is.
@@ -183,26 +195,46 @@ export class StatsAccumulator {
   }
 
   spread(piece: Uint8Array): void {
+    if (!this.spreading) this.startSpread();
+    this.eachRun(piece, (at, count) => this.spreadAt(at, count));
+  }
+
+  /** What this accumulator, made with `part`, has taken of its part of a tensor so far. */
+  part(): StatsPart {
+    return { sums: this.sums, bins: this.bins, blockSums: Float64Array.from(this.blockSums!) };
+  }
+
+  /** Adds pass 1 of a tensor's parts, in order (as if this accumulator had read them): mins and maxes, counts, block sums. */
+  addRanges(parts: readonly StatsPart[]): void {
     const s = this.sums;
-    if (!this.spreading) {
-      this.spreading = true;
-      s[Sum.Mean] = s[Sum.Total]! / Math.max(1, s[Sum.Finite]!);
-      // Bins per unit of value; with one distinct value every value lands in bin 0.
-      const range = s[Sum.Max]! - s[Sum.Min]!;
-      s[Sum.Scale] = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
-      this.clean = s[Sum.Nan]! + s[Sum.PosInf]! + s[Sum.NegInf]! === 0;
+    for (const { sums, blockSums } of parts) {
+      // Strictly smaller or larger: of equal values the earlier part's wins, as in one pass.
+      if (sums[Sum.Min]! < s[Sum.Min]!) s[Sum.Min] = sums[Sum.Min]!;
+      if (sums[Sum.Max]! > s[Sum.Max]!) s[Sum.Max] = sums[Sum.Max]!;
+      for (const count of [Sum.Zeros, Sum.Subnormal, Sum.Finite, Sum.Count, Sum.Nan, Sum.PosInf, Sum.NegInf]) s[count] += sums[count]!;
+      for (const sum of blockSums) s[Sum.Total] += sum;
     }
-    this.eachRun(piece, (at, count) => {
-      if (this.clean) {
-        const kernels = this.memory.kernels;
-        s[Sum.Squares] = (this.kernelWidth === 4 ? kernels.spread32 : kernels.spread64)(at, count, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!, s[Sum.Squares]!);
-        this.memory.drainTables(this.bins);
-      } else if (this.kernelWidth === 4) {
-        spreadCareful32(new Float32Array(this.memory.memory.buffer, at, count), 0, count, s, this.bins);
-      } else {
-        spreadCareful64(new Float64Array(this.memory.memory.buffer, at, count), 0, count, s, this.bins);
-      }
-    });
+  }
+
+  /** The state pass 2 of every part starts from (`resumeSpread`), once pass 1 of every part is added. */
+  spreadStart(): Float64Array {
+    this.startSpread();
+    return this.sums.slice();
+  }
+
+  /** Takes pass 2 of a part from the state spreadStart gave. */
+  resumeSpread(start: Float64Array): void {
+    this.sums.set(start);
+    this.spreading = true;
+    this.clean = this.isClean();
+  }
+
+  /** Adds pass 2 of a tensor's parts, in order: squared deviations by block, histogram counts. */
+  addSpreads(parts: readonly StatsPart[]): void {
+    for (const { bins, blockSums } of parts) {
+      for (const sum of blockSums) this.sums[Sum.Squares] += sum;
+      bins.forEach((count, bin) => { this.bins[bin] += count; });
+    }
   }
 
   result(): TensorStats {
@@ -245,23 +277,65 @@ export class StatsAccumulator {
     }
   }
 
-  /** Pass 1 over `count` values at `at`: in the kernel, but for the blocks holding NaN or an infinity. */
+  private startSpread(): void {
+    const s = this.sums;
+    this.spreading = true;
+    s[Sum.Mean] = s[Sum.Total]! / Math.max(1, s[Sum.Finite]!);
+    // Bins per unit of value; with one distinct value every value lands in bin 0.
+    const range = s[Sum.Max]! - s[Sum.Min]!;
+    s[Sum.Scale] = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
+    this.clean = this.isClean();
+  }
+
+  private isClean(): boolean {
+    return this.sums[Sum.Nan]! + this.sums[Sum.PosInf]! + this.sums[Sum.NegInf]! === 0;
+  }
+
+  /**
+   * Pass 1 over `count` values at `at`, a block at a time: in the kernel, but for a block holding
+   * NaN or an infinity; each block's sum added to the total in order.
+   */
   private rangeAt(at: number, count: number): void {
     const s = this.sums;
     const kernels = this.memory.kernels;
     const range = this.kernelWidth === 4 ? kernels.range32 : kernels.range64;
-    let done = 0;
-    while (done < count) {
-      const clean = range(at + done * this.kernelWidth, count - done, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!, s[Sum.Total]!);
-      const results = this.memory.results;
-      s[Sum.Min] = results[0]!; s[Sum.Max] = results[1]!; s[Sum.Total] = results[2]!; s[Sum.Zeros] += results[3]!; s[Sum.Subnormal] += results[4]!;
-      s[Sum.Finite] += clean; s[Sum.Count] += clean;
-      done += clean;
-      if (done === count) return;
-      const end = Math.min(count, done + BLOCK);
-      if (this.kernelWidth === 4) rangeCareful32(new Float32Array(this.memory.memory.buffer, at, count), done, end, s);
-      else rangeCareful64(new Float64Array(this.memory.memory.buffer, at, count), done, end, s);
-      done = end;
+    for (let start = 0; start < count; start += BLOCK) {
+      const length = Math.min(BLOCK, count - start);
+      const blockAt = at + start * this.kernelWidth;
+      let sum: number;
+      if (range(blockAt, length, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!, 0) === length) {
+        const results = this.memory.results;
+        s[Sum.Min] = results[0]!; s[Sum.Max] = results[1]!; sum = results[2]!; s[Sum.Zeros] += results[3]!; s[Sum.Subnormal] += results[4]!;
+        s[Sum.Finite] += length; s[Sum.Count] += length;
+      } else if (this.kernelWidth === 4) {
+        sum = rangeCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s);
+      } else {
+        sum = rangeCareful64(new Float64Array(this.memory.memory.buffer, blockAt, length), 0, length, s);
+      }
+      s[Sum.Total] += sum;
+      this.blockSums?.push(sum);
+    }
+  }
+
+  /** Pass 2 over `count` values at `at`, a block at a time, each block's squared deviations added in order. */
+  private spreadAt(at: number, count: number): void {
+    const s = this.sums;
+    const kernels = this.memory.kernels;
+    const spread = this.kernelWidth === 4 ? kernels.spread32 : kernels.spread64;
+    for (let start = 0; start < count; start += BLOCK) {
+      const length = Math.min(BLOCK, count - start);
+      const blockAt = at + start * this.kernelWidth;
+      let sum: number;
+      if (this.clean) {
+        sum = spread(blockAt, length, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!, 0);
+        this.memory.drainTables(this.bins);
+      } else if (this.kernelWidth === 4) {
+        sum = spreadCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
+      } else {
+        sum = spreadCareful64(new Float64Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
+      }
+      s[Sum.Squares] += sum;
+      this.blockSums?.push(sum);
     }
   }
 }
