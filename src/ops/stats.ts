@@ -32,7 +32,6 @@ const SMALLEST_NORMAL: Partial<Record<DType, number>> = {
   float64: 2 ** -1022, float32: 2 ** -126, bfloat16: 2 ** -126, float16: 2 ** -14,
 };
 
-
 /** True when `tensorStats` can read this dtype (floats, integers, booleans). */
 export function hasStats(dtype: DType): boolean {
   return isNumeric(dtype);
