@@ -6,9 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { fromFloat64, halfToNumber } from '../src/core/decode.js';
 import type { DType } from '../src/core/dtype.js';
 import { seededRandom } from '../src/core/random.js';
-import { StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
+import { SideBuffers, StatsAccumulator, StatsScratch, valueStats, type TensorStats } from '../src/ops/stats.js';
 import { kernelMemory } from '../src/ops/stats-kernels.js';
-import { Acc, ACC_LENGTH, accumulate } from '../src/ops/value-stats.js';
+import { Acc, ACC_LENGTH, accumulate, pairBuffers } from '../src/ops/value-stats.js';
 import { ROOT } from './helpers.js';
 import { plainStats, SMALLEST_NORMAL } from './stats-reference.js';
 
@@ -199,3 +199,19 @@ for (const dtype of ['float32', 'float64'] as const) {
     }
   });
 }
+
+test('the kernels\' memory does not grow with the number of tensors read, compared or given to valueStats', () => {
+  const memory = kernelMemory();
+  const values = fromFloat64(Float64Array.from({ length: 70_000 }, (_, i) => Math.sin(i)), 'float32');
+  const use = () => {
+    valueStats(values, 'float32');
+    new SideBuffers().canHold(values.length);
+    const pair = pairBuffers();
+    pair.b.chunk.set(values.subarray(0, 1024));
+    accumulate(new Float32Array(values.buffer), new Float32Array(values.buffer), 0, 0, new Float64Array(ACC_LENGTH));
+  };
+  use();
+  const bytes = memory.memory.buffer.byteLength;
+  for (let i = 0; i < 20; i++) use();
+  assert.equal(memory.memory.buffer.byteLength, bytes);
+});

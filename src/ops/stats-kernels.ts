@@ -1,3 +1,4 @@
+import { CHUNK_BYTES } from '../core/chunks.js';
 import { WASM_BASE64 } from './stats-kernels-wasm.js';
 
 /** The WebAssembly SIMD kernels of stats-kernels.wat; pointers are byte offsets in KernelMemory. */
@@ -20,6 +21,9 @@ export interface StatsKernels {
 export const BLOCK = 1 << 16;
 
 const PAGE = 65536;
+
+/** Where one side's tensors are read: a chunk, and a whole tensor (reserved by SideBuffers on first use; -1 before). */
+export interface SideRegion { chunkAt: number; wholeAt: number }
 /** The kernels' area at the start of the memory (see stats-kernels.wat): two tables counting pairs of bins, one of single bins, pass 1 results. */
 const BINS = 33;
 const PAIR_TABLES = [0, 4608];
@@ -41,8 +45,14 @@ export class KernelMemory {
   private resultsView = new Float64Array(0);
   private countersView = new Int32Array(0);
   private accumulatorsView = new Float64Array(0);
-  /** Where compared pairs from outside this memory are copied, a block of each side (allocated first, so no later allocation detaches the pairs being compared). */
-  readonly pairBlocks: readonly [number, number] = [this.allocate(BLOCK * 8), this.allocate(BLOCK * 8)];
+  /**
+   * Two blocks (BLOCK float64s each) where values from outside this memory are copied or decoded
+   * for the kernels: the statistics use the first, a comparison one per side. Allocated first, so
+   * no later allocation detaches the values being copied.
+   */
+  readonly blocks: readonly [number, number] = [this.allocate(BLOCK * 8), this.allocate(BLOCK * 8)];
+  /** The regions SideBuffers read into, by side (see SideBuffers): allocated once per thread, whatever the number of reads. */
+  private readonly sides: SideRegion[] = [];
 
   /** The byte offset of `bytes` more of memory, page-aligned; pages that are never written cost no resident memory. */
   allocate(bytes: number): number {
@@ -51,6 +61,11 @@ export class KernelMemory {
     const missing = this.top / PAGE - this.memory.buffer.byteLength / PAGE;
     if (missing > 0) this.memory.grow(missing);
     return at;
+  }
+
+  /** The regions of `side` (0 or 1), its chunk allocated on first use. */
+  side(side: number): SideRegion {
+    return (this.sides[side] ??= { chunkAt: this.allocate(CHUNK_BYTES), wholeAt: -1 });
   }
 
   bytes(at: number, length: number): Buffer {

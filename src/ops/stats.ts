@@ -3,7 +3,7 @@ import { halfToNumber, isNumeric } from '../core/decode.js';
 import type { DType } from '../core/dtype.js';
 import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes, TensorInfo } from '../core/statedict.js';
-import { BLOCK, kernelMemory, type KernelMemory } from './stats-kernels.js';
+import { BLOCK, kernelMemory, type KernelMemory, type SideRegion } from './stats-kernels.js';
 
 /** Equal-width bins from the smallest to the largest finite value. */
 export const HISTOGRAM_BINS = 32;
@@ -129,8 +129,8 @@ function spreadCareful64(values: Float64Array, start: number, end: number, s: Fl
  */
 export class StatsScratch {
   readonly memory = kernelMemory();
-  /** Where `block` lies in memory: BLOCK float64s. */
-  readonly blockAt = this.memory.allocate(BLOCK * 8);
+  /** Where `block` lies in memory: BLOCK float64s, the thread's first KernelMemory block. */
+  readonly blockAt = this.memory.blocks[0];
   readonly wide = new Float32Array(BLOCK);
   private copy = new Uint8Array(0);
   /** `bytes` where a view of `width`-byte elements can be taken: in place, or copied when misaligned. */
@@ -424,27 +424,31 @@ function elementBytes(dtype: DType): number {
 export const HOLD_BYTES = 64 << 20;
 
 /**
- * The buffers one thread reads one side's tensors through, reused from tensor to tensor, in the
- * thread's KernelMemory (the statistics kernels read them in place): a chunk, and a whole tensor of
- * up to HOLD_BYTES (reserved on first use; only the pages written take memory).
+ * The buffers one thread reads one side's tensors through (0, or 1 for the second side of a
+ * comparison), in the thread's KernelMemory (the kernels read them in place): a chunk, and a whole
+ * tensor of up to HOLD_BYTES (reserved on first use; only the pages written take memory). Every
+ * SideBuffers of a side in a thread shares that memory: each tensor is read and used in one
+ * synchronous stretch, so no other read lands in it meanwhile, and memory does not grow with reads.
  */
 export class SideBuffers {
   private readonly memory = kernelMemory();
-  private readonly chunkAt = this.memory.allocate(CHUNK_BYTES);
-  private wholeAt = -1;
+  private readonly region: SideRegion;
+  constructor(side = 0) {
+    this.region = this.memory.side(side);
+  }
   /** The chunk buffer: a view valid until memory is allocated again (as by `canHold`). */
   get chunk(): Buffer {
-    return this.memory.bytes(this.chunkAt, CHUNK_BYTES);
+    return this.memory.bytes(this.region.chunkAt, CHUNK_BYTES);
   }
   /** Whether a whole tensor of `bytes` fits in `whole`: true up to HOLD_BYTES. */
   canHold(bytes: number): boolean {
     if (bytes > HOLD_BYTES) return false;
-    if (this.wholeAt < 0) this.wholeAt = this.memory.allocate(HOLD_BYTES);
+    if (this.region.wholeAt < 0) this.region.wholeAt = this.memory.allocate(HOLD_BYTES);
     return true;
   }
   /** The first `bytes` of the buffer for a whole tensor, after canHold(bytes). */
   whole(bytes: number): Buffer {
-    return this.memory.bytes(this.wholeAt, bytes);
+    return this.memory.bytes(this.region.wholeAt, bytes);
   }
 }
 

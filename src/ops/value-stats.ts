@@ -29,7 +29,7 @@ export function accumulate(va: FloatArray, vb: FloatArray, atol: number, rtol: n
     compareAt(memory, a.byteOffset, b.byteOffset, a.length, narrow, atol, rtol, acc);
     return;
   }
-  const [blockA, blockB] = memory.pairBlocks;
+  const [blockA, blockB] = memory.blocks;
   const View = narrow ? Float32Array : Float64Array;
   for (let start = 0; start < a.length; start += BLOCK) {
     const end = Math.min(a.length, start + BLOCK);
@@ -119,7 +119,7 @@ export interface PairStats {
 
 /** Buffers one thread reuses for every pair it compares. */
 export interface PairBuffers { a: SideBuffers; b: SideBuffers; scratch: StatsScratch }
-export const pairBuffers = (): PairBuffers => ({ a: new SideBuffers(), b: new SideBuffers(), scratch: new StatsScratch() });
+export const pairBuffers = (): PairBuffers => ({ a: new SideBuffers(0), b: new SideBuffers(1), scratch: new StatsScratch() });
 
 /**
  * Streams both tensors chunk by chunk through `buffers`: memory bounded by two chunks. With
