@@ -3,12 +3,12 @@ import { WASM_BASE64 } from './stats-kernels-wasm.js';
 
 /** The WebAssembly SIMD kernels of stats-kernels.wat; pointers are byte offsets in KernelMemory. */
 export interface StatsKernels {
-  /** Pass 1 over `count` values at `at`: the values done (count, or the start of the first block holding NaN or an infinity); min, max, total, zeros and subnormals in `results`. */
-  range32(at: number, count: number, tiny: number, min: number, max: number, total: number): number;
-  range64(at: number, count: number, tiny: number, min: number, max: number, total: number): number;
-  /** Pass 2 over `count` values without NaN or infinities: `squares` plus theirs; their bins counted in `tables`. */
-  spread32(at: number, count: number, mean: number, min: number, scale: number, squares: number): number;
-  spread64(at: number, count: number, mean: number, min: number, scale: number, squares: number): number;
+  /** Pass 1 over `count` values at `at` from the running min and max: the values done (count, or the start of the first block holding NaN or an infinity); min, max, their sum, zeros and subnormals in `results`. */
+  range32(at: number, count: number, tiny: number, min: number, max: number): number;
+  range64(at: number, count: number, tiny: number, min: number, max: number): number;
+  /** Pass 2 over `count` values without NaN or infinities: their squared deviations from `mean`; their bins counted in the tables (see drainTables). */
+  spread32(at: number, count: number, mean: number, min: number, scale: number): number;
+  spread64(at: number, count: number, mean: number, min: number, scale: number): number;
   /** Compares `count` pairs at `a` and `b`, adding to `accumulators`: the pairs done (count, or the start of the first block where |a − b| is NaN). */
   compare32(a: number, b: number, count: number, atol: number, rtol: number): number;
   compare64(a: number, b: number, count: number, atol: number, rtol: number): number;

@@ -1,13 +1,13 @@
 ;; SIMD kernels of the tensor statistics (src/ops/stats.ts) and of the comparison of tensor pairs
 ;; (src/ops/value-stats.ts), for float32 and float64 values that lie in the thread's WebAssembly
-;; memory (src/ops/stats-kernels.ts). Built into
-;; stats-kernels-wasm.ts by `npm run build:wasm`; test/stats-kernels.test.ts checks that the bytes
-;; there are this text's.
+;; memory (src/ops/stats-kernels.ts). Built into stats-kernels-wasm.ts by `npm run build:wasm`;
+;; test/stats-kernels.test.ts checks that the bytes there are this text's.
 ;;
-;; Both passes go block by block, BLOCK (65,536) elements from the start of the values they are
-;; given: a block's sum is reduced on its own, in a fixed order, and added to the running total, so
+;; Every kernel goes block by block, BLOCK (65,536) elements from the start of the values it is
+;; given: a block's sums are reduced on their own, in a fixed order, then added in block order, so
 ;; results only depend on where the blocks start (the tensor's start), never on how the caller cut
-;; the tensor into pieces of whole blocks.
+;; the tensor into pieces of whole blocks. (stats.ts calls range and spread a block at a time, to
+;; add each block's sum itself.)
 ;;
 ;; Pass 1 (range32/range64) keeps each lane's min and max with pmin/pmax (`v < min ? v : min`, as
 ;; the JavaScript did); lanes only disagree on the sign of a zero, settled by the first zero of the
@@ -24,7 +24,7 @@
   ;; The kernels' area at the start of memory (stats-kernels.ts reads it):
   ;;   [0, 4356) and [4608, 8964): pair tables, 33 × 33 int32 counters: pair (b0, b1) at b0·33 + b1;
   ;;   [9216, 9348): 33 int32 counters of single values (the last of a block that is not a multiple of 4);
-  ;;   [9472, 9512): pass 1 results as float64: min, max, total, zeros, subnormal;
+  ;;   [9472, 9512): pass 1 results as float64: min, max, sum, zeros, subnormal;
   ;;   [9536, 9584): the comparison's running accumulators as float64 (in value-stats.ts's Acc order).
 
   ;; The first element of [start, end) equal to zero (0 or -0): which zero a min or max of 0 is.
@@ -46,10 +46,11 @@
       (br_if $scan (i32.lt_u (local.get $at) (local.get $end))))
     (f64.const 0))
 
-  ;; Pass 1 over $n float32 values at $p, starting from the running min, max and total. Writes
-  ;; min, max, total and the zeros and subnormals (|v| < $tiny) counted at 1024 and returns the
-  ;; values done: $n, or the start of the first block holding NaN or an infinity.
-  (func (export "range32") (param $p i32) (param $n i32) (param $tiny f32) (param $min0 f64) (param $max0 f64) (param $total f64) (result i32)
+  ;; Pass 1 over $n float32 values at $p, starting from the running min and max. Writes min, max,
+  ;; the sum (of the blocks' sums, in order) and the zeros and subnormals (|v| < $tiny) counted at
+  ;; 9472 and returns the values done: $n, or the start of the first block holding NaN or an infinity.
+  (func (export "range32") (param $p i32) (param $n i32) (param $tiny f32) (param $min0 f64) (param $max0 f64) (result i32)
+    (local $total f64)
     (local $at i32) (local $end i32) (local $i i32) (local $address i32)
     (local $min f32) (local $max f32) (local $blockMin f32) (local $blockMax f32) (local $x f32)
     (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i32) (local $blockTiny i32)
@@ -154,7 +155,8 @@
     (local.get $at))
 
   ;; range32 for float64 values: four a turn, in two lanes of each sum, min and max.
-  (func (export "range64") (param $p i32) (param $n i32) (param $tiny f64) (param $min f64) (param $max f64) (param $total f64) (result i32)
+  (func (export "range64") (param $p i32) (param $n i32) (param $tiny f64) (param $min f64) (param $max f64) (result i32)
+    (local $total f64)
     (local $at i32) (local $end i32) (local $i i32) (local $address i32)
     (local $blockMin f64) (local $blockMax f64) (local $x f64)
     (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i64) (local $blockTiny i64)
@@ -241,9 +243,10 @@
       (i32.shl (select (local.get $bin) (i32.const 32) (i32.le_u (local.get $bin) (i32.const 32))) (i32.const 2))))
     (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1))))
 
-  ;; Pass 2 over $n float32 values at $p: returns $squares plus their squared deviations from
-  ;; $mean, and counts their bins in the tables at 0.
-  (func (export "spread32") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (param $squares f64) (result f64)
+  ;; Pass 2 over $n float32 values at $p: returns their squared deviations from $mean (the blocks'
+  ;; sums, in order), and counts their bins in the tables at 0.
+  (func (export "spread32") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (result f64)
+    (local $squares f64)
     (local $at i32) (local $end i32) (local $i i32) (local $x f64) (local $d f64) (local $blockSquares f64)
     (local $v v128) (local $lo v128) (local $hi v128) (local $dv v128) (local $q0 v128) (local $q1 v128)
     (local $meanSplat v128) (local $minSplat v128) (local $scaleSplat v128) (local $counters v128) (local $counter i32)
@@ -300,7 +303,8 @@
     (local.get $squares))
 
   ;; spread32 for float64 values.
-  (func (export "spread64") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (param $squares f64) (result f64)
+  (func (export "spread64") (param $p i32) (param $n i32) (param $mean f64) (param $min f64) (param $scale f64) (result f64)
+    (local $squares f64)
     (local $at i32) (local $end i32) (local $i i32) (local $address i32) (local $x f64) (local $d f64) (local $blockSquares f64)
     (local $v v128) (local $w v128) (local $dv v128) (local $q0 v128) (local $q1 v128)
     (local $meanSplat v128) (local $minSplat v128) (local $scaleSplat v128) (local $counters v128) (local $counter i32)

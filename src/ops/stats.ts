@@ -302,7 +302,7 @@ export class StatsAccumulator {
       const length = Math.min(BLOCK, count - start);
       const blockAt = at + start * this.kernelWidth;
       let sum: number;
-      if (range(blockAt, length, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!, 0) === length) {
+      if (range(blockAt, length, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!) === length) {
         const results = this.memory.results;
         s[Sum.Min] = results[0]!; s[Sum.Max] = results[1]!; sum = results[2]!; s[Sum.Zeros] += results[3]!; s[Sum.Subnormal] += results[4]!;
         s[Sum.Finite] += length; s[Sum.Count] += length;
@@ -326,7 +326,7 @@ export class StatsAccumulator {
       const blockAt = at + start * this.kernelWidth;
       let sum: number;
       if (this.clean) {
-        sum = spread(blockAt, length, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!, 0);
+        sum = spread(blockAt, length, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!);
         this.memory.drainTables(this.bins);
       } else if (this.kernelWidth === 4) {
         sum = spreadCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
