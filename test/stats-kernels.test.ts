@@ -59,6 +59,7 @@ function cases(dtype: 'float32' | 'float64'): [string, number[]][] {
     ['all equal', new Array(100_001).fill(-2.5)],
     ['huge range', sprinkle(normal(50_001), [huge, -huge], 1_001)],
     ['largest finite values only', Array.from({ length: 101 }, (_, i) => (i % 2 ? huge : -huge))],
+    ['a range of a few of the smallest subnormals (bins per unit beyond the largest float64)', Array.from({ length: 1001 }, (_, i) => (i % 7) * (dtype === 'float32' ? 1.4e-45 : 5e-324))],
   ];
 }
 

@@ -15,7 +15,9 @@
 ;; says where: the caller reads that block carefully and calls again from the next one.
 ;; Pass 2 (spread32/spread64) is for tensors without NaN or infinities: squared deviations from the
 ;; mean, and the histogram bin of each value, computed in float64 as `trunc((v - min) * scale)`
-;; (0…32; 32 only for the largest values, counted in the last bin by the caller). Bins are counted
+;; (0…32; 32 only for the largest values, counted in the last bin by the caller). The caller passes
+;; min and scale 0 where every value's bin is 0 (a single value, a float64 range too wide or too
+;; narrow to hold), so the positions (v - min) * scale are always finite and ≥ 0. Bins are counted
 ;; by pairs of consecutive values, one increment per two values, in two tables that alternate, so
 ;; that consecutive increments rarely wait on each other.
 (module
@@ -271,10 +273,12 @@
             (local.set $q0 (f64x2.add (local.get $q0) (f64x2.mul (local.get $dv) (local.get $dv))))
             (local.set $dv (f64x2.sub (local.get $hi) (local.get $meanSplat)))
             (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $dv) (local.get $dv))))
-            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3.
-            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $lo) (local.get $minSplat)) (local.get $scaleSplat)))
-              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $hi) (local.get $minSplat)) (local.get $scaleSplat))))))
+            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3. The
+            ;; positions are finite and ≥ 0 (see the file's head): floored and added to 2^52, a
+            ;; double holds the integer in its low 32 bits.
+            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+              (f64x2.add (f64x2.floor (f64x2.mul (f64x2.sub (local.get $lo) (local.get $minSplat)) (local.get $scaleSplat))) (v128.const f64x2 0x1p52 0x1p52))
+              (f64x2.add (f64x2.floor (f64x2.mul (f64x2.sub (local.get $hi) (local.get $minSplat)) (local.get $scaleSplat))) (v128.const f64x2 0x1p52 0x1p52)))))
             ;; One count per pair: b0·33 + b1 in the first table, b2·33 + b3 in the second (byte offsets in lanes 0 and 2).
             (local.set $counters (i32x4.mul (local.get $counters) (v128.const i32x4 132 4 132 4)))
             (local.set $counters (i32x4.add (i32x4.add (local.get $counters) (v128.const i32x4 0 0 4608 0))
@@ -329,10 +333,12 @@
             (local.set $q0 (f64x2.add (local.get $q0) (f64x2.mul (local.get $dv) (local.get $dv))))
             (local.set $dv (f64x2.sub (local.get $w) (local.get $meanSplat)))
             (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $dv) (local.get $dv))))
-            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3.
-            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $v) (local.get $minSplat)) (local.get $scaleSplat)))
-              (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.sub (local.get $w) (local.get $minSplat)) (local.get $scaleSplat))))))
+            ;; Bins trunc((v - min) * scale) of the four values, clamped to 32: b0 b1 b2 b3. The
+            ;; positions are finite and ≥ 0 (see the file's head): floored and added to 2^52, a
+            ;; double holds the integer in its low 32 bits.
+            (local.set $counters (i32x4.min_u (v128.const i32x4 32 32 32 32) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+              (f64x2.add (f64x2.floor (f64x2.mul (f64x2.sub (local.get $v) (local.get $minSplat)) (local.get $scaleSplat))) (v128.const f64x2 0x1p52 0x1p52))
+              (f64x2.add (f64x2.floor (f64x2.mul (f64x2.sub (local.get $w) (local.get $minSplat)) (local.get $scaleSplat))) (v128.const f64x2 0x1p52 0x1p52)))))
             ;; One count per pair: b0·33 + b1 in the first table, b2·33 + b3 in the second (byte offsets in lanes 0 and 2).
             (local.set $counters (i32x4.mul (local.get $counters) (v128.const i32x4 132 4 132 4)))
             (local.set $counters (i32x4.add (i32x4.add (local.get $counters) (v128.const i32x4 0 0 4608 0))

@@ -326,7 +326,11 @@ export class StatsAccumulator {
       const blockAt = at + start * this.kernelWidth;
       let sum: number;
       if (this.clean) {
-        sum = spread(blockAt, length, s[Sum.Mean]!, s[Sum.Min]!, s[Sum.Scale]!);
+        // A scale of 0, or one too large to hold (a float64 range below 2^-1019), puts every value
+        // in bin 0, as `| 0` does with NaN and ∞; the kernel gets 0 and 0 for them, so that its
+        // positions (v − min)·scale are always finite (see stats-kernels.wat).
+        const scale = s[Sum.Scale]! < Infinity ? s[Sum.Scale]! : 0;
+        sum = spread(blockAt, length, s[Sum.Mean]!, scale === 0 ? 0 : s[Sum.Min]!, scale);
         this.memory.drainTables(this.bins);
       } else if (this.kernelWidth === 4) {
         sum = spreadCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
