@@ -331,7 +331,6 @@ export class StatsAccumulator {
         // positions (v − min)·scale are always finite (see stats-kernels.wat).
         const scale = s[Sum.Scale]! < Infinity ? s[Sum.Scale]! : 0;
         sum = spread(blockAt, length, s[Sum.Mean]!, scale === 0 ? 0 : s[Sum.Min]!, scale);
-        this.memory.drainTables(this.bins);
       } else if (this.kernelWidth === 4) {
         sum = spreadCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
       } else {
@@ -340,6 +339,8 @@ export class StatsAccumulator {
       s[Sum.Squares] += sum;
       this.blockSums?.push(sum);
     }
+    // Once per run: the tables are the thread's, and the next run may be another accumulator's.
+    if (this.clean) this.memory.drainTables(this.bins);
   }
 }
 
