@@ -48,6 +48,23 @@
       (br_if $scan (i32.lt_u (local.get $at) (local.get $end))))
     (f64.const 0))
 
+  ;; The zeros, and the values below $tiny in magnitude (zeros included), of [$from, $to) (a multiple of 4 values).
+  (func $countTiny32 (param $p i32) (param $from i32) (param $to i32) (param $tiny v128) (result i32 i32)
+    (local $v v128) (local $zeroLanes v128) (local $tinyLanes v128)
+    (block $done
+      (loop $vector
+        (br_if $done (i32.ge_u (local.get $from) (local.get $to)))
+        (local.set $v (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $from) (i32.const 2)))))
+        ;; Comparisons give -1 in each lane that holds: subtracting counts it.
+        (local.set $zeroLanes (i32x4.sub (local.get $zeroLanes) (f32x4.eq (local.get $v) (v128.const f32x4 0 0 0 0))))
+        (local.set $tinyLanes (i32x4.sub (local.get $tinyLanes) (f32x4.lt (f32x4.abs (local.get $v)) (local.get $tiny))))
+        (local.set $from (i32.add (local.get $from) (i32.const 4)))
+        (br $vector)))
+    (i32.add (i32.add (i32x4.extract_lane 0 (local.get $zeroLanes)) (i32x4.extract_lane 1 (local.get $zeroLanes)))
+      (i32.add (i32x4.extract_lane 2 (local.get $zeroLanes)) (i32x4.extract_lane 3 (local.get $zeroLanes))))
+    (i32.add (i32.add (i32x4.extract_lane 0 (local.get $tinyLanes)) (i32x4.extract_lane 1 (local.get $tinyLanes)))
+      (i32.add (i32x4.extract_lane 2 (local.get $tinyLanes)) (i32x4.extract_lane 3 (local.get $tinyLanes)))))
+
   ;; Pass 1 over $n float32 values at $p, starting from the running min and max. Writes min, max,
   ;; the sum (of the blocks' sums, in order) and the zeros and subnormals (|v| < $tiny) counted at
   ;; 9472 and returns the values done: $n, or the start of the first block holding NaN or an infinity.
@@ -58,7 +75,7 @@
     (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i32) (local $blockTiny i32)
     (local $v v128) (local $w v128) (local $vMin v128) (local $wMin v128) (local $vMax v128) (local $wMax v128)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
-    (local $zeroLanes v128) (local $tinyLanes v128) (local $tinySplat v128)
+    (local $vAbsMin v128) (local $wAbsMin v128) (local $tinySplat v128)
     (local.set $min (f32.demote_f64 (local.get $min0)))
     (local.set $max (f32.demote_f64 (local.get $max0)))
     (local.set $tinySplat (f32x4.splat (local.get $tiny)))
@@ -75,8 +92,8 @@
         (local.set $s1 (v128.const i64x2 0 0))
         (local.set $s2 (v128.const i64x2 0 0))
         (local.set $s3 (v128.const i64x2 0 0))
-        (local.set $zeroLanes (v128.const i64x2 0 0))
-        (local.set $tinyLanes (v128.const i64x2 0 0))
+        (local.set $vAbsMin (v128.const f32x4 inf inf inf inf))
+        (local.set $wAbsMin (local.get $vAbsMin))
         (local.set $i (local.get $at))
         ;; Eight values a turn: four float64 sums, two mins and two maxes that do not wait on each other.
         (block $vectorDone
@@ -95,11 +112,9 @@
             (local.set $wMin (f32x4.pmin (local.get $wMin) (local.get $w)))
             (local.set $vMax (f32x4.pmax (local.get $vMax) (local.get $v)))
             (local.set $wMax (f32x4.pmax (local.get $wMax) (local.get $w)))
-            ;; Comparisons give -1 in each lane that holds: subtracting counts it.
-            (local.set $zeroLanes (i32x4.sub (local.get $zeroLanes) (f32x4.eq (local.get $v) (v128.const f32x4 0 0 0 0))))
-            (local.set $zeroLanes (i32x4.sub (local.get $zeroLanes) (f32x4.eq (local.get $w) (v128.const f32x4 0 0 0 0))))
-            (local.set $tinyLanes (i32x4.sub (local.get $tinyLanes) (f32x4.lt (f32x4.abs (local.get $v)) (local.get $tinySplat))))
-            (local.set $tinyLanes (i32x4.sub (local.get $tinyLanes) (f32x4.lt (f32x4.abs (local.get $w)) (local.get $tinySplat))))
+            ;; The smallest |v|: zeros and subnormals are counted only in a block that has some.
+            (local.set $vAbsMin (f32x4.pmin (local.get $vAbsMin) (f32x4.abs (local.get $v))))
+            (local.set $wAbsMin (f32x4.pmin (local.get $wAbsMin) (f32x4.abs (local.get $w))))
             (local.set $i (i32.add (local.get $i) (i32.const 8)))
             (br $vector)))
         (local.set $sum (f64.add
@@ -117,10 +132,13 @@
         (local.set $blockMax (f32.max
           (f32.max (f32x4.extract_lane 0 (local.get $vMax)) (f32x4.extract_lane 1 (local.get $vMax)))
           (f32.max (f32x4.extract_lane 2 (local.get $vMax)) (f32x4.extract_lane 3 (local.get $vMax)))))
-        (local.set $blockZeros (i32.add (i32x4.extract_lane 0 (local.get $zeroLanes)) (i32x4.extract_lane 1 (local.get $zeroLanes))))
-        (local.set $blockZeros (i32.add (local.get $blockZeros) (i32.add (i32x4.extract_lane 2 (local.get $zeroLanes)) (i32x4.extract_lane 3 (local.get $zeroLanes)))))
-        (local.set $blockTiny (i32.add (i32x4.extract_lane 0 (local.get $tinyLanes)) (i32x4.extract_lane 1 (local.get $tinyLanes))))
-        (local.set $blockTiny (i32.add (local.get $blockTiny) (i32.add (i32x4.extract_lane 2 (local.get $tinyLanes)) (i32x4.extract_lane 3 (local.get $tinyLanes)))))
+        (local.set $blockZeros (i32.const 0))
+        (local.set $blockTiny (i32.const 0))
+        (if (v128.any_true (f32x4.lt (f32x4.pmin (local.get $vAbsMin) (local.get $wAbsMin)) (local.get $tinySplat)))
+          (then
+            (call $countTiny32 (local.get $p) (local.get $at) (local.get $i) (local.get $tinySplat))
+            (local.set $blockTiny)
+            (local.set $blockZeros)))
         ;; The last values of a block that is not a multiple of eight, one by one.
         (block $tailDone
           (loop $tail
@@ -156,6 +174,20 @@
     (f64.store (i32.const 9504) (local.get $subnormal))
     (local.get $at))
 
+  ;; countTiny32 for float64 values, a multiple of 2.
+  (func $countTiny64 (param $p i32) (param $from i32) (param $to i32) (param $tiny v128) (result i64 i64)
+    (local $v v128) (local $zeroLanes v128) (local $tinyLanes v128)
+    (block $done
+      (loop $vector
+        (br_if $done (i32.ge_u (local.get $from) (local.get $to)))
+        (local.set $v (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $from) (i32.const 3)))))
+        (local.set $zeroLanes (i64x2.sub (local.get $zeroLanes) (f64x2.eq (local.get $v) (v128.const f64x2 0 0))))
+        (local.set $tinyLanes (i64x2.sub (local.get $tinyLanes) (f64x2.lt (f64x2.abs (local.get $v)) (local.get $tiny))))
+        (local.set $from (i32.add (local.get $from) (i32.const 2)))
+        (br $vector)))
+    (i64.add (i64x2.extract_lane 0 (local.get $zeroLanes)) (i64x2.extract_lane 1 (local.get $zeroLanes)))
+    (i64.add (i64x2.extract_lane 0 (local.get $tinyLanes)) (i64x2.extract_lane 1 (local.get $tinyLanes))))
+
   ;; range32 for float64 values: four a turn, in two lanes of each sum, min and max.
   (func (export "range64") (param $p i32) (param $n i32) (param $tiny f64) (param $min f64) (param $max f64) (result i32)
     (local $total f64)
@@ -163,7 +195,7 @@
     (local $blockMin f64) (local $blockMax f64) (local $x f64)
     (local $sum f64) (local $zeros f64) (local $subnormal f64) (local $blockZeros i64) (local $blockTiny i64)
     (local $v v128) (local $w v128) (local $vMin v128) (local $wMin v128) (local $vMax v128) (local $wMax v128)
-    (local $s0 v128) (local $s1 v128) (local $zeroLanes v128) (local $tinyLanes v128) (local $tinySplat v128)
+    (local $s0 v128) (local $s1 v128) (local $vAbsMin v128) (local $wAbsMin v128) (local $tinySplat v128)
     (local.set $tinySplat (f64x2.splat (local.get $tiny)))
     (block $stop
       (loop $blocks
@@ -176,8 +208,8 @@
         (local.set $wMax (local.get $vMax))
         (local.set $s0 (v128.const i64x2 0 0))
         (local.set $s1 (v128.const i64x2 0 0))
-        (local.set $zeroLanes (v128.const i64x2 0 0))
-        (local.set $tinyLanes (v128.const i64x2 0 0))
+        (local.set $vAbsMin (v128.const f64x2 inf inf))
+        (local.set $wAbsMin (local.get $vAbsMin))
         (local.set $i (local.get $at))
         (block $vectorDone
           (loop $vector
@@ -191,10 +223,8 @@
             (local.set $wMin (f64x2.pmin (local.get $wMin) (local.get $w)))
             (local.set $vMax (f64x2.pmax (local.get $vMax) (local.get $v)))
             (local.set $wMax (f64x2.pmax (local.get $wMax) (local.get $w)))
-            (local.set $zeroLanes (i64x2.sub (local.get $zeroLanes) (f64x2.eq (local.get $v) (v128.const f64x2 0 0))))
-            (local.set $zeroLanes (i64x2.sub (local.get $zeroLanes) (f64x2.eq (local.get $w) (v128.const f64x2 0 0))))
-            (local.set $tinyLanes (i64x2.sub (local.get $tinyLanes) (f64x2.lt (f64x2.abs (local.get $v)) (local.get $tinySplat))))
-            (local.set $tinyLanes (i64x2.sub (local.get $tinyLanes) (f64x2.lt (f64x2.abs (local.get $w)) (local.get $tinySplat))))
+            (local.set $vAbsMin (f64x2.pmin (local.get $vAbsMin) (f64x2.abs (local.get $v))))
+            (local.set $wAbsMin (f64x2.pmin (local.get $wAbsMin) (f64x2.abs (local.get $w))))
             (local.set $i (i32.add (local.get $i) (i32.const 4)))
             (br $vector)))
         (local.set $sum (f64.add
@@ -204,8 +234,13 @@
         (local.set $vMax (f64x2.pmax (local.get $vMax) (local.get $wMax)))
         (local.set $blockMin (f64.min (f64x2.extract_lane 0 (local.get $vMin)) (f64x2.extract_lane 1 (local.get $vMin))))
         (local.set $blockMax (f64.max (f64x2.extract_lane 0 (local.get $vMax)) (f64x2.extract_lane 1 (local.get $vMax))))
-        (local.set $blockZeros (i64.add (i64x2.extract_lane 0 (local.get $zeroLanes)) (i64x2.extract_lane 1 (local.get $zeroLanes))))
-        (local.set $blockTiny (i64.add (i64x2.extract_lane 0 (local.get $tinyLanes)) (i64x2.extract_lane 1 (local.get $tinyLanes))))
+        (local.set $blockZeros (i64.const 0))
+        (local.set $blockTiny (i64.const 0))
+        (if (v128.any_true (f64x2.lt (f64x2.pmin (local.get $vAbsMin) (local.get $wAbsMin)) (local.get $tinySplat)))
+          (then
+            (call $countTiny64 (local.get $p) (local.get $at) (local.get $i) (local.get $tinySplat))
+            (local.set $blockTiny)
+            (local.set $blockZeros)))
         (block $tailDone
           (loop $tail
             (br_if $tailDone (i32.ge_u (local.get $i) (local.get $end)))
