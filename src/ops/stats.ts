@@ -125,13 +125,12 @@ function spreadCareful64(values: Float64Array, start: number, end: number, s: Fl
 
 /**
  * Buffers reused from block to block and tensor to tensor: a block of the thread's KernelMemory
- * (values decoded to float64, or copied in from outside it), bfloat16 widening, misaligned bytes.
+ * (values decoded, or copied in from outside it), misaligned bytes.
  */
 export class StatsScratch {
   readonly memory = kernelMemory();
   /** Where `block` lies in memory: BLOCK float64s, the thread's first KernelMemory block. */
   readonly blockAt = this.memory.blocks[0];
-  readonly wide = new Float32Array(BLOCK);
   private copy = new Uint8Array(0);
   /** `bytes` where a view of `width`-byte elements can be taken: in place, or copied when misaligned. */
   aligned(bytes: Uint8Array, width: number): Uint8Array {
@@ -140,10 +139,6 @@ export class StatsScratch {
     const copy = this.copy.subarray(0, bytes.length);
     copy.set(bytes);
     return copy;
-  }
-  /** The first `length` doubles of the block (a view valid until memory is allocated again). */
-  block(length: number): Float64Array {
-    return new Float64Array(this.memory.memory.buffer, this.blockAt, length);
   }
 }
 
@@ -159,14 +154,14 @@ export interface StatsPart { sums: Float64Array; bins: Float64Array; blockSums: 
  * counts) over every piece in order, then `spread` (squared deviations, histogram) over every
  * piece again in order. Pieces must be whole blocks of BLOCK elements but the last (any multiple
  * of 512 KiB is), so results do not depend on how the tensor is cut. float32 values run through
- * the float32 kernels, every other dtype through the float64 ones: float64 values as they are,
- * the others decoded a block at a time.
+ * the float32 kernels, and bfloat16 ones widened to float32 (exactly); every other dtype through
+ * the float64 ones: float64 values as they are, the others decoded a block at a time.
  */
 export class StatsAccumulator {
   private readonly sums = new Float64Array(SUM_LENGTH);
   private readonly bins = new Float64Array(HISTOGRAM_BINS);
   private readonly width: number;
-  /** Bytes per value the kernels read: 4 for float32, else 8. */
+  /** Bytes per value the kernels read: 4 for float32 and bfloat16, else 8. */
   private readonly kernelWidth: number;
   /** float32 and float64: the kernels read the bytes as they are. */
   private readonly native: boolean;
@@ -180,7 +175,7 @@ export class StatsAccumulator {
     warmUp(scratch);
     this.memory = scratch.memory;
     this.width = elementBytes(dtype);
-    this.kernelWidth = dtype === 'float32' ? 4 : 8;
+    this.kernelWidth = dtype === 'float32' || dtype === 'bfloat16' ? 4 : 8;
     this.native = dtype === 'float32' || dtype === 'float64';
     this.blockSums = part ? [] : undefined;
     this.sums[Sum.Min] = Infinity;
@@ -271,7 +266,7 @@ export class StatsAccumulator {
       const end = Math.min(count, start + BLOCK);
       const part = bytes.subarray(start * width, end * width);
       if (this.native) this.memory.bytes(this.scratch.blockAt, part.length).set(part);
-      else decodeInto(part, this.dtype, this.scratch.block(end - start), this.scratch.wide);
+      else decodeInto(part, this.dtype, this.memory.memory.buffer, this.scratch.blockAt, end - start);
       run(this.scratch.blockAt, end - start);
     }
   }
@@ -386,23 +381,24 @@ function halfValues(): Float64Array {
   return halfTable;
 }
 
-/** Decodes one aligned block (at most BLOCK elements) into `out` without allocating. */
-function decodeInto(part: Uint8Array, dtype: DType, out: Float64Array, wide: Float32Array): void {
-  const length = out.length;
+/**
+ * Decodes one aligned block of `length` values (at most BLOCK) into `memory` at `at`, without
+ * allocating: bfloat16 as float32 (its high half), every other dtype as float64.
+ */
+function decodeInto(part: Uint8Array, dtype: DType, memory: ArrayBuffer, at: number, length: number): void {
   const { buffer, byteOffset } = part;
+  if (dtype === 'bfloat16') {
+    const bits = new Uint16Array(buffer, byteOffset, length);
+    const wide = new Uint32Array(memory, at, length);
+    for (let i = 0; i < length; i++) wide[i] = bits[i]! << 16;
+    return;
+  }
+  const out = new Float64Array(memory, at, length);
   switch (dtype) {
     case 'float16': {
       const table = halfValues();
       const bits = new Uint16Array(buffer, byteOffset, length);
       for (let i = 0; i < length; i++) out[i] = table[bits[i]!]!;
-      break;
-    }
-    case 'bfloat16': {
-      // bfloat16 is the high half of a float32.
-      const bits = new Uint16Array(buffer, byteOffset, length);
-      const wideBits = new Uint32Array(wide.buffer, 0, length);
-      for (let i = 0; i < length; i++) wideBits[i] = bits[i]! << 16;
-      for (let i = 0; i < length; i++) out[i] = wide[i]!;
       break;
     }
     case 'int64': case 'uint64': {
