@@ -10,6 +10,7 @@ import type { TensorInfo } from '../src/core/statedict.js';
 import { writeSafetensors } from '../src/formats/safetensors/write.js';
 import { HISTOGRAM_BINS, SideBuffers, StatsScratch, StoredReader, storedStats, valueStats, type TensorStats } from '../src/ops/stats.js';
 import { readTensors } from '../src/ops/tensor-stats.js';
+import { SPLIT_BYTES } from '../src/ops/compare-pool.js';
 import { diffStateDicts } from '../src/ops/diff.js';
 import { tensorSha256 } from '../src/ops/hash.js';
 import { diff, inspect, open } from '../src/index.js';
@@ -17,6 +18,7 @@ import { sparkline } from '../src/cli/format.js';
 import { progress, readProgress } from '../src/cli/progress.js';
 import { python, pythonHas } from './python.js';
 import { ROOT, runCli, tempDir } from './helpers.js';
+import { plainStats } from './stats-reference.js';
 
 const require = createRequire(import.meta.url);
 const Ajv2020 = require('ajv/dist/2020.js');
@@ -200,47 +202,7 @@ test('inspect --stats --json: a stats object per numeric tensor, valid against t
   assert.doesNotMatch(text.stdout, /histogram/);
 });
 
-/**
- * The statistics by their definition, one value after the other in element order: sums and
- * squared deviations added in that order, min/max the first of equal values, the histogram's
- * bins (v − min)·(bins / (max − min)) truncated. Exact for tensors of one summing block
- * (65,536 elements) or less, where the kernels add in the same order.
- */
-function plainStats(values: ArrayLike<number>, dtype: DType): TensorStats {
-  const tiny = { float32: 2 ** -126, bfloat16: 2 ** -126, float64: 2 ** -1022, float16: 2 ** -14 }[dtype as string] ?? Number.MIN_VALUE;
-  let [finite, sum, min, max, zeros, nan, posInf, negInf, subnormal] = [0, 0, Infinity, -Infinity, 0, 0, 0, 0, 0];
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (Number.isNaN(v)) nan++;
-    else if (v === Infinity) posInf++;
-    else if (v === -Infinity) negInf++;
-    else {
-      finite++;
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-      if (v === 0) zeros++;
-      else if (Math.abs(v) < tiny) subnormal++;
-    }
-  }
-  const mean = sum / finite;
-  const scale = max > min ? HISTOGRAM_BINS / (max - min) : 0;
-  let squares = 0;
-  const histogram = new Array<number>(HISTOGRAM_BINS).fill(0);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) continue;
-    squares += (v - mean) * (v - mean);
-    histogram[Math.min(HISTOGRAM_BINS - 1, Math.trunc((v - min) * scale))]!++;
-  }
-  const any = finite > 0;
-  return {
-    min: any ? min : null, max: any ? max : null, mean: any ? mean : null, std: any ? Math.sqrt(squares / finite) : null,
-    zeros: values.length ? zeros / values.length : 0, nan, posInf, negInf, subnormal, histogram,
-  };
-}
-
-test('inspect --stats of float32, float64, float16, bfloat16, integer and bool tensors with NaN, ±Inf, subnormals, empty and all-NaN ones: the definition, exactly', async () => {
+test('inspect --stats of float32, float64, float16, bfloat16, integer and bool tensors with NaN, ±Inf, subnormals, empty and all-NaN ones: the definition, exactly but for the order of summation', async () => {
   const dir = tempDir();
   const file = path.join(dir, 'model.safetensors');
   const values = awkwardValues(20_000, 23);
@@ -257,7 +219,7 @@ test('inspect --stats of float32, float64, float16, bfloat16, integer and bool t
   const listed = new Map<string, TensorStats>(JSON.parse(r.stdout).tensors.map((t: { name: string; stats: TensorStats }) => [t.name, t.stats]));
   for (const [name, dtype, v] of tensors) {
     const expected = plainStats(decodePlainly(encode(v, dtype), dtype), dtype);
-    assert.deepEqual(listed.get(name), JSON.parse(JSON.stringify(expected)), `${name} (${dtype})`);
+    assertStatsEqual(listed.get(name)!, JSON.parse(JSON.stringify(expected)), `${name} (${dtype})`);
   }
   // The special values are there to be counted.
   assert.deepEqual(['nan', 'posInf', 'negInf', 'subnormal'].map((k) => listed.get('f32')![k as keyof TensorStats]), [2, 1, 1, 2]);
@@ -287,6 +249,34 @@ test('stored tensors read in chunks, held or read twice, here or on worker threa
       const readTwice = storedStats(new StoredReader(t.stored!, t.byteLength, new SideBuffers(), t.name, false), t.dtype, new StatsScratch());
       assert.deepEqual(readTwice, inMemory[dict.tensors.indexOf(t)], `${t.name} read twice`);
     }
+  } finally {
+    await dict.close();
+  }
+});
+
+test('a tensor of 256 MiB or more has its statistics taken in parts on every worker: exactly the statistics of one pass', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'large.safetensors');
+  // One float32 tensor without special values (every block through the kernels), one float64 with
+  // NaN and infinities in a few blocks of each part (read carefully); zeros of both signs in both.
+  const clean = new Float32Array(SPLIT_BYTES / 4 + 12_345);
+  for (let i = 0; i < clean.length; i++) clean[i] = (i % 9973) * 1e-4 - 0.3;
+  clean.fill(-0, 5_000_000, 5_000_003);
+  const special = new Float64Array(SPLIT_BYTES / 8 + 777);
+  for (let i = 0; i < special.length; i++) special[i] = ((i * 7919) % 10007) * 1e-3 + 2;
+  for (const [at, v] of [[3, NaN], [special.length >> 1, Infinity], [special.length - 2, -Infinity], [1000, 0], [2000, -0]] as const) special[at] = v;
+  const bytes = (v: Float32Array | Float64Array) => new Uint8Array(v.buffer);
+  await writeSafetensors(file, [{ name: 'clean', tensor: tensorOf('clean', 'float32', [clean.length], bytes(clean)) }, { name: 'special', tensor: tensorOf('special', 'float64', [special.length], bytes(special)) }]);
+  const dict = await open(file);
+  try {
+    const statsWith = async (threads: number) => {
+      const stats = [];
+      for await (const read of readTensors(dict.tensors, { stats: true, hash: false, threads })) stats.push(read.stats);
+      return stats;
+    };
+    const [onePass, inParts] = [await statsWith(1), await statsWith(2)];
+    assert.deepEqual(inParts, onePass);
+    assert.deepEqual([onePass[0]!.min, onePass[1]!.nan, onePass[1]!.posInf, onePass[1]!.negInf], [Math.fround(-0.3), 1, 1, 1]);
   } finally {
     await dict.close();
   }

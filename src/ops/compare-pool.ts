@@ -4,7 +4,7 @@ import { startWorker } from '../core/worker.js';
 import { CkptError, ExitCode, fromPostedError, type PostedError } from '../core/errors.js';
 import type { DType } from '../core/dtype.js';
 import type { StoredBytes } from '../core/statedict.js';
-import type { TensorStats } from './stats.js';
+import { StatsAccumulator, type StatsPart, type TensorStats } from './stats.js';
 import { CHUNK_BYTES } from '../core/chunks.js';
 import { ACC_LENGTH, addAccumulators, type PairStats, type StoredPair } from './value-stats.js';
 
@@ -36,10 +36,24 @@ export interface StatsRequest {
 
 export interface StatsResult { stats: TensorStats; sha256?: string }
 
-export type PoolRequest = CompareRequest | StatsRequest;
+/** One pass over a part of a stored tensor (a large one's statistics taken on every worker): pass 2 with `start`, the state after pass 1 of every part. */
+export interface StatsPartRequest {
+  kind: 'statsPart';
+  id: number;
+  path: string;
+  offset: number;
+  byteLength: number;
+  dtype: DType;
+  what: string;
+  start?: Float64Array;
+}
+
+export type PoolRequest = CompareRequest | StatsRequest | StatsPartRequest;
+
+type PoolResult = PairStats | StatsResult | StatsPart;
 
 export type CompareReply =
-  | { id: number; ok: true; result: PairStats | StatsResult }
+  | { id: number; ok: true; result: PoolResult }
   | { id: number; ok: false; error: PostedError };
 
 /** Below this many bytes to compare, starting threads costs more than it saves. */
@@ -54,7 +68,9 @@ export const threadsFor = (bytes: number, given?: number): number => given ?? (b
 /**
  * A pair this large (an embedding matrix, a 3 GiB tensor) is compared in parts on every worker, so
  * one tensor does not leave the other cores idle; the parts' sums are added in order, so the
- * result only depends on the tensor's size and the thread count.
+ * result only depends on the tensor's size and the thread count. A tensor's statistics (without
+ * its hash, which reads in order) are taken in parts the same way, with the same result as in one
+ * pass: each pass's block sums are added in order.
  */
 export const SPLIT_BYTES = 256 << 20;
 
@@ -105,11 +121,22 @@ export class ComparePool {
     return { bitIdentical: results.every((r) => r.bitIdentical), acc };
   }
 
-  stats(stored: StoredBytes, byteLength: number, dtype: DType, hash: boolean, what: string): Promise<StatsResult> {
-    return this.submit({ kind: 'stats', id: this.next++, path: stored.file.path, offset: stored.offset, byteLength, dtype, hash, what }) as Promise<StatsResult>;
+  /** A stored tensor's statistics; a large one without its hash in parts on several workers (see SPLIT_BYTES). */
+  async stats(stored: StoredBytes, byteLength: number, dtype: DType, hash: boolean, what: string): Promise<StatsResult> {
+    const parts = hash ? [] : pairParts(byteLength, this.threads);
+    if (parts.length <= 1) {
+      return this.submit({ kind: 'stats', id: this.next++, path: stored.file.path, offset: stored.offset, byteLength, dtype, hash, what }) as Promise<StatsResult>;
+    }
+    const pass = (start?: Float64Array) => Promise.all(parts.map(([from, to]) => this.submit({
+      kind: 'statsPart', id: this.next++, path: stored.file.path, offset: stored.offset + from, byteLength: to - from, dtype, what, ...(start ? { start } : {}),
+    }) as Promise<StatsPart>));
+    const whole = new StatsAccumulator(dtype);
+    whole.addRanges(await pass());
+    whole.addSpreads(await pass(whole.spreadStart()));
+    return { stats: whole.result() };
   }
 
-  private submit(request: PoolRequest): Promise<PairStats | StatsResult> {
+  private submit(request: PoolRequest): Promise<PoolResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, settle: { resolve, reject } });
       this.dispatch();
@@ -150,4 +177,4 @@ export class ComparePool {
   }
 }
 
-interface Settle { resolve: (result: PairStats | StatsResult) => void; reject: (err: Error) => void }
+interface Settle { resolve: (result: PoolResult) => void; reject: (err: Error) => void }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { halfToNumber, isNumeric } from '../core/decode.js';
 import type { DType } from '../core/dtype.js';
-import { CHUNK_BYTES, chunkBuffer } from '../core/chunks.js';
+import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes, TensorInfo } from '../core/statedict.js';
+import { BLOCK, kernelMemory, type KernelMemory, type SideRegion } from './stats-kernels.js';
 
 /** Equal-width bins from the smallest to the largest finite value. */
 export const HISTOGRAM_BINS = 32;
@@ -31,13 +32,6 @@ const SMALLEST_NORMAL: Partial<Record<DType, number>> = {
   float64: 2 ** -1022, float32: 2 ** -126, bfloat16: 2 ** -126, float16: 2 ** -14,
 };
 
-/**
- * Elements per block of pass 1: each block's sum is taken on its own, then added to the total, so
- * results do not depend on how a tensor is cut into pieces as long as pieces are whole blocks.
- * Also the elements decoded to float64 at a time for dtypes without a native typed array.
- */
-const BLOCK = 1 << 16;
-
 /** True when `tensorStats` can read this dtype (floats, integers, booleans). */
 export function hasStats(dtype: DType): boolean {
   return isNumeric(dtype);
@@ -47,95 +41,14 @@ export function hasStats(dtype: DType): boolean {
 const enum Sum { Min, Max, Total, Zeros, Subnormal, Finite, Count, Nan, PosInf, NegInf, Squares, Tiny, Mean, Scale }
 const SUM_LENGTH = 14;
 const LAST_BIN = HISTOGRAM_BINS - 1;
-/**
- * Pass 2 counts pairs of consecutive values: one increment per two elements, at bin(v0)·SPAN +
- * bin(v1), in two interleaved tables so that consecutive increments rarely wait on each other.
- * A bin is 0…32 (32 only for values at max, counted in the last bin when the pairs are added up).
- */
-const SPAN = HISTOGRAM_BINS + 1;
-const PAIRS = SPAN * SPAN;
+// The common case, a block without NaN or infinities, runs in the WebAssembly kernels
+// (stats-kernels.wat). A NaN or an infinity shows in the block's sum, and that block alone is then
+// read again here, with a test per element; so is pass 2 of a tensor that holds one. Each careful
+// loop exists once per array type so each call site sees one type.
 
-// Each kernel exists once per array type (Float32Array read in place, Float64Array for float64
-// and every decoded dtype) so each call site sees one type. The common case, a block without NaN or
-// infinities, takes the fast loops: no per-element test for them, min/max as conditional moves. A
-// NaN or an infinity shows in the block's sum, and that block alone is then read again carefully.
-
-/** Pass 1 over one block without special values; false (nothing recorded) when the block holds one. */
-function rangeFast32(values: Float32Array, start: number, end: number, s: Float64Array): boolean {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    total += v;
-    min = v < min ? v : min;
-    max = v > max ? v : max;
-    if (Math.abs(v) < tiny) {
-      if (v === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(total) || min === -Infinity || max === Infinity) return false;
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] += total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += end - start; s[Sum.Count] += end - start;
-  return true;
-}
-
-/**
- * rangeFast32 over two blocks at once, [start, start + length) and the next (length BLOCK but in
- * warmUp): two sums that
- * do not wait on each other, each block's added to the total in order as before. Each block keeps
- * its own min and max, the first block's winning ties (as one pass in order would: −0 and 0).
- */
-function rangeTwoBlocks32(values: Float32Array, start: number, length: number, s: Float64Array): boolean {
-  let minA = s[Sum.Min]!, maxA = s[Sum.Max]!, minB = minA, maxB = maxA, totalA = 0, totalB = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  const end = start + length;
-  for (let i = start; i < end; i++) {
-    const a = values[i]!, b = values[i + length]!;
-    totalA += a;
-    totalB += b;
-    minA = a < minA ? a : minA;
-    maxA = a > maxA ? a : maxA;
-    minB = b < minB ? b : minB;
-    maxB = b > maxB ? b : maxB;
-    if (Math.abs(a) < tiny) {
-      if (a === 0) zeros++;
-      else subnormal++;
-    }
-    if (Math.abs(b) < tiny) {
-      if (b === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(totalA) || !Number.isFinite(totalB) || minA === -Infinity || minB === -Infinity || maxA === Infinity || maxB === Infinity) return false;
-  s[Sum.Min] = minB < minA ? minB : minA; s[Sum.Max] = maxB > maxA ? maxB : maxA;
-  s[Sum.Total] += totalA; s[Sum.Total] += totalB; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += 2 * length; s[Sum.Count] += 2 * length;
-  return true;
-}
-
-function rangeFast64(values: Float64Array, start: number, end: number, s: Float64Array): boolean {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0;
-  const tiny = s[Sum.Tiny]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    total += v;
-    min = v < min ? v : min;
-    max = v > max ? v : max;
-    if (Math.abs(v) < tiny) {
-      if (v === 0) zeros++;
-      else subnormal++;
-    }
-  }
-  if (!Number.isFinite(total) || min === -Infinity || max === Infinity) return false;
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] += total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
-  s[Sum.Finite] += end - start; s[Sum.Count] += end - start;
-  return true;
-}
-
-/** Pass 1 with a test per element: NaN and ±Infinity counted apart, left out of the rest (added to the total one by one). */
-function rangeCareful32(values: Float32Array, start: number, end: number, s: Float64Array): void {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = s[Sum.Total]!, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
+/** Pass 1 over one block with a test per element: NaN and ±Infinity counted apart, left out of the rest; returns the block's sum. */
+function rangeCareful32(values: Float32Array, start: number, end: number, s: Float64Array): number {
+  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
   const tiny = s[Sum.Tiny]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -153,12 +66,13 @@ function rangeCareful32(values: Float32Array, start: number, end: number, s: Flo
     if (v === 0) zeros++;
     else if (Math.abs(v) < tiny) subnormal++;
   }
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] = total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
+  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
   s[Sum.Finite] += finite; s[Sum.Count] += end - start; s[Sum.Nan] += nan; s[Sum.PosInf] += posInf; s[Sum.NegInf] += negInf;
+  return total;
 }
 
-function rangeCareful64(values: Float64Array, start: number, end: number, s: Float64Array): void {
-  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = s[Sum.Total]!, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
+function rangeCareful64(values: Float64Array, start: number, end: number, s: Float64Array): number {
+  let min = s[Sum.Min]!, max = s[Sum.Max]!, total = 0, zeros = 0, subnormal = 0, finite = 0, nan = 0, posInf = 0, negInf = 0;
   const tiny = s[Sum.Tiny]!;
   for (let i = start; i < end; i++) {
     const v = values[i]!;
@@ -175,95 +89,48 @@ function rangeCareful64(values: Float64Array, start: number, end: number, s: Flo
     if (v === 0) zeros++;
     else if (Math.abs(v) < tiny) subnormal++;
   }
-  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Total] = total; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
+  s[Sum.Min] = min; s[Sum.Max] = max; s[Sum.Zeros] += zeros; s[Sum.Subnormal] += subnormal;
   s[Sum.Finite] += finite; s[Sum.Count] += end - start; s[Sum.Nan] += nan; s[Sum.PosInf] += posInf; s[Sum.NegInf] += negInf;
+  return total;
+}
+
+/** Pass 2 over one block skipping NaN and ±Infinity, for tensors that hold some; returns the block's squared deviations. */
+function spreadCareful32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): number {
+  let squares = 0;
+  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
+  for (let i = start; i < end; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) continue;
+    const d = v - mean;
+    squares += d * d;
+    const b = ((v - min) * scale) | 0;
+    bins[b > LAST_BIN ? LAST_BIN : b]!++;
+  }
+  return squares;
+}
+
+function spreadCareful64(values: Float64Array, start: number, end: number, s: Float64Array, bins: Float64Array): number {
+  let squares = 0;
+  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
+  for (let i = start; i < end; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) continue;
+    const d = v - mean;
+    squares += d * d;
+    const b = ((v - min) * scale) | 0;
+    bins[b > LAST_BIN ? LAST_BIN : b]!++;
+  }
+  return squares;
 }
 
 /**
- * Pass 2 (mean and range known), for tensors without NaN or infinities: squared deviations from
- * the mean, added in element order, and the pair counts; an odd last element goes to `bins`.
+ * Buffers reused from block to block and tensor to tensor: a block of the thread's KernelMemory
+ * (values decoded, or copied in from outside it), misaligned bytes.
  */
-function spreadFast32(values: Float32Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    const v0 = values[i]!, v1 = values[i + 1]!, v2 = values[i + 2]!, v3 = values[i + 3]!;
-    const d0 = v0 - mean, d1 = v1 - mean, d2 = v2 - mean, d3 = v3 - mean;
-    squares += d0 * d0;
-    squares += d1 * d1;
-    squares += d2 * d2;
-    squares += d3 * d3;
-    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
-    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
-  }
-  for (; i < end; i++) {
-    const v = values[i]!;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
-function spreadFast64(values: Float64Array, start: number, end: number, s: Float64Array, pairs: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    const v0 = values[i]!, v1 = values[i + 1]!, v2 = values[i + 2]!, v3 = values[i + 3]!;
-    const d0 = v0 - mean, d1 = v1 - mean, d2 = v2 - mean, d3 = v3 - mean;
-    squares += d0 * d0;
-    squares += d1 * d1;
-    squares += d2 * d2;
-    squares += d3 * d3;
-    pairs[(((v0 - min) * scale) | 0) * SPAN + (((v1 - min) * scale) | 0)]!++;
-    pairs[PAIRS + (((v2 - min) * scale) | 0) * SPAN + (((v3 - min) * scale) | 0)]!++;
-  }
-  for (; i < end; i++) {
-    const v = values[i]!;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
-/** Pass 2 skipping NaN and ±Infinity, for tensors that hold some. */
-function spreadCareful32(values: Float32Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    if (v - v !== 0) continue;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
-function spreadCareful64(values: Float64Array, start: number, end: number, s: Float64Array, bins: Float64Array): void {
-  let squares = s[Sum.Squares]!;
-  const mean = s[Sum.Mean]!, min = s[Sum.Min]!, scale = s[Sum.Scale]!;
-  for (let i = start; i < end; i++) {
-    const v = values[i]!;
-    if (v - v !== 0) continue;
-    const d = v - mean;
-    squares += d * d;
-    const b = ((v - min) * scale) | 0;
-    bins[b > LAST_BIN ? LAST_BIN : b]!++;
-  }
-  s[Sum.Squares] = squares;
-}
-
-/** Buffers reused from block to block and tensor to tensor: decoded values, bfloat16 widening, misaligned bytes. */
 export class StatsScratch {
-  readonly decoded = new Float64Array(BLOCK);
-  readonly wide = new Float32Array(BLOCK);
+  readonly memory = kernelMemory();
+  /** Where `block` lies in memory: BLOCK float64s, the thread's first KernelMemory block. */
+  readonly blockAt = this.memory.blocks[0];
   private copy = new Uint8Array(0);
   /** `bytes` where a view of `width`-byte elements can be taken: in place, or copied when misaligned. */
   aligned(bytes: Uint8Array, width: number): Uint8Array {
@@ -276,22 +143,41 @@ export class StatsScratch {
 }
 
 /**
+ * Pass 1 or pass 2 over a part of a tensor (a worker's share of a large one): the sums and
+ * histogram so far, and each block's sum of that pass (totals, or squared deviations), which the
+ * whole tensor's accumulator adds in order, so the result is the same as in one pass.
+ */
+export interface StatsPart { sums: Float64Array; bins: Float64Array; blockSums: Float64Array }
+
+/**
  * The statistics of one tensor, fed its little-endian bytes in two passes: `range` (min, max, sum,
  * counts) over every piece in order, then `spread` (squared deviations, histogram) over every
- * piece again in order. Pieces of pass 1 must be whole blocks of BLOCK elements but the last (any
- * multiple of 512 KiB is), so results do not depend on how the tensor is cut.
+ * piece again in order. Pieces must be whole blocks of BLOCK elements but the last (any multiple
+ * of 512 KiB is), so results do not depend on how the tensor is cut. float32 values run through
+ * the float32 kernels, and bfloat16 ones widened to float32 (exactly); every other dtype through
+ * the float64 ones: float64 values as they are, the others decoded a block at a time.
  */
 export class StatsAccumulator {
   private readonly sums = new Float64Array(SUM_LENGTH);
   private readonly bins = new Float64Array(HISTOGRAM_BINS);
-  private readonly pairs = new Float64Array(2 * PAIRS);
   private readonly width: number;
+  /** Bytes per value the kernels read: 4 for float32 and bfloat16, else 8. */
+  private readonly kernelWidth: number;
+  /** float32 and float64: the kernels read the bytes as they are. */
+  private readonly native: boolean;
+  private readonly memory: KernelMemory;
   private spreading = false;
   private clean = true;
+  /** Each block's sum of the pass under way, in order, when the accumulator takes a part of a tensor (see StatsPart). */
+  private readonly blockSums: number[] | undefined;
 
-  constructor(readonly dtype: DType, private readonly scratch = new StatsScratch()) {
-    warmUp();
+  constructor(readonly dtype: DType, private readonly scratch = new StatsScratch(), part = false) {
+    warmUp(scratch);
+    this.memory = scratch.memory;
     this.width = elementBytes(dtype);
+    this.kernelWidth = dtype === 'float32' || dtype === 'bfloat16' ? 4 : 8;
+    this.native = dtype === 'float32' || dtype === 'float64';
+    this.blockSums = part ? [] : undefined;
     this.sums[Sum.Min] = Infinity;
     this.sums[Sum.Max] = -Infinity;
     // Integers have no subnormals: below the smallest positive double only 0 is.
@@ -299,52 +185,49 @@ export class StatsAccumulator {
   }
 
   range(piece: Uint8Array): void {
-    const s = this.sums;
-    const bytes = this.scratch.aligned(piece, this.width);
-    const count = Math.floor(bytes.byteLength / this.width);
-    if (this.dtype === 'float32') {
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      let at = 0;
-      for (; at + 2 * BLOCK <= count; at += 2 * BLOCK) {
-        if (rangeTwoBlocks32(values, at, BLOCK, s)) continue;
-        // A special value in one of them: each block on its own.
-        if (!rangeFast32(values, at, at + BLOCK, s)) rangeCareful32(values, at, at + BLOCK, s);
-        if (!rangeFast32(values, at + BLOCK, at + 2 * BLOCK, s)) rangeCareful32(values, at + BLOCK, at + 2 * BLOCK, s);
-      }
-      for (; at < count; at += BLOCK) {
-        const end = Math.min(count, at + BLOCK);
-        if (!rangeFast32(values, at, end, s)) rangeCareful32(values, at, end, s);
-      }
-      return;
-    }
-    for (let at = 0; at < count; at += BLOCK) {
-      const values = this.float64Block(bytes, at, Math.min(count, at + BLOCK));
-      if (!rangeFast64(values, 0, values.length, s)) rangeCareful64(values, 0, values.length, s);
-    }
+    this.eachRun(piece, (at, count) => this.rangeAt(at, count));
   }
 
   spread(piece: Uint8Array): void {
+    if (!this.spreading) this.startSpread();
+    this.eachRun(piece, (at, count) => this.spreadAt(at, count));
+  }
+
+  /** What this accumulator, made with `part`, has taken of its part of a tensor so far. */
+  part(): StatsPart {
+    return { sums: this.sums, bins: this.bins, blockSums: Float64Array.from(this.blockSums!) };
+  }
+
+  /** Adds pass 1 of a tensor's parts, in order (as if this accumulator had read them): mins and maxes, counts, block sums. */
+  addRanges(parts: readonly StatsPart[]): void {
     const s = this.sums;
-    if (!this.spreading) {
-      this.spreading = true;
-      s[Sum.Mean] = s[Sum.Total]! / Math.max(1, s[Sum.Finite]!);
-      // Bins per unit of value; with one distinct value every value lands in bin 0.
-      const range = s[Sum.Max]! - s[Sum.Min]!;
-      s[Sum.Scale] = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
-      this.clean = s[Sum.Nan]! + s[Sum.PosInf]! + s[Sum.NegInf]! === 0;
+    for (const { sums, blockSums } of parts) {
+      // Strictly smaller or larger: of equal values the earlier part's wins, as in one pass.
+      if (sums[Sum.Min]! < s[Sum.Min]!) s[Sum.Min] = sums[Sum.Min]!;
+      if (sums[Sum.Max]! > s[Sum.Max]!) s[Sum.Max] = sums[Sum.Max]!;
+      for (const count of [Sum.Zeros, Sum.Subnormal, Sum.Finite, Sum.Count, Sum.Nan, Sum.PosInf, Sum.NegInf]) s[count] += sums[count]!;
+      for (const sum of blockSums) s[Sum.Total] += sum;
     }
-    const bytes = this.scratch.aligned(piece, this.width);
-    const count = Math.floor(bytes.byteLength / this.width);
-    if (this.dtype === 'float32') {
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-      if (this.clean) spreadFast32(values, 0, count, s, this.pairs, this.bins);
-      else spreadCareful32(values, 0, count, s, this.bins);
-      return;
-    }
-    for (let at = 0; at < count; at += BLOCK) {
-      const values = this.float64Block(bytes, at, Math.min(count, at + BLOCK));
-      if (this.clean) spreadFast64(values, 0, values.length, s, this.pairs, this.bins);
-      else spreadCareful64(values, 0, values.length, s, this.bins);
+  }
+
+  /** The state pass 2 of every part starts from (`resumeSpread`), once pass 1 of every part is added. */
+  spreadStart(): Float64Array {
+    this.startSpread();
+    return this.sums.slice();
+  }
+
+  /** Takes pass 2 of a part from the state spreadStart gave. */
+  resumeSpread(start: Float64Array): void {
+    this.sums.set(start);
+    this.spreading = true;
+    this.clean = this.isClean();
+  }
+
+  /** Adds pass 2 of a tensor's parts, in order: squared deviations by block, histogram counts. */
+  addSpreads(parts: readonly StatsPart[]): void {
+    for (const { bins, blockSums } of parts) {
+      for (const sum of blockSums) this.sums[Sum.Squares] += sum;
+      bins.forEach((count, bin) => { this.bins[bin] += count; });
     }
   }
 
@@ -352,14 +235,6 @@ export class StatsAccumulator {
     const s = this.sums;
     const finite = s[Sum.Finite]!;
     const any = finite > 0;
-    const histogram = Array.from(this.bins);
-    for (let at = 0; at < this.pairs.length; at++) {
-      const count = this.pairs[at]!;
-      if (count === 0) continue;
-      const pair = at % PAIRS;
-      histogram[Math.min(LAST_BIN, Math.floor(pair / SPAN))]! += count;
-      histogram[Math.min(LAST_BIN, pair % SPAN)]! += count;
-    }
     return {
       min: any ? s[Sum.Min]! : null,
       max: any ? s[Sum.Max]! : null,
@@ -370,16 +245,97 @@ export class StatsAccumulator {
       posInf: s[Sum.PosInf]!,
       negInf: s[Sum.NegInf]!,
       subnormal: s[Sum.Subnormal]!,
-      histogram,
+      histogram: Array.from(this.bins),
     };
   }
 
-  /** Elements [start, end) of aligned `bytes` as doubles: float64 in place, other dtypes decoded into the scratch block. */
-  private float64Block(bytes: Uint8Array, start: number, end: number): Float64Array {
-    if (this.dtype === 'float64') return new Float64Array(bytes.buffer, bytes.byteOffset + start * 8, end - start);
-    const out = this.scratch.decoded.subarray(0, end - start);
-    decodeInto(bytes.subarray(start * this.width, end * this.width), this.dtype, out, this.scratch.wide);
-    return out;
+  /**
+   * Calls `run(at, count)` with the piece's values in KernelMemory as the kernels read them: in
+   * place when the piece was read there (float32 and float64), else a block at a time, copied
+   * (float32, float64) or decoded (other dtypes) into the scratch block.
+   */
+  private eachRun(piece: Uint8Array, run: (at: number, count: number) => void): void {
+    const width = this.width;
+    const count = Math.floor(piece.byteLength / width);
+    if (this.native && this.memory.holds(piece, width)) {
+      run(piece.byteOffset, count);
+      return;
+    }
+    const bytes = this.native ? piece : this.scratch.aligned(piece, width);
+    for (let start = 0; start < count; start += BLOCK) {
+      const end = Math.min(count, start + BLOCK);
+      const part = bytes.subarray(start * width, end * width);
+      if (this.native) this.memory.bytes(this.scratch.blockAt, part.length).set(part);
+      else decodeInto(part, this.dtype, this.memory.memory.buffer, this.scratch.blockAt, end - start);
+      run(this.scratch.blockAt, end - start);
+    }
+  }
+
+  private startSpread(): void {
+    const s = this.sums;
+    this.spreading = true;
+    s[Sum.Mean] = s[Sum.Total]! / Math.max(1, s[Sum.Finite]!);
+    // Bins per unit of value; with one distinct value every value lands in bin 0.
+    const range = s[Sum.Max]! - s[Sum.Min]!;
+    s[Sum.Scale] = range > 0 && Number.isFinite(range) ? HISTOGRAM_BINS / range : 0;
+    this.clean = this.isClean();
+  }
+
+  private isClean(): boolean {
+    return this.sums[Sum.Nan]! + this.sums[Sum.PosInf]! + this.sums[Sum.NegInf]! === 0;
+  }
+
+  /**
+   * Pass 1 over `count` values at `at`, a block at a time: in the kernel, but for a block holding
+   * NaN or an infinity; each block's sum added to the total in order.
+   */
+  private rangeAt(at: number, count: number): void {
+    const s = this.sums;
+    const kernels = this.memory.kernels;
+    const range = this.kernelWidth === 4 ? kernels.range32 : kernels.range64;
+    for (let start = 0; start < count; start += BLOCK) {
+      const length = Math.min(BLOCK, count - start);
+      const blockAt = at + start * this.kernelWidth;
+      let sum: number;
+      if (range(blockAt, length, s[Sum.Tiny]!, s[Sum.Min]!, s[Sum.Max]!) === length) {
+        const results = this.memory.results;
+        s[Sum.Min] = results[0]!; s[Sum.Max] = results[1]!; sum = results[2]!; s[Sum.Zeros] += results[3]!; s[Sum.Subnormal] += results[4]!;
+        s[Sum.Finite] += length; s[Sum.Count] += length;
+      } else if (this.kernelWidth === 4) {
+        sum = rangeCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s);
+      } else {
+        sum = rangeCareful64(new Float64Array(this.memory.memory.buffer, blockAt, length), 0, length, s);
+      }
+      s[Sum.Total] += sum;
+      this.blockSums?.push(sum);
+    }
+  }
+
+  /** Pass 2 over `count` values at `at`, a block at a time, each block's squared deviations added in order. */
+  private spreadAt(at: number, count: number): void {
+    const s = this.sums;
+    const kernels = this.memory.kernels;
+    const spread = this.kernelWidth === 4 ? kernels.spread32 : kernels.spread64;
+    for (let start = 0; start < count; start += BLOCK) {
+      const length = Math.min(BLOCK, count - start);
+      const blockAt = at + start * this.kernelWidth;
+      let sum: number;
+      if (this.clean) {
+        // A scale of 0, or one too large to hold (a float64 range below 2^-1019), puts every value
+        // in bin 0, as `| 0` does with NaN and ∞; the kernel gets 0 and 0 for them, so that its
+        // positions (v − min)·scale are always finite (see stats-kernels.wat).
+        const scale = s[Sum.Scale]! < Infinity ? s[Sum.Scale]! : 0;
+        sum = spread(blockAt, length, s[Sum.Mean]!, scale === 0 ? 0 : s[Sum.Min]!, scale);
+      } else if (this.kernelWidth === 4) {
+        sum = spreadCareful32(new Float32Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
+      } else {
+        sum = spreadCareful64(new Float64Array(this.memory.memory.buffer, blockAt, length), 0, length, s, this.bins);
+      }
+      s[Sum.Squares] += sum;
+      this.blockSums?.push(sum);
+    }
+    // Once per run: the tables are the thread's, and the next run may be another accumulator's.
+    if (this.clean) this.memory.drainTables(this.bins);
   }
 }
 
@@ -391,14 +347,12 @@ let warm = false;
  * stays in that slow state (7 ns per element instead of 2, measured). Small calls first give
  * every site its feedback, so the kernels are compiled whole.
  */
-function warmUp(): void {
+function warmUp(scratch: StatsScratch): void {
   if (warm) return;
   warm = true;
   const ordinary = [0.5, -2, 0, 1e-40, 3, -0.25, 1, 2];
   const special = [NaN, Infinity, -Infinity, 0, 1e-40, 1, -1, 2];
-  const scratch = new StatsScratch();
   for (let i = 0; i < 16; i++) {
-    rangeTwoBlocks32(Float32Array.from(i % 4 ? ordinary : special), 0, ordinary.length / 2, new Float64Array(SUM_LENGTH));
     for (const values of [ordinary, special]) {
       for (const bytes of [new Uint8Array(Float32Array.from(values).buffer), new Uint8Array(Float64Array.from(values).buffer)]) {
         const stats = new StatsAccumulator(bytes.length === values.length * 4 ? 'float32' : 'float64', scratch);
@@ -427,23 +381,24 @@ function halfValues(): Float64Array {
   return halfTable;
 }
 
-/** Decodes one aligned block (at most BLOCK elements) into `out` without allocating. */
-function decodeInto(part: Uint8Array, dtype: DType, out: Float64Array, wide: Float32Array): void {
-  const length = out.length;
+/**
+ * Decodes one aligned block of `length` values (at most BLOCK) into `memory` at `at`, without
+ * allocating: bfloat16 as float32 (its high half), every other dtype as float64.
+ */
+function decodeInto(part: Uint8Array, dtype: DType, memory: ArrayBuffer, at: number, length: number): void {
   const { buffer, byteOffset } = part;
+  if (dtype === 'bfloat16') {
+    const bits = new Uint16Array(buffer, byteOffset, length);
+    const wide = new Uint32Array(memory, at, length);
+    for (let i = 0; i < length; i++) wide[i] = bits[i]! << 16;
+    return;
+  }
+  const out = new Float64Array(memory, at, length);
   switch (dtype) {
     case 'float16': {
       const table = halfValues();
       const bits = new Uint16Array(buffer, byteOffset, length);
       for (let i = 0; i < length; i++) out[i] = table[bits[i]!]!;
-      break;
-    }
-    case 'bfloat16': {
-      // bfloat16 is the high half of a float32.
-      const bits = new Uint16Array(buffer, byteOffset, length);
-      const wideBits = new Uint32Array(wide.buffer, 0, length);
-      for (let i = 0; i < length; i++) wideBits[i] = bits[i]! << 16;
-      for (let i = 0; i < length; i++) out[i] = wide[i]!;
       break;
     }
     case 'int64': case 'uint64': {
@@ -469,40 +424,58 @@ function elementBytes(dtype: DType): number {
  */
 export const HOLD_BYTES = 64 << 20;
 
-/** The buffers one thread reads one side's tensors through, reused from tensor to tensor: a chunk, and a whole tensor of up to HOLD_BYTES. */
+/**
+ * The buffers one thread reads one side's tensors through (0, or 1 for the second side of a
+ * comparison), in the thread's KernelMemory (the kernels read them in place): a chunk, and a whole
+ * tensor of up to HOLD_BYTES (reserved on first use; only the pages written take memory). Every
+ * SideBuffers of a side in a thread shares that memory: each tensor is read and used in one
+ * synchronous stretch, so no other read lands in it meanwhile, and memory does not grow with reads.
+ */
 export class SideBuffers {
-  readonly chunk = chunkBuffer();
-  private whole = chunkBuffer(0);
-  /** A buffer for a whole tensor of `bytes` (grown as needed), or undefined beyond HOLD_BYTES. */
-  holding(bytes: number): Buffer | undefined {
-    if (bytes > HOLD_BYTES) return undefined;
-    if (this.whole.length < bytes) this.whole = chunkBuffer(Math.max(bytes, CHUNK_BYTES));
-    return this.whole;
+  private readonly memory = kernelMemory();
+  private readonly region: SideRegion;
+  constructor(side = 0) {
+    this.region = this.memory.side(side);
+  }
+  /** The chunk buffer: a view valid until memory is allocated again (as by `canHold`). */
+  get chunk(): Buffer {
+    return this.memory.bytes(this.region.chunkAt, CHUNK_BYTES);
+  }
+  /** Whether a whole tensor of `bytes` fits in `whole`: true up to HOLD_BYTES. */
+  canHold(bytes: number): boolean {
+    if (bytes > HOLD_BYTES) return false;
+    if (this.region.wholeAt < 0) this.region.wholeAt = this.memory.allocate(HOLD_BYTES);
+    return true;
+  }
+  /** The first `bytes` of the buffer for a whole tensor, after canHold(bytes). */
+  whole(bytes: number): Buffer {
+    return this.memory.bytes(this.region.wholeAt, bytes);
   }
 }
 
 /**
  * One stored tensor read chunk by chunk (CHUNK_BYTES, whole blocks for StatsAccumulator) in pass 1,
- * and its bytes again for pass 2: from memory when `hold` and it fits, else from the file.
+ * and its bytes again for pass 2: from memory when `hold` and it fits, else from the file. Every
+ * buffer it needs is allocated when it is made, so the chunks it hands out stay valid (see KernelMemory).
  */
 export class StoredReader {
-  private readonly held: Buffer | undefined;
+  private readonly held: boolean;
 
   constructor(private readonly stored: StoredBytes, readonly byteLength: number, private readonly buffers: SideBuffers, private readonly what: string, hold: boolean) {
-    this.held = hold ? buffers.holding(byteLength) : undefined;
+    this.held = hold && buffers.canHold(byteLength);
   }
 
   /** The chunk at `at` (a multiple of CHUNK_BYTES), valid until the next read when not held. */
   read(at: number): Buffer {
     const length = Math.min(CHUNK_BYTES, this.byteLength - at);
-    const target = this.held ? this.held.subarray(at, at + length) : this.buffers.chunk.subarray(0, length);
+    const target = this.held ? this.buffers.whole(this.byteLength).subarray(at, at + length) : this.buffers.chunk.subarray(0, length);
     return this.stored.file.readInto(this.stored.offset + at, target, this.what);
   }
 
   /** Every chunk again, in order, for pass 2. */
   *again(): Generator<Uint8Array> {
     for (let at = 0; at < this.byteLength; at += CHUNK_BYTES) {
-      yield this.held ? this.held.subarray(at, Math.min(this.byteLength, at + CHUNK_BYTES)) : this.read(at);
+      yield this.held ? this.buffers.whole(this.byteLength).subarray(at, Math.min(this.byteLength, at + CHUNK_BYTES)) : this.read(at);
     }
   }
 }

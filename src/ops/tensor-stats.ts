@@ -1,6 +1,6 @@
 import { LocalFile } from '../core/file.js';
 import type { TensorInfo } from '../core/statedict.js';
-import { ComparePool, threadsFor, type StatsResult } from './compare-pool.js';
+import { ComparePool, pairParts, threadsFor, type StatsResult } from './compare-pool.js';
 import { bytesSha256, tensorSha256 } from './hash.js';
 import { hasStats, SideBuffers, StatsScratch, storedStatsAndHash, valueStats, type TensorStats } from './stats.js';
 
@@ -30,7 +30,10 @@ const onWorker = (t: TensorInfo): boolean => hasStats(t.dtype) && !t.encoding &&
 export async function* readTensors(tensors: readonly TensorInfo[], options: ReadOptions): AsyncGenerator<TensorRead> {
   const pooled = options.stats ? tensors.filter(onWorker) : [];
   const bytes = pooled.reduce((n, t) => n + t.byteLength, 0);
-  const threads = Math.min(pooled.length, threadsFor(bytes, options.threads));
+  const wanted = threadsFor(bytes, options.threads);
+  // A large tensor without its hash is read in parts on every thread (see SPLIT_BYTES).
+  const shares = pooled.reduce((n, t) => n + (options.hash ? 1 : pairParts(t.byteLength, wanted).length), 0);
+  const threads = Math.min(shares, wanted);
   const pool = threads > 1 ? new ComparePool(threads) : undefined;
   const running = new Map<TensorInfo, Promise<StatsResult>>();
   const what = (t: TensorInfo) => `tensor '${t.source}'`;

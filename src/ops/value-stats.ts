@@ -1,6 +1,7 @@
 import { CHUNK_BYTES } from '../core/chunks.js';
 import type { StoredBytes } from '../core/statedict.js';
 import { SideBuffers, StatsAccumulator, StatsScratch, StoredReader, type TensorStats } from './stats.js';
+import { BLOCK, kernelMemory, type KernelMemory } from './stats-kernels.js';
 
 /**
  * Element-wise comparison statistics, accumulated chunk after chunk into one Float64Array so the
@@ -12,65 +13,56 @@ export const ACC_LENGTH = 6;
 export type FloatArray = Float32Array | Float64Array;
 
 /**
- * Adds one chunk of pairs to `acc`. The fast loop leaves NaN handling out; where a NaN shows up
- * (in |a − b|, so in sumAbs), the chunk is redone by the exact loop: NaN on one side only is
- * outside the tolerance, NaN on both sides counts as equal. Same order of additions either way,
- * so results do not depend on how a tensor is cut into chunks.
+ * Adds pairs to `acc` (a chunk, or whole tensors): in the WebAssembly kernels (stats-kernels.wat),
+ * in place where both sides were read into the thread's KernelMemory, else a block at a time
+ * copied there. A block where a NaN shows up (in |a − b|, so in its sum) is redone by the exact
+ * loop: NaN on one side only is outside the tolerance, NaN on both sides counts as equal. Sums are
+ * reduced per block and added in order, so results do not depend on how a tensor is cut into
+ * chunks of whole blocks.
  */
 export function accumulate(va: FloatArray, vb: FloatArray, atol: number, rtol: number, acc: Float64Array): void {
-  const before = acc.slice();
-  if (va instanceof Float32Array && vb instanceof Float32Array) {
-    fastFloat32(va, vb, atol, rtol, acc);
-    if (acc[Acc.SumAbs] !== acc[Acc.SumAbs] && before[Acc.SumAbs] === before[Acc.SumAbs]) {
-      acc.set(before);
-      exactFloat32(va, vb, atol, rtol, acc);
-    }
-  } else {
-    const [a64, b64] = [toFloat64Array(va), toFloat64Array(vb)];
-    fastFloat64(a64, b64, atol, rtol, acc);
-    if (acc[Acc.SumAbs] !== acc[Acc.SumAbs] && before[Acc.SumAbs] === before[Acc.SumAbs]) {
-      acc.set(before);
-      exactFloat64(a64, b64, atol, rtol, acc);
-    }
+  const narrow = va instanceof Float32Array && vb instanceof Float32Array;
+  const [a, b] = narrow ? [va, vb] : [toFloat64Array(va), toFloat64Array(vb)];
+  const memory = kernelMemory();
+  const width = narrow ? 4 : 8;
+  if (memory.holds(a, width) && memory.holds(b, width)) {
+    compareAt(memory, a.byteOffset, b.byteOffset, a.length, narrow, atol, rtol, acc);
+    return;
+  }
+  const [blockA, blockB] = memory.blocks;
+  const View = narrow ? Float32Array : Float64Array;
+  for (let start = 0; start < a.length; start += BLOCK) {
+    const end = Math.min(a.length, start + BLOCK);
+    new View(memory.memory.buffer, blockA, end - start).set(a.subarray(start, end));
+    new View(memory.memory.buffer, blockB, end - start).set(b.subarray(start, end));
+    compareAt(memory, blockA, blockB, end - start, narrow, atol, rtol, acc);
   }
 }
 
 export const toFloat64Array = (v: FloatArray): Float64Array => (v instanceof Float64Array ? v : Float64Array.from(v));
 
-// Two copies of each loop, each over a single array type, so V8 keeps them monomorphic
-// (about 3 ns per element pair for the fast loop, against 4 with the NaN branch and 12 deoptimized).
-function fastFloat32(va: Float32Array, vb: Float32Array, atol: number, rtol: number, acc: Float64Array): void {
-  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = acc[Acc.SumAbs]!, dot = acc[Acc.Dot]!, normA = acc[Acc.NormA]!, normB = acc[Acc.NormB]!, outside = acc[Acc.Outside]!;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
-    const x = va[i]!, y = vb[i]!;
-    dot += x * y; normA += x * x; normB += y * y;
-    const d = Math.abs(x - y);
-    sumAbs += d;
-    maxAbs = d > maxAbs ? d : maxAbs;
-    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0; // ∞ on one side only differs whatever the tolerance
+/** `count` pairs at byte offsets `at` and `bt` of memory, through the kernel but for the blocks holding NaN. */
+function compareAt(memory: KernelMemory, at: number, bt: number, count: number, narrow: boolean, atol: number, rtol: number, acc: Float64Array): void {
+  const width = narrow ? 4 : 8;
+  const compare = narrow ? memory.kernels.compare32 : memory.kernels.compare64;
+  let done = 0;
+  while (done < count) {
+    memory.accumulators.set(acc);
+    done += compare(at + done * width, bt + done * width, count - done, atol, rtol);
+    acc.set(memory.accumulators);
+    if (done === count) return;
+    const end = Math.min(count, done + BLOCK);
+    if (narrow) exactFloat32(new Float32Array(memory.memory.buffer, at, count), new Float32Array(memory.memory.buffer, bt, count), done, end, atol, rtol, acc);
+    else exactFloat64(new Float64Array(memory.memory.buffer, at, count), new Float64Array(memory.memory.buffer, bt, count), done, end, atol, rtol, acc);
+    done = end;
   }
-  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] = sumAbs; acc[Acc.Dot] = dot; acc[Acc.NormA] = normA; acc[Acc.NormB] = normB; acc[Acc.Outside] = outside;
 }
 
-function fastFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: number, acc: Float64Array): void {
-  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = acc[Acc.SumAbs]!, dot = acc[Acc.Dot]!, normA = acc[Acc.NormA]!, normB = acc[Acc.NormB]!, outside = acc[Acc.Outside]!;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
-    const x = va[i]!, y = vb[i]!;
-    dot += x * y; normA += x * x; normB += y * y;
-    const d = Math.abs(x - y);
-    sumAbs += d;
-    maxAbs = d > maxAbs ? d : maxAbs;
-    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0; // ∞ on one side only differs whatever the tolerance
-  }
-  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] = sumAbs; acc[Acc.Dot] = dot; acc[Acc.NormA] = normA; acc[Acc.NormB] = normB; acc[Acc.Outside] = outside;
-}
-
-function exactFloat32(va: Float32Array, vb: Float32Array, atol: number, rtol: number, acc: Float64Array): void {
-  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = acc[Acc.SumAbs]!, dot = acc[Acc.Dot]!, normA = acc[Acc.NormA]!, normB = acc[Acc.NormB]!, outside = acc[Acc.Outside]!;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
+// The exact loop once per array type, so V8 keeps each monomorphic. Its sums start from zero and
+// are added at the end, as the kernel adds each block's.
+function exactFloat32(va: Float32Array, vb: Float32Array, start: number, end: number, atol: number, rtol: number, acc: Float64Array): void {
+  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = acc[Acc.Outside]!;
+  for (let i = start; i < end; i++) {
     const x = va[i]!, y = vb[i]!;
     dot += x * y; normA += x * x; normB += y * y;
     const d = Math.abs(x - y);
@@ -82,13 +74,12 @@ function exactFloat32(va: Float32Array, vb: Float32Array, atol: number, rtol: nu
     maxAbs = d > maxAbs ? d : maxAbs;
     outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0; // ∞ on one side only differs whatever the tolerance
   }
-  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] = sumAbs; acc[Acc.Dot] = dot; acc[Acc.NormA] = normA; acc[Acc.NormB] = normB; acc[Acc.Outside] = outside;
+  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] += sumAbs; acc[Acc.Dot] += dot; acc[Acc.NormA] += normA; acc[Acc.NormB] += normB; acc[Acc.Outside] = outside;
 }
 
-function exactFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: number, acc: Float64Array): void {
-  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = acc[Acc.SumAbs]!, dot = acc[Acc.Dot]!, normA = acc[Acc.NormA]!, normB = acc[Acc.NormB]!, outside = acc[Acc.Outside]!;
-  const n = va.length;
-  for (let i = 0; i < n; i++) {
+function exactFloat64(va: Float64Array, vb: Float64Array, start: number, end: number, atol: number, rtol: number, acc: Float64Array): void {
+  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = acc[Acc.Outside]!;
+  for (let i = start; i < end; i++) {
     const x = va[i]!, y = vb[i]!;
     dot += x * y; normA += x * x; normB += y * y;
     const d = Math.abs(x - y);
@@ -100,7 +91,7 @@ function exactFloat64(va: Float64Array, vb: Float64Array, atol: number, rtol: nu
     maxAbs = d > maxAbs ? d : maxAbs;
     outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0; // ∞ on one side only differs whatever the tolerance
   }
-  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] = sumAbs; acc[Acc.Dot] = dot; acc[Acc.NormA] = normA; acc[Acc.NormB] = normB; acc[Acc.Outside] = outside;
+  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] += sumAbs; acc[Acc.Dot] += dot; acc[Acc.NormA] += normA; acc[Acc.NormB] += normB; acc[Acc.Outside] = outside;
 }
 
 /** `part`, the accumulators of the elements after those of `into`, added to `into`. */
@@ -128,7 +119,7 @@ export interface PairStats {
 
 /** Buffers one thread reuses for every pair it compares. */
 export interface PairBuffers { a: SideBuffers; b: SideBuffers; scratch: StatsScratch }
-export const pairBuffers = (): PairBuffers => ({ a: new SideBuffers(), b: new SideBuffers(), scratch: new StatsScratch() });
+export const pairBuffers = (): PairBuffers => ({ a: new SideBuffers(0), b: new SideBuffers(1), scratch: new StatsScratch() });
 
 /**
  * Streams both tensors chunk by chunk through `buffers`: memory bounded by two chunks. With
