@@ -50,19 +50,23 @@ export function timeCommand(command, args, { okStatus = [0] } = {}) {
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
- * Times each case's ckpt command and its reference `rounds` times, interleaved (ckpt, reference,
- * ckpt, …) so both see the same machine, and prints medians and the ckpt ÷ reference ratios,
+ * Times each case's ckpt command and its reference `rounds` times, interleaved (ckpt, reference;
+ * reference, ckpt, …) so both see the same machine, and prints medians and the ckpt ÷ reference ratios,
  * with the median 1-minute load average at the start of each round (other work on the machine).
  */
 export function compareSideBySide(cases, rounds) {
   const results = cases.map(() => ({ ckpt: [], reference: [], load: [] }));
   for (let round = 0; round < rounds; round++) {
     cases.forEach((c, i) => {
+      // Odd rounds run the reference first: whatever one run leaves the next (a file system still
+      // settling the blocks a deleted output freed, seen here to make every other write slow) then
+      // falls on both sides alike. `before`, `between` and `after` are hooks around the two runs.
+      const sides = round % 2 ? ['reference', 'ckpt'] : ['ckpt', 'reference'];
       c.before?.();
       results[i].load.push(os.loadavg()[0]);
-      results[i].ckpt.push(timeCommand(...c.ckpt));
+      results[i][sides[0]].push(timeCommand(...c[sides[0]]));
       c.between?.();
-      results[i].reference.push(timeCommand(...c.reference));
+      results[i][sides[1]].push(timeCommand(...c[sides[1]]));
       c.after?.();
     });
   }
