@@ -244,6 +244,21 @@ describe('ONNX reader: external data', () => {
     await dict.close();
   });
 
+  test('streams from the data file, held open while the model is (chunked reads, hashing and worker threads take it)', async () => {
+    const dir = tempDir();
+    const values = f32(1, 2, 3, 4);
+    const data = path.join(dir, 'w.bin');
+    fs.writeFileSync(data, Buffer.concat([Buffer.alloc(64), bytesOf(values)]));
+    const dict = await openBytes(modelWith([external('w.bin', { offset: '64', length: '16' })]), 'm.onnx', dir);
+    const stored = dict.tensors[0]!.stored!;
+    assert.deepEqual([stored.file.path, stored.offset], [data, 64]);
+    assert.equal(sha(stored.file.read(stored.offset, 16, 'w')), sha(bytesOf(values)));
+    const open = () => fs.readdirSync('/proc/self/fd').filter((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`) === data; } catch { return false; } }).length;
+    if (fs.existsSync('/proc/self/fd')) assert.equal(open(), 1);
+    await dict.close();
+    if (fs.existsSync('/proc/self/fd')) assert.equal(open(), 0, 'closed with the model');
+  });
+
   const rejects = async (dir: string, tensor: object, code: number, message: RegExp) => {
     const file = writeModel(dir, 'm.onnx', modelWith([tensor]));
     await assert.rejects(open(file), (err: unknown) => {

@@ -25,13 +25,18 @@ export const onnxReader: FormatReader = { ...onnxFormat, open: openOnnx };
 
 export async function openOnnx(file: string, _options: OpenOptions = {}, detection?: Detection): Promise<StateDict> {
   const raf = RandomAccessFile.open(file);
+  const dataFiles = new Map<string, RandomAccessFile>();
+  const closeAll = () => {
+    raf.close();
+    for (const data of dataFiles.values()) data.close();
+  };
   try {
     if (raf.size > MAX_ONNX_FILE) {
       throw invalidInput(file, undefined, `file is ${raf.size} bytes; a single ONNX protobuf must be under 2 GiB (large models keep tensors in external data)`);
     }
     if (raf.size === 0) throw invalidInput(file, undefined, 'file is empty; expected an ONNX ModelProto');
     const model = stillDetected(detection, raf)?.onnxModel ?? walkModel(raf);
-    const ctx = { file: raf, folder: path.dirname(file) };
+    const ctx = { file: raf, folder: path.dirname(file), dataFiles };
     const payloads = model.tensors.map((t) => payloadOf(ctx, t));
     const names = uniqueNames(model.tensors.map((t) => ({ name: canonicalName(t.source), scope: t.scope })));
     const graph: GraphView = { usesOf: (name) => model.uses.get(name) ?? [], producerOf: (name) => model.producers.get(name) };
@@ -69,11 +74,11 @@ export async function openOnnx(file: string, _options: OpenOptions = {}, detecti
       outputs: model.outputs,
       ...(model.docString ? { docString: model.docString } : {}),
     };
-    const dict: StateDict = { format: 'onnx', path: file, metadata, tensors, close: async () => raf.close(), bytesRead: () => raf.bytesRead };
+    const dict: StateDict = { format: 'onnx', path: file, metadata, tensors, close: async () => closeAll(), bytesRead: () => raf.bytesRead + [...dataFiles.values()].reduce((n, d) => n + d.bytesRead, 0) };
     graphs.set(dict, model.nodes);
     return dict;
   } catch (err) {
-    raf.close();
+    closeAll();
     throw err;
   }
 }

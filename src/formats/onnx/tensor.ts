@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { RandomAccessFile, resolveInsideFolder } from '../../core/file.js';
-import { locationSize } from '../../core/location.js';
+import { isLocalPath, locationSize } from '../../core/location.js';
 import { byteLengthOf, dtypeBits, numelOf, type DType } from '../../core/dtype.js';
 import { invalidInput } from '../../core/errors.js';
 import type { StoredBytes } from '../../core/statedict.js';
@@ -139,7 +139,15 @@ function expectedTypedCount(dtype: DType, numel: number): number {
 interface ResolveContext {
   readonly file: RandomAccessFile;
   readonly folder: string;
+  /**
+   * Local external data files held open by the state dict (closed with it), so their tensors
+   * stream from them like raw_data does; without it, each read opens its file.
+   */
+  readonly dataFiles?: Map<string, RandomAccessFile>;
 }
+
+/** Held open at most: past this many (per-tensor layouts of large models), each read opens its file. */
+const HELD_DATA_FILES = 64;
 
 /**
  * Validates a TensorProto against its declared type and shape and returns how to read it.
@@ -285,10 +293,13 @@ function externalPayload(
   if (length !== byteLength) {
     throw invalidInput(file.path, where, `${what}: external length ${length} bytes, expected ${byteLength} for ${dtype} [${shape.join(',')}]`);
   }
+  const held = heldDataFile(ctx, dataPath);
   return {
     dtype, shape, byteLength,
+    ...(held ? { stored: { file: held, offset } } : {}),
     readStrings: () => { throw invalidInput(file.path, where, `${what}: is a ${dtype} tensor, not strings`); },
     read: () => {
+      if (held) return held.read(offset, length, `${what}: external data`);
       const data = RandomAccessFile.open(dataPath);
       try {
         return data.read(offset, length, `${what}: external data`);
@@ -297,6 +308,17 @@ function externalPayload(
       }
     },
   };
+}
+
+function heldDataFile(ctx: ResolveContext, dataPath: string): RandomAccessFile | undefined {
+  const files = ctx.dataFiles;
+  if (!files || !isLocalPath(dataPath)) return undefined;
+  let data = files.get(dataPath);
+  if (!data && files.size < HELD_DATA_FILES) {
+    data = RandomAccessFile.open(dataPath);
+    files.set(dataPath, data);
+  }
+  return data;
 }
 
 /** Counts elements of a packed or unpacked repeated field in an attribute (small, so read). */
