@@ -259,6 +259,24 @@ describe('ONNX reader: external data', () => {
     if (fs.existsSync('/proc/self/fd')) assert.equal(open(), 0, 'closed with the model');
   });
 
+  test('rewritten into another folder, its external tensors are copied from the data file, which is closed afterwards', async () => {
+    const { rewriteOnnx } = await import('../src/formats/onnx/write.js');
+    const dir = tempDir();
+    const values = f32(1, 2, 3, 4);
+    const data = path.join(dir, 'w.bin');
+    fs.writeFileSync(data, Buffer.concat([Buffer.alloc(64), bytesOf(values)]));
+    const source = writeModel(dir, 'm.onnx', modelWith([external('w.bin', { offset: '64', length: '16' })]));
+    const out = path.join(tempDir(), 'out.onnx');
+    await rewriteOnnx(source, new Map(), out, { externalData: 'one-file', inlineLimit: 0 });
+    const written = await open(out);
+    assert.equal(sha(await written.tensors[0]!.read()), sha(bytesOf(values)));
+    await written.close();
+    if (fs.existsSync('/proc/self/fd')) {
+      const held = fs.readdirSync('/proc/self/fd').filter((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`) === data; } catch { return false; } });
+      assert.deepEqual(held, [], 'the data file is closed once the model is written');
+    }
+  });
+
   const rejects = async (dir: string, tensor: object, code: number, message: RegExp) => {
     const file = writeModel(dir, 'm.onnx', modelWith([tensor]));
     await assert.rejects(open(file), (err: unknown) => {

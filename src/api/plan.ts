@@ -175,7 +175,10 @@ async function writePlanned(planPath: string, out: string, plan: PlanFile, write
         }
       }
       if (target.format === 'onnx') {
-        const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read }]));
+        const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => {
+          const stored = loadedAsStored.get(t)?.stored;
+          return [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read, ...(stored ? { stored } : {}) }];
+        }));
         checkWriteOptions(chooseWriter(out, 'onnx', undefined), writeOptions);
         const { notes } = await rewriteOnnxWithDtype(target, target.tensors, edits, out, { ...externalDataOptions(writeOptions), ...dtypeOptions(writeOptions) });
         return { written: planned.size, format: 'onnx', notes };

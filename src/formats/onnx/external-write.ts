@@ -1,6 +1,11 @@
 import * as path from 'node:path';
 import { writeAll, yieldToSignals } from '../../core/atomic.js';
+import { chunkBuffer } from '../../core/chunks.js';
 import type { SetMember } from '../../core/fileset.js';
+import type { StoredBytes } from '../../core/statedict.js';
+
+/** Bytes per read when a stored tensor is copied into external data. */
+const COPY_CHUNK = 8 << 20;
 
 /** Where a tensor's bytes go in external data: the TensorProto's `location`, `offset` and `length`. */
 export interface ExternalPlace {
@@ -14,6 +19,8 @@ export interface ExternalTensor {
   readonly name: string;
   readonly byteLength: number;
   read(): Promise<Uint8Array>;
+  /** Where its bytes lie as they go out, when a file holds them so: copied in chunks instead of read whole. */
+  readonly stored?: StoredBytes;
 }
 
 /** onnx's `save_model(..., size_threshold=1024)`: smaller tensors stay inline. */
@@ -61,13 +68,22 @@ export function externalDataFiles(out: string, tensors: readonly ExternalTensor[
     path: path.join(folder, location),
     write: async (fd: number) => {
       let end = 0;
+      let buffer: Buffer | undefined;
       for (const i of indices) {
         await yieldToSignals();
         const place = places[i]!;
         if (place.offset > end) writeAll(fd, new Uint8Array(place.offset - end));
-        const bytes = await tensors[i]!.read();
-        if (bytes.length !== place.length) throw new Error(`'${tensors[i]!.name}' read ${bytes.length} bytes, expected ${place.length}`);
-        writeAll(fd, bytes);
+        const tensor = tensors[i]!;
+        if (tensor.stored) {
+          buffer ??= chunkBuffer(COPY_CHUNK);
+          for (let at = 0; at < place.length; at += buffer.length) {
+            writeAll(fd, tensor.stored.file.readInto(tensor.stored.offset + at, buffer.subarray(0, Math.min(buffer.length, place.length - at)), `tensor '${tensor.name}'`));
+          }
+        } else {
+          const bytes = await tensor.read();
+          if (bytes.length !== place.length) throw new Error(`'${tensor.name}' read ${bytes.length} bytes, expected ${place.length}`);
+          writeAll(fd, bytes);
+        }
         end = place.offset + place.length;
       }
     },

@@ -5,7 +5,7 @@ import { writeAll, writeAtomic, yieldToSignals } from '../../core/atomic.js';
 import { chunkBuffer } from '../../core/chunks.js';
 import { fromSystemError, invalidInput } from '../../core/errors.js';
 import { byteLengthOf, type DType } from '../../core/dtype.js';
-import type { TensorInfo } from '../../core/statedict.js';
+import type { StateDict, StoredBytes, TensorInfo } from '../../core/statedict.js';
 import { fields, WIRE_BYTES, type Field, type Range } from './wire.js';
 import { ONNX_DTYPE_NUMBER } from './dtypes.js';
 import { MAX_ONNX_FILE } from './index.js';
@@ -23,7 +23,11 @@ import type { CastBack } from './cast.js';
  */
 export type TensorEdit =
   | { kind: 'remove' }
-  | { kind: 'replace'; dtype: DType; shape: readonly number[]; read: () => Promise<Uint8Array>; external?: ExternalPlace };
+  | {
+    kind: 'replace'; dtype: DType; shape: readonly number[]; read: () => Promise<Uint8Array>; external?: ExternalPlace;
+    /** Where the values lie when a file stores them as they go out (a tensor kept as it is): copied in chunks. */
+    stored?: StoredBytes;
+  };
 
 /** What the writer produced, for the command's report. */
 export interface RewriteReport {
@@ -85,7 +89,24 @@ export async function rewriteOnnx(
     }
     byOffset.set(location.offset, { tensor, edit });
   }
-  await inlineMovedExternalData(sourcePath, outPath, byOffset);
+  // The model's own tensors, opened when external data is kept or moved: open until the output is written.
+  let own: StateDict | undefined;
+  const ownModel = async () => {
+    const { openOnnx } = await import('./index.js');
+    return own ??= await openOnnx(sourcePath);
+  };
+  try {
+    await inlineMovedExternalData(sourcePath, outPath, byOffset, ownModel);
+    return await writeRewritten(sourcePath, outPath, byOffset, renames, options, ownModel);
+  } finally {
+    await own?.close();
+  }
+}
+
+async function writeRewritten(
+  sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
+  renames: ReadonlyMap<string, string>, options: RewriteOptions, ownModel: () => Promise<StateDict>,
+): Promise<RewriteReport> {
   const file = RandomAccessFile.open(sourcePath);
   try {
     const castBack = options.castBack ?? new Map<string, CastBack>();
@@ -100,7 +121,7 @@ export async function rewriteOnnx(
       });
       return { newInputs: rewriter.newInputs };
     }
-    const external = await moveToExternalData(sourcePath, outPath, byOffset, renames, layout);
+    const external = moveToExternalData(await ownModel(), outPath, byOffset, renames, layout);
     rewriter = new Rewriter(file, byOffset, renames, options.extraOutputs ?? [], castBack);
     pieces = rewriter.model();
     const model = { path: outPath, write: async (fd: number) => { for (const piece of pieces) await emit(file, fd, piece); } };
@@ -118,12 +139,10 @@ export async function rewriteOnnx(
  * TensorProto points into external data, placed as onnx's save_model places it. Removed tensors
  * stay removed; replaced ones keep their new values.
  */
-async function moveToExternalData(
-  sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
+function moveToExternalData(
+  dict: StateDict, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>,
   renames: ReadonlyMap<string, string>, layout: 'one-file' | 'per-tensor',
-): Promise<{ files: SetMember[]; count: number }> {
-  const { openOnnx } = await import('./index.js');
-  const dict = await openOnnx(sourcePath);
+): { files: SetMember[]; count: number } {
   const chosen: { offset: number; tensor: TensorInfo; edit: Extract<TensorEdit, { kind: 'replace' }>; external: ExternalTensor }[] = [];
   for (const tensor of dict.tensors) {
     const location = tensor.location!;
@@ -134,7 +153,9 @@ async function moveToExternalData(
     const byteLength = byteLengthOfEdit(edit);
     if (byteLength < EXTERNAL_SIZE_THRESHOLD && !location.external) continue;
     const name = renames.get(tensor.source) ?? tensor.source;
-    chosen.push({ offset: location.offset, tensor: hit?.tensor ?? tensor, edit, external: { name, byteLength, read: edit.read } });
+    // A tensor kept as it is streams from where it lies; new values are read whole.
+    const stored = hit ? edit.stored : tensor.stored;
+    chosen.push({ offset: location.offset, tensor: hit?.tensor ?? tensor, edit, external: { name, byteLength, read: edit.read, ...(stored ? { stored } : {}) } });
   }
   const places = placeExternalData(outPath, chosen.map((c) => c.external), layout);
   chosen.forEach((c, i) => byOffset.set(c.offset, { tensor: c.tensor, edit: { ...c.edit, external: places[i]! } }));
@@ -145,7 +166,9 @@ async function moveToExternalData(
  * External data is found relative to the model's folder: written to another folder, the
  * untouched external tensors would point at nothing, so they are written inline instead.
  */
-async function inlineMovedExternalData(sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>): Promise<void> {
+async function inlineMovedExternalData(
+  sourcePath: string, outPath: string, byOffset: Map<number, { tensor: TensorInfo; edit: TensorEdit }>, ownModel: () => Promise<StateDict>,
+): Promise<void> {
   let outFolder: string;
   try {
     outFolder = fs.realpathSync(path.dirname(path.resolve(outPath)));
@@ -153,12 +176,12 @@ async function inlineMovedExternalData(sourcePath: string, outPath: string, byOf
     throw fromSystemError(outPath, 'output folder', err);
   }
   if (fs.realpathSync(path.dirname(path.resolve(sourcePath))) === outFolder) return;
-  const { openOnnx } = await import('./index.js');
-  const dict = await openOnnx(sourcePath);
-  for (const tensor of dict.tensors) {
+  for (const tensor of (await ownModel()).tensors) {
     const location = tensor.location!;
     if (location.external && !byOffset.has(location.offset)) {
-      byOffset.set(location.offset, { tensor, edit: { kind: 'replace', dtype: tensor.dtype, shape: tensor.shape, read: () => tensor.read() } });
+      byOffset.set(location.offset, {
+        tensor, edit: { kind: 'replace', dtype: tensor.dtype, shape: tensor.shape, read: () => tensor.read(), ...(tensor.stored ? { stored: tensor.stored } : {}) },
+      });
     }
   }
 }
