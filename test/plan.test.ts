@@ -149,6 +149,22 @@ describe('apply checks its files on other threads while it writes', () => {
     assert.equal(await localSha256(source), sha256(source));
   });
 
+  test('the files a model\'s tensors are stored in count too: changed ONNX external data makes the plan stale', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'target.onnx');
+    assert.equal(runCli(['convert', sample(92), target, '--external-data']).status, 0);
+    const data = `${target}.data`;
+    const { file, plan: p } = plan([sample(90), target]);
+    assert.deepEqual(p.target.companions.map((c: any) => [c.path, c.sha256]), [[data, sha256(data)]]);
+    assert.equal(runCli(['apply', file, '-o', path.join(tempDir(), 'out.onnx')]).status, 0);
+    const bytes = fs.readFileSync(data);
+    bytes[bytes.length - 1] ^= 1; // same size, one bit of one weight
+    fs.writeFileSync(data, bytes);
+    const r = runCli(['apply', file, '-o', path.join(tempDir(), 'out.onnx')]);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /target: .*target\.onnx\.data changed since the plan was made/);
+  });
+
   test('a source cut short after planning: the stale plan is the error, and OUT is left as it was', async () => {
     const dir = tempDir();
     const { source, target } = await bigPair(dir);

@@ -24,6 +24,14 @@ export interface FileRef {
   sha256: string;
   /** A local file's identity when the hash was taken: while it holds, apply need not hash the file again. */
   identity?: FileIdentity;
+  /** The other local files the model's tensors are stored in (ONNX external data, safetensors shards), each fingerprinted alike. */
+  companions?: CompanionRef[];
+}
+
+export interface CompanionRef {
+  path: string;
+  sha256: string;
+  identity?: FileIdentity;
 }
 
 /** plan.json: versioned, with the fingerprints of both inputs (schemas/plan.schema.json). */
@@ -81,7 +89,21 @@ export async function planBody(source: StateDict, target: StateDict, recorded: R
 export async function fileRef(dict: StateDict): Promise<FileRef> {
   if (!isLocalPath(dict.path)) return { path: dict.path, format: dict.format, sha256: await pathSha256(dict.path) };
   const { hashWithIdentity } = await import('../core/file-sha256.js');
-  return { path: path.resolve(dict.path), format: dict.format, ...await hashWithIdentity(dict.path) };
+  const main = path.resolve(dict.path);
+  const [own, ...others] = await Promise.all([main, ...companionFiles(dict, main)].map(async (file) => ({ path: file, ...await hashWithIdentity(file) })));
+  return { path: main, format: dict.format, sha256: own!.sha256, ...(own!.identity ? { identity: own!.identity } : {}), ...(others.length ? { companions: others } : {}) };
+}
+
+/** Local files other than `main` (and not inside it, when it is a folder) that hold the model's tensors, sorted. */
+function companionFiles(dict: StateDict, main: string): string[] {
+  const files = new Set<string>();
+  for (const t of dict.tensors) {
+    const file = t.stored?.file.path;
+    if (file === undefined || !isLocalPath(file)) continue;
+    const resolved = path.resolve(file);
+    if (resolved !== main && !resolved.startsWith(main + path.sep)) files.add(resolved);
+  }
+  return [...files].sort();
 }
 
 export function readPlan(file: string): PlanFile {
@@ -132,15 +154,17 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
 async function checkUnchanged(planPath: string, plan: PlanFile, signal: AbortSignal): Promise<void> {
   const sides = ['source', 'target'] as const;
   const { fileIdentity, sameIdentity } = await import('../core/file-sha256.js');
-  const unchanged = (ref: FileRef) => {
+  const unchanged = (ref: FileRef | CompanionRef) => {
     const now = ref.identity && isLocalPath(ref.path) ? fileIdentity(ref.path) : undefined;
     return now !== undefined && sameIdentity(now, ref.identity!);
   };
-  const hashes = await Promise.allSettled(sides.map(async (side) => unchanged(plan[side]) ? plan[side].sha256 : pathSha256(plan[side].path, signal)));
-  sides.forEach((side, i) => {
+  // Each side's file, then its companions, in order: the first that changed is the one reported.
+  const checks = sides.flatMap((side) => [plan[side], ...(plan[side].companions ?? [])].map((ref) => ({ side, ref })));
+  const hashes = await Promise.allSettled(checks.map(async ({ ref }) => unchanged(ref) ? ref.sha256 : pathSha256(ref.path, signal)));
+  checks.forEach(({ side, ref }, i) => {
     const hash = hashes[i]!;
     if (hash.status === 'rejected') throw hash.reason;
-    if (hash.value !== plan[side].sha256) throw invalidInput(planPath, side, `${plan[side].path} changed since the plan was made (SHA-256 differs); make the plan again`);
+    if (hash.value !== ref.sha256) throw invalidInput(planPath, side, `${ref.path} changed since the plan was made (SHA-256 differs); make the plan again`);
   });
 }
 
