@@ -1,4 +1,4 @@
-import type { TensorInfo } from './statedict.js';
+import type { StoredBytes, TensorInfo } from './statedict.js';
 
 /**
  * Bytes per chunk when streaming tensor values: small enough to stay in the CPU cache between the
@@ -24,8 +24,12 @@ export async function* tensorChunks(tensor: TensorInfo, buffer: Uint8Array = chu
     for (let at = 0; at < bytes.length; at += buffer.length) yield bytes.subarray(at, at + buffer.length);
     return;
   }
-  const what = `tensor '${tensor.source}'`;
-  for (let at = 0; at < tensor.byteLength; at += buffer.length) {
-    yield stored.file.readInto(stored.offset + at, buffer.subarray(0, Math.min(buffer.length, tensor.byteLength - at)), what);
+  yield* storedChunks(stored, tensor.byteLength, buffer, `tensor '${tensor.source}'`);
+}
+
+/** `byteLength` stored bytes in order, read into `buffer` again and again; each chunk is valid until the next. */
+export function* storedChunks(stored: StoredBytes, byteLength: number, buffer: Uint8Array, what: string): Generator<Uint8Array> {
+  for (let at = 0; at < byteLength; at += buffer.length) {
+    yield stored.file.readInto(stored.offset + at, buffer.subarray(0, Math.min(buffer.length, byteLength - at)), what);
   }
 }

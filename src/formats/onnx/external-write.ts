@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { writeAll, yieldToSignals } from '../../core/atomic.js';
-import { chunkBuffer } from '../../core/chunks.js';
+import { chunkBuffer, storedChunks } from '../../core/chunks.js';
 import type { SetMember } from '../../core/fileset.js';
 import type { StoredBytes } from '../../core/statedict.js';
 
@@ -76,9 +76,7 @@ export function externalDataFiles(out: string, tensors: readonly ExternalTensor[
         const tensor = tensors[i]!;
         if (tensor.stored) {
           buffer ??= chunkBuffer(COPY_CHUNK);
-          for (let at = 0; at < place.length; at += buffer.length) {
-            writeAll(fd, tensor.stored.file.readInto(tensor.stored.offset + at, buffer.subarray(0, Math.min(buffer.length, place.length - at)), `tensor '${tensor.name}'`));
-          }
+          for (const chunk of storedChunks(tensor.stored, place.length, buffer, `tensor '${tensor.name}'`)) writeAll(fd, chunk);
         } else {
           const bytes = await tensor.read();
           if (bytes.length !== place.length) throw new Error(`'${tensor.name}' read ${bytes.length} bytes, expected ${place.length}`);
