@@ -5,7 +5,8 @@ import { localSha256Sync, type Sha256Reply } from './file-sha256.js';
 
 let reply: Sha256Reply;
 try {
-  reply = { ok: true, sha256: localSha256Sync(workerData as string) };
+  const { target, files } = workerData as { target: string; files: string[] };
+  reply = { ok: true, sha256: localSha256Sync(target, files) };
 } catch (err) {
   reply = { ok: false, error: postableError(err) };
 }

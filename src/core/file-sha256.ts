@@ -25,9 +25,8 @@ function filesOf(target: string): string[] {
  * SHA-256 of a local file, or of a folder's relative file names and contents in sorted order,
  * read through one reused buffer on this thread.
  */
-export function localSha256Sync(target: string): string {
+export function localSha256Sync(target: string, files = filesOf(target)): string {
   const hash = createHash('sha256');
-  const files = filesOf(target);
   const buffer = chunkBuffer();
   for (const file of files) {
     if (files.length > 1) hash.update(path.relative(target, file));
@@ -50,11 +49,13 @@ export function localSha256Sync(target: string): string {
  * Aborting `signal` stops the worker; the promise then rejects.
  */
 export async function localSha256(target: string, signal?: AbortSignal): Promise<string> {
-  const bytes = filesOf(target).reduce((n, file) => n + fs.statSync(file).size, 0);
-  if (bytes < WORKER_MIN_BYTES) return localSha256Sync(target);
+  const files = filesOf(target);
+  // A file gone meanwhile counts 0 here; reading it reports it.
+  const bytes = files.reduce((n, file) => n + (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0), 0);
+  if (bytes < WORKER_MIN_BYTES) return localSha256Sync(target, files);
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const worker = startWorker(new URL('./file-sha256-worker.js', import.meta.url), { workerData: target });
+    const worker = startWorker(new URL('./file-sha256-worker.js', import.meta.url), { workerData: { target, files } });
     // A command that fails meanwhile need not wait for the hash.
     signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
     let settled = false;
