@@ -52,32 +52,16 @@ function compareAt(memory: KernelMemory, at: number, bt: number, count: number, 
     acc.set(memory.accumulators);
     if (done === count) return;
     const end = Math.min(count, done + BLOCK);
-    if (narrow) exactFloat32(new Float32Array(memory.memory.buffer, at, count), new Float32Array(memory.memory.buffer, bt, count), done, end, atol, rtol, acc);
-    else exactFloat64(new Float64Array(memory.memory.buffer, at, count), new Float64Array(memory.memory.buffer, bt, count), done, end, atol, rtol, acc);
+    const View = narrow ? Float32Array : Float64Array;
+    exactPairs(new View(memory.memory.buffer, at, count), new View(memory.memory.buffer, bt, count), done, end, atol, rtol, acc);
     done = end;
   }
 }
 
-// The exact loop once per array type, so V8 keeps each monomorphic. Its sums start from zero and
-// are added at the end, as the kernel adds each block's.
-function exactFloat32(va: Float32Array, vb: Float32Array, start: number, end: number, atol: number, rtol: number, acc: Float64Array): void {
-  let maxAbs = acc[Acc.MaxAbs]!, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = acc[Acc.Outside]!;
-  for (let i = start; i < end; i++) {
-    const x = va[i]!, y = vb[i]!;
-    dot += x * y; normA += x * x; normB += y * y;
-    const d = Math.abs(x - y);
-    if (d !== d) {
-      if (x === x || y === y) outside++; // NaN on one side only; NaN on both counts as equal
-      continue;
-    }
-    sumAbs += d;
-    maxAbs = d > maxAbs ? d : maxAbs;
-    outside += d > atol + rtol * Math.abs(y) || d === Infinity ? 1 : 0; // ∞ on one side only differs whatever the tolerance
-  }
-  acc[Acc.MaxAbs] = maxAbs; acc[Acc.SumAbs] += sumAbs; acc[Acc.Dot] += dot; acc[Acc.NormA] += normA; acc[Acc.NormB] += normB; acc[Acc.Outside] = outside;
-}
-
-function exactFloat64(va: Float64Array, vb: Float64Array, start: number, end: number, atol: number, rtol: number, acc: Float64Array): void {
+// The exact loop, for blocks holding NaN only (one loop for both array types: measured 5% slower
+// than a copy per type). Its sums start from zero and are added at the end, as the kernel adds
+// each block's.
+function exactPairs(va: FloatArray, vb: FloatArray, start: number, end: number, atol: number, rtol: number, acc: Float64Array): void {
   let maxAbs = acc[Acc.MaxAbs]!, sumAbs = 0, dot = 0, normA = 0, normB = 0, outside = acc[Acc.Outside]!;
   for (let i = start; i < end; i++) {
     const x = va[i]!, y = vb[i]!;
