@@ -3,7 +3,7 @@ import { open } from '../open.js';
 import { CkptError, ExitCode, invalidInput, fromSystemError, usageError } from '../core/errors.js';
 import { writeAtomic, writeAll, writeOnlyIf } from '../core/atomic.js';
 import { pathSha256, readTextFile } from '../core/file.js';
-import { withValues, type StateDict, type TensorInfo } from '../core/statedict.js';
+import { withValues, type StateDict, type StoredBytes, type TensorInfo } from '../core/statedict.js';
 import { isLocalPath } from '../core/location.js';
 import type { FileIdentity } from '../core/file-sha256.js';
 import { checkWriteOptions, chooseWriter, dtypeOptions, externalDataOptions } from '../formats/writers.js';
@@ -18,20 +18,18 @@ import type { ClassMap } from '../runtime/compare.js';
 import { presetPatterns } from '../ops/presets.js';
 import { withModel, write, type ModelInput, type Warn, type WriteSettings } from './common.js';
 
-export interface FileRef {
+/** A file as a plan fingerprints it. */
+export interface FileFingerprint {
   path: string;
-  format: string;
   sha256: string;
   /** A local file's identity when the hash was taken: while it holds, apply need not hash the file again. */
   identity?: FileIdentity;
-  /** The other local files the model's tensors are stored in (ONNX external data, safetensors shards), each fingerprinted alike. */
-  companions?: CompanionRef[];
 }
 
-export interface CompanionRef {
-  path: string;
-  sha256: string;
-  identity?: FileIdentity;
+export interface FileRef extends FileFingerprint {
+  format: string;
+  /** The other local files the model's tensors are stored in (ONNX external data, safetensors shards). */
+  companions?: FileFingerprint[];
 }
 
 /** plan.json: versioned, with the fingerprints of both inputs (schemas/plan.schema.json). */
@@ -131,8 +129,8 @@ export function readPlan(file: string): PlanFile {
  * `planPath` names the plan in errors; the plan is read from it unless given.
  */
 export async function applyPlanFile(planPath: string, out: string, plan = readPlan(planPath), writeOptions: WriteSettings = {}): Promise<{ written: number; format: string; notes: string[] }> {
-  // Both files are hashed on other threads while the output is written; it is put in place only
-  // once both match the plan.
+  // The files are hashed on other threads while the output is written; it is put in place only
+  // once all match the plan.
   const hashing = new AbortController();
   const unchanged = checkUnchanged(planPath, plan, hashing.signal);
   unchanged.catch(() => {}); // awaited below unless the hashing is stopped
@@ -154,7 +152,7 @@ export async function applyPlanFile(planPath: string, out: string, plan = readPl
 async function checkUnchanged(planPath: string, plan: PlanFile, signal: AbortSignal): Promise<void> {
   const sides = ['source', 'target'] as const;
   const { fileIdentity, sameIdentity } = await import('../core/file-sha256.js');
-  const unchanged = (ref: FileRef | CompanionRef) => {
+  const unchanged = (ref: FileFingerprint) => {
     const now = ref.identity && isLocalPath(ref.path) ? fileIdentity(ref.path) : undefined;
     return now !== undefined && sameIdentity(now, ref.identity!);
   };
@@ -176,7 +174,8 @@ async function writePlanned(planPath: string, out: string, plan: PlanFile, write
       const bySource = new Map(source.tensors.map((t) => [t.name, t]));
       const byTarget = new Map(target.tensors.map((t) => [t.name, t]));
       const planned = new Map<TensorInfo, () => Promise<Uint8Array>>();
-      const loadedAsStored = new Map<TensorInfo, TensorInfo>();
+      // Plain loads whose source stores the bytes exactly as they go out: streamed from there in chunks, as convert's are.
+      const loadedAsStored = new Map<TensorInfo, StoredBytes>();
       const sourceTensor = (entry: PlanEntry, name: string) => {
         const s = bySource.get(name);
         if (!s) throw invalidInput(planPath, `entry '${entry.target}'`, `tensor '${name}' is not in the source file`);
@@ -195,12 +194,12 @@ async function writePlanned(planPath: string, out: string, plan: PlanFile, write
         } else {
           planned.set(t, () => plannedValues(entry, s, t));
           const asStored = entry.action === 'load' && !entry.transpose && !entry.cast && s.stored && !s.encoding && s.dtype === t.dtype && s.byteLength === t.byteLength;
-          if (asStored) loadedAsStored.set(t, s);
+          if (asStored) loadedAsStored.set(t, s.stored!);
         }
       }
       if (target.format === 'onnx') {
         const edits = new Map<TensorInfo, TensorEdit>([...planned].map(([t, read]) => {
-          const stored = loadedAsStored.get(t)?.stored;
+          const stored = loadedAsStored.get(t);
           return [t, { kind: 'replace', dtype: t.dtype, shape: t.shape, read, ...(stored ? { stored } : {}) }];
         }));
         checkWriteOptions(chooseWriter(out, 'onnx', undefined), writeOptions);
@@ -210,9 +209,8 @@ async function writePlanned(planPath: string, out: string, plan: PlanFile, write
       const tensors = target.tensors.map((t) => {
         const read = planned.get(t);
         if (!read) return t;
-        const s = loadedAsStored.get(t);
-        // Bytes the source stores exactly as they go out stream from it in chunks, as convert's do.
-        return s ? { ...withValues(t, { read }), stored: s.stored } : withValues(t, { read });
+        const stored = loadedAsStored.get(t);
+        return withValues(t, { read, ...(stored ? { stored } : {}) });
       });
       const report = await write(target, out, undefined, tensors, writeOptions);
       return { written: planned.size, format: report.format, notes: report.notes };
